@@ -1,0 +1,23 @@
+"""The one family of errors that means "bad input or usage": the command line exits 2 on it."""
+
+from __future__ import annotations
+
+
+class NnsweepError(Exception):
+    """Bad input, bad usage or an unusable results folder; the message is for the user."""
+
+
+class SpecError(NnsweepError):
+    """A sweep file with problems; every problem is listed, one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class DataError(NnsweepError):
+    """A dataset that cannot be used: missing file, bad cell, ragged rows, ..."""
+
+
+class ResultsError(NnsweepError):
+    """A results folder that cannot be used as asked (another spec's folder, locked, ...)."""

@@ -1,0 +1,86 @@
+"""One trial's resolved parameters: the single vocabulary shared by spec, grid, trainer and store.
+
+Every parameter has a default (DESIGN.md section 3), so a trial is fully described by the
+values that differ from it. Execution choices (jobs, engine, backend) are deliberately absent:
+they never change a trial's numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+Activation = Literal["sigmoid", "relu", "tanh", "linear", "leaky_relu", "softplus"]
+Descent = Literal["full", "minibatch", "stochastic"]
+Reduction = Literal["sum", "mean"]
+Init = Literal["uniform", "normal", "xavier", "he", "given"]
+Metric = Literal["mae", "mse", "sse"]
+
+ACTIVATIONS: tuple[str, ...] = ("sigmoid", "relu", "tanh", "linear", "leaky_relu", "softplus")
+DESCENTS: tuple[str, ...] = ("full", "minibatch", "stochastic")
+REDUCTIONS: tuple[str, ...] = ("sum", "mean")
+INITS: tuple[str, ...] = ("uniform", "normal", "xavier", "he", "given")
+METRICS: tuple[str, ...] = ("mae", "mse", "sse")
+
+# Given weights: one matrix per layer, each a tuple of rows, as written in the sweep file.
+GivenWeights = tuple[tuple[tuple[float, ...], ...], ...]
+
+
+@dataclass(frozen=True)
+class TrialParams:
+    """Everything that decides a trial's numbers, apart from the dataset."""
+
+    hidden: tuple[int, ...] = (4,)
+    activation: str = "sigmoid"
+    output: str = "sigmoid"
+    alpha: float = 0.1
+    descent: str = "full"
+    batch_size: int = 8
+    reduction: str = "sum"
+    epochs: int = 1000
+    seed: int = 0
+    init: str = "uniform"
+    weights: GivenWeights | None = field(default=None, repr=False)
+    record_every: int = 0  # 0 means "epochs // 1000, at least 1"
+    metric: str = "mae"
+    tolerance: float = 0.01
+    bias: bool = False
+    shuffle: bool = False
+
+    @property
+    def record_step(self) -> int:
+        """The history's stride in epochs, with the default resolved."""
+        if self.record_every > 0:
+            return self.record_every
+        return max(1, self.epochs // 1000)
+
+    def recorded_epochs(self) -> list[int]:
+        """Epochs kept in the history: 0, r, 2r, ... and the last."""
+        epochs = list(range(0, self.epochs, self.record_step))
+        if epochs[-1] != self.epochs - 1:
+            epochs.append(self.epochs - 1)
+        return epochs
+
+    def rows_per_step(self, rows: int) -> int:
+        """How many data rows one update step sees."""
+        if self.descent == "full":
+            return rows
+        if self.descent == "stochastic":
+            return 1
+        return min(self.batch_size, rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in fields(TrialParams))
+DEFAULTS: dict[str, Any] = TrialParams().to_dict()
+
+
+def hidden_text(hidden: tuple[int, ...]) -> str:
+    """Layer sizes as stored in tables: "4", "3-2", "" for none."""
+    return "-".join(str(size) for size in hidden)
+
+
+def parse_hidden_text(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("-")) if text else ()
