@@ -1,0 +1,183 @@
+"""The one place that builds each results table, with its columns and types spelled out.
+
+Tables are tidy (one value per cell, no lists), so parquet and CSV hold the same frame.
+Everything downstream (summary, plots, report, `show`) reads these tables, never the trainer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nnsweep.params import PARAM_NAMES, TrialParams, hidden_text
+from nnsweep.result import ERROR_NAMES, TrialResult
+
+STATUSES: tuple[str, ...] = ("converged", "not_converged", "diverged", "failed", "crashed")
+
+# Parameter columns of the trials table: every parameter but the given weights (a list of
+# matrices is not a cell; the resolved spec.toml keeps them).
+PARAM_COLUMNS: dict[str, str] = {
+    "hidden": "string",  # layer sizes joined by "-": "4", "3-2", "" for none
+    "activation": "string",
+    "output": "string",
+    "alpha": "float64",
+    "descent": "string",
+    "batch_size": "int64",
+    "reduction": "string",
+    "epochs": "int64",
+    "seed": "int64",
+    "init": "string",
+    "record_every": "int64",
+    "metric": "string",
+    "tolerance": "float64",
+    "bias": "bool",
+    "shuffle": "bool",
+}
+assert set(PARAM_COLUMNS) == set(PARAM_NAMES) - {"weights"}
+
+OUTCOME_COLUMNS: dict[str, str] = {
+    "status": "string",
+    "final_error": "float64",
+    "best_error": "float64",
+    "converged_epoch": "Int64",  # nullable: empty when never converged
+    "diverged_epoch": "Int64",
+    "direction_changes": "Int64",  # empty for a failed trial
+    "seconds": "float64",
+    "error": "string",  # "Type: message" of a failed trial, else empty
+}
+
+TRIALS_SCHEMA: dict[str, str] = {"trial": "string", **PARAM_COLUMNS, **OUTCOME_COLUMNS}
+HISTORY_SCHEMA: dict[str, str] = {
+    "trial": "string", "epoch": "int64", "mae": "float64", "mse": "float64", "sse": "float64",
+}
+DIRECTIONS_SCHEMA: dict[str, str] = {
+    "trial": "string", "layer": "int64", "row": "int64", "col": "int64", "changes": "int64",
+}
+SUMMARY_STATS: dict[str, str] = {
+    "seeds": "int64",
+    "final_error_mean": "float64",
+    "final_error_std": "float64",
+    "final_error_min": "float64",
+    "final_error_max": "float64",
+    "converged_share": "float64",
+    "converged_epoch_median": "float64",
+}
+SUMMARY_KEYS: tuple[str, ...] = tuple(c for c in PARAM_COLUMNS if c != "seed")
+SUMMARY_SCHEMA: dict[str, str] = {
+    **{c: PARAM_COLUMNS[c] for c in SUMMARY_KEYS}, **SUMMARY_STATS,
+}
+SCHEMAS: dict[str, dict[str, str]] = {
+    "trials": TRIALS_SCHEMA,
+    "history": HISTORY_SCHEMA,
+    "directions": DIRECTIONS_SCHEMA,
+    "summary": SUMMARY_SCHEMA,
+}
+
+
+def typed(frame: pd.DataFrame, schema: dict[str, str]) -> pd.DataFrame:
+    """The frame with exactly the schema's columns, in order, with the schema's types."""
+    return frame.reindex(columns=list(schema)).astype(schema)
+
+
+def empty(schema: dict[str, str]) -> pd.DataFrame:
+    return typed(pd.DataFrame(columns=list(schema)), schema)
+
+
+def param_row(params: TrialParams) -> dict[str, Any]:
+    row = {name: getattr(params, name) for name in PARAM_COLUMNS}
+    row["hidden"] = hidden_text(params.hidden)
+    row["record_every"] = params.record_step
+    return row
+
+
+def trial_row(
+    trial: str,
+    params: TrialParams,
+    result: TrialResult | None,
+    seconds: float,
+    status: str | None = None,
+    error: str = "",
+) -> dict[str, Any]:
+    """One trials-table row; `result` is None for a trial that failed or crashed."""
+    row: dict[str, Any] = {"trial": trial, **param_row(params), "seconds": seconds, "error": error}
+    if result is None:
+        row.update(status=status or "failed", final_error=np.nan, best_error=np.nan,
+                   converged_epoch=pd.NA, diverged_epoch=pd.NA, direction_changes=pd.NA)
+        return row
+    row.update(
+        status=status or result.status(params.tolerance),
+        final_error=result.final_error,
+        best_error=result.best_error,
+        converged_epoch=pd.NA if result.converged_epoch is None else result.converged_epoch,
+        diverged_epoch=pd.NA if result.diverged_epoch is None else result.diverged_epoch,
+        direction_changes=result.total_direction_changes,
+    )
+    return row
+
+
+def history_frame(trial: str, result: TrialResult) -> pd.DataFrame:
+    frame = pd.DataFrame(result.errors, columns=list(ERROR_NAMES))
+    frame.insert(0, "epoch", result.epochs)
+    frame.insert(0, "trial", trial)
+    return typed(frame, HISTORY_SCHEMA)
+
+
+def directions_frame(trial: str, result: TrialResult) -> pd.DataFrame:
+    parts = []
+    for layer, counts in enumerate(result.direction_changes):
+        rows, cols = np.indices(counts.shape)  # (fan_in, fan_out) each
+        parts.append(pd.DataFrame({
+            "trial": trial, "layer": layer, "row": rows.ravel(), "col": cols.ravel(),
+            "changes": counts.ravel(),
+        }))
+    if not parts:
+        return empty(DIRECTIONS_SCHEMA)
+    return typed(pd.concat(parts, ignore_index=True), DIRECTIONS_SCHEMA)
+
+
+def trials_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(list(rows))
+    if frame.empty:
+        return empty(TRIALS_SCHEMA)
+    return typed(frame, TRIALS_SCHEMA)
+
+
+def concat(frames: Sequence[pd.DataFrame], schema: dict[str, str]) -> pd.DataFrame:
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return empty(schema)
+    return typed(pd.concat(frames, ignore_index=True), schema)
+
+
+def summary_frame(trials: pd.DataFrame) -> pd.DataFrame:
+    """One row per parameter set, aggregated across seeds; failed trials count as seeds run."""
+    if trials.empty:
+        return empty(SUMMARY_SCHEMA)
+    grouped = trials.groupby(list(SUMMARY_KEYS), sort=True, dropna=False)
+    stats = grouped.agg(
+        seeds=("seed", "size"),
+        final_error_mean=("final_error", "mean"),
+        final_error_std=("final_error", "std"),
+        final_error_min=("final_error", "min"),
+        final_error_max=("final_error", "max"),
+        converged_share=("status", lambda s: float((s == "converged").mean())),
+        converged_epoch_median=("converged_epoch", lambda s: float(s.astype("float64").median())),
+    ).reset_index()
+    return typed(stats, SUMMARY_SCHEMA)
+
+
+def read_csv(path: Any, schema: dict[str, str]) -> pd.DataFrame:
+    """Read a table written by `DataFrame.to_csv(index=False)` back into its schema.
+
+    Text cells keep "" as the empty string; in number columns an empty cell is missing.
+    """
+    text = [c for c, kind in schema.items() if kind == "string"]
+    numbers = {c: [""] for c, kind in schema.items() if kind != "string"}
+    frame = pd.read_csv(path, dtype={c: str for c in text}, keep_default_na=False,
+                        na_values=numbers)
+    for column in text:
+        frame[column] = frame[column].fillna("")
+    return typed(frame, schema)
