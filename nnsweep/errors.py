@@ -21,3 +21,12 @@ class DataError(NnsweepError):
 
 class ResultsError(NnsweepError):
     """A results folder that cannot be used as asked (another spec's folder, locked, ...)."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a run: finished trials are saved, the command line exits 130."""
+
+    def __init__(self, done: int, total: int, directory: str, command: str) -> None:
+        self.done, self.total = done, total
+        super().__init__(f"interrupted: {done} of {total} trials done and saved in {directory}; "
+                         f"run the same command again to resume: {command}")

@@ -119,23 +119,43 @@ def trial_row(
 
 
 def history_frame(trial: str, result: TrialResult) -> pd.DataFrame:
-    frame = pd.DataFrame(result.errors, columns=list(ERROR_NAMES))
-    frame.insert(0, "epoch", result.epochs)
-    frame.insert(0, "trial", trial)
-    return typed(frame, HISTORY_SCHEMA)
+    return history_table([(trial, result)])
 
 
 def directions_frame(trial: str, result: TrialResult) -> pd.DataFrame:
-    parts = []
-    for layer, counts in enumerate(result.direction_changes):
-        rows, cols = np.indices(counts.shape)  # (fan_in, fan_out) each
-        parts.append(pd.DataFrame({
-            "trial": trial, "layer": layer, "row": rows.ravel(), "col": cols.ravel(),
-            "changes": counts.ravel(),
-        }))
-    if not parts:
+    return directions_table([(trial, result)])
+
+
+def history_table(items: Iterable[tuple[str, TrialResult]]) -> pd.DataFrame:
+    """One row per trial and recorded epoch, built in one go for many trials."""
+    trials, epochs, errors = [], [], []
+    for trial, result in items:
+        trials.append(np.full(len(result.epochs), trial, dtype=object))
+        epochs.append(result.epochs)
+        errors.append(result.errors)  # (R, 3)
+    if not trials:
+        return empty(HISTORY_SCHEMA)
+    values = np.concatenate(errors)  # (rows, 3)
+    frame = pd.DataFrame({"trial": np.concatenate(trials), "epoch": np.concatenate(epochs),
+                          **{name: values[:, i] for i, name in enumerate(ERROR_NAMES)}})
+    return typed(frame, HISTORY_SCHEMA)
+
+
+def directions_table(items: Iterable[tuple[str, TrialResult]]) -> pd.DataFrame:
+    """One row per trial and weight: layer counts matrices from the input side, from 0."""
+    columns: dict[str, list[np.ndarray]] = {c: [] for c in DIRECTIONS_SCHEMA}
+    for trial, result in items:
+        for layer, counts in enumerate(result.direction_changes):
+            rows, cols = np.indices(counts.shape)  # (fan_in, fan_out) each
+            columns["trial"].append(np.full(counts.size, trial, dtype=object))
+            columns["layer"].append(np.full(counts.size, layer, dtype=np.int64))
+            columns["row"].append(rows.ravel())
+            columns["col"].append(cols.ravel())
+            columns["changes"].append(counts.ravel())
+    if not columns["trial"]:
         return empty(DIRECTIONS_SCHEMA)
-    return typed(pd.concat(parts, ignore_index=True), DIRECTIONS_SCHEMA)
+    return typed(pd.DataFrame({c: np.concatenate(v) for c, v in columns.items()}),
+                 DIRECTIONS_SCHEMA)
 
 
 def trials_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:

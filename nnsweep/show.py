@@ -1,0 +1,57 @@
+"""`nnsweep show DIR`: a results folder at a glance, as terminal tables."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from nnsweep.store import Results
+from nnsweep.tables import STATUSES
+
+
+def best_trials(results: Results, top: int) -> pd.DataFrame:
+    """The trials with the lowest final error; diverged and failed ones never rank."""
+    trials = results.trials
+    ranked = trials[trials["final_error"].notna()]
+    return ranked.sort_values(["final_error", "trial"], kind="stable").head(top)
+
+
+def render(results: Results, *, top: int = 10, width: int = 120) -> str:
+    manifest = results.manifest
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=False, color_system=None)
+    name = manifest.get("name", results.directory.name)
+    console.print(f"{name}: {len(results.trials)} trials in {results.directory}")
+    if manifest.get("description"):
+        console.print(manifest["description"])
+
+    counts = results.trials["status"].value_counts()
+    status_table = Table(title="status")
+    status_table.add_column("status")
+    status_table.add_column("trials", justify="right")
+    for status in STATUSES:
+        if counts.get(status, 0):
+            status_table.add_row(status, str(int(counts[status])))
+    console.print(status_table)
+
+    axes = [a for a in manifest.get("axes", []) if a in results.trials.columns]
+    best = best_trials(results, top)
+    table = Table(title=f"best {len(best)} trials by final error")
+    columns = ["trial", *axes, "status", "final_error", "converged_epoch"]
+    for column in columns:
+        table.add_column(column, justify="right" if column != "trial" else "left")
+    for _, row in best.iterrows():
+        table.add_row(*(_cell(row[c]) for c in columns))
+    console.print(table)
+    return buffer.getvalue()
+
+
+def _cell(value: object) -> str:
+    if value is pd.NA or value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)

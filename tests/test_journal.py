@@ -1,0 +1,95 @@
+"""The journal keeps every finished trial exactly, and survives kills and garbage."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnsweep import journal
+from nnsweep.journal import JournalWarning, Record
+from nnsweep.params import TrialParams
+from nnsweep.reference import train_one
+
+X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=float)
+Y = np.array([[0], [1], [1], [0]], dtype=float)
+
+
+def record(trial: str, **changes: object) -> Record:
+    params = TrialParams(epochs=50, record_every=10, **changes)  # type: ignore[arg-type]
+    result = train_one(X, Y, params)
+    return Record(trial, params, result.status(params.tolerance), 0.25, result)
+
+
+def test_a_record_reads_back_exactly_with_its_weights(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    original = record("a", alpha=3.0, hidden=(3, 2))
+    journal.append(path, [original], keep_weights=True)
+    (back,) = journal.read(path)
+    assert back.params == original.params
+    assert back.result is not None and original.result is not None
+    assert np.array_equal(back.result.errors, original.result.errors)
+    assert back.result.final_error == original.result.final_error
+    for a, b in zip(back.result.direction_changes, original.result.direction_changes, strict=True):
+        assert np.array_equal(a, b)
+    for a, b in zip(back.result.weights, original.result.weights, strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_weights_are_left_out_unless_asked_for(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    journal.append(path, [record("a")], keep_weights=False)
+    (back,) = journal.read(path)
+    assert back.result is not None and back.result.weights == ()
+
+
+def test_a_diverged_trial_keeps_nan_final_error(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    diverged = record("d", alpha=10.0, activation="linear", output="linear", hidden=(8,))
+    assert diverged.status == "diverged"
+    journal.append(path, [diverged], keep_weights=False)
+    (back,) = journal.read(path)
+    assert back.result is not None and math.isnan(back.result.final_error)
+
+
+def test_a_failed_trial_keeps_its_error_and_is_not_finished(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    failed = Record("f", TrialParams(), "failed", 0.0, None, "ValueError: bad row")
+    journal.append(path, [failed], keep_weights=False)
+    (back,) = journal.read(path)
+    assert back.error == "ValueError: bad row" and not back.finished
+
+
+def test_a_torn_last_line_is_dropped_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    journal.append(path, [record("a"), record("b")], keep_weights=False)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 40])  # a kill in the middle of the second line
+    with pytest.warns(JournalWarning, match="torn last record"):
+        journal.drop_torn_tail(path)
+    assert [r.trial for r in journal.read(path)] == ["a"]
+    journal.append(path, [record("c")], keep_weights=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [r.trial for r in journal.read(path)] == ["a", "c"]
+
+
+def test_garbage_lines_are_skipped_with_a_warning_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    journal.append(path, [record("a")], keep_weights=False)
+    with open(path, "a") as handle:
+        handle.write("\x00\x01 not json at all\n")
+    journal.append(path, [record("b")], keep_weights=False)
+    with pytest.warns(JournalWarning, match=r"journal.jsonl: line 2: skipped garbage"):
+        assert [r.trial for r in journal.read(path)] == ["a", "b"]
+
+
+def test_the_latest_record_of_a_trial_wins(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    journal.append(path, [Record("a", TrialParams(), "failed", 0.0, None, "E: x")],
+                  keep_weights=False)
+    journal.append(path, [record("a")], keep_weights=False)
+    assert journal.latest(path)["a"].finished
