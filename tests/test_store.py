@@ -76,7 +76,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_warning(tmp_path: Pa
 
 def test_a_folder_made_by_another_spec_is_refused_with_a_hint(tmp_path: Path) -> None:
     store.write_manifest(tmp_path, {"spec_hash": "aaaa"})
-    with pytest.raises(ResultsError, match="made by another spec.*--fresh.*--out"):
+    with pytest.raises(ResultsError, match=r"made by another spec.*--fresh.*--out"):
         store.prepare(tmp_path, "bbbb", fresh=False)
 
 
@@ -102,7 +102,7 @@ def test_a_damaged_table_is_rebuilt_from_the_journal(tmp_path: Path) -> None:
 
 
 def test_a_folder_without_results_says_how_to_make_them(tmp_path: Path) -> None:
-    with pytest.raises(ResultsError, match="not a results folder.*nnsweep run"):
+    with pytest.raises(ResultsError, match=r"not a results folder.*nnsweep run"):
         store.load_results(tmp_path)
 
 
