@@ -1,0 +1,238 @@
+"""The command line: parse argv, call the library, map its errors to exit statuses.
+
+0 done; 1 some trials failed; 2 bad usage or bad input (one line per problem, no traceback,
+nothing written); 130 interrupted (finished trials kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+EXAMPLE = """\
+examples:
+  python -m nnsweep run sweeps/xor.toml            # train, save tables, plots and report
+  python -m nnsweep run sweeps/xor.toml --jobs 2   # rerun: only missing trials are trained
+  python -m nnsweep validate sweeps/xor.toml       # check the file, count trials, no training
+  python -m nnsweep show results/xor               # status counts and the best trials
+  python -m nnsweep report results/xor             # rebuild plots and report.html from tables
+  python -m nnsweep predict results/xor 3f2a 1 1 1 # a saved network's output for one input row
+
+a sweep file (TOML):
+  name = "xor"
+  dataset = "xor"
+  [params]
+  epochs = 60000
+  seed = 1
+  [grid]
+  alpha = [0.001, 0.01, 0.1, 1, 10, 100, 1000]
+  hidden = [4, 8, 16, 32, 64, 128, 256]
+"""
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that says what was expected on one line and exits 2, as every bad input does."""
+
+    def error(self, message: str) -> Any:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nnsweep", description="Hyperparameter sweeps for small neural "
+                     "networks trained from scratch.", epilog=EXAMPLE,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="train a sweep (resumes where it stopped)",
+                              epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("spec", type=Path, help="the sweep file (.toml)")
+    run.add_argument("--out", type=Path, help="results folder (default: results/<name>)")
+    run.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
+    run.add_argument("--engine", choices=("numpy", "numba", "auto"),
+                     help="training engine (default: numpy, bit for bit the textbook loop)")
+    run.add_argument("--backend", choices=("loky", "dask", "ray"),
+                     help="joblib backend (default: loky, this machine's cores)")
+    run.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://host:8786")
+    run.add_argument("--address", help="ray cluster address")
+    run.add_argument("--fresh", action="store_true", help="discard earlier results in the folder")
+    run.add_argument("--dry-run", action="store_true", help="show what would be trained; train "
+                     "nothing, write nothing")
+    run.add_argument("--quiet", action="store_true", help="no progress bar, no final line")
+    run.add_argument("--retry-failed", action="store_true", help="train failed and crashed "
+                     "trials again")
+    run.add_argument("--fail-fast", action="store_true", help="stop at the first failed trial")
+    run.add_argument("--max-trials", type=int, help="refuse grids larger than this "
+                     "(default: 100000)")
+    run.add_argument("--no-report", action="store_true", help="skip plots and report.html")
+
+    validate = commands.add_parser("validate", help="check a sweep file and count its trials")
+    validate.add_argument("spec", type=Path)
+    validate.add_argument("--jobs", type=int, help="workers assumed for the time estimate")
+
+    show = commands.add_parser("show", help="status counts and the best trials of a results "
+                               "folder")
+    show.add_argument("dir", type=Path)
+    show.add_argument("--top", type=int, default=10, help="how many of the best trials")
+
+    report = commands.add_parser("report", help="rebuild plots and report.html from the tables")
+    report.add_argument("dir", type=Path)
+    report.add_argument("--trial", help="trial whose per-weight direction changes to draw")
+
+    predict = commands.add_parser("predict", help="a saved network's output for an input row")
+    predict.add_argument("dir", type=Path)
+    predict.add_argument("trial", help="trial id (a unique prefix is enough)")
+    predict.add_argument("inputs", nargs="+", type=float, help="one input row")
+
+    commands.add_parser("bench", help="trainer speed against the plain loop, as a table",
+                        add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        from nnsweep.bench import main as bench_main
+
+        return bench_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    from nnsweep.errors import Interrupted, NnsweepError
+
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        try:
+            return _COMMANDS[args.command](args)
+        except NnsweepError as exc:
+            print(f"nnsweep: {exc}" if "\n" not in str(exc) else str(exc), file=sys.stderr)
+            return EXIT_USAGE
+        except Interrupted as exc:
+            print(f"nnsweep: {exc}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except KeyboardInterrupt:
+            print("nnsweep: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+    print(f"nnsweep: warning: {message}", file=file or sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import shlex
+
+    import nnsweep
+    from nnsweep import runner
+
+    spec = nnsweep.load_spec(args.spec)
+    options = dict(out=args.out, jobs=args.jobs, engine=args.engine, backend=args.backend,
+                   retry_failed=args.retry_failed, max_trials=args.max_trials)
+    if args.scheduler or args.address:
+        spec = _with_cluster(spec, args.scheduler, args.address)
+    if args.dry_run:
+        the_plan = runner.plan(spec, fresh=args.fresh, **options)
+        print(_plan_text(spec, the_plan))
+        return EXIT_OK
+    command = shlex.join(["python", "-m", "nnsweep", *sys.argv[1:]]) if sys.argv[1:] else None
+    results = nnsweep.run(spec, fresh=args.fresh, quiet=args.quiet, fail_fast=args.fail_fast,
+                          report=not args.no_report, command=command, **options)
+    bad = int(results.trials["status"].isin(["failed", "crashed"]).sum())
+    if not args.quiet:
+        if (results.directory / "report.html").exists():
+            print(f"report: {results.directory / 'report.html'}", file=sys.stderr)
+        if bad:
+            print(f"nnsweep: {bad} trials failed; see the error column of "
+                  f"{results.directory / 'trials.csv'}; rerun with --retry-failed",
+                  file=sys.stderr)
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+def _with_cluster(spec: Any, scheduler: str | None, address: str | None) -> Any:
+    from dataclasses import replace
+
+    run_options = replace(spec.run, scheduler=scheduler or spec.run.scheduler,
+                          address=address or spec.run.address)
+    return replace(spec, run=run_options)
+
+
+def _plan_text(spec: Any, the_plan: Any) -> str:
+    rows, n_inputs = spec.dataset.x.shape
+    seconds = the_plan.estimate_seconds(rows, n_inputs, spec.dataset.y.shape[1])
+    where = spec.source or spec.name
+    return (f"{where}: {len(the_plan.trials)} trials; {len(the_plan.pending)} to train in "
+            f"{len(the_plan.batches)} batches, {len(the_plan.reused)} already in "
+            f"{the_plan.directory}; about {_duration(seconds)} on {the_plan.workers} workers "
+            f"with the {the_plan.engine} engine (dry run: nothing trained, nothing written)")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _validate(args: argparse.Namespace) -> int:
+    import nnsweep
+    from nnsweep import grid, runner
+
+    spec = nnsweep.load_spec(args.spec)
+    workers = runner.workers_for(args.jobs if args.jobs is not None else spec.run.jobs)
+    trials = list(spec.trials())
+    planned = grid.batches(trials, workers)
+    rows, n_inputs = spec.dataset.x.shape
+    seconds = runner.estimate_seconds(planned, workers, rows, n_inputs, spec.dataset.y.shape[1])
+    axes = ", ".join(spec.axes) or "none"
+    print(f"{args.spec}: valid; {len(trials)} trials in {len(planned)} batches (axes: {axes}); "
+          f"about {_duration(seconds)} on {workers} workers")
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    import nnsweep
+    from nnsweep.show import render
+
+    print(render(nnsweep.load_results(args.dir), top=args.top), end="")
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    import nnsweep
+    from nnsweep.report import build_report
+
+    nnsweep.load_results(args.dir)  # a clear message for a folder that holds no results
+    print(build_report(args.dir, trial=args.trial))
+    return EXIT_OK
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import nnsweep
+
+    network = nnsweep.load_results(args.dir).network(args.trial)
+    expected = network.weights[0].shape[0] - (1 if network.params.bias else 0)
+    if len(args.inputs) != expected:
+        from nnsweep.errors import NnsweepError
+
+        raise NnsweepError(f"predict: trial {network.trial} takes {expected} inputs, "
+                           f"got {len(args.inputs)}")
+    output = network.predict([args.inputs])[0]
+    print(" ".join(f"{value:.10g}" for value in output))
+    return EXIT_OK
+
+
+_COMMANDS = {"run": _run, "validate": _validate, "show": _show, "report": _report,
+             "predict": _predict}
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,311 @@
+"""Schedule a spec's trials: plan batches, fan them out with joblib, journal what returns.
+
+The runner knows nothing of backprop (that is the engines' job) and the engines know nothing of
+processes or files. Workers get whole batches of same-shaped networks and plain module-level
+functions with explicit data, so results never depend on --jobs or the backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import platform
+import shlex
+import socket
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from nnsweep import __version__, backends, engines, store
+from nnsweep.errors import Interrupted, NnsweepError
+from nnsweep.grid import Trial, batches
+from nnsweep.journal import Record
+from nnsweep.params import TrialParams
+from nnsweep.progress import ProgressReporter, counts_text
+from nnsweep.spec import Spec
+from nnsweep.store import Results
+
+DEFAULT_MAX_TRIALS = 100_000
+
+# A rough cost model for `validate`, calibrated on the 2-core reference machine: the trainer's
+# time is NumPy dispatch per array operation plus arithmetic per network.
+SECONDS_PER_OPERATION = 1.5e-6
+SECONDS_PER_FLOP = 1.0e-9
+
+
+class FailFast(Exception):
+    """--fail-fast saw a failed trial."""
+
+
+# --- work done in the workers -------------------------------------------------------------
+
+def train_task(
+    x: np.ndarray, y: np.ndarray, batch: Sequence[tuple[str, TrialParams]], engine: str
+) -> list[Record]:
+    """Train one batch in a worker; a batch that raises is retried trial by trial.
+
+    A trial that raises on its own becomes a failed record carrying the exception's type and
+    message, so one bad trial never takes its batch or the sweep down with it.
+    """
+    with threadpool_limits(limits=1):
+        started = time.perf_counter()
+        try:
+            results = engines.train(engine, x, y, [params for _, params in batch])
+        except Exception as exc:
+            if len(batch) > 1:
+                return [record for item in batch for record in train_task(x, y, [item], engine)]
+            trial, params = batch[0]
+            return [Record(trial, params, "failed", time.perf_counter() - started, None,
+                           f"{type(exc).__name__}: {exc}")]
+        seconds = (time.perf_counter() - started) / len(batch)
+    return [Record(trial, params, result.status(params.tolerance), seconds, result)
+            for (trial, params), result in zip(batch, results, strict=True)]
+
+
+# --- planning -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run would do: which trials are new, how they are batched, roughly how long."""
+
+    directory: Path
+    trials: list[Trial]
+    reused: dict[str, Record]
+    pending: list[Trial]
+    batches: list[list[Trial]]
+    workers: int
+    engine: str
+    backend: str
+
+    def estimate_seconds(self, rows: int, n_inputs: int, n_outputs: int) -> float:
+        return estimate_seconds(self.batches, self.workers, rows, n_inputs, n_outputs)
+
+
+def estimate_seconds(
+    planned: Sequence[Sequence[Trial]], workers: int, rows: int, n_inputs: int, n_outputs: int
+) -> float:
+    """About how long the batches take: dispatch per operation plus arithmetic per network."""
+    total = 0.0
+    for batch in planned:
+        params = batch[0].params
+        sizes = [n_inputs, *params.hidden, n_outputs]
+        steps = -(-rows // params.rows_per_step(rows))
+        layers = len(sizes) - 1
+        operations = 16 + 14 * layers
+        flops = 6 * rows / steps * sum(a * b for a, b in itertools.pairwise(sizes))
+        per_step = operations * SECONDS_PER_OPERATION + len(batch) * flops * SECONDS_PER_FLOP
+        total += params.epochs * steps * per_step
+    return total / max(1, min(workers, len(planned)))
+
+
+def default_directory(spec: Spec) -> Path:
+    return Path("results") / spec.name
+
+
+def workers_for(jobs: int | None) -> int:
+    cores = int(joblib.cpu_count())
+    if jobs is None or jobs == 0:
+        return cores
+    if jobs < 0:
+        return max(1, cores + 1 + jobs)
+    return jobs
+
+
+def plan(
+    spec: Spec,
+    *,
+    out: str | Path | None = None,
+    jobs: int | None = None,
+    engine: str | None = None,
+    backend: str | None = None,
+    retry_failed: bool = False,
+    max_trials: int | None = None,
+    fresh: bool = False,
+) -> Plan:
+    """Decide what a run would train, reading (never writing) the results folder."""
+    limit = DEFAULT_MAX_TRIALS if max_trials is None else max_trials
+    size = spec.size()
+    if size > limit:
+        raise NnsweepError(
+            f"{spec.source or spec.name}: the grid has {size:,} trials, more than the limit of "
+            f"{limit:,}; narrow the grid, or raise the limit with --max-trials {size}")
+    directory = Path(out) if out is not None else default_directory(spec)
+    chosen_engine = engines.resolve(engine or spec.run.engine)
+    chosen_backend = backend or spec.run.backend
+    if chosen_backend not in backends.BACKENDS:
+        raise NnsweepError(f"--backend {chosen_backend}: expected one of "
+                           f"{', '.join(backends.BACKENDS)}")
+    trials = list(spec.trials())
+    records = {} if fresh else _readable_records(directory, spec)
+    reused = {t.id: records[t.id] for t in trials
+              if t.id in records and (records[t.id].finished or not retry_failed)}
+    pending = [t for t in trials if t.id not in reused]
+    workers = workers_for(jobs if jobs is not None else spec.run.jobs)
+    return Plan(directory, trials, reused, pending, batches(pending, workers), workers,
+                chosen_engine, chosen_backend)
+
+
+def _readable_records(directory: Path, spec: Spec) -> dict[str, Record]:
+    manifest = store.read_manifest(directory)
+    if manifest.get("spec_hash") not in (None, spec.hash):
+        return {}
+    return store.finished_records(directory)
+
+
+# --- running ------------------------------------------------------------------------------
+
+def run(
+    spec: Spec,
+    *,
+    out: str | Path | None = None,
+    jobs: int | None = None,
+    engine: str | None = None,
+    backend: str | None = None,
+    fresh: bool = False,
+    quiet: bool = True,
+    retry_failed: bool = False,
+    fail_fast: bool = False,
+    max_trials: int | None = None,
+    report: bool = True,
+    command: str | None = None,
+) -> Results:
+    """Train every trial of the spec not already in the results folder; return all tables.
+
+    Finished trials are journaled as their batch returns. On Ctrl-C the tables are written for
+    what is done and `Interrupted` is raised; a rerun resumes where this one stopped.
+    """
+    the_plan = plan(spec, out=out, jobs=jobs, engine=engine, backend=backend,
+                    retry_failed=retry_failed, max_trials=max_trials, fresh=fresh)
+    directory = the_plan.directory
+    command = command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    directory.mkdir(parents=True, exist_ok=True)
+    with store.locked(directory):
+        manifest = store.prepare(directory, spec.hash, fresh=fresh)
+        if fresh:  # the plan was made before the folder was emptied
+            the_plan = plan(spec, out=directory, jobs=jobs, engine=engine, backend=backend,
+                            retry_failed=retry_failed, max_trials=max_trials, fresh=True)
+        started = _now()
+        store.write_atomic(directory / store.SPEC, spec.text.encode("utf-8"))
+        manifest = _manifest(spec, the_plan, manifest, started, command)
+        store.write_manifest(directory, manifest)
+
+        records: dict[str, Record] = dict(the_plan.reused)
+        progress = ProgressReporter(len(the_plan.trials), reused=len(the_plan.reused),
+                                    quiet=quiet)
+        progress.add_reused([r.status for r in the_plan.reused.values()])
+        interrupted = False
+        try:
+            for returned in _fan_out(spec, the_plan):
+                store.append(directory, returned, keep_weights=spec.run.save_weights)
+                records.update((r.trial, r) for r in returned)
+                progress.advance([r.status for r in returned])
+                if fail_fast and any(r.result is None for r in returned):
+                    raise FailFast
+        except KeyboardInterrupt:
+            interrupted = True
+            backends.stop_workers()
+        except FailFast:
+            backends.stop_workers()
+        finally:
+            results = _finish(spec, the_plan, records, manifest, started, command, interrupted)
+            done = sum(t.id in records for t in the_plan.trials)
+            progress.close(_final_line(results, done, len(the_plan.trials), directory,
+                                       interrupted))
+    if interrupted:
+        raise Interrupted(done, len(the_plan.trials), str(directory), command)
+    if report and done:
+        from nnsweep.report import build_report
+
+        build_report(directory)
+    return results
+
+
+def _fan_out(spec: Spec, the_plan: Plan) -> Iterator[list[Record]]:
+    """Batches' records as each batch finishes, in whatever order they finish."""
+    tasks = [([(t.id, t.params) for t in batch], the_plan.engine) for batch in the_plan.batches]
+    return backends.fan_out(
+        train_task, tasks, backend=the_plan.backend, workers=the_plan.workers,
+        shared=(spec.dataset.x, spec.dataset.y),
+        scheduler=spec.run.scheduler, address=spec.run.address)
+
+
+def _finish(
+    spec: Spec,
+    the_plan: Plan,
+    records: dict[str, Record],
+    manifest: dict[str, Any],
+    started: str,
+    command: str,
+    interrupted: bool,
+) -> Results:
+    """Write the tables and the manifest for everything finished so far."""
+    directory = the_plan.directory
+    ordered = [records[t.id] for t in the_plan.trials if t.id in records]
+    frames = store.build_tables(ordered)
+    store.write_tables(directory, frames)
+    if spec.run.save_weights:
+        store.write_weights(directory, ordered)
+    counts = Counter(r.status for r in ordered)
+    manifest["finished"] = _now()
+    manifest["status_counts"] = dict(sorted(counts.items()))
+    manifest["trials"] = [t.id for t in the_plan.trials]
+    manifest["invocations"][-1].update(
+        finished=manifest["finished"],
+        trained=len(ordered) - len(the_plan.reused),
+        reused=len(the_plan.reused),
+        interrupted=interrupted,
+    )
+    store.write_manifest(directory, manifest)
+    return Results(directory=directory, manifest=manifest, **frames)
+
+
+def _manifest(
+    spec: Spec, the_plan: Plan, old: dict[str, Any], started: str, command: str
+) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "description": spec.description,
+        "spec_hash": spec.hash,
+        "spec_file": str(spec.source) if spec.source else None,
+        "dataset": {"name": spec.dataset.name, "hash": spec.dataset.hash,
+                    "rows": int(spec.dataset.x.shape[0])},
+        "axes": list(spec.axes),
+        "report": {"x": spec.report.x, "y": spec.report.y, "facet": spec.report.facet},
+        "versions": {
+            "nnsweep": __version__, "python": platform.python_version(),
+            "numpy": np.__version__, "pandas": pd.__version__, "joblib": joblib.__version__,
+        },
+        "host": socket.gethostname(),
+        "created": old.get("created", started),
+        "started": started,
+        "finished": None,
+        "status_counts": old.get("status_counts", {}),
+        "trials": [t.id for t in the_plan.trials],
+        "invocations": [*old.get("invocations", []), {
+            "started": started, "command": command, "pid": os.getpid(),
+            "jobs": the_plan.workers, "engine": the_plan.engine, "backend": the_plan.backend,
+            "to_train": len(the_plan.pending),
+        }],
+    }
+
+
+def _final_line(
+    results: Results, done: int, total: int, directory: Path, interrupted: bool
+) -> str:
+    counts = Counter(results.trials["status"].tolist())
+    head = "interrupted" if interrupted else "done"
+    return f"{head}: {done}/{total} trials in {directory} ({counts_text(counts)})"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
