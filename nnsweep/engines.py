@@ -1,0 +1,62 @@
+"""Which code trains a batch: the NumPy trainer (the default, bit for bit the textbook loop)
+or the compiled Numba engine (an optional extra, equal to the NumPy engine to about 1e-9).
+
+The runner calls `train` in its workers with whole batches; the engines know nothing of
+processes or files.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+
+from numpy.typing import ArrayLike
+
+from nnsweep.errors import NnsweepError
+from nnsweep.params import TrialParams
+from nnsweep.result import TrialResult
+
+ENGINES: tuple[str, ...] = ("numpy", "numba", "auto")
+
+# Fastest first: "auto" takes the first one installed.
+_BY_SPEED: tuple[str, ...] = ("numba", "numpy")
+
+
+def installed() -> list[str]:
+    """The concrete engines this Python can run, fastest first."""
+    return [name for name in _BY_SPEED
+            if name == "numpy" or importlib.util.find_spec(name) is not None]
+
+
+def resolve(engine: str) -> str:
+    """Map a requested engine to a concrete, installed one ("auto": the fastest)."""
+    if engine not in ENGINES:
+        raise NnsweepError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
+    if engine == "auto":
+        return installed()[0]
+    if engine not in installed():
+        raise NnsweepError(
+            f"engine {engine!r} needs the {engine} extra: pip install 'nnsweep[{engine}]'")
+    return engine
+
+
+def train(
+    engine: str, x: ArrayLike, y: ArrayLike, trials: Sequence[TrialParams]
+) -> list[TrialResult]:
+    """One result per trial, in order; trials of several batch keys are trained key by key."""
+    name = resolve(engine)
+    if name == "numba":
+        from nnsweep.engine_numba import train_batch
+    else:
+        from nnsweep.trainer import train_batch
+    from nnsweep.trainer import batch_key
+
+    groups: dict[object, list[int]] = {}
+    for index, params in enumerate(trials):
+        groups.setdefault(batch_key(params), []).append(index)
+    results: list[TrialResult | None] = [None] * len(trials)
+    for indices in groups.values():
+        trained = train_batch(x, y, [trials[i] for i in indices])
+        for index, result in zip(indices, trained, strict=True):
+            results[index] = result
+    return [result for result in results if result is not None]
