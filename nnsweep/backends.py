@@ -1,19 +1,95 @@
 """Where batches run: joblib over this machine's cores (loky), or a Dask or Ray cluster.
 
 The runner hands over plain tasks and gets each task's return value back as soon as it
-finishes; which engine executes them is decided here and nowhere else.
+finishes; which engine executes them, and what happens when a worker process dies under a
+task, is decided here and nowhere else. Every backend runs the same function on the same
+arguments, so results never depend on the backend or on how many workers there are.
+
+Lost workers. A worker process may die under a task (killed, out of memory). Each task first
+leaves a small "started" mark (a file in a temporary folder for loky, a scheduler event for
+Dask); when the backend reports a lost worker, every task that had started and not returned
+is lost: loky stops all its workers when one dies, and Dask only gives up on a task after it
+has killed several workers in turn. Each lost task is handed to `on_lost`, whose return value
+is yielded in place of the task's result (the runner turns it into "crashed" records that a
+rerun with --retry-failed trains again); the tasks that had not started run on, on fresh
+workers. Ray cannot stream results, so its tasks run in chunks of one task per worker, and a
+chunk that loses a worker is lost as a whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+import contextlib
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
 import joblib
+from joblib.externals.loky.process_executor import TerminatedWorkerError
 
 from nnsweep.errors import NnsweepError
 
 BACKENDS: tuple[str, ...] = ("loky", "dask", "ray")
+
+# Closers of the clusters and clients that fan_out started and has not shut down yet.
+_OPEN: list[Callable[[], None]] = []
+
+
+class Marker(Protocol):
+    """Records, from inside a worker, that a task has started."""
+
+    def __call__(self, index: int) -> None: ...
+
+
+def _run_marked(mark: Marker, index: int, function: Callable[..., Any], *arguments: Any
+                ) -> tuple[int, Any]:
+    """What a worker runs: leave the started mark, then the task itself."""
+    mark(index)
+    return index, function(*arguments)
+
+
+@dataclass(frozen=True)
+class _FileMarker:
+    """Started marks as empty files named by task index (loky: the workers share our disk)."""
+
+    directory: str
+
+    def __call__(self, index: int) -> None:
+        (Path(self.directory) / str(index)).touch()
+
+    def started(self) -> set[int]:
+        return {int(path.name) for path in Path(self.directory).iterdir()}
+
+
+@dataclass(frozen=True)
+class _DaskMarker:
+    """Started marks as events logged to the scheduler (Dask workers may be other machines)."""
+
+    topic: str
+
+    def __call__(self, index: int) -> None:
+        from distributed import get_worker
+
+        get_worker().log_event(self.topic, index)
+
+
+@dataclass(frozen=True)
+class _NoMarker:
+    """Ray's chunks are all in flight at once: a lost chunk is lost whole, no marks needed."""
+
+    def __call__(self, index: int) -> None:
+        return None
+
+
+@dataclass
+class _Engine:
+    """One backend, ready to run: how to run a round of tasks, and what a lost worker raises."""
+
+    run_round: Callable[[Callable[..., Any], tuple[Any, ...], dict[int, tuple[Any, ...]]],
+                        Iterator[tuple[int, Any]]]
+    started: Callable[[], set[int]]
+    lost_errors: tuple[type[BaseException], ...]
 
 
 def fan_out(
@@ -25,23 +101,173 @@ def fan_out(
     shared: tuple[Any, ...] = (),
     scheduler: str | None = None,
     address: str | None = None,
+    on_lost: Callable[[tuple[Any, ...], str], Any] | None = None,
 ) -> Iterator[Any]:
     """Yield function(*shared, *task) for every task, in the order they finish.
 
-    `shared` holds the arguments every task needs (the dataset); a cluster backend ships
-    them to the workers once, not once per task.
+    `shared` holds the arguments every task needs (the dataset); Dask scatters them to the
+    workers once, not once per task. A task whose worker process was lost yields
+    `on_lost(task, reason)` instead, `reason` being one line such as "worker lost: ...";
+    without `on_lost` the backend's own error is raised. `scheduler` is a Dask scheduler's
+    address and `address` a Ray cluster's; without them a local cluster is started for the
+    sweep and shut down at its end.
     """
+    if backend not in BACKENDS:
+        raise NnsweepError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
     if not tasks:
         return
-    if backend != "loky":
-        raise NnsweepError(f"--backend {backend}: not available in this version of nnsweep")
-    n_jobs = min(workers, len(tasks))
-    parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-    yield from parallel(joblib.delayed(function)(*shared, *task) for task in tasks)
+    with _engine(backend, workers, min(workers, len(tasks)), scheduler, address) as engine:
+        remaining = dict(enumerate(tasks))
+        while remaining:
+            before = len(remaining)
+            try:
+                for index, value in engine.run_round(function, shared, remaining):
+                    del remaining[index]
+                    yield value
+            except engine.lost_errors as error:
+                lost = sorted(engine.started() & remaining.keys())
+                if on_lost is None or (not lost and len(remaining) == before):
+                    raise
+                reason = "worker lost: " + _one_line(error)
+                for index in lost:
+                    yield on_lost(remaining.pop(index), reason)
 
 
 def stop_workers() -> None:
     """Leave no worker process behind after an interrupt or a fail-fast stop."""
+    while _OPEN:
+        close = _OPEN.pop()
+        with contextlib.suppress(Exception):
+            close()
     from joblib.externals.loky import get_reusable_executor
 
     get_reusable_executor().shutdown(wait=True, kill_workers=True)
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _delayed(
+    mark: Marker, function: Callable[..., Any], shared: tuple[Any, ...],
+    tasks: Iterable[tuple[int, tuple[Any, ...]]],
+) -> Iterator[Any]:
+    for index, task in tasks:
+        yield joblib.delayed(_run_marked)(mark, index, function, *shared, *task)
+
+
+@contextlib.contextmanager
+def _engine(backend: str, workers: int, n_jobs: int, scheduler: str | None,
+            address: str | None) -> Iterator[_Engine]:
+    if backend == "dask":
+        with _dask_engine(workers, scheduler) as engine:
+            yield engine
+    elif backend == "ray":
+        with _ray_engine(workers, address) as engine:
+            yield engine
+    else:
+        with _loky_engine(n_jobs) as engine:
+            yield engine
+
+
+@contextlib.contextmanager
+def _loky_engine(n_jobs: int) -> Iterator[_Engine]:
+    with tempfile.TemporaryDirectory(prefix="nnsweep-started-") as directory:
+        mark = _FileMarker(directory)
+
+        def run_round(function: Callable[..., Any], shared: tuple[Any, ...],
+                      remaining: dict[int, tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
+            parallel = joblib.Parallel(n_jobs=n_jobs, batch_size=1,
+                                       return_as="generator_unordered")
+            yield from parallel(_delayed(mark, function, shared, list(remaining.items())))
+
+        yield _Engine(run_round, mark.started, (TerminatedWorkerError,))
+
+
+@contextlib.contextmanager
+def _dask_engine(workers: int, scheduler: str | None) -> Iterator[_Engine]:
+    try:
+        from distributed import Client, LocalCluster
+        from distributed.scheduler import KilledWorker
+    except ImportError:
+        raise NnsweepError(
+            "--backend dask needs the dask extra: pip install 'nnsweep[dask]'") from None
+    with contextlib.ExitStack() as stack:
+        if scheduler is None:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address=None)
+            stack.callback(_closing(cluster.close))
+            client = Client(cluster, set_as_default=False)
+        else:
+            try:
+                client = Client(scheduler, timeout=20, set_as_default=False)
+            except (OSError, TimeoutError) as error:
+                raise NnsweepError(f"--scheduler {scheduler}: cannot connect to a Dask "
+                                   f"scheduler there ({_one_line(error)})") from None
+        stack.callback(_closing(client.close))
+        mark = _DaskMarker(f"nnsweep-started-{id(stack):x}")
+
+        def run_round(function: Callable[..., Any], shared: tuple[Any, ...],
+                      remaining: dict[int, tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
+            with joblib.parallel_config(backend="dask", client=client, scatter=list(shared)):
+                parallel = joblib.Parallel(n_jobs=-1, batch_size=1,
+                                           return_as="generator_unordered")
+                yield from parallel(_delayed(mark, function, shared, list(remaining.items())))
+
+        def started() -> set[int]:
+            return {int(message) for _, message in client.get_events(mark.topic)}
+
+        yield _Engine(run_round, started, (KilledWorker,))
+
+
+@contextlib.contextmanager
+def _ray_engine(workers: int, address: str | None) -> Iterator[_Engine]:
+    try:
+        import ray
+        import ray.exceptions
+        from ray.util.joblib import register_ray
+    except ImportError:
+        raise NnsweepError(
+            "--backend ray needs the ray extra: pip install 'nnsweep[ray]'") from None
+    register_ray()
+    with contextlib.ExitStack() as stack:
+        if not ray.is_initialized():
+            if address is None:
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+            else:
+                try:
+                    ray.init(address=address, log_to_driver=False)
+                except (ConnectionError, RuntimeError, ValueError) as error:
+                    raise NnsweepError(f"--address {address}: cannot connect to a Ray "
+                                       f"cluster there ({_one_line(error)})") from None
+            stack.callback(_closing(ray.shutdown))
+        n_jobs = max(1, int(ray.cluster_resources().get("CPU", workers)))
+        chunk: list[int] = []
+
+        def run_round(function: Callable[..., Any], shared: tuple[Any, ...],
+                      remaining: dict[int, tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
+            """One list-returning call per chunk: Ray's joblib backend cannot stream."""
+            items = list(remaining.items())
+            for start in range(0, len(items), n_jobs):
+                chunk[:] = [index for index, _ in items[start:start + n_jobs]]
+                with joblib.parallel_config(backend="ray"):
+                    parallel = joblib.Parallel(n_jobs=n_jobs, batch_size=1)
+                    yield from parallel(
+                        _delayed(_NoMarker(), function, shared, items[start:start + n_jobs]))
+
+        lost_errors = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
+                       ray.exceptions.OutOfMemoryError, ray.exceptions.NodeDiedError)
+        yield _Engine(run_round, lambda: set(chunk), lost_errors)
+
+
+def _closing(close: Callable[[], Any]) -> Callable[[], None]:
+    """Register a closer with stop_workers, and return one that runs it at most once."""
+
+    def once() -> None:
+        if once in _OPEN:
+            _OPEN.remove(once)
+            close()
+
+    _OPEN.append(once)
+    return once

@@ -1,0 +1,124 @@
+"""fan_out on toy tasks: every task's value comes back once, whichever backend runs it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+from nnsweep.backends import BACKENDS, fan_out, stop_workers
+from nnsweep.errors import NnsweepError
+
+TASKS = [(a, b) for a in range(4) for b in range(3)]
+EXPECTED = sorted(100 + a * b for a, b in TASKS)
+
+
+def scaled_sum(offset: int, a: int, b: int) -> int:
+    return offset + a * b
+
+
+def die_on(fatal: int, index: int) -> int:
+    """Kill the worker process running this task when it is the fatal one."""
+    if index == fatal:
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.05)
+    return index
+
+
+def value_and_pid(seconds: float, index: int) -> tuple[int, int]:
+    time.sleep(seconds)
+    return index, os.getpid()
+
+
+def lost(task: tuple[int, ...], reason: str) -> tuple[str, tuple[int, ...], str]:
+    return ("lost", task, reason)
+
+
+def test_backends_are_loky_dask_and_ray() -> None:
+    assert BACKENDS == ("loky", "dask", "ray")
+
+
+def test_loky_yields_every_task_value_with_the_shared_arguments_first() -> None:
+    values = fan_out(scaled_sum, TASKS, backend="loky", workers=2, shared=(100,))
+    assert sorted(values) == EXPECTED
+
+
+def test_one_worker_gives_the_same_values_as_two() -> None:
+    one = fan_out(scaled_sum, TASKS, backend="loky", workers=1, shared=(100,))
+    two = fan_out(scaled_sum, TASKS, backend="loky", workers=2, shared=(100,))
+    assert sorted(one) == sorted(two)
+
+
+def test_no_tasks_yield_nothing() -> None:
+    assert list(fan_out(scaled_sum, [], backend="loky", workers=2, shared=(100,))) == []
+
+
+def test_an_unknown_backend_is_a_usage_error() -> None:
+    with pytest.raises(NnsweepError, match=r"^--backend spark: expected one of loky, dask, ray$"):
+        list(fan_out(scaled_sum, TASKS, backend="spark", workers=2))
+
+
+def test_a_killed_loky_worker_loses_its_task_and_the_sweep_runs_on() -> None:
+    tasks = [(3, index) for index in range(12)]
+    values = list(fan_out(die_on, tasks, backend="loky", workers=2, on_lost=lost))
+    lost_indices = [v[1][1] for v in values if isinstance(v, tuple)]
+    finished = [v for v in values if not isinstance(v, tuple)]
+    assert 3 in lost_indices
+    assert sorted(finished + lost_indices) == list(range(12))  # each task comes back once
+    # Only tasks started before the loss was seen are lost (loky stops every worker, and
+    # drops results not yet delivered); the tasks queued behind them all run.
+    assert set(range(8, 12)) <= set(finished)
+
+
+def test_a_lost_task_reason_is_one_line_naming_the_lost_worker() -> None:
+    values = fan_out(die_on, [(0, 0), (0, 1)], backend="loky", workers=2, on_lost=lost)
+    [reason] = [v[2] for v in values if isinstance(v, tuple) and v[1] == (0, 0)]
+    assert reason.startswith("worker lost: TerminatedWorkerError: ")
+    assert "\n" not in reason
+
+
+def test_without_on_lost_a_killed_worker_raises_the_backends_error() -> None:
+    tasks = [(0, index) for index in range(4)]
+    with pytest.raises(TerminatedWorkerError):
+        list(fan_out(die_on, tasks, backend="loky", workers=2))
+
+
+def test_tasks_after_a_lost_worker_run_on_fresh_workers() -> None:
+    tasks = [(0, index) for index in range(8)]
+    values = list(fan_out(die_on, tasks, backend="loky", workers=2, on_lost=lost))
+    assert [v for v in values if not isinstance(v, tuple)]  # some ran after the loss
+    assert len(values) == 8
+
+
+def test_stop_workers_leaves_no_loky_worker_alive() -> None:
+    pids = {pid for _, pid in fan_out(value_and_pid, [(0.0, i) for i in range(4)],
+                                      backend="loky", workers=2)}
+    stop_workers()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in pids)
+
+
+@pytest.mark.parametrize(("backend", "extra"), [("dask", "distributed"), ("ray", "ray")])
+def test_a_backend_whose_extra_is_missing_says_which_extra_to_install(
+    backend: str, extra: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, extra, None)  # makes `import <extra>` fail
+    expected = f"--backend {backend} needs the {backend} extra: pip install 'nnsweep[{backend}]'"
+    with pytest.raises(NnsweepError) as caught:
+        list(fan_out(scaled_sum, TASKS, backend=backend, workers=2, shared=(100,)))
+    assert str(caught.value) == expected
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie has exited: it only awaits its reaper
+        return stat.read().split(") ")[-1][0] != "Z"
