@@ -1,0 +1,251 @@
+"""The data a sweep trains on: the textbooks' built-in sets, inline tables and CSV files.
+
+Built-ins (DESIGN.md section 2):
+
+- ``xor``: iamtrask's x rows 001, 011, 101, 111 and y 0 1 1 0.
+- ``streetlights``: Grokking ch. 6, x rows 101, 011, 001, 111 and y 1 1 0 0.
+- ``streetlights6``: Grokking ch. 5, six rows 101, 011, 001, 111, 011, 101 and y 0 1 0 1 1 0.
+- ``streetlights6-dimmer``: the same six patterns with dimmer lights, same y.
+- ``rectangles``: ``rows`` random 4-value rows rounded to 0.1, target their mean, drawn from
+  ``numpy.random.RandomState(seed)`` (the 4-3-2-1 notebook's data, reproducibly).
+
+``y`` is always 2-D, (rows, outputs). A CSV file has a header row of column names; the ``target``
+columns become y and the other columns, in file order, become x. Every problem with user data
+raises DataError naming the file (or the sweep-file key), the line and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nnsweep.errors import DataError
+
+BUILTINS: tuple[str, ...] = (
+    "xor",
+    "streetlights",
+    "streetlights6",
+    "streetlights6-dimmer",
+    "rectangles",
+)
+
+_FIXED: dict[str, tuple[list[list[float]], list[float]]] = {
+    "xor": ([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], [0, 1, 1, 0]),
+    "streetlights": ([[1, 0, 1], [0, 1, 1], [0, 0, 1], [1, 1, 1]], [1, 1, 0, 0]),
+    "streetlights6": (
+        [[1, 0, 1], [0, 1, 1], [0, 0, 1], [1, 1, 1], [0, 1, 1], [1, 0, 1]],
+        [0, 1, 0, 1, 1, 0],
+    ),
+    "streetlights6-dimmer": (
+        [[0.9, 0.0, 1], [0.2, 0.8, 1], [0.1, 0.0, 1], [0.8, 0.9, 1], [0.1, 0.7, 1], [0.9, 0.1, 0]],
+        [0, 1, 0, 1, 1, 0],
+    ),
+}
+
+MAX_ROWS = 10_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Inputs and targets, read-only, with a content hash that goes into every trial id."""
+
+    name: str
+    x: NDArray[np.float64]  # (rows, inputs)
+    y: NDArray[np.float64]  # (rows, outputs)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        x = np.array(self.x, dtype=np.float64, order="C")  # (rows, inputs), our own copy
+        y = np.array(self.y, dtype=np.float64, order="C")  # (rows, outputs)
+        if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+            raise ValueError(f"dataset {self.name!r}: x {x.shape} and y {y.shape} must be "
+                             "2-D with the same number of rows")
+        x.flags.writeable = False
+        y.flags.writeable = False
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "y", y)
+
+    @cached_property
+    def hash(self) -> str:
+        """Identity of the numbers, not of the name: renaming a file keeps its trials' ids."""
+        digest = hashlib.sha256()
+        digest.update(f"x{self.x.shape}y{self.y.shape}".encode())
+        digest.update(self.x.tobytes())
+        digest.update(self.y.tobytes())
+        return digest.hexdigest()[:16]
+
+    @property
+    def rows(self) -> int:
+        return int(self.x.shape[0])
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """' (did you mean 'alpha'?)' for a near miss, '' otherwise."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def builtin(name: str, *, rows: int = 1000, seed: int = 0) -> Dataset:
+    """A built-in dataset; `rows` and `seed` shape only `rectangles`."""
+    if name == "rectangles":
+        if not 1 <= rows <= MAX_ROWS:
+            raise DataError(f"rectangles: rows = {rows}: expected an integer from 1 to "
+                            f"{MAX_ROWS:,}")
+        if not 0 <= seed < 2**32:
+            raise DataError(f"rectangles: seed = {seed}: expected an integer from 0 to 2**32 - 1")
+        rng = np.random.RandomState(seed)
+        x = np.round(rng.random_sample((rows, 4)), 1)  # (rows, 4), drawn row by row
+        y = (x.sum(axis=1) / 4).reshape(rows, 1)  # (rows, 1)
+        return Dataset("rectangles", x, y, f"built-in rectangles (rows={rows}, seed={seed})")
+    if name not in _FIXED:
+        raise DataError(f"unknown dataset {name!r}{did_you_mean(name, BUILTINS)}; expected "
+                        f"one of {', '.join(BUILTINS)}, a [dataset] table with x and y, "
+                        "or csv = \"file.csv\"")
+    x_rows, targets = _FIXED[name]
+    x = np.array(x_rows, dtype=np.float64)  # (rows, 3)
+    y = np.array(targets, dtype=np.float64).reshape(-1, 1)  # (rows, 1)
+    return Dataset(name, x, y, f"built-in {name}")
+
+
+def from_inline(x: object, y: object, where: str, *, name: str = "inline") -> Dataset:
+    """Data written in the sweep file; `where` (e.g. "sweeps/a.toml: dataset") prefixes messages.
+
+    x is a list of rows (a list of plain numbers means one input per row); y is a list of
+    numbers (one output) or a list of rows.
+    """
+    x_array = _inline_matrix(x, f"{where}.x")  # (rows, inputs)
+    y_array = _inline_matrix(y, f"{where}.y")  # (rows, outputs)
+    if x_array.shape[0] != y_array.shape[0]:
+        raise DataError(f"{where}.y: {y_array.shape[0]} rows, but x has {x_array.shape[0]} "
+                        "rows; expected one target row per input row")
+    return Dataset(name, x_array, y_array, f"inline in {where}")
+
+
+def _inline_matrix(value: object, where: str) -> NDArray[np.float64]:
+    if not isinstance(value, list) or not value:
+        raise DataError(f"{where}: expected a non-empty list of rows")
+    if not any(isinstance(cell, list) for cell in value):
+        value = [[cell] for cell in value]
+    width: int | None = None
+    rows: list[list[float]] = []
+    for r, row in enumerate(value):
+        if not isinstance(row, list) or not row:
+            raise DataError(f"{where}[{r}]: expected a non-empty list of numbers (a row)")
+        if width is None:
+            width = len(row)
+        elif len(row) != width:
+            raise DataError(f"{where}[{r}]: {len(row)} values, but row 0 has {width}; "
+                            "expected rows of equal length")
+        for c, cell in enumerate(row):
+            if finite_float(cell) is None:
+                raise DataError(f"{where}[{r}][{c}] = {cell!r}: expected a finite number")
+        rows.append([float(cell) for cell in row])
+    return np.array(rows, dtype=np.float64)  # (rows, width)
+
+
+def finite_float(value: object) -> float | None:
+    """The value as a float when it is a finite number (not a bool, not too big), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def from_csv(path: Path, target: Sequence[str]) -> Dataset:
+    """A CSV file with a header row; `target` names the y columns, the rest are x."""
+    shown = str(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            header, rows, lines = _read_csv(handle, shown)
+    except FileNotFoundError:
+        raise DataError(f"{shown}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{shown}: a folder, expected a CSV file") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{shown}: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise DataError(f"{shown}: cannot be read ({exc.strerror or exc})") from None
+    except csv.Error as exc:
+        raise DataError(f"{shown}: not a readable CSV file ({exc})") from None
+
+    if not target:
+        raise DataError(f"{shown}: no target column given; expected target = [\"column\", ...]")
+    for column in target:
+        if column not in header:
+            raise DataError(f"{shown}: target column {column!r} not found"
+                            f"{did_you_mean(column, header)}; the columns are "
+                            f"{', '.join(header)}")
+    if len(set(target)) != len(target):
+        raise DataError(f"{shown}: a target column is named twice in {list(target)}")
+    inputs = [i for i, column in enumerate(header) if column not in target]
+    if not inputs:
+        raise DataError(f"{shown}: every column is a target; expected at least one input column")
+    if not rows:
+        raise DataError(f"{shown}: no data rows; expected at least one row below the header")
+    values = np.empty((len(rows), len(header)), dtype=np.float64)  # (rows, columns)
+    for r, (row, line) in enumerate(zip(rows, lines, strict=True)):
+        for c, cell in enumerate(row):
+            values[r, c] = _csv_number(cell, f"{shown}:{line}: column {header[c]!r}")
+    outputs = [header.index(column) for column in target]
+    return Dataset(path.name, values[:, inputs], values[:, outputs], shown)
+
+
+def _read_csv(
+    handle: Iterable[str], shown: str
+) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, data rows and each row's line number in the file (1-based); blank lines skipped."""
+    reader = csv.reader(handle)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    for row in reader:
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = [cell.strip() for cell in row]
+            _check_header(header, shown, reader.line_num)
+            continue
+        if len(row) != len(header):
+            raise DataError(f"{shown}:{reader.line_num}: {len(row)} cells, expected "
+                            f"{len(header)} (one per header column)")
+        rows.append(row)
+        lines.append(reader.line_num)
+        if len(rows) > MAX_ROWS:
+            raise DataError(f"{shown}: more than {MAX_ROWS:,} rows")
+    if header is None:
+        raise DataError(f"{shown}: empty file; expected a header row of column names")
+    return header, rows, lines
+
+
+def _check_header(header: list[str], shown: str, line: int) -> None:
+    for c, column in enumerate(header):
+        if not column:
+            raise DataError(f"{shown}:{line}: column {c + 1} has no name; expected a header "
+                            "row of column names")
+        if header.index(column) != c:
+            raise DataError(f"{shown}:{line}: column {column!r} appears twice in the header")
+
+
+def _csv_number(cell: str, where: str) -> float:
+    text = cell.strip()
+    if not text:
+        raise DataError(f"{where} is empty: expected a number")
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(f"{where} = {cell!r}: expected a number") from None
+    if not math.isfinite(value):
+        raise DataError(f"{where} = {cell!r}: expected a finite number")
+    return value

@@ -1,0 +1,239 @@
+"""A spec's trials as a pure, deterministic, indexable sequence, and their batches.
+
+The grid is the cartesian product of its axes (sorted by name; the last axis varies fastest,
+as in scikit-learn's ParameterGrid), minus the product's trials that an exclude rule matches,
+followed by the explicit include trials in file order. An axis is one swept parameter, or a
+zip group: several parameters whose values move together. Indexing never materializes the
+product: position i is decoded digit by digit, so `len(grid)` and `grid[i]` are cheap even for
+millions of trials (exclude rules cost one byte of mask per product trial).
+
+A trial's id hashes its resolved parameters and the dataset's hash: reordering the file or
+adding values to an axis never changes an existing trial's id; changing any parameter or
+the data always does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, overload
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nnsweep.params import TrialParams
+from nnsweep.trainer import BatchKey, batch_key
+
+# Exclude rules need a mask over the whole product; beyond this many trials, refuse.
+MAX_FILTERED = 50_000_000
+# Trials per batch by default: big enough to vectorize well, small enough to keep memory modest
+# and to journal finished work often.
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Trial:
+    id: str  # stable: hash of the resolved parameters and the dataset hash
+    params: TrialParams
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One factor of the product: a swept parameter, or a zip group of parameters."""
+
+    names: tuple[str, ...]
+    values: tuple[tuple[Any, ...], ...]  # one tuple per position, aligned with names
+
+    def __post_init__(self) -> None:
+        if not self.values:
+            raise ValueError(f"axis {self.names} has no values")
+        if any(len(value) != len(self.names) for value in self.values):
+            raise ValueError(f"axis {self.names}: every value needs {len(self.names)} parts")
+
+
+def trial_id(params: TrialParams, dataset_hash: str) -> str:
+    """12 hex chars of sha256 over the canonical parameters and the dataset's hash."""
+    canonical = params.to_dict()
+    canonical["alpha"] = float(params.alpha)
+    canonical["tolerance"] = float(params.tolerance)
+    if params.weights is not None:
+        canonical["weights"] = [[[float(v) for v in row] for row in layer]
+                                for layer in params.weights]
+    payload = json.dumps({"data": dataset_hash, "params": canonical}, sort_keys=True,
+                         separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def matches(rule: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
+    """Whether a trial's parameters hold every value of an exclude rule."""
+    return all(params[name] == value for name, value in rule.items())
+
+
+class Grid(Sequence[Trial]):
+    """The product of `axes` over `base`, less `exclude` matches, then `include` trials.
+
+    `base` holds a value for every parameter; axes, includes and rules name parameters
+    with values already resolved (hidden as a tuple, alpha a float, ...).
+    """
+
+    def __init__(
+        self,
+        base: Mapping[str, Any],
+        axes: Sequence[Axis] = (),
+        include: Sequence[Mapping[str, Any]] = (),
+        exclude: Sequence[Mapping[str, Any]] = (),
+        dataset_hash: str = "",
+    ) -> None:
+        names = {field.name for field in fields(TrialParams)}
+        if set(base) != names:
+            raise ValueError(f"base needs exactly the parameters {sorted(names)}")
+        self.base = dict(base)
+        self.axes = tuple(sorted(axes, key=lambda axis: axis.names))
+        self.include = tuple(dict(trial) for trial in include)  # values set on top of base
+        self._included = tuple({**self.base, **trial} for trial in self.include)
+        self.exclude = tuple(dict(rule) for rule in exclude)
+        self.dataset_hash = dataset_hash
+        self.shape = tuple(len(axis.values) for axis in self.axes)
+        self.product_size = math.prod(self.shape)
+        if self.exclude and self.product_size > MAX_FILTERED:
+            raise ValueError(f"{self.product_size:,} trials are too many to filter with "
+                             f"exclude rules (at most {MAX_FILTERED:,})")
+        self._lookup = [{value: i for i, value in enumerate(axis.values)} for axis in self.axes]
+        self._kept_positions: NDArray[np.int64] | None = None
+        self._mask: NDArray[np.bool_] | None = None
+        self._kept = self.product_size
+        if self.exclude:
+            self._kept = self.product_size - int(np.count_nonzero(self._excluded_mask()))
+
+    # --- the sequence -------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._kept + len(self.include)
+
+    @overload
+    def __getitem__(self, index: int) -> Trial: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Trial]: ...
+
+    def __getitem__(self, index: int | slice) -> Trial | list[Trial]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        size = len(self)
+        if not -size <= index < size:
+            raise IndexError(f"trial index {index} out of range for {size} trials")
+        index %= size
+        if index >= self._kept:
+            return self._trial(self._included[index - self._kept])
+        return self._trial(self.product_params(self._position(index)))
+
+    def __iter__(self) -> Iterator[Trial]:
+        if self.exclude:
+            mask = self._excluded_mask().ravel()
+            for position in range(self.product_size):
+                if not mask[position]:
+                    yield self._trial(self.product_params(position))
+        else:
+            for position in range(self.product_size):
+                yield self._trial(self.product_params(position))
+        for params in self._included:
+            yield self._trial(params)
+
+    # --- the product --------------------------------------------------------------------
+
+    def product_params(self, position: int) -> dict[str, Any]:
+        """The parameters of the product's trial at `position` (the last axis varies fastest)."""
+        params = dict(self.base)
+        for axis, length in zip(reversed(self.axes), reversed(self.shape), strict=True):
+            position, digit = divmod(position, length)
+            params.update(zip(axis.names, axis.values[digit], strict=True))
+        return params
+
+    def product_position(self, params: Mapping[str, Any]) -> int | None:
+        """Where the product holds a trial with exactly these parameters, excluded or not."""
+        on_axes = {name for axis in self.axes for name in axis.names}
+        if any(params[name] != value for name, value in self.base.items()
+               if name not in on_axes):
+            return None
+        position = 0
+        for axis, lookup, length in zip(self.axes, self._lookup, self.shape, strict=True):
+            digit = lookup.get(tuple(params[name] for name in axis.names))
+            if digit is None:
+                return None
+            position = position * length + digit
+        return position
+
+    def is_excluded(self, position: int) -> bool:
+        return bool(self.exclude) and bool(self._excluded_mask().ravel()[position])
+
+    def _position(self, kept_index: int) -> int:
+        if not self.exclude:
+            return kept_index
+        if self._kept_positions is None:
+            self._kept_positions = np.flatnonzero(~self._excluded_mask().ravel())
+        return int(self._kept_positions[kept_index])
+
+    def _excluded_mask(self) -> NDArray[np.bool_]:
+        """True where some exclude rule matches, shaped like the product."""
+        if self._mask is None:
+            self._mask = np.zeros(self.shape, dtype=np.bool_)  # (len(axis) for axis in axes)
+            for rule in self.exclude:
+                self._mask |= self._rule_mask(rule)
+        return self._mask
+
+    def _rule_mask(self, rule: Mapping[str, Any]) -> NDArray[np.bool_]:
+        """Where one rule matches: an outer AND of each axis's matching positions."""
+        hit = np.ones(self.shape, dtype=np.bool_)  # (len(axis) for axis in axes)
+        on_axes = {name for axis in self.axes for name in axis.names}
+        if any(self.base[name] != value for name, value in rule.items() if name not in on_axes):
+            return np.zeros(self.shape, dtype=np.bool_)
+        for a, axis in enumerate(self.axes):
+            named = [(p, rule[name]) for p, name in enumerate(axis.names) if name in rule]
+            if not named:
+                continue
+            along = np.array([all(value[p] == wanted for p, wanted in named)
+                              for value in axis.values], dtype=np.bool_)  # (len(axis),)
+            shape = [1] * len(self.shape)
+            shape[a] = len(axis.values)
+            hit &= along.reshape(shape)
+        return hit
+
+    def _trial(self, params: Mapping[str, Any]) -> Trial:
+        resolved = TrialParams(**params)
+        return Trial(trial_id(resolved, self.dataset_hash), resolved)
+
+
+def batches(
+    trials: Sequence[Trial], workers: int, *, max_size: int = MAX_BATCH
+) -> list[list[Trial]]:
+    """Same-shaped trials grouped for the vectorized trainer, in a deterministic order.
+
+    Groups follow the trials' order (first appearance of each batch key). A group is split
+    into near-equal consecutive pieces only as far as needed: at most `max_size` trials per
+    batch, and enough batches (about two per worker) that no worker idles while trials remain.
+    The trainer's numbers do not depend on the batch a trial lands in, so neither do results.
+    """
+    groups: dict[BatchKey, list[Trial]] = {}
+    for trial in trials:
+        groups.setdefault(batch_key(trial.params), []).append(trial)
+    members = list(groups.values())
+    pieces = [-(-len(group) // max_size) for group in members]
+    wanted = 2 * max(1, workers)
+    while sum(pieces) < wanted:
+        widest = max(range(len(members)), key=lambda g: len(members[g]) / pieces[g],
+                     default=None)
+        if widest is None or pieces[widest] >= len(members[widest]):
+            break
+        pieces[widest] += 1
+    planned: list[list[Trial]] = []
+    for group, count in zip(members, pieces, strict=True):
+        size, extra = divmod(len(group), count)
+        start = 0
+        for piece in range(count):
+            stop = start + size + (1 if piece < extra else 0)
+            planned.append(group[start:stop])
+            start = stop
+    return planned
