@@ -1,11 +1,14 @@
-"""The batched NumPy trainer: many same-shaped networks trained as one array program.
+"""The batched NumPy trainer: many networks of one depth trained as one array program.
 
-Trials that share a batch key (depth, activations, descent, epochs, ...) stack along a
-leading axis B: weights are (B, fan_in, fan_out), alpha is (B, 1, 1). Each operation is
-the one the plain loop (reference.py) performs, applied to a stack of equal-shaped matrices,
-so the results are equal bit for bit, not merely close, and a trial's numbers never depend
-on the batch it trained in. (Zero-padding narrower networks to the widest is not exact:
-BLAS picks other kernels for other matrix widths, and the last bits move.)
+Speed here is NumPy dispatch: a tiny network costs a few microseconds per array operation,
+whatever its size. So every elementwise operation of a step (activations, errors, deltas,
+directions, updates) runs once on a flat buffer that holds all networks of the batch, and only
+the matrix products run per group of equal layer sizes, as one stacked `np.matmul` each.
+
+Each product is the very BLAS call the plain loop (reference.py) makes for that network, and
+every other operation is elementwise, so results equal the loop's bit for bit and a trial's
+numbers never depend on the batch it trained in. (Zero-padding narrower networks to the
+widest is not exact: BLAS picks other kernels for other matrix widths, and the last bits move.)
 
 The trainer knows nothing about files, processes or progress bars.
 """
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -23,7 +28,8 @@ from nnsweep.network import (
     DERIVATIVE_FNS,
     Array,
     initial_weights,
-        with_bias_column,
+    weight_shapes,
+    with_bias_column,
 )
 from nnsweep.params import TrialParams
 from nnsweep.reference import shuffle_generator
@@ -31,11 +37,16 @@ from nnsweep.result import TrialResult
 
 BatchKey = tuple[object, ...]
 
+# Epochs whose errors are kept before best, converged and history are brought up to date.
+EPOCH_CHUNK = 512
+# Bytes of update directions kept before the direction changes are counted.
+DIRECTION_BYTES = 8_000_000
+
 
 def batch_key(params: TrialParams) -> BatchKey:
-    """Trials with equal keys can train together; alpha, seed, init and tolerance vary."""
+    """Trials with equal keys can train together; widths, alpha, seed, init, tolerance vary."""
     return (
-        params.hidden,
+        len(params.hidden),
         params.activation,
         params.output,
         params.descent,
@@ -69,26 +80,160 @@ def train_batch(
     return _BatchTrainer(x, y, list(trials)).run(on_epoch)
 
 
+class _Packed:
+    """One flat buffer holding an array per layer and group, views of shape (B_g, ...).
+
+    Layer by layer, so each layer's arrays form one contiguous run too: an elementwise
+    operation on `data` or on `layers[l]` covers every network of the batch in one call.
+    """
+
+    def __init__(self, shapes: Sequence[Sequence[tuple[int, ...]]], dtype: type = np.float64
+                 ) -> None:
+        self.shapes = shapes
+        total = sum(math.prod(shape) for layer in shapes for shape in layer)
+        self.data: NDArray[Any] = np.zeros(total, dtype=dtype)
+        self.views: list[list[NDArray[Any]]] = []  # [layer][group] -> (B_g, ...)
+        self.layers: list[NDArray[Any]] = []  # [layer] -> flat run of all groups
+        start = 0
+        for layer in shapes:
+            layer_start = start
+            views = []
+            for shape in layer:
+                size = math.prod(shape)
+                views.append(self.data[start : start + size].reshape(shape))
+                start += size
+            self.views.append(views)
+            self.layers.append(self.data[layer_start:start])
+
+    def like(self, dtype: type = np.float64) -> _Packed:
+        return _Packed(self.shapes, dtype)
+
+
+@dataclass
+class _StepBuffers:
+    """Scratch arrays for update steps of n rows, allocated once and reused every step."""
+
+    outs: _Packed  # per layer: its output, (B_g, n, fan_out)
+    deltas: _Packed  # per layer: d error / d pre-activation, (B_g, n, fan_out)
+    scratch: _Packed  # per layer: room for an activation's derivative
+    mask: _Packed  # per layer: room for a comparison (relu)
+    inputs: list[list[Array]]  # with bias, per layer > 0 and group: input and ones column
+    backs: list[list[Array]]  # with bias, per layer > 0 and group: delta @ w.T, (B_g, n, in)
+    err: Array  # (B, n * outputs)
+    square: Array  # (B, n * outputs)
+
+
+class _Directions:
+    """Counts, per weight, the steps whose update direction differs from the step before.
+
+    Directions are buffered and compared in bulk, so a step costs one operation, not three.
+    """
+
+    def __init__(self, changes: NDArray[np.int64]) -> None:
+        self.changes = changes  # (N,) the counts so far
+        self.rows = max(1, min(64, DIRECTION_BYTES // max(1, changes.size)))
+        self.buffer = np.zeros((self.rows + 1, changes.size), dtype=bool)  # row 0: last seen
+        self.filled = 0
+        self.started = False
+
+    def add(self, grads: Array) -> None:
+        np.less(grads, 0, out=self.buffer[self.filled + 1])  # the update goes up: -grad > 0
+        self.filled += 1
+        if self.filled == self.rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.filled == 0:
+            return
+        skip = 0 if self.started else 1  # the very first step has nothing to differ from
+        now = self.buffer[1 + skip : 1 + self.filled]  # (steps, N)
+        before = self.buffer[skip : self.filled]  # (steps, N)
+        if len(now):
+            self.changes += (now != before).sum(axis=0)
+        self.buffer[0] = self.buffer[self.filled]
+        self.started = True
+        self.filled = 0
+
+
+def _activate(name: str, z: Array, mask: NDArray[np.bool_]) -> None:
+    """Apply the activation in place, with the same operations as network.py's functions."""
+    if name == "sigmoid":  # 1 / (1 + exp(-z))
+        np.negative(z, out=z)
+        np.exp(z, out=z)
+        np.add(1, z, out=z)
+        np.divide(1, z, out=z)
+    elif name == "relu":  # (z > 0) * z
+        np.greater(z, 0, out=mask)
+        np.multiply(mask, z, out=z)
+    elif name == "tanh":
+        np.tanh(z, out=z)
+    elif name != "linear":
+        z[...] = ACTIVATION_FNS[name](z)
+
+
+def _backprop(
+    name: str, back: Array, out: Array, result: Array, scratch: Array, mask: NDArray[np.bool_]
+) -> None:
+    """result = back * f'(out), with the derivative taken from the output as network.py does."""
+    if name == "sigmoid":  # out * (1 - out)
+        np.subtract(1, out, out=scratch)
+        np.multiply(out, scratch, out=scratch)
+        np.multiply(back, scratch, out=result)
+    elif name == "relu":  # out > 0
+        np.greater(out, 0, out=mask)
+        np.multiply(back, mask, out=result)
+    elif name == "linear":
+        if result is not back:
+            result[...] = back
+    else:
+        deriv = DERIVATIVE_FNS[name]
+        assert deriv is not None
+        np.multiply(back, deriv(out), out=result)
+
+
 class _BatchTrainer:
     """State of one batch in training; split out so each phase reads on its own."""
 
     def __init__(self, x: Array, y: Array, trials: list[TrialParams]) -> None:
         first = trials[0]
-        self.x, self.y, self.trials, self.first = x, y, trials, first
+        self.x, self.y, self.first = x, y, first
         self.B = len(trials)
         self.rows, self.n_outputs = y.shape
         self.bias = first.bias
-        self.hidden_fn = ACTIVATION_FNS[first.activation]
-        self.output_fn = ACTIVATION_FNS[first.output]
-        self.hidden_deriv = DERIVATIVE_FNS[first.activation]
-        self.output_deriv = DERIVATIVE_FNS[first.output]
         self.step_rows = first.rows_per_step(self.rows)
-
+        self.depth = len(first.hidden) + 1  # weight matrices
         n_inputs = x.shape[1]
-        starts = [initial_weights(t, n_inputs, self.n_outputs) for t in trials]
-        self.weights = [np.stack(layer) for layer in zip(*starts, strict=True)]  # (B, in, out)
-        self.alpha = np.array([t.alpha for t in trials]).reshape(self.B, 1, 1)
-        self.tolerance = np.array([t.tolerance for t in trials])  # (B,)
+
+        # Trials of equal layer sizes sit next to each other along the batch axis ("slots").
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for index, trial in enumerate(trials):
+            groups.setdefault(trial.hidden, []).append(index)
+        order = [index for members in groups.values() for index in members]
+        self.trials = [trials[i] for i in order]
+        self.slot_of = {index: slot for slot, index in enumerate(order)}
+        self.bounds: list[tuple[int, int]] = []  # per group: its slots [start, stop)
+        self.units: list[list[int]] = []  # per group: units per layer, input first
+        for members in groups.values():
+            start = self.bounds[-1][1] if self.bounds else 0
+            self.bounds.append((start, start + len(members)))
+            self.units.append([n_inputs, *trials[members[0]].hidden, self.n_outputs])
+        self.group_of = [g for g, (lo, hi) in enumerate(self.bounds) for _ in range(lo, hi)]
+
+        per_group = [weight_shapes(self.trials[lo], n_inputs, self.n_outputs)
+                     for lo, _ in self.bounds]
+        shapes = [[(hi - lo, *per_group[g][layer]) for g, (lo, hi) in enumerate(self.bounds)]
+                  for layer in range(self.depth)]
+        self.weights = _Packed(shapes)  # views (B_g, fan_in, fan_out)
+        self.grads = self.weights.like()
+        self.alpha = self.weights.like()  # each trial's alpha at each of its weights
+        self.changes = self.weights.like(np.int64)
+        for slot, trial in enumerate(self.trials):
+            g, i = self.group_of[slot], slot - self.bounds[self.group_of[slot]][0]
+            for layer, w in enumerate(initial_weights(trial, n_inputs, self.n_outputs)):
+                self.weights.views[layer][g][i] = w
+                self.alpha.views[layer][g][i] = trial.alpha
+        self.tolerance = np.array([t.tolerance for t in self.trials])  # (B,)
+        self.buffers: dict[int, _StepBuffers] = {}
 
     def _steps(self, order: NDArray[np.intp]) -> list[tuple[Array, Array]]:
         """Each update step's inputs (B, n, fan_in) and targets, for row order (B, rows)."""
@@ -98,6 +243,88 @@ class _BatchTrainer:
                  np.ascontiguousarray(ys[:, s : s + self.step_rows]))
                 for s in range(0, self.rows, self.step_rows)]
 
+    def _buffers_for(self, n: int) -> _StepBuffers:
+        if n not in self.buffers:
+            groups = range(len(self.bounds))
+            sizes = [hi - lo for lo, hi in self.bounds]
+            outs = _Packed([[(sizes[g], n, self.units[g][layer + 1]) for g in groups]
+                            for layer in range(self.depth)])
+            inputs: list[list[Array]] = [[] for _ in range(self.depth)]
+            if self.bias:
+                for layer in range(1, self.depth):
+                    inputs[layer] = [np.ones((sizes[g], n, self.units[g][layer] + 1))
+                                     for g in groups]  # the last column stays 1
+            self.buffers[n] = _StepBuffers(
+                outs=outs, deltas=outs.like(), scratch=outs.like(), mask=outs.like(np.bool_),
+                inputs=inputs, backs=[[np.empty_like(a) for a in layer] for layer in inputs],
+                err=np.empty((self.B, n * self.n_outputs)),
+                square=np.empty((self.B, n * self.n_outputs)))
+        return self.buffers[n]
+
+    def _input(self, buffers: _StepBuffers, x_step: Array, layer: int, g: int) -> Array:
+        """Group g's input to a layer, (B_g, n, fan_in), bias column included."""
+        if layer == 0:
+            lo, hi = self.bounds[g]
+            return x_step[lo:hi]
+        if self.bias:
+            return buffers.inputs[layer][g]
+        return buffers.outs.views[layer - 1][g]
+
+    def _step(
+        self, x_step: Array, y_step: Array, sse: Array, abs_sum: Array, first_step: bool,
+        directions: _Directions,
+    ) -> None:
+        """One update of every network: forward, errors, backward, directions, weights."""
+        buffers = self._buffers_for(x_step.shape[1])
+        outs, deltas = buffers.outs, buffers.deltas
+        weights, groups, last = self.weights.views, range(len(self.bounds)), self.depth - 1
+        for layer in range(self.depth):
+            for g in groups:
+                np.matmul(self._input(buffers, x_step, layer, g), weights[layer][g],
+                          out=outs.views[layer][g])  # (B_g, n, fan_out)
+            name = self.first.output if layer == last else self.first.activation
+            _activate(name, outs.layers[layer], buffers.mask.layers[layer])
+            if self.bias and layer < last:
+                for g in groups:
+                    buffers.inputs[layer + 1][g][..., :-1] = outs.views[layer][g]
+
+        err, square = buffers.err, buffers.square  # (B, n * outputs)
+        np.subtract(outs.layers[last].reshape(self.B, -1), y_step.reshape(self.B, -1), out=err)
+        np.multiply(err, err, out=square)
+        if first_step:
+            np.add.reduce(square, axis=1, out=sse)
+        else:
+            sse += np.add.reduce(square, axis=1)
+        np.abs(err, out=square)
+        if first_step:
+            np.add.reduce(square, axis=1, out=abs_sum)
+        else:
+            abs_sum += np.add.reduce(square, axis=1)
+
+        _backprop(self.first.output, err.reshape(-1), outs.layers[last], deltas.layers[last],
+                  buffers.scratch.layers[last], buffers.mask.layers[last])
+        for layer in reversed(range(self.depth)):
+            for g in groups:
+                delta = deltas.views[layer][g]  # (B_g, n, fan_out)
+                np.matmul(self._input(buffers, x_step, layer, g).transpose(0, 2, 1), delta,
+                          out=self.grads.views[layer][g])  # (B_g, fan_in, fan_out)
+                if layer > 0:
+                    back = buffers.backs[layer][g] if self.bias else deltas.views[layer - 1][g]
+                    np.matmul(delta, weights[layer][g].transpose(0, 2, 1), out=back)
+                    if self.bias:
+                        deltas.views[layer - 1][g][...] = back[..., :-1]
+            if layer > 0:
+                hidden = deltas.layers[layer - 1]
+                _backprop(self.first.activation, hidden, outs.layers[layer - 1], hidden,
+                          buffers.scratch.layers[layer - 1], buffers.mask.layers[layer - 1])
+
+        grads = self.grads.data  # (N,) every weight of every network
+        if self.first.reduction == "mean":
+            np.divide(grads, x_step.shape[1], out=grads)
+        directions.add(grads)
+        np.multiply(self.alpha.data, grads, out=grads)
+        np.subtract(self.weights.data, grads, out=self.weights.data)
+
     def run(self, on_epoch: Callable[[int], None] | None) -> list[TrialResult]:
         first, B = self.first, self.B
         epochs = first.epochs
@@ -105,128 +332,102 @@ class _BatchTrainer:
         shufflers = ([shuffle_generator(t.seed) for t in self.trials]
                      if batch_key(first)[-1] else None)
         steps = self._steps(in_order)
-        n_values = self.rows * self.n_outputs
+        directions = _Directions(self.changes.data)
 
-        recorded = first.recorded_epochs()
-        history = np.full((len(recorded), B, 3), np.nan)  # (R, B, mae|mse|sse)
-        next_record = 0
-        changes = [np.zeros(w.shape, dtype=np.int64) for w in self.weights]
-        previous_up: list[NDArray[np.bool_]] | None = None
+        self.recorded = first.recorded_epochs()
+        self.history = np.full((len(self.recorded), B, 3), np.nan)  # (R, B, mae|mse|sse)
+        self.active = np.ones(B, dtype=bool)
+        self.valid_until = np.full(B, epochs)  # epochs >= this do not count for the trial
+        self.diverged = np.full(B, -1)
+        self.converged = np.full(B, -1)
+        self.best = np.full(B, np.inf)
+        self.metric = np.full(B, np.nan)
+        self.frozen: dict[int, tuple[list[Array], list[NDArray[np.int64]]]] = {}
 
-        active = np.ones(B, dtype=bool)
-        valid_until = np.full(B, epochs)  # history rows at epochs >= this are dropped
-        diverged = np.full(B, -1)
-        converged = np.full(B, -1)
-        best = np.full(B, np.inf)
-        metric = np.full(B, np.nan)
-        frozen: dict[int, tuple[list[Array], list[NDArray[np.int64]]]] = {}
-
+        chunk = min(EPOCH_CHUNK, epochs)
+        sse_rows = np.zeros((chunk, B))  # (chunk, B) each epoch's sum of squared errors
+        abs_rows = np.zeros((chunk, B))  # (chunk, B) each epoch's sum of absolute errors
+        chunk_start = 0
         with np.errstate(all="ignore"):
             for epoch in range(epochs):
                 if shufflers is not None:
                     steps = self._steps(np.stack([g.permutation(self.rows) for g in shufflers]))
-                sse = np.zeros(B)
-                abs_sum = np.zeros(B)
-                for x_step, y_step in steps:
-                    up = self._step(x_step, y_step, sse, abs_sum)
-                    if previous_up is not None:
-                        for count, now, before in zip(changes, up, previous_up, strict=True):
-                            count += now != before
-                    previous_up = up
-
-                bad = active & ~np.isfinite(sse)
-                if bad.any():
-                    for b in np.flatnonzero(bad):
-                        frozen[int(b)] = ([w[b].copy() for w in self.weights],
-                                          [c[b].copy() for c in changes])
-                        for w in self.weights:
-                            w[b] = 0.0  # a frozen trial computes harmless finite values
-                        self.alpha[b] = 0.0
-                    diverged[bad] = epoch
-                    valid_until[bad] = epoch
-                    active &= ~bad
-
-                errors = {"mae": abs_sum / n_values, "mse": sse / n_values, "sse": sse}
-                metric = errors[first.metric]
-                if next_record < len(recorded) and recorded[next_record] == epoch:
-                    history[next_record] = np.stack(
-                        [errors["mae"], errors["mse"], errors["sse"]], axis=1)
-                    next_record += 1
-                best = np.where(active, np.fmin(best, metric), best)
-                newly = active & (converged < 0) & (metric <= self.tolerance)
-                converged[newly] = epoch
+                sse, abs_sum = sse_rows[epoch - chunk_start], abs_rows[epoch - chunk_start]
+                for index, (x_step, y_step) in enumerate(steps):
+                    self._step(x_step, y_step, sse, abs_sum, index == 0, directions)
+                # sse >= 0, so the sum is finite unless some trial's is not (or it overflows)
+                if not math.isfinite(np.add.reduce(sse)):
+                    self._freeze(self.active & ~np.isfinite(sse), epoch, directions)
+                if epoch - chunk_start == chunk - 1 or epoch == epochs - 1:
+                    self._absorb(chunk_start, sse_rows[: epoch + 1 - chunk_start],
+                                 abs_rows[: epoch + 1 - chunk_start])
+                    chunk_start = epoch + 1
                 if on_epoch is not None:
                     on_epoch(epoch)
+        directions.flush()
 
-        for b in np.flatnonzero(active):
-            if not all(np.isfinite(w[b]).all() for w in self.weights):
-                diverged[b] = epochs - 1
-                active[b] = False
-        return [self._result(b, recorded, history, valid_until, changes, frozen,
-                             metric, best, converged, diverged) for b in range(B)]
+        for slot in map(int, np.flatnonzero(self.active)):
+            if not all(np.isfinite(w).all() for w in self._weights_of(slot)):
+                self.diverged[slot] = epochs - 1
+                self.active[slot] = False
+        return [self._result(self.slot_of[index]) for index in range(B)]
 
-    def _step(
-        self, x_step: Array, y_step: Array, sse: Array, abs_sum: Array
-    ) -> list[NDArray[np.bool_]]:
-        """One update of every network: forward, errors, backward, weights; returns -grad > 0."""
-        weights, B = self.weights, self.B
-        last = len(weights) - 1
-        inputs = [x_step]  # each layer's input, (B, n, fan_in)
-        outs = []
-        for layer, w in enumerate(weights):
-            fn = self.output_fn if layer == last else self.hidden_fn
-            out = fn(np.matmul(inputs[-1], w))  # (B, n, fan_out)
-            outs.append(out)
-            if layer < last:
-                inputs.append(with_bias_column(out) if self.bias else out)
+    def _weights_of(self, slot: int) -> list[Array]:
+        g = self.group_of[slot]
+        return [layer[g][slot - self.bounds[g][0]] for layer in self.weights.views]
 
-        err = outs[-1] - y_step  # (B, n, outputs)
-        sse += (err * err).reshape(B, -1).sum(axis=1)
-        abs_sum += np.abs(err).reshape(B, -1).sum(axis=1)
+    def _changes_of(self, slot: int) -> list[NDArray[np.int64]]:
+        g = self.group_of[slot]
+        return [layer[g][slot - self.bounds[g][0]] for layer in self.changes.views]
 
-        delta = err * self.output_deriv(outs[-1]) if self.output_deriv else err
-        grads: list[Array] = [np.empty(0)] * len(weights)
-        for layer in reversed(range(len(weights))):
-            grads[layer] = np.matmul(inputs[layer].transpose(0, 2, 1), delta)  # (B, in, out)
-            if layer > 0:
-                back = np.matmul(delta, weights[layer].transpose(0, 2, 1))  # (B, n, fan_in)
-                if self.bias:
-                    back = back[:, :, :-1]
-                deriv = self.hidden_deriv
-                delta = back * deriv(outs[layer - 1]) if deriv else back
-        if self.first.reduction == "mean":
-            grads = [g / len(x_step[0]) for g in grads]
+    def _freeze(self, bad: NDArray[np.bool_], epoch: int, directions: _Directions) -> None:
+        """Keep diverged trials' networks as they are now; they train on as harmless zeros."""
+        if not bad.any():
+            return
+        directions.flush()
+        for slot in map(int, np.flatnonzero(bad)):
+            self.frozen[slot] = ([w.copy() for w in self._weights_of(slot)],
+                                      [c.copy() for c in self._changes_of(slot)])
+            g, i = self.group_of[slot], slot - self.bounds[self.group_of[slot]][0]
+            for layer in range(self.depth):
+                self.weights.views[layer][g][i] = 0.0
+                self.alpha.views[layer][g][i] = 0.0
+        self.diverged[bad] = epoch
+        self.valid_until[bad] = epoch
+        self.active &= ~bad
 
-        up = [g < 0 for g in grads]
-        for w, g in zip(weights, grads, strict=True):
-            w -= self.alpha * g
-        return up
+    def _absorb(self, start: int, sse: Array, abs_sum: Array) -> None:
+        """Bring history, best, converged and the last metric up to date with a run of epochs."""
+        n_values = self.rows * self.n_outputs
+        errors = {"mae": abs_sum / n_values, "mse": sse / n_values, "sse": sse}  # (E, B)
+        metric = errors[self.first.metric]
+        epochs = start + np.arange(len(sse))  # (E,)
+        valid = epochs[:, None] < self.valid_until  # (E, B)
+        recorded = [(r, e - start) for r, e in enumerate(self.recorded)
+                    if start <= e < start + len(sse)]
+        if recorded:
+            rows, at = zip(*recorded, strict=True)
+            self.history[list(rows)] = np.stack(
+                [errors["mae"][list(at)], errors["mse"][list(at)], sse[list(at)]], axis=-1)
+        self.best = np.fmin(self.best, np.where(valid, metric, np.inf).min(axis=0))
+        hit = valid & (metric <= self.tolerance)  # (E, B)
+        newly = (self.converged < 0) & hit.any(axis=0)
+        self.converged[newly] = start + hit.argmax(axis=0)[newly]
+        self.metric = metric[-1].copy()
 
-    def _result(
-        self,
-        b: int,
-        recorded: list[int],
-        history: Array,
-        valid_until: NDArray[np.int64],
-        changes: list[NDArray[np.int64]],
-        frozen: dict[int, tuple[list[Array], list[NDArray[np.int64]]]],
-        metric: Array,
-        best: Array,
-        converged: NDArray[np.int64],
-        diverged: NDArray[np.int64],
-    ) -> TrialResult:
-        """Cut trial b's own networks out of the padded stacks."""
-        weights, counts = frozen.get(b, ([w[b] for w in self.weights], [c[b] for c in changes]))
-        epochs = np.array(recorded, dtype=np.int64)
-        keep = epochs < valid_until[b]
-        is_diverged = bool(diverged[b] >= 0)
+    def _result(self, slot: int) -> TrialResult:
+        """Cut one trial's own networks out of the packed buffers."""
+        weights, counts = self.frozen.get(slot, (self._weights_of(slot), self._changes_of(slot)))
+        epochs = np.array(self.recorded, dtype=np.int64)
+        keep = epochs < self.valid_until[slot]
+        is_diverged = bool(self.diverged[slot] >= 0)
         return TrialResult(
             epochs=epochs[keep],
-            errors=history[keep, b].copy(),
-            final_error=math.nan if is_diverged else float(metric[b]),
-            best_error=float(best[b]),
-            converged_epoch=int(converged[b]) if converged[b] >= 0 else None,
-            diverged_epoch=int(diverged[b]) if is_diverged else None,
+            errors=self.history[keep, slot].copy(),
+            final_error=math.nan if is_diverged else float(self.metric[slot]),
+            best_error=float(self.best[slot]),
+            converged_epoch=int(self.converged[slot]) if self.converged[slot] >= 0 else None,
+            diverged_epoch=int(self.diverged[slot]) if is_diverged else None,
             direction_changes=tuple(c.copy() for c in counts),
             weights=tuple(w.copy() for w in weights),
         )
