@@ -1,0 +1,259 @@
+"""End to end through the command line, in a temporary folder, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from nnsweep import store, tables
+from nnsweep.__main__ import main
+from nnsweep.journal import JournalWarning
+
+IAMTRASK_HIDDEN4 = {  # 002: mae at epochs 0, 10000, ..., 50000 (hidden 4, seed 1)
+    0.001: [0.496410031903, 0.495164025493, 0.493596043188, 0.491606358559, 0.489100166544,
+            0.485977857846],
+    0.01: [0.496410031903, 0.457431074442, 0.359097202563, 0.239358137159, 0.143070659013,
+           0.0985964298089],
+    0.1: [0.496410031903, 0.0428880170001, 0.0240989942285, 0.0181106521468, 0.0149876162722,
+          0.0130144905381],
+    1: [0.496410031903, 0.00858452565325, 0.00578945986251, 0.00462917677677, 0.00395876528027,
+        0.00351012256786],
+    10: [0.496410031903, 0.00312938876301, 0.00214459557985, 0.00172397549956, 0.00147821451229,
+         0.00131274062834],
+    100: [0.496410031903, 0.125476983854, 0.125330333529, 0.125267728767, 0.125231073663,
+          0.125206352759],
+    1000: [0.496410031903, 0.5, 0.5, 0.5, 0.5, 0.5],
+}
+
+SMALL = """\
+name = "small"
+description = "a quick XOR sweep"
+dataset = "xor"
+
+[params]
+epochs = {epochs}
+record_every = 50
+
+[grid]
+alpha = [0.1, 1, 10, 1000]
+hidden = [2, 4, 8]
+seed = [1, 2]
+"""
+
+
+def write_spec(folder: Path, text: str, name: str = "sweep.toml") -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nnsweep", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table without its timings, in trial order: what must not depend on how it ran."""
+    frame = frame.drop(columns=[c for c in ("seconds",) if c in frame.columns])
+    keys = [c for c in ("trial", "epoch", "layer", "row", "col") if c in frame.columns]
+    if not keys:
+        keys = [c for c in tables.SUMMARY_KEYS if c in frame.columns]
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def assert_same_tables(a: Path, b: Path) -> None:
+    for name in store.TABLES:
+        pd.testing.assert_frame_equal(comparable(pd.read_parquet(a / f"{name}.parquet")),
+                                      comparable(pd.read_parquet(b / f"{name}.parquet")))
+
+
+def test_validate_counts_the_xor_sweep_without_training(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    done = run_cli("validate", root / "sweeps" / "xor.toml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "49 trials" in done.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_the_xor_sweep_reproduces_iamtraks_alpha_table_for_hidden_4(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, """\
+name = "xor"
+dataset = "xor"
+[params]
+hidden = 4
+epochs = 60000
+record_every = 10000
+seed = 1
+[grid]
+alpha = [0.001, 0.01, 0.1, 1, 10, 100, 1000]
+""")
+    done = run_cli("run", spec, "--out", tmp_path / "out", "--jobs", "2", "--no-report")
+    assert done.returncode == 0, done.stderr
+    trials = pd.read_parquet(tmp_path / "out" / "trials.parquet")
+    history = pd.read_parquet(tmp_path / "out" / "history.parquet")
+    for alpha, published in IAMTRASK_HIDDEN4.items():
+        trial = trials.loc[trials["alpha"] == alpha, "trial"].item()
+        rows = history[(history["trial"] == trial) & (history["epoch"] <= 50000)]
+        assert rows["epoch"].tolist() == [0, 10000, 20000, 30000, 40000, 50000]
+        assert [float(f"{v:.12g}") for v in rows["mae"]] == published
+    statuses = dict(zip(trials["alpha"], trials["status"], strict=True))
+    assert statuses[1] == statuses[10] == "converged"
+    assert statuses[0.001] == statuses[1000] == "not_converged"
+
+
+def test_a_run_leaves_every_table_and_they_round_trip_through_csv(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, SMALL.format(epochs=200))
+    assert main(["run", str(spec), "--out", str(tmp_path / "out"), "--quiet",
+                 "--no-report"]) == 0
+    out = tmp_path / "out"
+    for name in ("spec.toml", "manifest.json"):
+        assert (out / name).is_file()
+    for name in store.TABLES:
+        parquet = pd.read_parquet(out / f"{name}.parquet")
+        pd.testing.assert_frame_equal(parquet, tables.read_csv(out / f"{name}.csv",
+                                                               tables.SCHEMAS[name]))
+    trials = pd.read_parquet(out / "trials.parquet")
+    assert len(trials) == 24 and trials["trial"].is_unique
+    assert set(trials["hidden"]) == {"2", "4", "8"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status_counts"] == trials["status"].value_counts().to_dict()
+    assert manifest["invocations"][-1]["trained"] == 24
+
+
+def test_results_do_not_depend_on_the_number_of_jobs(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, SMALL.format(epochs=300))
+    for jobs in ("1", "2"):
+        assert main(["run", str(spec), "--out", str(tmp_path / jobs), "--jobs", jobs,
+                     "--quiet", "--no-report"]) == 0
+    assert_same_tables(tmp_path / "1", tmp_path / "2")
+
+
+def test_a_rerun_reuses_every_trial_and_adding_values_trains_only_new_ones(
+    tmp_path: Path,
+) -> None:
+    spec = write_spec(tmp_path, SMALL.format(epochs=100))
+    out = tmp_path / "out"
+    assert main(["run", str(spec), "--out", str(out), "--quiet", "--no-report"]) == 0
+    assert main(["run", str(spec), "--out", str(out), "--quiet", "--no-report"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["invocations"][-1]["trained"] == 0
+    assert manifest["invocations"][-1]["reused"] == 24
+    write_spec(tmp_path, SMALL.format(epochs=100).replace("[0.1, 1, 10, 1000]",
+                                                          "[0.1, 1, 10, 1000, 3]"))
+    assert main(["run", str(spec), "--out", str(out), "--quiet", "--no-report"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["invocations"][-1]["trained"] == 6
+    assert len(pd.read_parquet(out / "trials.parquet")) == 30
+
+
+def test_a_changed_spec_is_refused_in_another_specs_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path, SMALL.format(epochs=100))
+    out = tmp_path / "out"
+    assert main(["run", str(spec), "--out", str(out), "--quiet", "--no-report"]) == 0
+    before = (out / "trials.parquet").read_bytes()
+    write_spec(tmp_path, SMALL.format(epochs=120))
+    capsys.readouterr()
+    assert main(["run", str(spec), "--out", str(out), "--quiet", "--no-report"]) == 2
+    message = capsys.readouterr().err.strip()
+    assert "made by another spec" in message and "--fresh" in message
+    assert len(message.splitlines()) == 1
+    assert (out / "trials.parquet").read_bytes() == before
+    assert main(["run", str(spec), "--out", str(out), "--quiet", "--no-report",
+                 "--fresh"]) == 0
+
+
+def test_dry_run_trains_and_writes_nothing(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    spec = write_spec(tmp_path, SMALL.format(epochs=100))
+    assert main(["run", str(spec), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
+    assert "24 trials; 24 to train" in capsys.readouterr().out
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_tables_of_an_uninterrupted_one(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, SMALL.format(epochs=4000).replace(
+        "hidden = [2, 4, 8]", "hidden = [2, 3, 4, 5, 6, 7, 8, 9]"))
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nnsweep", "run", str(spec), "--out", str(killed), "--jobs", "2",
+         "--no-report"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = killed / store.JOURNAL
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if journal.exists() and journal.read_text().count("\n") >= 8:
+            break
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    with warnings.catch_warnings():  # a record torn by the kill is expected and dropped
+        warnings.simplefilter("ignore", JournalWarning)
+        finished_before = len(store.finished_records(killed))
+    assert 0 < finished_before < 64
+
+    done = run_cli("run", spec, "--out", killed, "--jobs", "2", "--no-report")
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((killed / "manifest.json").read_text())
+    assert manifest["invocations"][-1]["reused"] == finished_before
+    assert manifest["invocations"][-1]["trained"] == 64 - finished_before
+    assert run_cli("run", spec, "--out", whole, "--no-report").returncode == 0
+    assert_same_tables(killed, whole)
+
+
+def test_show_prints_status_counts_and_the_best_trials(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path, SMALL.format(epochs=300))
+    assert main(["run", str(spec), "--out", str(tmp_path / "out"), "--quiet",
+                 "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["show", str(tmp_path / "out")]) == 0
+    shown = capsys.readouterr().out
+    assert "status" in shown and "best" in shown and "final_error" in shown
+
+
+def test_a_saved_network_predicts_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path, SMALL.format(epochs=3000) + "\n[run]\nsave_weights = true\n")
+    out = tmp_path / "out"
+    assert main(["run", str(spec), "--out", str(out), "--quiet", "--no-report"]) == 0
+    trials = pd.read_parquet(out / "trials.parquet")
+    best = trials.sort_values("final_error").iloc[0]["trial"]
+    capsys.readouterr()
+    assert main(["predict", str(out), best[:8], "1", "1", "1"]) == 0
+    assert float(capsys.readouterr().out) < 0.5  # XOR of 1, 1 is 0
+    assert main(["predict", str(out), best[:8], "1", "0", "1"]) == 0
+    assert float(capsys.readouterr().out) > 0.5
+
+
+def test_help_shows_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["run", "--help"])
+    assert stopped.value.code == 0
+    assert "python -m nnsweep run sweeps/xor.toml" in capsys.readouterr().out
+
+
+def test_bad_usage_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["run"])
+    assert stopped.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_a_missing_spec_file_exits_2_naming_it(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml" in capsys.readouterr().err
