@@ -7,6 +7,7 @@ nothing written); 130 interrupted (finished trials kept).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -103,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from nnsweep.errors import Interrupted, NnsweepError
 
+    previous = signal.signal(signal.SIGTERM, _terminate)
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warning
         try:
@@ -116,6 +118,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("nnsweep: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """A polite kill (SIGTERM) stops like Ctrl-C: finished trials are saved first."""
+    raise KeyboardInterrupt
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,

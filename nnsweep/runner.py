@@ -27,7 +27,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from nnsweep import __version__, backends, engines, store
-from nnsweep.errors import Interrupted, NnsweepError
+from nnsweep.errors import Interrupted, NnsweepError, ResultsError
 from nnsweep.grid import Trial, batches
 from nnsweep.journal import Record
 from nnsweep.params import TrialParams
@@ -188,46 +188,68 @@ def run(
                     retry_failed=retry_failed, max_trials=max_trials, fresh=fresh)
     directory = the_plan.directory
     command = command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    directory.mkdir(parents=True, exist_ok=True)
-    with store.locked(directory):
-        manifest = store.prepare(directory, spec.hash, fresh=fresh)
-        if fresh:  # the plan was made before the folder was emptied
-            the_plan = plan(spec, out=directory, jobs=jobs, engine=engine, backend=backend,
-                            retry_failed=retry_failed, max_trials=max_trials, fresh=True)
-        started = _now()
-        store.write_atomic(directory / store.SPEC, spec.text.encode("utf-8"))
-        manifest = _manifest(spec, the_plan, manifest, started, command)
-        store.write_manifest(directory, manifest)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with store.locked(directory):
+            manifest = store.prepare(directory, spec.hash, fresh=fresh)
+            if fresh:  # the plan was made before the folder was emptied
+                the_plan = plan(spec, out=directory, jobs=jobs, engine=engine, backend=backend,
+                                retry_failed=retry_failed, max_trials=max_trials, fresh=True)
+            started = _now()
+            store.write_atomic(directory / store.SPEC, spec.text.encode("utf-8"))
+            manifest = _manifest(spec, the_plan, manifest, started, command)
+            store.write_manifest(directory, manifest)
+            records, stop = _train(spec, the_plan, fail_fast=fail_fast, quiet=quiet)
+            results = _finish(spec, the_plan, records, manifest,
+                              interrupted=isinstance(stop, KeyboardInterrupt))
+            if isinstance(stop, OSError):
+                raise stop
+            if report and len(results.trials):
+                from nnsweep.report import build_report
 
-        records: dict[str, Record] = dict(the_plan.reused)
-        progress = ProgressReporter(len(the_plan.trials), reused=len(the_plan.reused),
-                                    quiet=quiet)
-        progress.add_reused([r.status for r in the_plan.reused.values()])
-        interrupted = False
-        try:
-            for returned in _fan_out(spec, the_plan):
-                store.append(directory, returned, keep_weights=spec.run.save_weights)
-                records.update((r.trial, r) for r in returned)
-                progress.advance([r.status for r in returned])
-                if fail_fast and any(r.result is None for r in returned):
-                    raise FailFast
-        except KeyboardInterrupt:
-            interrupted = True
-            backends.stop_workers()
-        except FailFast:
-            backends.stop_workers()
-        finally:
-            results = _finish(spec, the_plan, records, manifest, started, command, interrupted)
-            done = sum(t.id in records for t in the_plan.trials)
-            progress.close(_final_line(results, done, len(the_plan.trials), directory,
-                                       interrupted))
-    if interrupted:
+                build_report(directory)
+    except OSError as exc:
+        raise ResultsError(
+            f"{directory}: cannot write results ({exc.strerror or exc}); every trial finished "
+            f"so far is kept in {store.JOURNAL}: free some space or choose another --out, "
+            "then run again to resume") from exc
+    if isinstance(stop, KeyboardInterrupt):
+        done = sum(t.id in records for t in the_plan.trials)
         raise Interrupted(done, len(the_plan.trials), str(directory), command)
-    if report and done:
-        from nnsweep.report import build_report
-
-        build_report(directory)
     return results
+
+
+def _train(
+    spec: Spec, the_plan: Plan, *, fail_fast: bool, quiet: bool
+) -> tuple[dict[str, Record], BaseException | None]:
+    """Journal each batch as it returns; say why training stopped early, if it did."""
+    directory = the_plan.directory
+    records: dict[str, Record] = dict(the_plan.reused)
+    progress = ProgressReporter(len(the_plan.trials), reused=len(the_plan.reused), quiet=quiet)
+    progress.add_reused([r.status for r in the_plan.reused.values()])
+    stop: BaseException | None = None
+    try:
+        for returned in _fan_out(spec, the_plan):
+            store.append(directory, returned, keep_weights=spec.run.save_weights)
+            records.update((r.trial, r) for r in returned)
+            progress.advance([r.status for r in returned])
+            if fail_fast and any(r.result is None for r in returned):
+                raise FailFast
+    except (KeyboardInterrupt, FailFast, OSError) as exc:
+        backends.stop_workers()
+        stop = exc
+    done = sum(t.id in records for t in the_plan.trials)
+    if isinstance(stop, KeyboardInterrupt):
+        head = "interrupted"
+    elif isinstance(stop, FailFast):
+        head = "stopped at the first failed trial (--fail-fast)"
+    elif isinstance(stop, OSError):
+        head = "stopped: cannot write results"
+    else:
+        head = "done"
+    progress.close(f"{head}: {done}/{len(the_plan.trials)} trials in {directory} "
+                   f"({counts_text(Counter(r.status for r in records.values()))})")
+    return records, stop
 
 
 def _fan_out(spec: Spec, the_plan: Plan) -> Iterator[list[Record]]:
@@ -244,8 +266,7 @@ def _finish(
     the_plan: Plan,
     records: dict[str, Record],
     manifest: dict[str, Any],
-    started: str,
-    command: str,
+    *,
     interrupted: bool,
 ) -> Results:
     """Write the tables and the manifest for everything finished so far."""
@@ -297,14 +318,6 @@ def _manifest(
             "to_train": len(the_plan.pending),
         }],
     }
-
-
-def _final_line(
-    results: Results, done: int, total: int, directory: Path, interrupted: bool
-) -> str:
-    counts = Counter(results.trials["status"].tolist())
-    head = "interrupted" if interrupted else "done"
-    return f"{head}: {done}/{total} trials in {directory} ({counts_text(counts)})"
 
 
 def _now() -> str:
