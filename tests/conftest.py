@@ -46,18 +46,19 @@ def streetlights6() -> Data:
 
 def assert_same_result(actual: TrialResult, expected: TrialResult) -> None:
     """Every field equal bit for bit (nan equal to nan), not merely close."""
-    assert np.array_equal(actual.epochs, expected.epochs)
-    assert np.array_equal(actual.errors, expected.errors, equal_nan=True)
-    assert np.array_equal(actual.final_error, expected.final_error, equal_nan=True)
-    assert np.array_equal(actual.best_error, expected.best_error, equal_nan=True)
-    assert actual.converged_epoch == expected.converged_epoch
-    assert actual.diverged_epoch == expected.diverged_epoch
-    assert len(actual.direction_changes) == len(expected.direction_changes)
-    for got, want in zip(actual.direction_changes, expected.direction_changes, strict=True):
-        assert np.array_equal(got, want)
-    assert len(actual.weights) == len(expected.weights)
-    for got, want in zip(actual.weights, expected.weights, strict=True):
-        assert np.array_equal(got, want, equal_nan=True)
+    same = np.testing.assert_array_equal  # nan equals nan; reports the largest difference
+    same(actual.epochs, expected.epochs, err_msg="epochs", strict=True)
+    same(actual.errors, expected.errors, err_msg="errors (mae, mse, sse)", strict=True)
+    same(actual.final_error, expected.final_error, err_msg="final_error")
+    same(actual.best_error, expected.best_error, err_msg="best_error")
+    assert actual.converged_epoch == expected.converged_epoch, "converged_epoch"
+    assert actual.diverged_epoch == expected.diverged_epoch, "diverged_epoch"
+    assert len(actual.weights) == len(expected.weights), "number of layers"
+    for layer, (got, want) in enumerate(
+            zip(actual.direction_changes, expected.direction_changes, strict=True)):
+        same(got, want, err_msg=f"direction_changes of layer {layer}", strict=True)
+    for layer, (got, want) in enumerate(zip(actual.weights, expected.weights, strict=True)):
+        same(got, want, err_msg=f"weights of layer {layer}", strict=True)
 
 
 @pytest.fixture(scope="session")
