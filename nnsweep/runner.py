@@ -7,11 +7,13 @@ functions with explicit data, so results never depend on --jobs or the backend.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import os
 import platform
 import shlex
+import shutil
 import socket
 import sys
 import time
@@ -41,6 +43,13 @@ DEFAULT_MAX_TRIALS = 100_000
 # time is NumPy dispatch per array operation plus arithmetic per network.
 SECONDS_PER_OPERATION = 1.5e-6
 SECONDS_PER_FLOP = 1.0e-9
+
+# Bytes per history row and per weight, measured on saved sweeps: disk counts the journal,
+# parquet and CSV together; memory counts the frames built at the end of a run.
+HISTORY_ROW_DISK = 160
+HISTORY_ROW_MEMORY = 120
+WEIGHT_DISK = 45
+WEIGHT_MEMORY = 80
 
 
 class FailFast(Exception):
@@ -108,6 +117,65 @@ def estimate_seconds(
     return total / max(1, min(workers, len(planned)))
 
 
+def result_size(
+    trials: Sequence[Trial], n_inputs: int, n_outputs: int, *, keep_weights: bool
+) -> tuple[int, int]:
+    """About how many bytes the results take on disk and in memory while the tables are built.
+
+    Per history row: the journal's JSON, parquet and CSV on disk, one pandas row in memory;
+    likewise per weight for the direction counts (and the weights, when kept).
+    """
+    history_rows = weights = 0
+    for trial in trials:
+        params = trial.params
+        history_rows += len(range(0, params.epochs, params.record_step)) + 1
+        sizes = [n_inputs + params.bias, *params.hidden, n_outputs]
+        weights += sum(a * b for a, b in itertools.pairwise(sizes))
+    disk = history_rows * HISTORY_ROW_DISK + weights * (WEIGHT_DISK + keep_weights * 40)
+    memory = history_rows * HISTORY_ROW_MEMORY + weights * WEIGHT_MEMORY
+    return disk, memory
+
+
+def check_room(
+    directory: Path, trials: Sequence[Trial], n_inputs: int, n_outputs: int, *,
+    keep_weights: bool
+) -> None:
+    """Refuse, before any training, results that cannot fit on the disk or in memory."""
+    disk, memory = result_size(trials, n_inputs, n_outputs, keep_weights=keep_weights)
+    existing = directory
+    while not existing.exists():
+        existing = existing.parent
+    free_disk = shutil.disk_usage(existing).free
+    way_out = ("record fewer epochs (raise record_every in [params]) or narrow the grid "
+               "(--max-trials limits its size)")
+    if disk > free_disk:
+        raise NnsweepError(f"{directory}: the results would take about {_bytes(disk)} on disk, "
+                           f"more than the {_bytes(free_disk)} free there; {way_out}, or "
+                           "choose another --out")
+    free_memory = available_memory()
+    if memory > free_memory:
+        raise NnsweepError(f"{directory}: building the tables would need about "
+                           f"{_bytes(memory)} of memory, more than the {_bytes(free_memory)} "
+                           f"available; {way_out}")
+
+
+def available_memory() -> int:
+    """Memory the system can give without swapping (MemAvailable), in bytes."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def _bytes(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1000:
+            return f"{count:.0f} {unit}"
+        count /= 1000
+    return f"{count:.0f} TB"
+
+
 def default_directory(spec: Spec) -> Path:
     return Path("results") / spec.name
 
@@ -146,6 +214,8 @@ def plan(
         raise NnsweepError(f"--backend {chosen_backend}: expected one of "
                            f"{', '.join(backends.BACKENDS)}")
     trials = list(spec.trials())
+    check_room(directory, trials, spec.dataset.x.shape[1], spec.dataset.y.shape[1],
+               keep_weights=spec.run.save_weights)
     records = {} if fresh else _readable_records(directory, spec)
     reused = {t.id: records[t.id] for t in trials
               if t.id in records and (records[t.id].finished or not retry_failed)}
