@@ -144,7 +144,7 @@ class Spec:
     run: RunOptions
     report: ReportOptions
     text: str  # the resolved spec as TOML, written to results/<name>/spec.toml
-    hash: str  # dataset + non-swept parameters + axis names
+    hash: str  # dataset + values not swept by [grid]/[[zip]] + axis names
     grid_axes: tuple[Axis, ...] = ()
     include: tuple[Mapping[str, Any], ...] = ()
     exclude: tuple[Mapping[str, Any], ...] = ()
@@ -346,12 +346,13 @@ class _Reader:
         zips = self.zips(self.tables(document, "zip"))
         include = self.trials(self.tables(document, "include"), "include")
         exclude = self.trials(self.tables(document, "exclude"), "exclude")
-        self.check_places(document)
+        written = self.check_places(document)
         swept = {**grid, **{n: v for group in zips for n, v in group.items()}}
-        self.check_exclude(exclude, grid, zips)
+        self.check_exclude(exclude, grid, zips, written)
         axes = tuple(sorted({*swept, *(n for trial in include for n in trial)}))
         run = self.run_options(self.table(document, "run"))
-        report = self.report_options(self.table(document, "report"), axes)
+        report = self.report_options(self.table(document, "report"),
+                                     tuple(sorted({*axes, *written})))
         if dataset is not None:
             self.check_against_data(dataset, params)
         self.check_weights(params, include, dataset)
@@ -373,7 +374,8 @@ class _Reader:
         the_grid = Grid(base, axis_list, include, exclude, dataset.hash)
         self.check_grid(the_grid)
         self.raise_problems()
-        non_swept = {n: v for n, v in base.items() if n not in axes}
+        # An include-only key keeps its [params] value in the hash: product trials still use it.
+        non_swept = {n: v for n, v in base.items() if n not in swept}
         spec_hash = _digest({"data": dataset.hash, "fixed": non_swept, "axes": list(axes)}, 16)
         text = _spec_text(name, description, dataset_text, params, grid, zips, include,
                           exclude, run, report, base, swept)
@@ -620,8 +622,8 @@ class _Reader:
                 ok = False
                 continue
             if distinct and result in first:
-                self.problem(f"{key}[{i}]", f"{_show(item)} repeats {key}[{first[result]}]; "
-                             "expected distinct values")
+                self.invalid(f"{key}[{i}]", item, f"a value not already at {key}"
+                             f"[{first[result]}] (values of an axis are distinct)")
                 ok = False
             first.setdefault(result, i)
             resolved.append(result)
@@ -750,9 +752,9 @@ class _Reader:
 
     # --- checks across the file -------------------------------------------------------
 
-    def check_places(self, document: Mapping[str, Any]) -> None:
+    def check_places(self, document: Mapping[str, Any]) -> set[str]:
         """A parameter is fixed, or swept by one axis; read from the raw tables, so a key is
-        placed even when its values have problems of their own."""
+        placed even when its values have problems of their own. Returns the swept names."""
         params, grid = document.get("params"), document.get("grid")
         zips = document.get("zip")
         params = params if isinstance(params, dict) else {}
@@ -774,22 +776,27 @@ class _Reader:
                     self.problem(f"zip[{g}].{name}", f"also in {_section(placed[name])}; a "
                                  "parameter stands in one place only")
                 placed[name] = f"zip[{g}]"
+        return {name for name, place in placed.items() if place != "params"}
 
     def check_exclude(self, exclude: list[dict[str, Any]], grid: Mapping[str, list[Any]],
-                      zips: list[dict[str, list[Any]]]) -> None:
+                      zips: list[dict[str, list[Any]]], written: set[str]) -> None:
+        """Each rule names swept parameters with values they take (an axis with problems of
+        its own is not checked again)."""
         swept: dict[str, tuple[str, list[Any]]] = {n: (f"grid.{n}", v) for n, v in grid.items()}
         for g, group in enumerate(zips):
             swept.update({n: (f"zip[{g}].{n}", v) for n, v in group.items()})
         for e, rule in enumerate(exclude):
             for name, value in rule.items():
                 key = f"exclude[{e}].{name}"
+                if name in written and name not in swept:
+                    continue
                 if name not in swept:
                     names = ", ".join(sorted(swept)) or "none"
                     self.problem(key, f"not swept; an exclude names swept parameters only "
                                  f"(swept: {names})")
                 elif value not in swept[name][1]:
-                    self.problem(key, f"{_show(value)} matches no trial; {swept[name][0]} "
-                                 "has no such value")
+                    self.problems.append(f"{self.where}: {key} = {_show(value)}: matches no "
+                                         f"trial; {swept[name][0]} has no such value")
 
     def check_against_data(self, dataset: Dataset, params: Mapping[str, Any]) -> None:
         for seen in self.seen:
@@ -804,8 +811,8 @@ class _Reader:
         weights = params.get("weights")
         if weights is None:
             for key in given_at:
-                self.problem(key, "\"given\" needs weights = [...] in [params], one "
-                             "(fan_in, fan_out) matrix per layer")
+                self.problems.append(f"{self.where}: {key} = \"given\": needs weights = [...] "
+                                     "in [params], one (fan_in, fan_out) matrix per layer")
             return
         if params.get("init") != "given":
             self.problem("params.weights", "only used with init = \"given\"; add it to "
@@ -826,8 +833,8 @@ class _Reader:
                 if shapes != needed:
                     self.problem("params.weights", f"shapes {_shapes(shapes)} do not fit "
                                  f"hidden = {_show(list(hidden))}{', bias' if bias else ''}"
-                                 f" on {n_in} inputs and {n_out} outputs; expected "
-                                 f"{_shapes(needed)}")
+                                 f" with {_count(n_in, 'input')} and {_count(n_out, 'output')};"
+                                 f" expected {_shapes(needed)}")
 
     def check_grid(self, grid: Grid) -> None:
         seen_include: dict[tuple[tuple[str, Any], ...], int] = {}
@@ -902,6 +909,10 @@ def _string(value: object) -> str:
 
 def _section(place: str) -> str:
     return f"[{place}]" if place in ("params", "grid") else place
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _shapes(shapes: Sequence[tuple[int, int]]) -> str:

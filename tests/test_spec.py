@@ -367,3 +367,22 @@ def test_the_resolved_text_loads_back_to_the_same_experiment(tmp_path: Path) -> 
                                                             original.hash)
     assert [t.id for t in again.trials()] == [t.id for t in original.trials()]
     assert again.run == original.run and again.report == original.report
+
+
+def test_the_spec_hash_follows_the_params_value_under_an_include_only_key() -> None:
+    text = 'dataset = "xor"\n[params]\nhidden = 8\n[[include]]\nhidden = [3, 2]\n'
+    assert spec(text).hash != spec(text.replace("hidden = 8", "hidden = 16")).hash
+
+
+def test_an_axis_with_a_bad_value_is_reported_once_not_again_by_report_or_exclude() -> None:
+    with pytest.raises(SpecError) as raised:
+        spec("""
+            dataset = "xor"
+            [grid]
+            alpha = [0.1, -1]
+            [[exclude]]
+            alpha = 0.1
+            [report]
+            x = "alpha"
+            """)
+    assert raised.value.problems == ["<spec>: grid.alpha[1] = -1: expected a number > 0"]
