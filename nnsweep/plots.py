@@ -31,6 +31,7 @@ from matplotlib.colors import (
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import FuncFormatter, NullFormatter
 from numpy.typing import NDArray
 
 from nnsweep.errors import NnsweepError
@@ -43,6 +44,8 @@ FINISHED = ("converged", "not_converged", "diverged")
 MARK = "\u00d7"  # the multiplication sign that marks diverged cells and curve ends
 DIVERGED_COLOR = "0.62"
 FAILED_COLOR = "0.25"
+FLAT = 0.98  # final / initial error at or above this: the trial did not move (too small an
+# alpha) or stalled (too large: saturated units); the learning curves tell the two apart
 MAX_CURVE_POINTS = 200  # per trial: history is thinned to log-spaced epochs before drawing
 MAX_ANNOTATED_WEIGHTS = 160  # per layer: more cells than this are drawn without numbers
 
@@ -62,10 +65,15 @@ OUTCOMES: tuple[tuple[str, str, str, str], ...] = (
     ("converged", "converged: error <= tolerance", "#1a9850", "conv"),
     ("learning", "learning: error more than halved", "#a6d96a", "learn"),
     ("slow", "slow: error fell by less than half", "#fee08b", "slow"),
-    ("stuck", "stuck: error no lower than at epoch 0", "#f46d43", "stuck"),
+    ("flat", "flat: error within 2% of epoch 0's, or higher", "#f46d43", "flat"),
     ("diverged", "diverged: a weight or error overflowed", DIVERGED_COLOR, "div"),
     ("failed", "failed: the trial raised", FAILED_COLOR, "fail"),
 )
+
+
+# Log-axis ticks as plain numbers (0.01, 1000) rather than powers of ten: easier to read next
+# to the annotated cells, and no mathtext to typeset.
+PLAIN = FuncFormatter(lambda value, _: f"{value:g}")
 
 
 @dataclass(frozen=True)
@@ -199,7 +207,7 @@ def trial_outcomes(trials: pd.DataFrame, history: pd.DataFrame) -> pd.Series:
         else:
             start = float(first.at[row.trial, row.metric]) if row.trial in first.index else np.nan
             ratio = float(row.final_error) / start if start > 0 else np.nan
-            outcomes.append("learning" if ratio <= 0.5 else "slow" if ratio < 1 else "stuck")
+            outcomes.append("learning" if ratio <= 0.5 else "slow" if ratio < FLAT else "flat")
     return pd.Series(outcomes, index=trials.index, dtype="string")
 
 
@@ -328,8 +336,11 @@ class _Grid:
             _ticks(ax, x_labels, y_labels)
             ax.set_xlabel(axis_title(layout.x or ""))
             ax.set_ylabel(axis_title(layout.y) if layout.y else "")
-        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, label=colorbar,
-                     shrink=0.9 if rows > 1 else 1.0)
+        bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, label=colorbar,
+                           shrink=0.9 if rows > 1 else 1.0)
+        if isinstance(norm, LogNorm | SymLogNorm):
+            bar.ax.yaxis.set_major_formatter(PLAIN)
+            bar.ax.yaxis.set_minor_formatter(NullFormatter())
         marks = [*legend]
         if any(p.grey.any() for p in panels):
             marks.append(Patch(facecolor=DIVERGED_COLOR, hatch="//", edgecolor="white",
@@ -428,7 +439,8 @@ def heatmaps(
     pictures.append(_save(fig, out, "outcome", "Outcome at a glance",
                           f"What each cell's training did {over}{per}: converged (final "
                           f"{metric} <= {tolerance}), learning (error more than halved), slow "
-                          "(fell by less than half), stuck (no lower than at epoch 0), diverged "
+                          "(fell by less than half), flat (within 2% of its epoch-0 error), "
+                          "diverged "
                           f"(grey, {MARK}) or failed{which}."))
 
     error_panels = grid.panels(lambda c: float(c["error"]), lambda c: _error_text(c["error"]))
@@ -538,6 +550,9 @@ def learning_curves(
             ax.set_title(", ".join(parts), fontsize=9)
             ax.set_xscale("symlog", linthresh=1.0)
             ax.set_yscale("log")
+            ax.xaxis.set_major_formatter(PLAIN)
+            ax.yaxis.set_major_formatter(PLAIN)
+            ax.yaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel("epoch (log scale)")
             ax.set_ylabel(f"{metric} (log scale)")
             ax.grid(True, which="major", alpha=0.3)

@@ -75,9 +75,10 @@ def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
     frames = read_tables(directory)
     manifest = read_manifest(directory)
     layout = choose_layout(frames["trials"], manifest, x=x, y=y, facet=facet)
+    chosen = plots.resolve_trial(frames["trials"], trial) if trial else None
     out = directory / "plots"
     _remove_old_pictures(out)
-    pictures = plots.draw_all(frames, layout, out, trial)
+    pictures = plots.draw_all(frames, layout, out, chosen)
     contents = gather(directory, frames, manifest, layout, pictures)
     write_atomic(directory / "report.md", render_markdown(contents).encode("utf-8"))
     page = directory / "report.html"
@@ -112,17 +113,17 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
     trials = frames["trials"]
     spec_path = directory / "spec.toml"
     dataset = manifest.get("dataset")
-    axes = [c for c in (layout.x, layout.y) if c]
     facts = [f"{len(trials)} trials in {directory}"]
     if isinstance(dataset, dict) and dataset.get("name"):
         facts.append(f"dataset {dataset['name']} ({dataset.get('rows', '?')} rows)")
     elif isinstance(dataset, str):
         facts.append(f"dataset {dataset}")
     facts.append(f"swept: {', '.join(plots.varying_parameters(trials)) or 'nothing'}")
-    if axes:
-        facts.append(f"figures: {' across, '.join(axes)}{' down' if len(axes) == 2 else ''}"
-                     + (f", one panel per {', '.join(layout.facet)}" if layout.facet else "")
-                     + (f", median over {layout.seeds} seeds" if layout.seeds > 1 else ""))
+    if layout.x:
+        placed = [f"{layout.x} across", *([f"{layout.y} down"] if layout.y else []),
+                  *([f"one panel per {', '.join(layout.facet)}"] if layout.facet else []),
+                  *([f"median over {layout.seeds} seeds"] if layout.seeds > 1 else [])]
+        facts.append(f"figures: {', '.join(placed)}")
     return Contents(
         title=str(manifest.get("name") or directory.name),
         description=str(manifest.get("description") or ""),
@@ -150,8 +151,8 @@ def status_counts(trials: pd.DataFrame) -> pd.DataFrame:
 
 def _shown_parameters(trials: pd.DataFrame, layout: Layout) -> list[str]:
     varying = plots.varying_parameters(trials)
-    return [c for c in (*layout.keys, "seed") if c in varying] + \
-        [c for c in varying if c not in layout.keys and c != "seed"]
+    ordered = [layout.x, layout.y, *layout.facet, "seed", *varying]
+    return [c for c in dict.fromkeys(ordered) if c in varying]
 
 
 def best_trials(trials: pd.DataFrame, layout: Layout, top: int = BEST_TRIALS) -> pd.DataFrame:
