@@ -134,7 +134,7 @@ def edited(draw: st.DrawFn) -> str:
 
 QUICK = settings(max_examples=60, deadline=None,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-BIG = settings(max_examples=3000, deadline=None,
+BIG = settings(max_examples=1000, deadline=None,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
