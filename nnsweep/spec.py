@@ -199,8 +199,7 @@ def _choice(names: Sequence[str]) -> Callable[[object], str]:
 
 
 def _integer(low: int, high: int, what: str = "") -> Callable[[object], int]:
-    expected = what or (f"an integer >= {low}" if high >= 10**9 else
-                        f"an integer from {low} to {high}")
+    expected = what or f"an integer from {low} to {high}"
 
     def check(value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -264,7 +263,7 @@ PARAM_RULES: dict[str, Callable[[object], Any]] = {
     "output": _choice(ACTIVATIONS),
     "alpha": _number(0, strict=True),
     "descent": _choice(DESCENTS),
-    "batch_size": _integer(1, MAX_EPOCHS),
+    "batch_size": _integer(1, MAX_EPOCHS, "an integer >= 1"),
     "reduction": _choice(REDUCTIONS),
     "epochs": _integer(1, MAX_EPOCHS, f"an integer from 1 to {MAX_EPOCHS:,}"),
     "seed": _integer(0, 2**32 - 1),
