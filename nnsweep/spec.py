@@ -166,7 +166,7 @@ def load_spec(path: str | Path) -> Spec:
     """Read and validate a sweep file; raises SpecError (all problems) or DataError."""
     source = Path(path)
     try:
-        text = source.read_text(encoding="utf-8")
+        text = source.read_text(encoding="utf-8-sig")  # a BOM is not part of the TOML
     except FileNotFoundError:
         raise SpecError([f"{source}: no such file"]) from None
     except IsADirectoryError:

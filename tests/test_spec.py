@@ -386,3 +386,9 @@ def test_an_axis_with_a_bad_value_is_reported_once_not_again_by_report_or_exclud
             x = "alpha"
             """)
     assert raised.value.problems == ["<spec>: grid.alpha[1] = -1: expected a number > 0"]
+
+
+def test_a_sweep_file_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b'\xef\xbb\xbfdataset = "xor"\n')
+    assert load_spec(path).dataset.name == "xor"
