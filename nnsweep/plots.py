@@ -435,7 +435,7 @@ def heatmaps(
                       norm=BoundaryNorm(np.arange(len(OUTCOMES) + 1) - 0.5, len(OUTCOMES)),
                       cmap=colours, colorbar="outcome", legend=legend)
     fig.axes[-1].remove()  # the legend names the classes; a colour bar of categories would not
-    which = "; the seed at the median error decides" if median else ""
+    which = "; with several seeds, the seed at the median error decides" if median else ""
     pictures.append(_save(fig, out, "outcome", "Outcome at a glance",
                           f"What each cell's training did {over}{per}: converged (final "
                           f"{metric} <= {tolerance}), learning (error more than halved), slow "
