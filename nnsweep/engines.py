@@ -40,6 +40,21 @@ def resolve(engine: str) -> str:
     return engine
 
 
+def plan(trials: Sequence[TrialParams], workers: int, rows: int = 4) -> list[list[int]]:
+    """Indices of `trials` in batches for `workers` processes: one batch key per batch, each
+    key's trials split into at most `workers` batches of about equal cost (trainer.split)."""
+    from nnsweep.trainer import batch_key, split
+
+    groups: dict[object, list[int]] = {}
+    for index, params in enumerate(trials):
+        groups.setdefault(batch_key(params), []).append(index)
+    planned = []
+    for indices in groups.values():
+        for part in split([trials[i] for i in indices], workers, rows):
+            planned.append([indices[i] for i in part])
+    return planned
+
+
 def train(
     engine: str, x: ArrayLike, y: ArrayLike, trials: Sequence[TrialParams]
 ) -> list[TrialResult]:

@@ -15,6 +15,7 @@ The trainer knows nothing about files, processes or progress bars.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ BatchKey = tuple[object, ...]
 
 # Epochs whose errors are kept before best, converged and history are brought up to date.
 EPOCH_CHUNK = 512
+# split()'s cost model: NumPy dispatch per array operation, arithmetic per value.
+SECONDS_PER_CALL = 1.5e-6
+SECONDS_PER_VALUE = 2e-9
 # Bytes of update directions kept before the direction changes are counted.
 DIRECTION_BYTES = 8_000_000
 
@@ -58,6 +62,45 @@ def batch_key(params: TrialParams) -> BatchKey:
         params.bias,
         params.shuffle and params.descent != "full",
     )
+
+
+def split(trials: Sequence[TrialParams], pieces: int, rows: int = 4) -> list[list[int]]:
+    """Indices of `trials` (one batch key) in at most `pieces` batches of about equal cost.
+
+    A width group pays NumPy's dispatch once per batch it lands in, so whole groups are dealt
+    out, costliest first, each to the cheapest batch so far; only a group costlier than a
+    batch's share is cut, into as few equal parts as it takes.
+    """
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, trial in enumerate(trials):
+        groups.setdefault(trial.hidden, []).append(index)
+
+    def cost(members: Sequence[int]) -> float:
+        params = trials[members[0]]
+        step_rows = params.rows_per_step(rows)
+        sizes = [1, *params.hidden, 1]  # inputs and outputs do not change the balance
+        values = step_rows * sum(a * b + b for a, b in itertools.pairwise(sizes))
+        steps = -(-rows // step_rows)
+        return steps * (SECONDS_PER_CALL * 5 * len(sizes) + len(members) * values
+                        * SECONDS_PER_VALUE)
+
+    share = sum(cost(members) for members in groups.values()) / max(1, pieces)
+    parts: list[list[int]] = []
+    for members in groups.values():
+        count = min(len(members), max(1, math.ceil(cost(members) / share - 1e-9)))
+        size, extra = divmod(len(members), count)
+        start = 0
+        for piece in range(count):
+            stop = start + size + (1 if piece < extra else 0)
+            parts.append(members[start:stop])
+            start = stop
+    bins: list[list[int]] = [[] for _ in range(max(1, pieces))]
+    loads = [0.0] * len(bins)
+    for part in sorted(parts, key=cost, reverse=True):
+        cheapest = loads.index(min(loads))
+        bins[cheapest].extend(part)
+        loads[cheapest] += cost(part)
+    return [sorted(b) for b in bins if b]
 
 
 def train_batch(

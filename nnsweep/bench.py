@@ -1,0 +1,407 @@
+"""How much faster the engines train than the plain loop (issue 3): workloads, timings, a table.
+
+Every figure is a ratio against nnsweep.reference measured in the same run, as seconds per
+trial-epoch: the loop trains a sample of each workload's trials (the same mix of widths) for
+fewer epochs, the engines train every trial. The NumPy engine runs the way the runner runs it:
+batches (from `engines.plan`), joblib's loky workers, BLAS capped to one thread each.
+The Numba engine runs in this process on all cores (its own threads). benchmarks/ times the
+same functions under pytest-benchmark and asserts the figures; `python -m nnsweep bench`
+prints them in about a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import platform
+import resource
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import joblib
+import numpy as np
+from numpy.typing import NDArray
+from threadpoolctl import threadpool_limits
+
+from nnsweep import engines
+from nnsweep.datasets import builtin
+from nnsweep.network import initial_weights
+from nnsweep.params import TrialParams
+from nnsweep.reference import train_one
+from nnsweep.result import TrialResult
+
+Array = NDArray[np.float64]
+
+FULL_EPOCHS = 60_000  # the textbooks' runs; benchmarks cut epochs and report per epoch
+ALPHAS = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
+WIDTHS = (4, 8, 16, 32, 64, 128, 256)
+DRIFT = 1e-9  # engines "agree" when every recorded error and weight is this close
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A sweep to time: its trials at the benchmark's epochs and the loop's sample of them."""
+
+    name: str
+    description: str
+    dataset: str
+    trials: tuple[TrialParams, ...]
+    reference: tuple[TrialParams, ...]  # same mix of shapes, fewer epochs or trials
+    baselines: bool = False  # one hidden sigmoid layer, full descent: plain Numba and JAX fit
+
+    def data(self) -> tuple[Array, Array]:
+        dataset = builtin(self.dataset)
+        return dataset.x, dataset.y
+
+    @staticmethod
+    def trial_epochs(trials: Sequence[TrialParams]) -> int:
+        return sum(t.epochs for t in trials)
+
+
+def _sweep(alphas: Sequence[float], widths: Sequence[tuple[int, ...]], seeds: Sequence[int],
+           epochs: int, **fixed: Any) -> tuple[TrialParams, ...]:
+    return tuple(TrialParams(alpha=a, hidden=h, seed=s, epochs=epochs, **fixed)
+                 for s in seeds for a in alphas for h in widths)
+
+
+def _with_epochs(trials: Sequence[TrialParams], epochs: int) -> tuple[TrialParams, ...]:
+    return tuple(replace(t, epochs=epochs) for t in trials)
+
+
+def workloads(scale: float = 1.0) -> dict[str, Workload]:
+    """The issue's workloads with epochs cut by `scale` (1.0: the benchmark suite's cut)."""
+
+    def cut(epochs: int) -> int:
+        return max(2, round(epochs * scale))
+
+    widths = [(h,) for h in WIDTHS]
+    w49 = _sweep(ALPHAS, widths, [1], cut(2000), record_every=100)
+    w490 = _sweep(ALPHAS, widths, range(1, 11), cut(1000), record_every=100)
+    # record_every chosen so the history holds as many rows as 60000 epochs at 100 do
+    w4900_epochs = cut(300)
+    w4900 = _sweep(ALPHAS, widths, range(1, 101), w4900_epochs,
+                   record_every=max(1, w4900_epochs * 100 // FULL_EPOCHS))
+    street = _sweep((0.05, 0.1, 0.2, 0.4), [(4,)], range(1, 11), cut(1000), activation="relu",
+                    output="linear", descent="stochastic", record_every=10)
+    rect = dict(activation="sigmoid", output="linear", init="normal", record_every=1)
+    rect_mini = _sweep((0.001, 0.01), [(3, 2)], range(1, 6), cut(30), descent="minibatch",
+                       batch_size=8, **rect)
+    rect_sgd = _sweep((0.001, 0.01), [(3, 2)], range(1, 6), cut(10), descent="stochastic",
+                      **rect)
+    wide = _sweep((0.1,), [(4 ** k,) for k in range(1, 6)], range(1, 5), cut(300),
+                  record_every=10)
+    deep = _sweep((0.1, 1.0), [(16,) * d for d in range(1, 5)], range(1, 5), cut(1000),
+                  record_every=10)
+
+    def sample(trials: tuple[TrialParams, ...], every: int, epochs: int) -> tuple[
+            TrialParams, ...]:
+        return _with_epochs(trials[::every], max(2, epochs))
+
+    return {
+        "W49": Workload("W49", "XOR, 7 alphas x 7 widths, full descent", "xor", w49,
+                        sample(w49, 1, cut(200)), baselines=True),
+        "W490": Workload("W490", "W49 x 10 seeds", "xor", w490,
+                         _with_epochs(w490[:49], cut(200)), baselines=True),
+        "W4900": Workload("W4900", "W49 x 100 seeds, history as 60000 epochs at 100", "xor",
+                          w4900, _with_epochs(w4900[:49], cut(100))),
+        "streetlights": Workload("streetlights", "relu 3-4-1, stochastic, 4 alphas x 10 seeds",
+                                 "streetlights", street, sample(street, 4, cut(200))),
+        "rectangles-minibatch": Workload(
+            "rectangles-minibatch", "4-3-2-1 on 1000 rows, batches of 8", "rectangles",
+            rect_mini, sample(rect_mini, 5, cut(6))),
+        "rectangles-stochastic": Workload(
+            "rectangles-stochastic", "4-3-2-1 on 1000 rows, row by row", "rectangles",
+            rect_sgd, sample(rect_sgd, 5, cut(2))),
+        "width": Workload("width", "XOR, hidden 4 ... 1024, 4 seeds", "xor", wide,
+                          sample(wide, 4, cut(60))),
+        "depth": Workload("depth", "XOR, 1 to 4 hidden layers of 16", "xor", deep,
+                          sample(deep, 4, cut(200))),
+    }
+
+
+# --- timing ---------------------------------------------------------------------------------
+
+@dataclass
+class Timing:
+    """One engine on one workload."""
+
+    seconds: float
+    trial_epochs: int
+    results: list[TrialResult]
+    peak_bytes: int = 0  # the largest resident set of any process that trained
+
+    @property
+    def per_trial_epoch(self) -> float:
+        return self.seconds / self.trial_epochs
+
+
+def _peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _train_task(x: Array, y: Array, trials: list[TrialParams], engine: str
+                ) -> tuple[list[TrialResult], int]:
+    """What a runner worker does with a batch, minus the journal."""
+    with threadpool_limits(limits=1):
+        return engines.train(engine, x, y, trials), _peak_rss()
+
+
+def time_reference(workload: Workload) -> Timing:
+    x, y = workload.data()
+    with threadpool_limits(limits=1):
+        started = time.perf_counter()
+        results = [train_one(x, y, t) for t in workload.reference]
+        seconds = time.perf_counter() - started
+    return Timing(seconds, Workload.trial_epochs(workload.reference), results, _peak_rss())
+
+
+def time_engine(workload: Workload, engine: str, jobs: int = 2) -> Timing:
+    """Train every trial; jobs > 1 fans the runner's batches out to loky workers."""
+    from nnsweep.grid import Trial
+
+    x, y = workload.data()
+    trials = list(workload.trials)
+    if jobs <= 1:
+        engines.train(engine, x, y, [replace(trials[0], epochs=2)])  # compile or load
+        started = time.perf_counter()
+        results, peak = _train_task(x, y, trials, engine) if engine == "numpy" else (
+            engines.train(engine, x, y, trials), _peak_rss())
+        return Timing(time.perf_counter() - started, Workload.trial_epochs(trials), results,
+                      peak)
+    planned = [[Trial(str(i), trials[i]) for i in batch]
+               for batch in engines.plan(trials, jobs, len(y))]
+    parallel = joblib.Parallel(n_jobs=jobs)
+    warm_up(engine, jobs)
+    started = time.perf_counter()
+    returned = parallel(joblib.delayed(_train_task)(x, y, [t.params for t in batch], engine)
+                        for batch in planned)
+    seconds = time.perf_counter() - started
+    by_trial: dict[str, TrialResult] = {}
+    for batch, (results, _) in zip(planned, returned, strict=True):
+        by_trial.update((t.id, r) for t, r in zip(batch, results, strict=True))
+    peak = max(peak for _, peak in returned)
+    return Timing(seconds, Workload.trial_epochs(trials),
+                  [by_trial[str(i)] for i in range(len(trials))], peak)
+
+
+def warm_up(engine: str, jobs: int) -> None:
+    """Start the workers and load the engine in each, outside the timed region."""
+    x = np.array([[0.0, 1.0], [1.0, 0.0]])
+    y = np.array([[1.0], [0.0]])
+    tiny = [TrialParams(epochs=2)]
+    joblib.Parallel(n_jobs=jobs)(joblib.delayed(_train_task)(x, y, tiny, engine)
+                                 for _ in range(jobs))
+
+
+def drift(actual: Sequence[TrialResult], expected: Sequence[TrialResult]) -> list[float]:
+    """Per trial: the largest difference of any recorded error or final weight, relative to
+    max(1, |value|); inf where the recorded epochs, convergence or divergence differ."""
+    out = []
+    for a, b in zip(actual, expected, strict=True):
+        if (not np.array_equal(a.epochs, b.epochs) or a.diverged_epoch != b.diverged_epoch):
+            out.append(math.inf)
+            continue
+        worst = 0.0
+        pairs = [(a.errors, b.errors), *zip(a.weights, b.weights, strict=True)]
+        for got, want in pairs:
+            with np.errstate(all="ignore"):
+                gap = np.abs(got - want) / np.maximum(1.0, np.abs(want))
+            same_nan = np.isnan(got) & np.isnan(want)
+            gap = np.where(same_nan, 0.0, gap)
+            worst = max(worst, float(np.max(gap, initial=0.0)))
+        out.append(worst if math.isfinite(worst) else math.inf)
+    return out
+
+
+# --- baselines: the textbook loop in plain Numba and in JAX ---------------------------------
+
+def _one_layer_weights(workload: Workload) -> tuple[list[Array], list[Array], Array]:
+    x, y = workload.data()
+    starts = [initial_weights(t, x.shape[1], y.shape[1]) for t in workload.trials]
+    return ([w[0] for w in starts], [w[1] for w in starts],
+            np.array([t.alpha for t in workload.trials]))
+
+
+_plain_numba_kernel: Callable[..., Any] | None = None
+
+
+def _plain_numba() -> Callable[..., Any]:
+    """iamtrask's loop, one trial per prange iteration, compiled once per process."""
+    global _plain_numba_kernel
+    if _plain_numba_kernel is None:
+        import numba
+
+        @numba.njit(parallel=True, cache=True)
+        def kernel(x: Array, y: Array, w0s: Any, w1s: Any, alphas: Array, epochs: int) -> None:
+            for b in numba.prange(len(w0s)):
+                w0, w1, alpha = w0s[b], w1s[b], alphas[b]
+                for _ in range(epochs):
+                    l1 = 1 / (1 + np.exp(-(x @ w0)))
+                    l2 = 1 / (1 + np.exp(-(l1 @ w1)))
+                    d2 = (l2 - y) * (l2 * (1 - l2))
+                    d1 = (d2 @ w1.T) * (l1 * (1 - l1))
+                    w1 -= alpha * (l1.T @ d2)
+                    w0 -= alpha * (x.T @ d1)
+
+        _plain_numba_kernel = kernel
+    return _plain_numba_kernel
+
+
+def time_plain_numba(workload: Workload) -> Timing:
+    from numba.typed import List
+
+    x, y = workload.data()
+    w0s, w1s, alphas = _one_layer_weights(workload)
+    kernel = _plain_numba()
+    epochs = workload.trials[0].epochs
+    kernel(x, y, List([w.copy() for w in w0s[:2]]), List([w.copy() for w in w1s[:2]]),
+           alphas[:2], 1)  # compile outside the timed region
+    typed0, typed1 = List(w0s), List(w1s)
+    started = time.perf_counter()
+    kernel(x, y, typed0, typed1, alphas, epochs)
+    return Timing(time.perf_counter() - started, Workload.trial_epochs(workload.trials), [])
+
+
+def time_jax(workload: Workload) -> Timing:
+    """vmap over a jit-compiled lax.scan, one call per width; compile time not counted."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)  # type: ignore[no-untyped-call]
+    x, y = (jnp.asarray(a) for a in workload.data())
+    w0s, w1s, alphas = _one_layer_weights(workload)
+    epochs = workload.trials[0].epochs
+
+    def train(w0: Any, w1: Any, alpha: Any) -> Any:
+        def step(carry: Any, _: Any) -> Any:
+            w0, w1 = carry
+            l1 = jax.nn.sigmoid(x @ w0)
+            l2 = jax.nn.sigmoid(l1 @ w1)
+            err = l2 - y
+            d2 = err * l2 * (1 - l2)
+            d1 = (d2 @ w1.T) * l1 * (1 - l1)
+            return (w0 - alpha * (x.T @ d1), w1 - alpha * (l1.T @ d2)), jnp.abs(err).mean()
+
+        (w0, w1), maes = jax.lax.scan(step, (w0, w1), None, length=epochs)
+        return w0, w1, maes
+
+    compiled = jax.jit(jax.vmap(train))
+    groups: dict[int, list[int]] = {}
+    for i, w in enumerate(w0s):
+        groups.setdefault(w.shape[1], []).append(i)
+    stacks = [(jnp.asarray(np.stack([w0s[i] for i in members])),
+               jnp.asarray(np.stack([w1s[i] for i in members])),
+               jnp.asarray(alphas[members])) for members in groups.values()]
+    for args in stacks:
+        jax.block_until_ready(compiled(*args))  # type: ignore[no-untyped-call]
+    started = time.perf_counter()
+    for args in stacks:
+        jax.block_until_ready(compiled(*args))  # type: ignore[no-untyped-call]
+    return Timing(time.perf_counter() - started, Workload.trial_epochs(workload.trials), [])
+
+
+def has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+# --- the table --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Row:
+    workload: str
+    engine: str
+    seconds: float
+    per_trial_epoch: float
+    ratio: float  # the loop's seconds per trial-epoch / this one's
+    note: str = ""
+
+
+def compare(workload: Workload, engine_names: Sequence[str], jobs: int = 2) -> list[Row]:
+    """The loop and each engine on one workload, as rows of the table."""
+    reference = time_reference(workload)
+    base = reference.per_trial_epoch
+    rows = [Row(workload.name, "reference (loop)", reference.seconds, base, 1.0,
+                f"{len(workload.reference)} trials x {workload.reference[0].epochs} epochs")]
+    numpy_timing: Timing | None = None
+    for name in engine_names:
+        if name == "numpy":
+            timing = time_engine(workload, "numpy", jobs)
+            numpy_timing = timing
+            note = f"--jobs {jobs}, peak {timing.peak_bytes / 2**20:.0f} MiB per worker"
+        elif name == "numba":
+            timing = time_engine(workload, "numba", 1)
+            note = "in process, all cores"
+            if numpy_timing is not None:
+                gaps = drift(timing.results, numpy_timing.results)
+                off = [g for g in gaps if g > DRIFT]
+                note += (f"; {len(off)}/{len(gaps)} trials differ from numpy by > {DRIFT:g}"
+                         + (f" (max {max(off):.1e})" if off else ""))
+        elif name == "plain-numba":
+            timing, note = time_plain_numba(workload), "textbook loop, prange over trials"
+        elif name == "jax":
+            timing, note = time_jax(workload), "vmap over lax.scan, jit"
+        else:
+            raise ValueError(f"unknown engine {name!r}")
+        rows.append(Row(workload.name, name, timing.seconds, timing.per_trial_epoch,
+                        base / timing.per_trial_epoch, note))
+    return rows
+
+
+def engines_for(workload: Workload) -> list[str]:
+    names = ["numpy"]
+    if has("numba"):
+        names.append("numba")
+        if workload.baselines:
+            names.append("plain-numba")
+    if workload.baselines and has("jax"):
+        names.append("jax")
+    return names
+
+
+def versions() -> str:
+    parts = [f"Python {platform.python_version()}", f"numpy {np.__version__}"]
+    for name in ("numba", "jax"):
+        if has(name):
+            module = __import__(name)
+            parts.append(f"{name} {module.__version__}")
+    return ", ".join(parts)
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {joblib.cpu_count()} cores, {platform.system()}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the engines against the loop as a table, in about a minute."""
+    from rich.console import Console
+    from rich.table import Table
+
+    parser = argparse.ArgumentParser(prog="nnsweep bench", description=main.__doc__)
+    parser.add_argument("--scale", type=float, default=0.1,
+                        help="fraction of the benchmark suite's epochs (default 0.1)")
+    parser.add_argument("--jobs", type=int, default=2, help="workers for the NumPy engine")
+    parser.add_argument("--workloads", nargs="*", default=["W49", "W490", "streetlights",
+                                                           "rectangles-minibatch"],
+                        help="which workloads (default: W49 W490 streetlights "
+                             "rectangles-minibatch)")
+    args = parser.parse_args(argv)
+    known = workloads(args.scale)
+    unknown = [name for name in args.workloads if name not in known]
+    if unknown:
+        parser.error(f"unknown workload {unknown[0]!r}; expected one of {', '.join(known)}")
+    console = Console()
+    table = Table(title=f"nnsweep engines against the loop ({machine()}; {versions()})")
+    for column in ("workload", "engine", "seconds", "us / trial-epoch", "x loop", "note"):
+        table.add_column(column, justify="right" if column[0] in "sux" else "left")
+    for name in args.workloads:
+        workload = known[name]
+        with console.status(f"timing {name} ..."):
+            rows = compare(workload, engines_for(workload), args.jobs)
+        for row in rows:
+            table.add_row(row.workload, row.engine, f"{row.seconds:.2f}",
+                          f"{row.per_trial_epoch * 1e6:.2f}", f"{row.ratio:.1f}", row.note)
+    console.print(table)
+    return 0
