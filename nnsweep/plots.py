@@ -513,37 +513,36 @@ def learning_curves(
         return []
     metrics = ordered_values("metric", trials["metric"])
     metric = metrics[0] if len(metrics) == 1 else "mae"
-    keys = ["trial", *layout.keys, "status"]
-    data = thin_history(history).merge(trials[keys], on="trial")
+    data = thin_history(history).merge(trials[["trial", *layout.keys, "status"]], on="trial")
     data = data.assign(_error=data[metric].clip(lower=1e-12))
+    # One line per cell of the layout: the median over its seeds, with their range as a band.
+    stats = data.groupby([*layout.keys, "epoch"], sort=True, dropna=False)["_error"].agg(
+        ["median", "min", "max"]).reset_index()
+    ends = data[data["status"] == "diverged"].drop_duplicates("trial", keep="last")
     hue = layout.x
-    hue_order = [value_label(hue, v) for v in ordered_values(hue, trials[hue])] if hue else None
-    if hue:
-        data = data.assign(_hue=[value_label(hue, v) for v in data[hue]])
+    hues = ordered_values(hue, trials[hue]) if hue else [None]
+    palette = _ordered_palette(len(hues)) if hue else [(0.1, 0.3, 0.6)]
     columns = ordered_values(layout.y, trials[layout.y]) if layout.y else [None]
     rows = facet_keys(trials, layout)
     n_cols = min(len(columns), 4) if len(rows) == 1 else len(columns)
     n_rows = len(rows) * -(-len(columns) // n_cols)
     fig = Figure(figsize=(3.3 * n_cols + 1.8, 2.7 * n_rows + 0.8), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False, sharex=True, sharey=True)
-    palette = _ordered_palette(len(hue_order)) if hue_order else None
-    band = ("pi", 100) if layout.seeds > 1 else None
     for r, key in enumerate(rows):
-        subset = data
-        for column, wanted in zip(layout.facet, key, strict=True):
-            subset = subset[subset[column] == wanted]
         for c, y_value in enumerate(columns):
-            ax = axes.flat[r * len(columns) + c] if len(rows) > 1 else axes.flat[c]
-            panel = subset if layout.y is None else subset[subset[layout.y] == y_value]
-            if not panel.empty:
-                sns.lineplot(data=panel, x="epoch", y="_error", hue="_hue" if hue else None,
-                             hue_order=hue_order, palette=palette if hue else None,
-                             estimator="median" if layout.seeds > 1 else None,
-                             errorbar=band, units=None if layout.seeds > 1 else "trial",
-                             legend=False, ax=ax, linewidth=1.3)
-                ends = panel[panel["status"] == "diverged"].drop_duplicates("trial", keep="last")
-                ax.scatter(ends["epoch"], ends["_error"], marker="x", color="black", s=28,
-                           zorder=5)
+            ax = axes.flat[r * len(columns) + c]
+            wanted = dict(zip(layout.facet, key, strict=True))
+            if layout.y is not None:
+                wanted[layout.y] = y_value
+            for h, colour in zip(hues, palette, strict=True):
+                line = _select(stats, {**wanted, **({hue: h} if hue else {})})
+                ax.plot(line["epoch"], line["median"], color=colour, linewidth=1.3)
+                if layout.seeds > 1:
+                    ax.fill_between(line["epoch"], line["min"], line["max"], color=colour,
+                                    alpha=0.18, linewidth=0)
+            marks = _select(ends, wanted)
+            ax.scatter(marks["epoch"], marks["_error"], marker="x", color="black", s=28,
+                       zorder=5)
             parts = [facet_label(layout, key)] if key else []
             if layout.y is not None:
                 parts.append(f"{layout.y} = {value_label(layout.y, y_value)}")
@@ -558,8 +557,9 @@ def learning_curves(
             ax.grid(True, which="major", alpha=0.3)
     for ax in axes.flat[len(rows) * len(columns):]:
         ax.set_visible(False)
-    handles: list[Artist] = [Line2D([], [], color=colour, linewidth=2, label=label)
-               for label, colour in zip(hue_order or [], palette or [], strict=True)]
+    handles: list[Artist] = [Line2D([], [], color=colour, linewidth=2,
+                                    label=value_label(hue, h)) for h, colour in
+                             zip(hues, palette, strict=True)] if hue else []
     if any(trials["status"] == "diverged"):
         handles.append(Line2D([], [], marker="x", color="black", linestyle="",
                               label="diverged here"))
@@ -569,11 +569,18 @@ def learning_curves(
     spread = f"; band: min to max over {layout.seeds} seeds, line: median" \
         if layout.seeds > 1 else ""
     fig.suptitle(f"Learning curves: {metric} against epoch", fontsize=12)
-    lines = f"one line per {hue}" if hue else "one line per trial"
+    lines = f"one line per {hue}" if hue else "one line"
     multiples = f", one panel per {layout.y}" if layout.y else ""
     return [_save(fig, out, "learning_curves", "Learning curves",
                   f"Training error ({metric}, log scale) against epoch (log scale), {lines}"
                   f"{multiples}{spread}; {MARK} marks where a trial diverged.")]
+
+
+def _select(frame: pd.DataFrame, wanted: dict[str, Any]) -> pd.DataFrame:
+    """The rows whose columns hold the wanted values."""
+    for column, value in wanted.items():
+        frame = frame[frame[column] == value]
+    return frame
 
 
 def _ordered_palette(n: int) -> list[tuple[float, float, float]]:
