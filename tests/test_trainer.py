@@ -81,15 +81,27 @@ def test_an_empty_batch_trains_nothing() -> None:
     assert train_batch(X7, Y7, []) == []
 
 
-def test_trials_of_different_shapes_are_refused_in_one_batch() -> None:
+def test_trials_of_different_depths_are_refused_in_one_batch() -> None:
     with pytest.raises(ValueError, match="batch key"):
-        train_batch(X7, Y7, [TrialParams(hidden=(4,)), TrialParams(hidden=(5,))])
+        train_batch(X7, Y7, [TrialParams(hidden=(4,)), TrialParams(hidden=(4, 4))])
 
 
-def test_alpha_seed_init_and_tolerance_do_not_split_a_batch() -> None:
-    a = TrialParams(alpha=0.1, seed=0, init="uniform", tolerance=0.01)
-    b = TrialParams(alpha=9.0, seed=7, init="he", tolerance=0.2)
+def test_widths_alpha_seed_init_and_tolerance_do_not_split_a_batch() -> None:
+    a = TrialParams(hidden=(4, 2), alpha=0.1, seed=0, init="uniform", tolerance=0.01)
+    b = TrialParams(hidden=(8, 1), alpha=9.0, seed=7, init="he", tolerance=0.2)
     assert batch_key(a) == batch_key(b)
+
+
+def test_networks_of_different_widths_train_together_as_they_train_alone(
+    same_result: Same,
+) -> None:
+    base = TrialParams(activation="relu", output="sigmoid", epochs=30, descent="minibatch",
+                       batch_size=3, record_every=4)
+    trials = [replace(base, hidden=hidden, alpha=alpha, seed=seed)
+              for hidden, alpha, seed in [((4, 2), 0.5, 0), ((1, 5), 1.0, 1), ((4, 2), 0.1, 2),
+                                          ((3, 3), 2.0, 3), ((16, 8), 0.5, 4)]]
+    for params, result in zip(trials, train_batch(X7, Y7, trials), strict=True):
+        same_result(result, train_one(X7, Y7, params))
 
 
 def test_batch_size_and_shuffle_split_a_batch_only_where_they_matter() -> None:
@@ -110,6 +122,17 @@ def test_a_network_with_bias_trains_the_same_in_both_engines(
 
 
 # --- history, errors, convergence ----------------------------------------------------------
+
+
+def test_a_linear_hidden_layer_with_bias_equals_the_reference(same_result: Same) -> None:
+    # Found by the property tests: with a bias and no hidden derivative to multiply by, the
+    # reference's layer-0 delta is the strided view back[:, :-1], and np.dot on it sums in
+    # another order than the trainer's contiguous matmul; the 17th step's bias weight differs.
+    data = np.random.RandomState(0)
+    x, y = data.uniform(-1.0, 1.0, (6, 1)), data.uniform(0.0, 1.0, (6, 1))
+    params = TrialParams(hidden=(1,), activation="linear", output="sigmoid", alpha=0.01,
+                         seed=1, epochs=17, bias=True)
+    same_result(alone(x, y, params), train_one(x, y, params))
 
 
 def test_history_keeps_epochs_0_r_2r_and_the_last() -> None:
@@ -324,6 +347,23 @@ def test_the_rest_of_the_batch_trains_on_after_a_divergence(
         assert results[index].diverged_epoch is None
         assert results[index].epochs[-1] == 299
         same_result(results[index], alone(*streetlights, trials[index]))
+
+
+@pytest.mark.parametrize(("inputs", "epochs"), [((0, 1, 1, 0), 7), ((1, 1, 0, 0), 6)],
+                         ids=["counts-and-weights", "last-epoch"])
+def test_a_trial_diverging_mid_epoch_equals_the_reference(
+    inputs: tuple[int, ...], epochs: int, same_result: Same
+) -> None:
+    # Found by the property tests: once a weight is infinite, an input of 0 gives 0 * inf,
+    # which np.dot (the reference, BLAS) returns as 0 and np.matmul (the trainer) as nan. The
+    # rest of the diverging epoch then differs: other direction counts and final weights
+    # (7 epochs), or a last epoch whose error is finite in the reference, which flags the
+    # divergence by the weights at the end and keeps that epoch, and nan in the trainer,
+    # which drops it (6 epochs).
+    x, y = np.array(inputs, dtype=np.float64).reshape(4, 1), np.ones((4, 1))
+    params = TrialParams(hidden=(2, 1), activation="linear", output="linear", alpha=3.0,
+                         descent="stochastic", seed=0, epochs=epochs)
+    same_result(alone(x, y, params), train_one(x, y, params))
 
 
 def test_diverged_is_the_first_epoch_with_a_non_finite_error(streetlights: Data) -> None:
