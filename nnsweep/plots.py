@@ -341,6 +341,10 @@ class _Grid:
         if isinstance(norm, LogNorm | SymLogNorm):
             bar.ax.yaxis.set_major_formatter(PLAIN)
             bar.ax.yaxis.set_minor_formatter(NullFormatter())
+        low, high = float(norm.vmin or 0.0), float(norm.vmax or 0.0)
+        if isinstance(norm, LogNorm) and high < 20 * low:  # no power of ten to label
+            ticks = [float(v) for v in np.geomspace(low, high, 4)]
+            bar.set_ticks(ticks, labels=[f"{v:.3g}" for v in ticks])
         marks = [*legend]
         if any(p.grey.any() for p in panels):
             marks.append(Patch(facecolor=DIVERGED_COLOR, hatch="//", edgecolor="white",
