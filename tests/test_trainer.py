@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -10,7 +11,7 @@ import pytest
 from numpy.typing import NDArray
 
 from nnsweep.network import forward, initial_weights
-from nnsweep.params import TrialParams
+from nnsweep.params import ACTIVATIONS, TrialParams
 from nnsweep.reference import train_one
 from nnsweep.result import TrialResult
 from nnsweep.trainer import batch_key, train_batch
@@ -364,6 +365,20 @@ def test_a_trial_diverging_mid_epoch_equals_the_reference(
     params = TrialParams(hidden=(2, 1), activation="linear", output="linear", alpha=3.0,
                          descent="stochastic", seed=0, epochs=epochs)
     same_result(alone(x, y, params), train_one(x, y, params))
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_no_warning_escapes_even_when_every_network_overflows(activation: str) -> None:
+    trials = [TrialParams(hidden=(3, 3), activation=activation, output=output, alpha=alpha,
+                          seed=seed, epochs=10, descent="stochastic")
+              for output in ("sigmoid", "linear") for alpha, seed in [(1e3, 0), (1e9, 1)]]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for output in ("sigmoid", "linear"):
+            batch = [t for t in trials if t.output == output]
+            train_batch(X7 * 100, Y7, batch)
+            train_one(X7 * 100, Y7, batch[0])
+    assert [str(w.message) for w in caught] == []
 
 
 def test_diverged_is_the_first_epoch_with_a_non_finite_error(streetlights: Data) -> None:
