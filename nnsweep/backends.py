@@ -6,19 +6,23 @@ task, is decided here and nowhere else. Every backend runs the same function on 
 arguments, so results never depend on the backend or on how many workers there are.
 
 Lost workers. A worker process may die under a task (killed, out of memory). Each task first
-leaves a small "started" mark (a file in a temporary folder for loky, a scheduler event for
-Dask); when the backend reports a lost worker, every task that had started and not returned
-is lost: loky stops all its workers when one dies, and Dask only gives up on a task after it
-has killed several workers in turn. Each lost task is handed to `on_lost`, whose return value
-is yielded in place of the task's result (the runner turns it into "crashed" records that a
-rerun with --retry-failed trains again); the tasks that had not started run on, on fresh
-workers. Ray cannot stream results, so its tasks run in chunks of one task per worker, and a
-chunk that loses a worker is lost as a whole.
+leaves a small "started" mark naming where it runs (a file in a temporary folder for loky, an
+event sent to the scheduler for Dask). When the backend reports a lost worker, the tasks it took
+along are lost: for loky every task started and not yet returned (loky stops all its workers
+when one dies, and drops results not yet delivered); for Dask, which reruns a dead worker's
+tasks itself and only gives up on a task that has killed several workers in turn, the tasks
+last started on a worker that is gone. Each lost task is handed to `on_lost`, whose return
+value is yielded in place of the task's result (the runner turns it into "crashed" records that
+a rerun with --retry-failed trains again); the other unfinished tasks run on, on fresh workers.
+Ray cannot stream results, so its tasks run in chunks of one task per worker, and a chunk that
+loses a worker is lost whole.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import importlib
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -64,14 +68,17 @@ class _FileMarker:
 
 @dataclass(frozen=True)
 class _DaskMarker:
-    """Started marks as events logged to the scheduler (Dask workers may be other machines)."""
+    """Started marks as events sent to the scheduler (Dask workers may be other machines).
+
+    Each mark names the worker, and is sent and acknowledged before the task runs.
+    """
 
     topic: str
 
     def __call__(self, index: int) -> None:
-        from distributed import get_worker
+        from distributed import get_client, get_worker
 
-        get_worker().log_event(self.topic, index)
+        get_client().log_event(self.topic, [index, get_worker().address])
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,7 @@ class _Engine:
 
     run_round: Callable[[Callable[..., Any], tuple[Any, ...], dict[int, tuple[Any, ...]]],
                         Iterator[tuple[int, Any]]]
-    started: Callable[[], set[int]]
+    lost_tasks: Callable[[], set[int]]  # indices of the tasks that a lost worker took along
     lost_errors: tuple[type[BaseException], ...]
 
 
@@ -125,7 +132,7 @@ def fan_out(
                     del remaining[index]
                     yield value
             except engine.lost_errors as error:
-                lost = sorted(engine.started() & remaining.keys())
+                lost = sorted(engine.lost_tasks() & remaining.keys())
                 if on_lost is None or (not lost and len(remaining) == before):
                     raise
                 reason = "worker lost: " + _one_line(error)
@@ -187,21 +194,23 @@ def _loky_engine(n_jobs: int) -> Iterator[_Engine]:
 
 @contextlib.contextmanager
 def _dask_engine(workers: int, scheduler: str | None) -> Iterator[_Engine]:
-    try:
-        from distributed import Client, LocalCluster
-        from distributed.scheduler import KilledWorker
+    try:  # imported as Any: the extra may be missing where mypy runs
+        distributed: Any = importlib.import_module("distributed")
+        killed_worker: type[BaseException] = importlib.import_module(
+            "distributed.scheduler").KilledWorker
     except ImportError:
         raise NnsweepError(
             "--backend dask needs the dask extra: pip install 'nnsweep[dask]'") from None
     with contextlib.ExitStack() as stack:
         if scheduler is None:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   host="127.0.0.1", dashboard_address=None)
+            cluster = distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None)
             stack.callback(_closing(cluster.close))
-            client = Client(cluster, set_as_default=False)
+            client = distributed.Client(cluster, set_as_default=False)
         else:
             try:
-                client = Client(scheduler, timeout=20, set_as_default=False)
+                client = distributed.Client(scheduler, timeout=10, set_as_default=False)
             except (OSError, TimeoutError) as error:
                 raise NnsweepError(f"--scheduler {scheduler}: cannot connect to a Dask "
                                    f"scheduler there ({_one_line(error)})") from None
@@ -210,31 +219,67 @@ def _dask_engine(workers: int, scheduler: str | None) -> Iterator[_Engine]:
 
         def run_round(function: Callable[..., Any], shared: tuple[Any, ...],
                       remaining: dict[int, tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
-            with joblib.parallel_config(backend="dask", client=client, scatter=list(shared)):
+            backend = _dask_backend_class()(client=client, scatter=list(shared))
+            with joblib.parallel_config(backend=backend):
                 parallel = joblib.Parallel(n_jobs=-1, batch_size=1,
                                            return_as="generator_unordered")
                 yield from parallel(_delayed(mark, function, shared, list(remaining.items())))
 
-        def started() -> set[int]:
-            return {int(message) for _, message in client.get_events(mark.topic)}
+        def lost_tasks() -> set[int]:
+            """Tasks last started on a worker that has since died."""
+            last_worker = {index: worker for _, (index, worker) in client.get_events(mark.topic)}
+            alive = set(client.scheduler_info()["workers"])
+            return {index for index, worker in last_worker.items() if worker not in alive}
 
-        yield _Engine(run_round, started, (KilledWorker,))
+        yield _Engine(run_round, lost_tasks, (killed_worker,))
+
+
+def _dask_backend_class() -> type[Any]:
+    """joblib's Dask backend, with two fixes for a cluster that loses workers.
+
+    joblib's own backend hands a task Dask gives up on (KilledWorker: the task's worker died
+    under it once too often) to the task's future but not to Parallel's completion callback,
+    and a streaming Parallel then waits forever; here the callback gets the error too. And
+    while a cluster has a single core (one worker, or all but one restarting) Parallel would
+    run the tasks in this process; here it always sends them to the cluster.
+    """
+    from joblib._dask import DaskDistributedBackend
+
+    class ClusterDaskBackend(DaskDistributedBackend):  # type: ignore[misc]
+        def effective_n_jobs(self, n_jobs: int) -> int:
+            return max(2, int(super().effective_n_jobs(n_jobs)))
+
+        async def _collect(self) -> None:
+            while self._continue:
+                async for future, result in self.waiting_futures:
+                    cf_future = self._results.pop(future)
+                    callback = self._callbacks.pop(future)
+                    if future.status == "error":
+                        _, error, _ = result
+                        cf_future.set_exception(error)
+                        callback(error)  # the one line joblib's backend lacks
+                    else:
+                        cf_future.set_result(result)
+                        callback(result)
+                await asyncio.sleep(0.01)
+
+    return ClusterDaskBackend
 
 
 @contextlib.contextmanager
 def _ray_engine(workers: int, address: str | None) -> Iterator[_Engine]:
-    try:
-        import ray
-        import ray.exceptions
-        from ray.util.joblib import register_ray
+    try:  # imported as Any: the extra may be missing where mypy runs
+        ray: Any = importlib.import_module("ray")
+        importlib.import_module("ray.exceptions")
+        importlib.import_module("ray.util.joblib").register_ray()
     except ImportError:
         raise NnsweepError(
             "--backend ray needs the ray extra: pip install 'nnsweep[ray]'") from None
-    register_ray()
     with contextlib.ExitStack() as stack:
         if not ray.is_initialized():
             if address is None:
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                         _node_ip_address="127.0.0.1")
             else:
                 try:
                     ray.init(address=address, log_to_driver=False)

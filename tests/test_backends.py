@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import os
 import signal
 import sys
@@ -122,3 +123,53 @@ def _alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as stat:  # a zombie has exited: it only awaits its reaper
         return stat.read().split(") ")[-1][0] != "Z"
+
+
+# --- Dask and Ray: real local clusters, so slow ----------------------------------------------
+
+@pytest.mark.slow
+def test_dask_local_cluster_yields_the_same_values_as_loky() -> None:
+    pytest.importorskip("distributed")
+    values = fan_out(scaled_sum, TASKS, backend="dask", workers=2, shared=(100,))
+    assert sorted(values) == EXPECTED
+
+
+@pytest.mark.slow
+def test_a_dask_worker_killed_mid_sweep_loses_nothing() -> None:
+    pytest.importorskip("distributed")
+    tasks = [(0.3, index) for index in range(12)]
+    values = fan_out(value_and_pid, tasks, backend="dask", workers=2, on_lost=lost)
+    first_index, first_pid = next(values)
+    os.kill(first_pid, signal.SIGKILL)  # its nanny starts a new worker; Dask reruns its tasks
+    rest = list(values)
+    assert sorted([first_index] + [index for index, _ in rest]) == list(range(12))
+
+
+@pytest.mark.slow
+def test_a_task_that_keeps_killing_dask_workers_comes_back_lost() -> None:
+    pytest.importorskip("distributed")
+    tasks = [(5, index) for index in range(8)]
+    values = list(fan_out(die_on, tasks, backend="dask", workers=2, on_lost=lost))
+    lost_values = [v for v in values if isinstance(v, tuple)]
+    assert ("lost", (5, 5)) in [v[:2] for v in lost_values]
+    assert all(v[2].startswith("worker lost: KilledWorker: ") for v in lost_values)
+    finished = [v for v in values if not isinstance(v, tuple)]
+    assert sorted(finished + [v[1][1] for v in lost_values]) == list(range(8))
+
+
+@pytest.mark.slow
+def test_an_unreachable_dask_scheduler_is_a_usage_error() -> None:
+    pytest.importorskip("distributed")
+    with pytest.raises(NnsweepError, match=r"^--scheduler tcp://127\.0\.0\.1:9: cannot connect"):
+        list(fan_out(scaled_sum, TASKS, backend="dask", workers=2, shared=(100,),
+                     scheduler="tcp://127.0.0.1:9"))
+
+
+@pytest.mark.slow
+def test_ray_yields_the_same_values_as_loky() -> None:
+    pytest.importorskip("ray", reason="ray is an optional extra: pip install 'nnsweep[ray]'")
+    # Ray's workers do not see the tests folder: the function must come from an installed module.
+    tasks = [(n,) for n in range(12)]
+    ray_values = fan_out(operator.mul, tasks, backend="ray", workers=2, shared=(7,))
+    loky_values = fan_out(operator.mul, tasks, backend="loky", workers=2, shared=(7,))
+    assert sorted(ray_values) == sorted(loky_values)
