@@ -9,6 +9,7 @@ global figure state.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -630,11 +631,13 @@ def weight_directions(
         matrices.append(matrix.sort_index(axis=1).to_numpy(dtype=float))  # (fan_in, fan_out)
     shown = [m.T if m.shape[0] > m.shape[1] and m.shape[0] > 12 else m for m in matrices]
     widest = max(m.shape[1] for m in shown)
-    width = min(max(0.5 * widest + 2.5, 5.0), 16.0)
+    width = min(max(0.5 * widest + 2.5, 7.0), 16.0)
     heights = [min(max(0.42 * m.shape[0], 0.6), 6.0) + 0.9 for m in shown]
     fig = Figure(figsize=(width, sum(heights) + 1.0), layout="constrained")
     axes = fig.subplots(len(shown), 1, squeeze=False, height_ratios=heights)[:, 0]
-    norm = Normalize(0.0, max(1.0, max(float(m.max()) for m in matrices)))
+    # From the fewest changes to the most, so that differences between weights show.
+    low, high = min(float(m.min()) for m in matrices), max(float(m.max()) for m in matrices)
+    norm = Normalize(low, high if high > low else low + 1.0)
     for layer, matrix, ax in zip(layers, shown, axes, strict=True):
         flipped = matrix is not matrices[layers.index(layer)]
         annotate = matrix.size <= MAX_ANNOTATED_WEIGHTS
@@ -657,7 +660,9 @@ def weight_directions(
                  label="direction changes per weight (count)")
     settings = ", ".join(f"{c} = {value_label(c, row[c])}"
                          for c in ("hidden", "activation", "alpha", "descent", "seed"))
-    fig.suptitle(f"Direction changes per weight, trial {trial}\n{settings}", fontsize=11)
+    fig.suptitle(f"Direction changes per weight, trial {trial}\n"
+                 + textwrap.fill(settings.replace(" = ", "\u00a0=\u00a0"),  # break at commas
+                                 width=int(width * 9)), fontsize=11)
     return [_save(fig, out, "weight_directions", "Direction changes per weight",
                   f"How often each weight's update changed sign in trial {trial} ({settings}; "
                   f"status {row['status']}), one map per weight matrix from the input side.")]
