@@ -283,7 +283,9 @@ class _Grid:
             self.y_values: list[Any] = ["all"]
             cells = cells.assign(_y="all")
         else:
-            self.y_values = ordered_values(layout.y, trials[layout.y])[::-1]  # largest on top
+            self.y_values = ordered_values(layout.y, trials[layout.y])
+            if layout.y == "hidden" or pd.api.types.is_numeric_dtype(trials[layout.y]):
+                self.y_values.reverse()  # sizes and numbers grow upwards, as on a y axis
         self.y_column = layout.y or "_y"
         self.cells = cells
         self.facets = facet_keys(trials, layout)
