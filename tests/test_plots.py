@@ -214,3 +214,18 @@ def test_the_direction_maps_draw_every_layer_of_the_chosen_trial(
     assert picture.svg.read_text(encoding="utf-8").count("<svg") == 1
     assert f"trial {trial}" in picture.caption
     assert "one map per weight matrix" in picture.caption
+
+
+def test_a_sweep_whose_trials_all_failed_is_drawn_as_dark_cells_without_curves(
+        tmp_path: Path) -> None:
+    trials = trials_of(TrialParams(alpha=0.1), TrialParams(alpha=1.0),
+                       statuses=["failed", "crashed"])
+    history = tables.empty(tables.HISTORY_SCHEMA)
+    layout = plots.choose_layout(trials)
+    cells = plots.cell_frame(trials, history, layout)
+    assert cells["outcome"].tolist() == ["failed", "failed"]
+    assert cells["error"].isna().all()
+    pictures = plots.heatmaps(trials, history, layout, tmp_path)
+    assert [p.name for p in pictures] == ["outcome", "heatmap_final_error",
+                                          "heatmap_direction_changes"]
+    assert plots.learning_curves(trials, history, layout, tmp_path) == []

@@ -311,3 +311,13 @@ def test_an_unknown_trial_is_refused_before_anything_is_written(unreported: Path
         build_report(unreported, trial="zzz")
     assert not (unreported / "plots").exists()
     assert not (unreported / "report.html").exists()
+
+
+def test_a_folder_with_empty_tables_gets_a_report_without_figures(tmp_path: Path) -> None:
+    tmp_path.joinpath("manifest.json").write_text('{"name": "empty"}', encoding="utf-8")
+    for name, schema in tables.SCHEMAS.items():
+        tables.empty(schema).to_parquet(tmp_path / f"{name}.parquet", index=False)
+    page = build_report(tmp_path).read_text(encoding="utf-8")
+    assert "No figures: the tables hold no trials to draw." in page
+    assert "No trial finished with a finite error." in page
+    assert list((tmp_path / "plots").iterdir()) == []
