@@ -136,6 +136,8 @@ def choose_layout(
     if y is None and free:
         y = _widest(trials, free, prefer="hidden")
         free.remove(y)
+    if x is None and y is not None:  # one axis asked for as y: draw it across instead
+        x, y = y, None
     facets = (*_facet_list(facet), *free)
     keys = [c for c in (*facets, y, x) if c is not None]
     seeds = int(trials.groupby(keys, dropna=False).size().max()) if keys and len(trials) else 1

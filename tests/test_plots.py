@@ -74,6 +74,11 @@ def test_a_one_axis_sweep_has_no_y_and_a_fixed_sweep_no_axes() -> None:
     assert (single.x, single.y, single.facet, single.seeds) == (None, None, (), 1)
 
 
+def test_a_single_axis_asked_for_as_y_is_drawn_across() -> None:
+    layout = plots.choose_layout(grid_trials(alpha=[0.1, 1.0], seed=[1, 2]), y="alpha")
+    assert (layout.x, layout.y, layout.seeds) == ("alpha", None, 2)
+
+
 def test_a_parameter_may_fill_only_one_place() -> None:
     with pytest.raises(NnsweepError, match="each parameter may fill one place only"):
         plots.choose_layout(grid_trials(alpha=[0.1, 1.0]), x="alpha", y="alpha")
