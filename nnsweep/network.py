@@ -144,7 +144,7 @@ def forward(
     for index, w in enumerate(weights):
         inputs = with_bias_column(outs[-1]) if bias else outs[-1]
         fn = ACTIVATION_FNS[output] if index == len(weights) - 1 else hidden_fn
-        outs.append(fn(np.dot(inputs, w)))  # (rows, fan_out)
+        outs.append(fn(np.matmul(inputs, w)))  # (rows, fan_out)
     return outs
 
 

@@ -35,7 +35,8 @@ def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams) -> Tria
     output_deriv = DERIVATIVE_FNS[params.output]
     hidden_deriv = DERIVATIVE_FNS[params.activation]
     step_rows = params.rows_per_step(rows)
-    shuffler = shuffle_generator(params.seed) if params.shuffle else None
+    shuffler = (shuffle_generator(params.seed)
+                if params.shuffle and params.descent != "full" else None)
     steps = _slices(x, y, np.arange(rows), step_rows)
     n_values = rows * n_outputs
 
@@ -64,11 +65,11 @@ def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams) -> Tria
                 grads: list[Array] = [np.empty(0)] * len(weights)
                 for layer in reversed(range(len(weights))):
                     inputs = with_bias_column(outs[layer]) if params.bias else outs[layer]
-                    grads[layer] = inputs.T.dot(delta)  # (fan_in, fan_out)
+                    grads[layer] = np.matmul(inputs.T, delta)  # (fan_in, fan_out)
                     if layer > 0:
-                        back = delta.dot(weights[layer].T)  # (n, fan_in)
+                        back = np.matmul(delta, weights[layer].T)  # (n, fan_in)
                         if params.bias:
-                            back = back[:, :-1]
+                            back = np.ascontiguousarray(back[:, :-1])
                         delta = back * hidden_deriv(outs[layer]) if hidden_deriv else back
                 if params.reduction == "mean":
                     grads = [g / len(x_step) for g in grads]
