@@ -102,10 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
-    from nnsweep.errors import Interrupted, NnsweepError
+    from nnsweep.errors import Interrupted, NnsweepError, NnsweepWarning
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     with warnings.catch_warnings():
+        warnings.simplefilter("always", NnsweepWarning)  # the user must see every repair
         warnings.showwarning = _one_line_warning
         try:
             return _COMMANDS[args.command](args)

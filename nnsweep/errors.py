@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 
+class NnsweepWarning(UserWarning):
+    """Something was damaged and has been worked around; the command line prints one line."""
+
+
 class NnsweepError(Exception):
     """Bad input, bad usage or an unusable results folder; the message is for the user."""
 

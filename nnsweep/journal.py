@@ -18,13 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from nnsweep.errors import NnsweepWarning
 from nnsweep.params import TrialParams
 from nnsweep.result import TrialResult
 
 FORMAT = 1
 
 
-class JournalWarning(UserWarning):
+class JournalWarning(NnsweepWarning):
     """A journal line that could not be read; the trial it held is trained again."""
 
 

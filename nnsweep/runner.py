@@ -10,13 +10,17 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
+import multiprocessing
 import os
 import platform
 import shlex
 import shutil
+import signal
 import socket
 import sys
+import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -66,6 +70,7 @@ def train_task(
     A trial that raises on its own becomes a failed record carrying the exception's type and
     message, so one bad trial never takes its batch or the sweep down with it.
     """
+    _leave_interrupts_to_the_main_process()
     with threadpool_limits(limits=1):
         started = time.perf_counter()
         try:
@@ -79,6 +84,17 @@ def train_task(
         seconds = (time.perf_counter() - started) / len(batch)
     return [Record(trial, params, result.status(params.tolerance), seconds, result)
             for (trial, params), result in zip(batch, results, strict=True)]
+
+
+def _leave_interrupts_to_the_main_process() -> None:
+    """In a worker process, ignore Ctrl-C: the main process stops the sweep and the workers.
+
+    Ctrl-C reaches every process of the terminal's group; a worker that raised on it would
+    print a traceback beside nnsweep's own one-line message.
+    """
+    if multiprocessing.parent_process() is not None and (
+            threading.current_thread() is threading.main_thread()):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # --- planning -----------------------------------------------------------------------------
@@ -299,12 +315,16 @@ def _train(
     progress.add_reused([r.status for r in the_plan.reused.values()])
     stop: BaseException | None = None
     try:
-        for returned in _fan_out(spec, the_plan):
-            store.append(directory, returned, keep_weights=spec.run.save_weights)
-            records.update((r.trial, r) for r in returned)
-            progress.advance([r.status for r in returned])
-            if fail_fast and any(r.result is None for r in returned):
-                raise FailFast
+        with warnings.catch_warnings():
+            # joblib says so when a stop cancels the tasks in flight; the final line says more
+            warnings.filterwarnings("ignore", message=".*still being processed by the workers")
+            for returned in _fan_out(spec, the_plan):
+                with _interrupts_deferred():  # journal and memory agree, whenever Ctrl-C comes
+                    store.append(directory, returned, keep_weights=spec.run.save_weights)
+                    records.update((r.trial, r) for r in returned)
+                progress.advance([r.status for r in returned])
+                if fail_fast and any(r.result is None for r in returned):
+                    raise FailFast
     except (KeyboardInterrupt, FailFast, OSError) as exc:
         backends.stop_workers()
         stop = exc
@@ -320,6 +340,24 @@ def _train(
     progress.close(f"{head}: {done}/{len(the_plan.trials)} trials in {directory} "
                    f"({counts_text(Counter(r.status for r in records.values()))})")
     return records, stop
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back until the block is done, then stop as they asked."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {number: signal.signal(number, lambda signum, frame: held.append(signum))
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if held:
+        raise KeyboardInterrupt
 
 
 def _fan_out(spec: Spec, the_plan: Plan) -> Iterator[list[Record]]:

@@ -930,8 +930,9 @@ def _toml_string(text: str) -> str:
     for char in text:
         if char in '"\\':
             escaped.append("\\" + char)
-        elif (ord(char) < 0x20 and char != "\t") or ord(char) == 0x7F:
-            escaped.append(f"\\u{ord(char):04x}")
+        elif not char.isprintable():  # controls, line separators: one line, visibly
+            code = ord(char)
+            escaped.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
         else:
             escaped.append(char)
     return '"' + "".join(escaped) + '"'

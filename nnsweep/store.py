@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from nnsweep import journal, tables
-from nnsweep.errors import ResultsError
+from nnsweep.errors import NnsweepWarning, ResultsError
 from nnsweep.journal import Record
 from nnsweep.network import Array, predict
 from nnsweep.params import TrialParams
@@ -37,7 +37,7 @@ WEIGHTS = "weights.npz"
 LOCK = ".lock"
 
 
-class StoreWarning(UserWarning):
+class StoreWarning(NnsweepWarning):
     """Something in a results folder was damaged and has been worked around."""
 
 
