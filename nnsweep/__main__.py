@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failed trial")
     run.add_argument("--max-trials", type=int, help="refuse grids larger than this "
                      "(default: 100000)")
+    run.add_argument("--record-every", type=int, metavar="N", help="keep every N-th epoch in "
+                     "the history (sets record_every in [params]; changes the trials' ids)")
     run.add_argument("--no-report", action="store_true", help="skip plots and report.html")
 
     validate = commands.add_parser("validate", help="check a sweep file and count its trials")
@@ -102,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
-    from nnsweep.errors import Interrupted, NnsweepError, NnsweepWarning
+    from nnsweep.errors import Interrupted, NnsweepError, NnsweepWarning, SpecError
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     with warnings.catch_warnings():
@@ -110,8 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _one_line_warning
         try:
             return _COMMANDS[args.command](args)
+        except SpecError as exc:  # each problem's line starts with the file's name
+            print("\n".join(exc.problems), file=sys.stderr)
+            return EXIT_USAGE
         except NnsweepError as exc:
-            print(f"nnsweep: {exc}" if "\n" not in str(exc) else str(exc), file=sys.stderr)
+            print(f"nnsweep: {exc}", file=sys.stderr)
             return EXIT_USAGE
         except Interrupted as exc:
             print(f"nnsweep: {exc}", file=sys.stderr)
@@ -139,7 +144,8 @@ def _run(args: argparse.Namespace) -> int:
     import nnsweep
     from nnsweep import runner
 
-    spec = nnsweep.load_spec(args.spec)
+    overrides = {"record_every": args.record_every} if args.record_every is not None else None
+    spec = nnsweep.load_spec(args.spec, overrides=overrides)
     options = dict(out=args.out, jobs=args.jobs, engine=args.engine, backend=args.backend,
                    retry_failed=args.retry_failed, max_trials=args.max_trials)
     if args.scheduler or args.address:

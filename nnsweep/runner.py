@@ -162,8 +162,8 @@ def check_room(
     while not existing.exists():
         existing = existing.parent
     free_disk = shutil.disk_usage(existing).free
-    way_out = ("record fewer epochs (raise record_every in [params]) or narrow the grid "
-               "(--max-trials limits its size)")
+    way_out = ("record fewer epochs (raise record_every in [params], or --record-every N) "
+               "or narrow the grid (--max-trials limits its size)")
     if disk > free_disk:
         raise NnsweepError(f"{directory}: the results would take about {_bytes(disk)} on disk, "
                            f"more than the {_bytes(free_disk)} free there; {way_out}, or "

@@ -162,8 +162,12 @@ class Spec:
         return len(self._grid)
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read and validate a sweep file; raises SpecError (all problems) or DataError."""
+def load_spec(path: str | Path, *, overrides: Mapping[str, Any] | None = None) -> Spec:
+    """Read and validate a sweep file; raises SpecError (all problems) or DataError.
+
+    `overrides` are [params] values given on the command line (--record-every); they are
+    validated like the file's own and, like them, decide the trials' ids.
+    """
     source = Path(path)
     try:
         text = source.read_text(encoding="utf-8-sig")  # a BOM is not part of the TOML
@@ -175,12 +179,14 @@ def load_spec(path: str | Path) -> Spec:
         raise SpecError([f"{source}: not UTF-8 text ({exc.reason})"]) from None
     except OSError as exc:
         raise SpecError([f"{source}: cannot be read ({exc.strerror or exc})"]) from None
-    return parse_spec(text, source=source)
+    return parse_spec(text, source=source, overrides=overrides)
 
 
-def parse_spec(text: str, *, source: Path | None = None) -> Spec:
+def parse_spec(
+    text: str, *, source: Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> Spec:
     """Validate sweep-file text; a relative CSV path is taken from the source's folder."""
-    return _Reader(text, source).spec()
+    return _Reader(text, source, dict(overrides or {})).spec()
 
 
 # --- values -------------------------------------------------------------------------------
@@ -315,6 +321,7 @@ class _Reader:
 
     text: str
     source: Path | None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     data_problems: list[str] = field(default_factory=list)
     seen: list[_Value] = field(default_factory=list)
@@ -331,6 +338,8 @@ class _Reader:
 
     def spec(self) -> Spec:
         document = self.parse_toml()
+        if self.overrides and isinstance(document.get("params", {}), dict):
+            document["params"] = {**document.get("params", {}), **self.overrides}
         for key in document:
             if key not in TOP_KEYS:
                 self.unknown(key, key, TOP_KEYS, hint_params=True)

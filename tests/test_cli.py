@@ -257,3 +257,23 @@ def test_a_missing_spec_file_exits_2_naming_it(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", str(tmp_path / "nope.toml")]) == 2
     assert "nope.toml" in capsys.readouterr().err
+
+
+def test_record_every_on_the_command_line_thins_the_history(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, SMALL.format(epochs=200))
+    out = tmp_path / "out"
+    assert main(["run", str(spec), "--out", str(out), "--quiet", "--no-report",
+                 "--record-every", "100"]) == 0
+    history = pd.read_parquet(out / "history.parquet")
+    assert sorted(set(history["epoch"])) == [0, 100, 199]
+
+
+def test_every_problem_of_a_bad_file_gets_its_own_line_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path, 'dataset = "xor"\n[params]\nalpah = 1\nepochs = 0\n')
+    assert main(["run", str(spec), "--out", str(tmp_path / "out")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"{spec}: params.alpah: unknown key (did you mean 'alpha'?)",
+                     f"{spec}: params.epochs = 0: expected an integer from 1 to 1,000,000,000"]
+    assert not (tmp_path / "out").exists()
