@@ -59,6 +59,8 @@ class Contents:
     facts: list[str]
     spec: str
     counts: pd.DataFrame
+    glance: pd.DataFrame
+    glance_note: str
     best: pd.DataFrame
     failed: pd.DataFrame
     pictures: list[Picture]
@@ -130,6 +132,9 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
         facts=facts,
         spec=spec_path.read_text(encoding="utf-8") if spec_path.exists() else "",
         counts=status_counts(trials),
+        glance=at_a_glance(trials, frames["history"], layout),
+        glance_note=GLANCE.format(x=layout.x or "", seeds=", the median seed deciding"
+                                  if layout.seeds > 1 else ""),
         best=best_trials(trials, layout),
         failed=failed_trials(trials, layout),
         pictures=pictures,
@@ -147,6 +152,32 @@ def status_counts(trials: pd.DataFrame) -> pd.DataFrame:
     counts = trials["status"].value_counts()
     rows = [(s, int(counts[s])) for s in tables.STATUSES if counts.get(s, 0)]
     return pd.DataFrame(rows, columns=["status", "trials"])
+
+
+def at_a_glance(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    """The outcome map as text: for each row of the heatmaps, which x values fell in which
+    outcome class (the same cells and classes as the outcome figure)."""
+    if layout.x is None or trials.empty:
+        return pd.DataFrame()
+    cells = plots.cell_frame(trials, history, layout)
+    rows = [c for c in (*layout.facet, layout.y) if c is not None]
+    groups = plots.facet_keys(trials, Layout(None, None, tuple(rows), 1)) if rows else [()]
+    classes = [name for name, *_ in plots.OUTCOMES if name in set(cells["outcome"])]
+    table = []
+    for key in groups:
+        chosen = cells
+        for column, value in zip(rows, key, strict=True):
+            chosen = chosen[chosen[column] == value]
+        if chosen.empty:
+            continue
+        line = {column: plots.value_label(column, value)
+                for column, value in zip(rows, key, strict=True)}
+        for name in classes:
+            values = plots.ordered_values(layout.x, chosen.loc[chosen["outcome"] == name,
+                                                               layout.x])
+            line[name] = ", ".join(plots.value_label(layout.x, v) for v in values)
+        table.append(line)
+    return pd.DataFrame(table, columns=[*rows, *classes])
 
 
 def _shown_parameters(trials: pd.DataFrame, layout: Layout) -> list[str]:
@@ -183,6 +214,11 @@ def _cells(frame: pd.DataFrame) -> pd.DataFrame:
 
 # --- HTML ---------------------------------------------------------------------------------
 
+GLANCE = ("Which values of {x} fell in which outcome class, row by row (the outcome figure "
+          "below, as text{seeds}): converged reached the tolerance; learning more than halved "
+          "its error; slow fell by less than half; flat stayed within 2% of its epoch-0 error "
+          "(too small an alpha to move, or too large: stalled).")
+
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
        max-width: 1250px; padding: 0 1.5rem; color: #222; line-height: 1.45; }
@@ -217,6 +253,10 @@ def render_html(contents: Contents) -> str:
                  else "<p>No spec.toml in this folder.</p>")
     parts.append('<h2 id="status">Status</h2>')
     parts.append(_html_table(contents.counts, "status counts"))
+    if not contents.glance.empty:
+        parts.append('<h2 id="glance">At a glance</h2>')
+        parts.append(f"<p>{e(contents.glance_note)}</p>")
+        parts.append(_html_table(contents.glance, "at a glance"))
     parts.append('<h2 id="best">Best trials</h2>')
     parts.append(_html_table(contents.best, "best trials") if not contents.best.empty
                  else "<p>No trial finished with a finite error.</p>")
@@ -257,7 +297,11 @@ def render_markdown(contents: Contents) -> str:
     lines += ["; ".join(contents.facts), "", "## Spec", ""]
     lines += ["```toml", contents.spec.rstrip("\n"), "```", ""] if contents.spec \
         else ["No spec.toml in this folder.", ""]
-    lines += ["## Status", "", *_markdown_table(contents.counts), "", "## Best trials", ""]
+    lines += ["## Status", "", *_markdown_table(contents.counts), ""]
+    if not contents.glance.empty:
+        lines += ["## At a glance", "", contents.glance_note, "",
+                  *_markdown_table(contents.glance), ""]
+    lines += ["## Best trials", ""]
     lines += _markdown_table(contents.best) if not contents.best.empty \
         else ["No trial finished with a finite error."]
     if not contents.failed.empty:

@@ -213,6 +213,16 @@ def test_the_best_trials_are_ranked_by_final_error_and_never_include_diverged_on
     assert all(trials.at[i, "status"] != "diverged" for i in ids)
 
 
+def test_the_outcome_classes_are_listed_as_text_row_by_row(small: Path) -> None:
+    glance = _page(small).split('aria-label="at a glance"')[1].split("</table>")[0]
+    header = re.findall(r"<th>([^<]*)</th>", glance)
+    # With two seeds the upper median decides: no cell has both seeds converged.
+    assert header == ["hidden", "learning", "slow", "diverged", "failed"]
+    rows = re.findall(r"<tr>\s*<td>(\d+)</td>((?:\s*<td>[^<]*</td>)+)", glance)
+    assert [hidden for hidden, _ in rows] == ["2", "3", "4"]
+    assert all("<td>1000</td>" in cells for hidden, cells in rows if hidden != "3")
+
+
 def test_failed_trials_are_listed_with_their_error(small: Path) -> None:
     failed = _page(small).split('aria-label="failed trials"')[1].split("</table>")[0]
     assert "ValueError: weights of the wrong shape" in failed
