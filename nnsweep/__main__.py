@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="rebuild plots and report.html from the tables")
     report.add_argument("dir", type=Path)
     report.add_argument("--trial", help="trial whose per-weight direction changes to draw")
+    report.add_argument("--x", help="parameter across the heatmaps")
+    report.add_argument("--y", help="parameter down the heatmaps")
+    report.add_argument("--facet", help="parameters with one panel per value, comma-separated")
 
     predict = commands.add_parser("predict", help="a saved network's output for an input row")
     predict.add_argument("dir", type=Path)
@@ -223,7 +226,7 @@ def _report(args: argparse.Namespace) -> int:
     from nnsweep.report import build_report
 
     nnsweep.load_results(args.dir)  # a clear message for a folder that holds no results
-    print(build_report(args.dir, trial=args.trial))
+    print(build_report(args.dir, x=args.x, y=args.y, facet=args.facet, trial=args.trial))
     return EXIT_OK
 
 
