@@ -278,8 +278,7 @@ def _ray_engine(workers: int, address: str | None) -> Iterator[_Engine]:
     with contextlib.ExitStack() as stack:
         if not ray.is_initialized():
             if address is None:
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                         _node_ip_address="127.0.0.1")
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
             else:
                 try:
                     ray.init(address=address, log_to_driver=False)

@@ -165,3 +165,17 @@ def test_ray_yields_the_same_values_as_loky() -> None:
     ray_values = fan_out(operator.mul, tasks, backend="ray", workers=2, shared=(7,))
     loky_values = fan_out(operator.mul, tasks, backend="loky", workers=2, shared=(7,))
     assert sorted(ray_values) == sorted(loky_values)
+
+
+@pytest.mark.slow
+def test_a_ray_chunk_that_loses_a_worker_comes_back_lost_and_later_chunks_run() -> None:
+    pytest.importorskip("ray", reason="ray is an optional extra: pip install 'nnsweep[ray]'")
+    # operator.call(os._exit, 3) ends the worker process that runs it, like a kill.
+    tasks = [(pow, 2, n) for n in range(3)] + [(os._exit, 3)] + [(pow, 2, n) for n in range(3, 8)]
+    values = list(fan_out(operator.call, tasks, backend="ray", workers=2, on_lost=lost))
+    lost_tasks = [v[1] for v in values if isinstance(v, tuple)]
+    assert (os._exit, 3) in lost_tasks
+    assert len(lost_tasks) <= 2  # the fatal task's chunk: one task per worker
+    powers = sorted(v for v in values if not isinstance(v, tuple))
+    assert powers == sorted(operator.call(*t) for t in tasks if t not in lost_tasks)
+    assert 2**7 in powers  # the chunks after the loss ran
