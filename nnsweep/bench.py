@@ -138,7 +138,7 @@ class Timing:
         return self.seconds / self.trial_epochs
 
 
-def _peak_rss() -> int:
+def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
@@ -146,7 +146,7 @@ def _train_task(x: Array, y: Array, trials: list[TrialParams], engine: str
                 ) -> tuple[list[TrialResult], int]:
     """What a runner worker does with a batch, minus the journal."""
     with threadpool_limits(limits=1):
-        return engines.train(engine, x, y, trials), _peak_rss()
+        return engines.train(engine, x, y, trials), peak_rss()
 
 
 def time_reference(workload: Workload) -> Timing:
@@ -155,7 +155,7 @@ def time_reference(workload: Workload) -> Timing:
         started = time.perf_counter()
         results = [train_one(x, y, t) for t in workload.reference]
         seconds = time.perf_counter() - started
-    return Timing(seconds, Workload.trial_epochs(workload.reference), results, _peak_rss())
+    return Timing(seconds, Workload.trial_epochs(workload.reference), results, peak_rss())
 
 
 def time_engine(workload: Workload, engine: str, jobs: int = 2) -> Timing:
@@ -168,7 +168,7 @@ def time_engine(workload: Workload, engine: str, jobs: int = 2) -> Timing:
         engines.train(engine, x, y, [replace(trials[0], epochs=2)])  # compile or load
         started = time.perf_counter()
         results, peak = _train_task(x, y, trials, engine) if engine == "numpy" else (
-            engines.train(engine, x, y, trials), _peak_rss())
+            engines.train(engine, x, y, trials), peak_rss())
         return Timing(time.perf_counter() - started, Workload.trial_epochs(trials), results,
                       peak)
     planned = [[Trial(str(i), trials[i]) for i in batch]
@@ -235,33 +235,37 @@ def _plain_numba() -> Callable[..., Any]:
         import numba
 
         @numba.njit(parallel=True, cache=True)
-        def kernel(x: Array, y: Array, w0s: Any, w1s: Any, alphas: Array, epochs: int) -> None:
-            for b in numba.prange(len(w0s)):
-                w0, w1, alpha = w0s[b], w1s[b], alphas[b]
+        def kernel(x: Array, y: Array, w0s: Array, w1s: Array, widths: NDArray[np.int64],
+                   alphas: Array, epochs: int) -> None:
+            x_t = np.ascontiguousarray(x.T)
+            inputs = x.shape[1]
+            for b in numba.prange(alphas.shape[0]):
+                start, hidden = np.sum(widths[:b]), widths[b]
+                w0 = w0s[start * inputs : (start + hidden) * inputs].reshape((inputs, hidden))
+                w1 = w1s[start : start + hidden].reshape((hidden, 1))
+                alpha = alphas[b]
                 for _ in range(epochs):
                     l1 = 1 / (1 + np.exp(-(x @ w0)))
                     l2 = 1 / (1 + np.exp(-(l1 @ w1)))
                     d2 = (l2 - y) * (l2 * (1 - l2))
-                    d1 = (d2 @ w1.T) * (l1 * (1 - l1))
-                    w1 -= alpha * (l1.T @ d2)
-                    w0 -= alpha * (x.T @ d1)
+                    d1 = (d2 @ np.ascontiguousarray(w1.T)) * (l1 * (1 - l1))
+                    w1 -= alpha * (np.ascontiguousarray(l1.T) @ d2)
+                    w0 -= alpha * (x_t @ d1)
 
         _plain_numba_kernel = kernel
     return _plain_numba_kernel
 
 
 def time_plain_numba(workload: Workload) -> Timing:
-    from numba.typed import List
-
     x, y = workload.data()
     w0s, w1s, alphas = _one_layer_weights(workload)
+    widths = np.array([w.shape[1] for w in w0s], dtype=np.int64)
+    flat0 = np.concatenate([w.ravel() for w in w0s])  # trial after trial, (inputs, hidden) each
+    flat1 = np.concatenate([w.ravel() for w in w1s])
     kernel = _plain_numba()
-    epochs = workload.trials[0].epochs
-    kernel(x, y, List([w.copy() for w in w0s[:2]]), List([w.copy() for w in w1s[:2]]),
-           alphas[:2], 1)  # compile outside the timed region
-    typed0, typed1 = List(w0s), List(w1s)
+    kernel(x, y, flat0.copy(), flat1.copy(), widths, alphas, 1)  # compile outside the timing
     started = time.perf_counter()
-    kernel(x, y, typed0, typed1, alphas, epochs)
+    kernel(x, y, flat0, flat1, widths, alphas, workload.trials[0].epochs)
     return Timing(time.perf_counter() - started, Workload.trial_epochs(workload.trials), [])
 
 

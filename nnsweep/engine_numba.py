@@ -28,8 +28,11 @@ from nnsweep.result import TrialResult
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _compiled(parallel: bool = False) -> Callable[[F], F]:
-    return cast(Callable[[F], F], numba.njit(cache=True, parallel=parallel, nogil=True))
+def _compiled(parallel: bool = False, contract: bool = False) -> Callable[[F], F]:
+    """njit, cached; `contract` lets LLVM fuse a * b + c into one rounding (exp's polynomial)."""
+    fastmath = {"contract"} if contract else False
+    return cast(Callable[[F], F], numba.njit(cache=True, parallel=parallel, nogil=True,
+                                             fastmath=fastmath))
 
 
 # Layers at least this wide loop over their outputs innermost; narrower ones over inputs.
@@ -48,7 +51,7 @@ _EXP_MAX = 709.0  # exp overflows above about 709.78
 _EXP_MIN = -708.0  # and leaves the normal range below about -708.4
 
 
-@_compiled()
+@_compiled(contract=True)
 def _exp_in_place(z: NDArray[np.float64], sign: float, scale: NDArray[np.float64]) -> None:
     """z <- exp(sign * z), to within 2 ulp, in three vectorizable passes; nan stays nan."""
     bits = scale.view(np.int64)
@@ -73,7 +76,7 @@ def _exp_in_place(z: NDArray[np.float64], sign: float, scale: NDArray[np.float64
         z[j] = p * scale[j]
 
 
-@_compiled()
+@_compiled(contract=True)
 def _activate(code: int, z: NDArray[np.float64], scratch: NDArray[np.float64]) -> None:
     """Activation in place; codes follow params.ACTIVATIONS."""
     n = z.size
@@ -96,7 +99,7 @@ def _activate(code: int, z: NDArray[np.float64], scratch: NDArray[np.float64]) -
             z[j] = v + math.log1p(math.exp(-v)) if v > 0 else math.log1p(math.exp(v))
 
 
-@_compiled()
+@_compiled(contract=True)
 def _times_derivative(code: int, delta: NDArray[np.float64], out: NDArray[np.float64]) -> None:
     """delta *= f'(out), the derivative taken from the layer's output."""
     n = delta.size
@@ -117,14 +120,14 @@ def _times_derivative(code: int, delta: NDArray[np.float64], out: NDArray[np.flo
             delta[j] *= 1.0 - math.exp(-out[j])
 
 
-@_compiled()
+@_compiled(contract=True)
 def _train_trial(
     x: NDArray[np.float64],  # (rows, inputs)
     y: NDArray[np.float64],  # (rows, outputs)
     orders: NDArray[np.int64],  # (epochs in chunk, rows) row order of each epoch
     weights: NDArray[np.float64],  # this trial's weights, flat, layer after layer
     changes: NDArray[np.int64],  # (weights.size,)
-    previous_up: NDArray[np.bool_],  # (weights.size,)
+    previous_up: NDArray[np.int64],  # (weights.size,) 1 where the last update went up
     units: NDArray[np.int64],  # (depth + 1,) units per layer, input first, no bias
     hidden_code: int,
     output_code: int,
@@ -232,8 +235,14 @@ def _train_trial(
                     act_offsets[layer - 1] : act_offsets[layer - 1] + n * fan_in].reshape(
                         (n, fan_in)))
                 g[:, :] = 0.0
+                flat_w = weights[offsets[layer] : offsets[layer + 1]]
+                flat_g = grad[offsets[layer] : offsets[layer + 1]]
                 for i in range(n):  # g = source.T @ delta, summed over rows in order
-                    if fan_out >= WIDE:
+                    if fan_out == 1:  # the flat arrays are the column: contiguous loops
+                        d = delta[i, 0]
+                        for k in range(fan_in):
+                            flat_g[k] += source[i, k] * d
+                    elif fan_out >= WIDE:
                         for k in range(fan_in):
                             a = source[i, k]
                             for j in range(fan_out):
@@ -254,19 +263,21 @@ def _train_trial(
                     for i in range(n):
                         for j in range(fan_out):
                             d = delta[i, j]
-                            for k in range(fan_in):
-                                back2[i, k] += d * w[k, j]
+                            if fan_out == 1:
+                                for k in range(fan_in):
+                                    back2[i, k] += d * flat_w[k]
+                            else:
+                                for k in range(fan_in):
+                                    back2[i, k] += d * w[k, j]
                     _times_derivative(hidden_code, back, acts[below : below + n * fan_in])
-                flat_w = weights[offsets[layer] : offsets[layer + 1]]
-                flat_g = grad[offsets[layer] : offsets[layer + 1]]
                 count = changes[offsets[layer] : offsets[layer + 1]]
                 was_up = previous_up[offsets[layer] : offsets[layer + 1]]
                 divisor = float(n) if mean else 1.0
                 counting = 1 if started else 0
-                for j in range(flat_w.size):
+                for j in range(flat_w.size):  # all 64-bit lanes, so the loop vectorizes
                     gradient = flat_g[j] / divisor if mean else flat_g[j]
-                    up = gradient < 0
-                    count[j] += counting * (up != was_up[j])
+                    up = 1 if gradient < 0 else 0  # the update goes up: -grad > 0
+                    count[j] += counting * (up ^ was_up[j])
                     was_up[j] = up
                     flat_w[j] -= alpha * gradient
             started = True
@@ -288,14 +299,14 @@ def _train_trial(
         state[3] = metric
 
 
-@_compiled(parallel=True)
+@_compiled(parallel=True, contract=True)
 def _train_chunk(
     x: NDArray[np.float64],
     y: NDArray[np.float64],
     orders: NDArray[np.int64],  # (B or 1, epochs in chunk, rows)
     weights: NDArray[np.float64],  # all trials' weights, flat
     changes: NDArray[np.int64],
-    previous_up: NDArray[np.bool_],
+    previous_up: NDArray[np.int64],
     starts: NDArray[np.int64],  # (B + 1,) trial b's weights: starts[b]:starts[b + 1]
     units: NDArray[np.int64],  # (B, depth + 1)
     schedule: NDArray[np.int64],  # (B,) trials, costliest first
@@ -350,7 +361,7 @@ def train_batch(
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)  # (B + 1,)
     weights = np.concatenate([w.ravel() for ws in starting for w in ws])  # (N,)
     changes = np.zeros(weights.size, dtype=np.int64)
-    previous_up = np.zeros(weights.size, dtype=np.bool_)
+    previous_up = np.zeros(weights.size, dtype=np.int64)
     units = np.array([[n_inputs, *t.hidden, n_outputs] for t in trials], dtype=np.int64)
     schedule = np.argsort(-np.array(sizes), kind="stable").astype(np.int64)
     recorded = first.recorded_epochs()
