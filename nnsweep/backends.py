@@ -24,7 +24,8 @@ import asyncio
 import contextlib
 import importlib
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import warnings
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -143,7 +144,7 @@ def fan_out(
 def stop_workers() -> None:
     """Leave no worker process behind after an interrupt or a fail-fast stop."""
     while _OPEN:
-        close = _OPEN.pop()
+        close = _OPEN[-1]  # each closer takes itself off the list
         with contextlib.suppress(Exception):
             close()
     from joblib.externals.loky import get_reusable_executor
@@ -187,7 +188,8 @@ def _loky_engine(n_jobs: int) -> Iterator[_Engine]:
                       remaining: dict[int, tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
             parallel = joblib.Parallel(n_jobs=n_jobs, batch_size=1,
                                        return_as="generator_unordered")
-            yield from parallel(_delayed(mark, function, shared, list(remaining.items())))
+            yield from _closing_quietly(
+                parallel(_delayed(mark, function, shared, list(remaining.items()))))
 
         yield _Engine(run_round, mark.started, (TerminatedWorkerError,))
 
@@ -223,7 +225,8 @@ def _dask_engine(workers: int, scheduler: str | None) -> Iterator[_Engine]:
             with joblib.parallel_config(backend=backend):
                 parallel = joblib.Parallel(n_jobs=-1, batch_size=1,
                                            return_as="generator_unordered")
-                yield from parallel(_delayed(mark, function, shared, list(remaining.items())))
+                yield from _closing_quietly(
+                    parallel(_delayed(mark, function, shared, list(remaining.items()))))
 
         def lost_tasks() -> set[int]:
             """Tasks last started on a worker that has since died."""
@@ -303,6 +306,22 @@ def _ray_engine(workers: int, address: str | None) -> Iterator[_Engine]:
         lost_errors = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
                        ray.exceptions.OutOfMemoryError, ray.exceptions.NodeDiedError)
         yield _Engine(run_round, lambda: set(chunk), lost_errors)
+
+
+def _closing_quietly(outputs: Generator[Any, None, None]) -> Iterator[Any]:
+    """Yield from a joblib generator; when the caller stops early, drop the rest silently.
+
+    joblib warns that finished tasks went unused when its generator is closed early; here that
+    is the point (Ctrl-C, --fail-fast), and a cluster already shut down is no error either.
+    """
+    try:
+        for output in outputs:  # noqa: UP028 (`yield from` would close outputs before finally)
+            yield output
+    finally:
+        with warnings.catch_warnings(), contextlib.suppress(Exception):
+            warnings.filterwarnings("ignore", message=r".*adjusting the input task iterator",
+                                    category=UserWarning)
+            outputs.close()
 
 
 def _closing(close: Callable[[], Any]) -> Callable[[], None]:

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 
 import pytest
 from joblib.externals.loky.process_executor import TerminatedWorkerError
@@ -105,6 +106,15 @@ def test_stop_workers_leaves_no_loky_worker_alive() -> None:
     assert not any(_alive(pid) for pid in pids)
 
 
+def test_stopping_early_drops_the_unfinished_tasks_without_a_warning() -> None:
+    values = fan_out(value_and_pid, [(0.2, i) for i in range(8)], backend="loky", workers=2)
+    next(values)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        values.close()  # as the runner does on --fail-fast
+    assert [str(w.message) for w in caught] == []
+
+
 @pytest.mark.parametrize(("backend", "extra"), [("dask", "distributed"), ("ray", "ray")])
 def test_a_backend_whose_extra_is_missing_says_which_extra_to_install(
     backend: str, extra: str, monkeypatch: pytest.MonkeyPatch
@@ -155,6 +165,19 @@ def test_a_task_that_keeps_killing_dask_workers_comes_back_lost() -> None:
     assert all(v[2].startswith("worker lost: KilledWorker: ") for v in lost_values)
     finished = [v for v in values if not isinstance(v, tuple)]
     assert sorted(finished + [v[1][1] for v in lost_values]) == list(range(8))
+
+
+@pytest.mark.slow
+def test_stop_workers_shuts_down_the_local_dask_cluster_mid_sweep() -> None:
+    pytest.importorskip("distributed")
+    values = fan_out(value_and_pid, [(0.2, i) for i in range(8)], backend="dask", workers=2)
+    _, pid = next(values)
+    stop_workers()  # what the runner does on Ctrl-C
+    values.close()
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
 
 
 @pytest.mark.slow
