@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 FINISHED = {"converged", "not_converged", "diverged"}
 # Long enough that the kill lands while batches are still in flight, on two busy cores.
-EPOCHS = 8000
+EPOCHS = 4000
 
 
 @pytest.fixture(scope="module")
