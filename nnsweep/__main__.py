@@ -153,6 +153,8 @@ def _run(args: argparse.Namespace) -> int:
                    retry_failed=args.retry_failed, max_trials=args.max_trials)
     if args.scheduler or args.address:
         spec = _with_cluster(spec, args.scheduler, args.address)
+        if args.backend is None:  # an address says which cluster engine it belongs to
+            options["backend"] = "dask" if args.scheduler else "ray"
     if args.dry_run:
         the_plan = runner.plan(spec, fresh=args.fresh, **options)
         print(_plan_text(spec, the_plan))

@@ -70,7 +70,7 @@ def train_task(
     A trial that raises on its own becomes a failed record carrying the exception's type and
     message, so one bad trial never takes its batch or the sweep down with it.
     """
-    _leave_interrupts_to_the_main_process()
+    _settle_in_worker()
     with threadpool_limits(limits=1):
         started = time.perf_counter()
         try:
@@ -86,15 +86,31 @@ def train_task(
             for (trial, params), result in zip(batch, results, strict=True)]
 
 
-def _leave_interrupts_to_the_main_process() -> None:
-    """In a worker process, ignore Ctrl-C: the main process stops the sweep and the workers.
+def _settle_in_worker() -> None:
+    """In a worker process: leave Ctrl-C to the main process, and die with it.
 
     Ctrl-C reaches every process of the terminal's group; a worker that raised on it would
-    print a traceback beside nnsweep's own one-line message.
+    print a traceback beside nnsweep's own one-line message. A main process killed outright
+    (SIGKILL) cannot stop its workers, so each worker watches its parent and exits when it is
+    gone, instead of idling on as an orphan.
     """
-    if multiprocessing.parent_process() is not None and (
-            threading.current_thread() is threading.main_thread()):
+    global _WATCHING
+    if multiprocessing.parent_process() is None or _WATCHING:
+        return
+    if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="nnsweep-parent-watch", daemon=True).start()
+    _WATCHING = True
+
+
+_WATCHING = False
 
 
 # --- planning -----------------------------------------------------------------------------
@@ -366,7 +382,13 @@ def _fan_out(spec: Spec, the_plan: Plan) -> Iterator[list[Record]]:
     return backends.fan_out(
         train_task, tasks, backend=the_plan.backend, workers=the_plan.workers,
         shared=(spec.dataset.x, spec.dataset.y),
-        scheduler=spec.run.scheduler, address=spec.run.address)
+        scheduler=spec.run.scheduler, address=spec.run.address, on_lost=crashed_records)
+
+
+def crashed_records(task: tuple[Any, ...], reason: str) -> list[Record]:
+    """A batch whose worker process was lost: crashed, so --retry-failed trains it again."""
+    batch, _ = task
+    return [Record(trial, params, "crashed", 0.0, None, reason) for trial, params in batch]
 
 
 def _finish(

@@ -189,7 +189,8 @@ def test_a_killed_run_resumes_to_the_tables_of_an_uninterrupted_one(tmp_path: Pa
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     process = subprocess.Popen(
         [sys.executable, "-m", "nnsweep", "run", str(spec), "--out", str(killed), "--jobs", "2",
-         "--no-report"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--no-report"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
     journal = killed / store.JOURNAL
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -198,6 +199,7 @@ def test_a_killed_run_resumes_to_the_tables_of_an_uninterrupted_one(tmp_path: Pa
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    assert workers_exit_on_their_own(process.pid), "orphaned workers outlived the killed run"
     with warnings.catch_warnings():  # a record torn by the kill is expected and dropped
         warnings.simplefilter("ignore", JournalWarning)
         finished_before = len(store.finished_records(killed))
@@ -210,6 +212,19 @@ def test_a_killed_run_resumes_to_the_tables_of_an_uninterrupted_one(tmp_path: Pa
     assert manifest["invocations"][-1]["trained"] == 64 - finished_before
     assert run_cli("run", spec, "--out", whole, "--no-report").returncode == 0
     assert_same_tables(killed, whole)
+
+
+def workers_exit_on_their_own(group: int, timeout: float = 30) -> bool:
+    """True once no process of the killed run's group is left."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    os.killpg(group, signal.SIGKILL)
+    return False
 
 
 def test_show_prints_status_counts_and_the_best_trials(

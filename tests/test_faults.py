@@ -389,19 +389,25 @@ seed = { range = [0, 100] }
     assert not (tmp_path / "out").exists()
 
 
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 600 KB filesystem, so writes really fail with 'No space left on device'."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)],
+@contextlib.contextmanager
+def mounted_tmpfs(where: Path, options: str) -> Iterator[Path]:
+    """A real tmpfs at `where` (skips the test where mounting is not allowed)."""
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
                           capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}): needs root")
     try:
-        yield mount
+        yield where
     finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 600 KB filesystem, so writes really fail with 'No space left on device'."""
+    with mounted_tmpfs(tmp_path / "disk", "size=600k") as mount:
+        yield mount
 
 
 def test_results_too_big_for_the_disk_are_refused_before_training(
@@ -435,17 +441,9 @@ def test_a_disk_that_fills_up_mid_run_keeps_what_was_written(
 def test_a_read_only_folder_gives_a_clear_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=10m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here ({done.stderr.strip()}): needs root")
-    try:
+    with mounted_tmpfs(tmp_path / "ro", "ro,size=10m") as mount:
         spec = write(tmp_path, SMALL)
         assert main(["run", str(spec), "--out", str(mount / "out")]) == 2
         err = capsys.readouterr().err
         assert "cannot write results (Read-only file system)" in err
         assert len(err.strip().splitlines()) == 1
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)

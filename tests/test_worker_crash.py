@@ -98,8 +98,6 @@ def trial_status(out: Path) -> dict[str, str]:
     return {row.split(",")[trial]: row.split(",")[status] for row in lines[1:]}
 
 
-@pytest.mark.xfail(strict=True, reason="the runner must pass on_lost=crashed_records to "
-                   "backends.fan_out (asked of the lead); delete this mark with that change")
 def test_a_killed_loky_worker_marks_its_trials_crashed_and_a_retry_completes_them(
     sweep: Path, clean_tables: dict[str, str], tmp_path: Path
 ) -> None:
