@@ -9,9 +9,23 @@ Run explicitly (the default test run collects tests/ only):
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from nnsweep.bench import Timing
+from nnsweep.bench import Timing, has
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any,
+                                 output_json: dict[str, Any]) -> None:
+    """Record the versions that decide the figures next to the machine pytest-benchmark saves."""
+    import numpy
+
+    versions = {"numpy": numpy.__version__}
+    for name in ("numba", "jax"):
+        if has(name):
+            versions[name] = __import__(name).__version__
+    output_json["versions"] = versions
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

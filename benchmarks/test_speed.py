@@ -7,6 +7,7 @@ mix of shapes) for fewer epochs than the engines, so the suite stays a few minut
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -60,6 +61,7 @@ def test_speed(
     benchmark.extra_info["trial_epochs"] = timing.trial_epochs
     benchmark.extra_info["us_per_trial_epoch"] = timing.per_trial_epoch * 1e6
     benchmark.extra_info["peak_mib"] = timing.peak_bytes / 2**20
+    benchmark.extra_info["load_average"] = os.getloadavg()[0]  # the machine may be shared
     reference = measured.get((workload_name, "reference"))
     if reference is not None:
         benchmark.extra_info["x_loop"] = reference.per_trial_epoch / timing.per_trial_epoch
@@ -105,12 +107,12 @@ def test_cost_per_trial_epoch_is_flat_from_w490_to_w4900(measured: Measured, eng
     assert large <= 1.2 * small
 
 
-def test_w4900_peak_memory_is_under_1_gib(measured: Measured) -> None:
-    if ("W4900", "numpy") not in measured:
-        pytest.skip("W4900 was not measured in this run")
-    # every worker at its peak at once, plus this process holding all results
-    workers = measured["W4900", "numpy"].peak_bytes * JOBS
-    assert workers + bench.peak_rss() < 2**30
+@pytest.mark.parametrize(("engine", "jobs"), [("numpy", JOBS), ("numba", 1)])
+def test_w4900_peak_memory_is_under_1_gib(engine: str, jobs: int) -> None:
+    if engine == "numba" and not bench.has("numba"):
+        pytest.skip("numba is not installed")
+    # at full scale: a history of 600 rows per trial, as 60000 epochs recorded every 100
+    assert bench.peak_memory("W4900", 1.0, engine, jobs) < 2**30
 
 
 @pytest.mark.parametrize("workload", ["streetlights", "rectangles-minibatch",

@@ -16,6 +16,8 @@ import importlib.util
 import math
 import platform
 import resource
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -80,10 +82,10 @@ def workloads(scale: float = 1.0) -> dict[str, Workload]:
     widths = [(h,) for h in WIDTHS]
     w49 = _sweep(ALPHAS, widths, [1], cut(2000), record_every=100)
     w490 = _sweep(ALPHAS, widths, range(1, 11), cut(1000), record_every=100)
-    # record_every chosen so the history holds as many rows as 60000 epochs at 100 do
-    w4900_epochs = cut(300)
+    # record_every chosen so the history holds about as many rows as 60000 epochs at 100
+    w4900_epochs = cut(600)
     w4900 = _sweep(ALPHAS, widths, range(1, 101), w4900_epochs,
-                   record_every=max(1, w4900_epochs * 100 // FULL_EPOCHS))
+                   record_every=max(1, round(w4900_epochs * 100 / FULL_EPOCHS)))
     street = _sweep((0.05, 0.1, 0.2, 0.4), [(4,)], range(1, 11), cut(1000), activation="relu",
                     output="linear", descent="stochastic", record_every=10)
     rect = dict(activation="sigmoid", output="linear", init="normal", record_every=1)
@@ -185,6 +187,33 @@ def time_engine(workload: Workload, engine: str, jobs: int = 2) -> Timing:
     peak = max(peak for _, peak in returned)
     return Timing(seconds, Workload.trial_epochs(trials),
                   [by_trial[str(i)] for i in range(len(trials))], peak)
+
+
+def peak_memory(workload_name: str, scale: float, engine: str, jobs: int) -> int:
+    """Peak resident bytes of a fresh process training the workload as the runner does,
+    batches streamed through as they finish, plus every worker at its own peak at once."""
+    code = (f"from nnsweep import bench; print(bench._memory_child({workload_name!r}, "
+            f"{scale!r}, {engine!r}, {jobs!r}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    return int(done.stdout.split()[-1])
+
+
+def _memory_child(workload_name: str, scale: float, engine: str, jobs: int) -> int:
+    workload = workloads(scale)[workload_name]
+    x, y = workload.data()
+    trials = list(workload.trials)
+    planned = engines.plan(trials, jobs, len(y))
+    tasks = (joblib.delayed(_train_task)(x, y, [trials[i] for i in batch], engine)
+             for batch in planned)
+    if jobs <= 1:
+        for task, args, _ in tasks:
+            task(*args)
+        return peak_rss()
+    worker_peak = 0
+    for _, peak in joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
+        worker_peak = max(worker_peak, peak)  # the runner journals a batch and lets it go
+    return peak_rss() + jobs * worker_peak
 
 
 def warm_up(engine: str, jobs: int) -> None:

@@ -52,8 +52,14 @@ _EXP_MIN = -708.0  # and leaves the normal range below about -708.4
 
 
 @_compiled(contract=True)
-def _exp_in_place(z: NDArray[np.float64], sign: float, scale: NDArray[np.float64]) -> None:
-    """z <- exp(sign * z), to within 2 ulp, in three vectorizable passes; nan stays nan."""
+def _exp_in_place(
+    z: NDArray[np.float64], sign: float, scale: NDArray[np.float64], sigmoid: bool
+) -> None:
+    """z <- exp(sign * z) to within 2 ulp, or 1 / (1 + that) when `sigmoid`; nan stays nan.
+
+    Three passes a vectorizer can handle: k = round(x / ln 2) by the rounding trick, 2**k
+    from k's bits, then the polynomial for exp(r), r = x - k ln 2.
+    """
     bits = scale.view(np.int64)
     n = z.size
     for j in range(n):
@@ -61,7 +67,7 @@ def _exp_in_place(z: NDArray[np.float64], sign: float, scale: NDArray[np.float64
         x = _EXP_MAX if x > _EXP_MAX else x
         x = _EXP_MIN if x < _EXP_MIN else x
         scale[j] = x * _LOG2E + _ROUND
-    for j in range(n):  # 2**k from k's bits in the rounded sum
+    for j in range(n):
         bits[j] = (bits[j] - _ROUND_BITS + 1023) << 52
     for j in range(n):
         x = sign * z[j]
@@ -74,6 +80,9 @@ def _exp_in_place(z: NDArray[np.float64], sign: float, scale: NDArray[np.float64
                 1 / 362880 + r * (1 / 3628800 + r * (1 / 39916800 + r * (
                     1 / 479001600 + r * (1 / 6227020800)))))))))))))
         z[j] = p * scale[j]
+    if sigmoid:
+        for j in range(n):
+            z[j] = 1.0 / (1.0 + z[j])
 
 
 @_compiled(contract=True)
@@ -81,9 +90,7 @@ def _activate(code: int, z: NDArray[np.float64], scratch: NDArray[np.float64]) -
     """Activation in place; codes follow params.ACTIVATIONS."""
     n = z.size
     if code == 0:  # sigmoid: 1 / (1 + exp(-z))
-        _exp_in_place(z, -1.0, scratch)
-        for j in range(n):
-            z[j] = 1.0 / (1.0 + z[j])
+        _exp_in_place(z, -1.0, scratch, True)
     elif code == 1:  # relu
         for j in range(n):
             z[j] = z[j] if z[j] > 0 else 0.0 * z[j]
@@ -272,14 +279,20 @@ def _train_trial(
                     _times_derivative(hidden_code, back, acts[below : below + n * fan_in])
                 count = changes[offsets[layer] : offsets[layer + 1]]
                 was_up = previous_up[offsets[layer] : offsets[layer + 1]]
-                divisor = float(n) if mean else 1.0
-                counting = 1 if started else 0
-                for j in range(flat_w.size):  # all 64-bit lanes, so the loop vectorizes
-                    gradient = flat_g[j] / divisor if mean else flat_g[j]
-                    up = 1 if gradient < 0 else 0  # the update goes up: -grad > 0
-                    count[j] += counting * (up ^ was_up[j])
-                    was_up[j] = up
-                    flat_w[j] -= alpha * gradient
+                if mean:
+                    for j in range(flat_g.size):
+                        flat_g[j] /= n
+                # 64-bit lanes throughout and no branches, so these loops vectorize
+                if started:
+                    for j in range(flat_w.size):
+                        up = 1 if flat_g[j] < 0 else 0  # the update goes up: -grad > 0
+                        count[j] += up ^ was_up[j]
+                        was_up[j] = up
+                        flat_w[j] -= alpha * flat_g[j]
+                else:
+                    for j in range(flat_w.size):
+                        was_up[j] = 1 if flat_g[j] < 0 else 0
+                        flat_w[j] -= alpha * flat_g[j]
             started = True
 
         if not math.isfinite(sse):

@@ -40,9 +40,16 @@ def resolve(engine: str) -> str:
     return engine
 
 
-def plan(trials: Sequence[TrialParams], workers: int, rows: int = 4) -> list[list[int]]:
+# Trials per batch at most, so that a worker's memory stays bounded (about 100 MiB here).
+MAX_BATCH = 1024
+
+
+def plan(
+    trials: Sequence[TrialParams], workers: int, rows: int = 4, max_batch: int = MAX_BATCH
+) -> list[list[int]]:
     """Indices of `trials` in batches for `workers` processes: one batch key per batch, each
-    key's trials split into at most `workers` batches of about equal cost (trainer.split)."""
+    key's trials split into `workers` batches of about equal cost (trainer.split), or more
+    where that would put more than `max_batch` trials in one."""
     from nnsweep.trainer import batch_key, split
 
     groups: dict[object, list[int]] = {}
@@ -50,7 +57,8 @@ def plan(trials: Sequence[TrialParams], workers: int, rows: int = 4) -> list[lis
         groups.setdefault(batch_key(params), []).append(index)
     planned = []
     for indices in groups.values():
-        for part in split([trials[i] for i in indices], workers, rows):
+        pieces = max(workers, -(-len(indices) // max_batch))
+        for part in split([trials[i] for i in indices], pieces, rows):
             planned.append([indices[i] for i in part])
     return planned
 
