@@ -322,7 +322,7 @@ def _train_chunk(
     previous_up: NDArray[np.int64],
     starts: NDArray[np.int64],  # (B + 1,) trial b's weights: starts[b]:starts[b + 1]
     units: NDArray[np.int64],  # (B, depth + 1)
-    schedule: NDArray[np.int64],  # (B,) trials, costliest first
+    schedule: NDArray[np.int64],  # (threads, most) each thread's trials; -1 pads
     hidden_code: int,
     output_code: int,
     bias: bool,
@@ -337,15 +337,32 @@ def _train_chunk(
     history: NDArray[np.float64],  # (B, R, 3)
     state: NDArray[np.float64],  # (B, 4)
 ) -> None:
-    for index in numba.prange(schedule.size):
-        b = schedule[index]
-        if state[b, 2] >= 0:  # diverged in an earlier chunk
-            continue
-        lo, hi = starts[b], starts[b + 1]
-        _train_trial(x, y, orders[b if orders.shape[0] > 1 else 0], weights[lo:hi],
-                     changes[lo:hi], previous_up[lo:hi], units[b], hidden_code, output_code,
-                     bias, mean, step_rows, alpha[b], first_epoch, record_step, epochs,
-                     metric_code, tolerance[b], history[b], state[b])
+    for thread in numba.prange(schedule.shape[0]):
+        for b in schedule[thread]:
+            if b < 0 or state[b, 2] >= 0:  # padding, or diverged in an earlier chunk
+                continue
+            lo, hi = starts[b], starts[b + 1]
+            _train_trial(x, y, orders[b if orders.shape[0] > 1 else 0], weights[lo:hi],
+                         changes[lo:hi], previous_up[lo:hi], units[b], hidden_code, output_code,
+                         bias, mean, step_rows, alpha[b], first_epoch, record_step, epochs,
+                         metric_code, tolerance[b], history[b], state[b])
+
+
+def _schedule(costs: NDArray[np.int64], threads: int) -> NDArray[np.int64]:
+    """Trials dealt to threads, costliest first to the least loaded: (threads, most), -1 pads.
+
+    Numba cuts a prange into equal runs of iterations, so uneven trials are balanced here.
+    """
+    bins: list[list[int]] = [[] for _ in range(max(1, min(threads, costs.size)))]
+    loads = [0] * len(bins)
+    for b in np.argsort(-costs, kind="stable"):
+        least = loads.index(min(loads))
+        bins[least].append(int(b))
+        loads[least] += int(costs[b])
+    table = np.full((len(bins), max(map(len, bins))), -1, dtype=np.int64)
+    for row, members in enumerate(bins):
+        table[row, : len(members)] = members
+    return table
 
 
 def train_batch(
@@ -376,7 +393,8 @@ def train_batch(
     changes = np.zeros(weights.size, dtype=np.int64)
     previous_up = np.zeros(weights.size, dtype=np.int64)
     units = np.array([[n_inputs, *t.hidden, n_outputs] for t in trials], dtype=np.int64)
-    schedule = np.argsort(-np.array(sizes), kind="stable").astype(np.int64)
+    schedule = _schedule(np.array(sizes) * np.array([t.rows_per_step(rows) for t in trials]),
+                         numba.get_num_threads())
     recorded = first.recorded_epochs()
     history = np.full((B, len(recorded), 3), np.nan)
     state = np.empty((B, 4))
@@ -391,19 +409,18 @@ def train_batch(
     shufflers = [shuffle_generator(t.seed) for t in trials] if shuffled else []
     alpha = np.array([t.alpha for t in trials])
     tolerance = np.array([t.tolerance for t in trials])
-    with numba.parallel_chunksize(1):
-        for first_epoch in range(0, epochs, chunk):
-            count = min(chunk, epochs - first_epoch)
-            if shuffled:
-                orders = np.array([[g.permutation(rows) for _ in range(count)]
-                                   for g in shufflers], dtype=np.int64)  # (B, count, rows)
-            else:
-                orders = np.broadcast_to(np.arange(rows, dtype=np.int64), (1, count, rows))
-                orders = np.ascontiguousarray(orders)
-            _train_chunk(x, y, orders, weights, changes, previous_up, starts, units, schedule,
-                         codes[0], codes[1], first.bias, first.reduction == "mean", step_rows,
-                         alpha, first_epoch, first.record_step, epochs,
-                         METRICS.index(first.metric), tolerance, history, state)
+    for first_epoch in range(0, epochs, chunk):
+        count = min(chunk, epochs - first_epoch)
+        if shuffled:
+            orders = np.array([[g.permutation(rows) for _ in range(count)]
+                               for g in shufflers], dtype=np.int64)  # (B, count, rows)
+        else:
+            orders = np.broadcast_to(np.arange(rows, dtype=np.int64), (1, count, rows))
+            orders = np.ascontiguousarray(orders)
+        _train_chunk(x, y, orders, weights, changes, previous_up, starts, units, schedule,
+                     codes[0], codes[1], first.bias, first.reduction == "mean", step_rows,
+                     alpha, first_epoch, first.record_step, epochs,
+                     METRICS.index(first.metric), tolerance, history, state)
 
     results = []
     for b, trial in enumerate(trials):

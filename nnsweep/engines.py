@@ -41,7 +41,7 @@ def resolve(engine: str) -> str:
 
 
 # Trials per batch at most, so that a worker's memory stays bounded (about 100 MiB here).
-MAX_BATCH = 1024
+MAX_BATCH = 512
 
 
 def plan(
