@@ -191,10 +191,12 @@ def _train_trial(
                     act_offsets[layer - 1] : act_offsets[layer - 1] + n * fan_in].reshape(
                         (n, fan_in)))
                 # The longer inner loop is the one that vectorizes.
-                if fan_out >= WIDE:
-                    out[:] = 0.0
+                if fan_out >= WIDE:  # the first term assigned, the others added in order
                     for i in range(n):
-                        for k in range(fan_in):
+                        a = source[i, 0]
+                        for j in range(fan_out):
+                            out2[i, j] = a * w[0, j]
+                        for k in range(1, fan_in):
                             a = source[i, k]
                             for j in range(fan_out):
                                 out2[i, j] += a * w[k, j]
@@ -241,15 +243,24 @@ def _train_trial(
                 source = (inputs[:n] if layer == 0 else acts[
                     act_offsets[layer - 1] : act_offsets[layer - 1] + n * fan_in].reshape(
                         (n, fan_in)))
-                g[:, :] = 0.0
                 flat_w = weights[offsets[layer] : offsets[layer + 1]]
                 flat_g = grad[offsets[layer] : offsets[layer + 1]]
-                for i in range(n):  # g = source.T @ delta, summed over rows in order
-                    if fan_out == 1:  # the flat arrays are the column: contiguous loops
+                if fan_out == 1:  # the flat arrays are the column: contiguous loops
+                    d = delta[0, 0]
+                    for k in range(fan_in):
+                        flat_g[k] = source[0, k] * d
+                    if bias:
+                        flat_g[fan_in] = d
+                    for i in range(1, n):  # g = source.T @ delta, summed over rows in order
                         d = delta[i, 0]
                         for k in range(fan_in):
                             flat_g[k] += source[i, k] * d
-                    elif fan_out >= WIDE:
+                        if bias:
+                            flat_g[fan_in] += d
+                else:
+                    g[:, :] = 0.0
+                for i in range(n if fan_out > 1 else 0):
+                    if fan_out >= WIDE:
                         for k in range(fan_in):
                             a = source[i, k]
                             for j in range(fan_out):
@@ -266,17 +277,21 @@ def _train_trial(
                     below = act_offsets[layer - 1]
                     back = deltas[below : below + n * fan_in]
                     back2 = back.reshape((n, fan_in))
-                    back[:] = 0.0
-                    for i in range(n):
-                        for j in range(fan_out):
-                            d = delta[i, j]
-                            if fan_out == 1:
-                                for k in range(fan_in):
-                                    back2[i, k] += d * flat_w[k]
-                            else:
+                    out_below = acts[below : below + n * fan_in]
+                    if fan_out == 1 and hidden_code == 0:  # one pass: d * w * o (1 - o)
+                        for i in range(n):
+                            d = delta[i, 0]
+                            for k in range(fan_in):
+                                o = out_below[i * fan_in + k]
+                                back2[i, k] = d * flat_w[k] * (o * (1.0 - o))
+                    else:
+                        back[:] = 0.0
+                        for i in range(n):
+                            for j in range(fan_out):
+                                d = delta[i, j]
                                 for k in range(fan_in):
                                     back2[i, k] += d * w[k, j]
-                    _times_derivative(hidden_code, back, acts[below : below + n * fan_in])
+                        _times_derivative(hidden_code, back, out_below)
                 count = changes[offsets[layer] : offsets[layer + 1]]
                 was_up = previous_up[offsets[layer] : offsets[layer + 1]]
                 if mean:
