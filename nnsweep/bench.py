@@ -357,25 +357,25 @@ def compare(workload: Workload, engine_names: Sequence[str], jobs: int = 2) -> l
     reference = time_reference(workload)
     base = reference.per_trial_epoch
     rows = [Row(workload.name, "reference (loop)", reference.seconds, base, 1.0,
-                f"{len(workload.reference)} trials x {workload.reference[0].epochs} epochs")]
+                f"{len(workload.reference)} x {workload.reference[0].epochs} epochs")]
     numpy_timing: Timing | None = None
     for name in engine_names:
         if name == "numpy":
             timing = time_engine(workload, "numpy", jobs)
             numpy_timing = timing
-            note = f"--jobs {jobs}, peak {timing.peak_bytes / 2**20:.0f} MiB per worker"
+            note = f"--jobs {jobs}"
         elif name == "numba":
             timing = time_engine(workload, "numba", 1)
-            note = "in process, all cores"
+            note = "threads"
             if numpy_timing is not None:
                 gaps = drift(timing.results, numpy_timing.results)
                 off = [g for g in gaps if g > DRIFT]
-                note += (f"; {len(off)}/{len(gaps)} trials differ from numpy by > {DRIFT:g}"
-                         + (f" (max {max(off):.1e})" if off else ""))
+                note += (f"; {len(off)}/{len(gaps)} differ > {DRIFT:g}"
+                         + (f" (max {max(off):.0e})" if off else ""))
         elif name == "plain-numba":
-            timing, note = time_plain_numba(workload), "textbook loop, prange over trials"
+            timing, note = time_plain_numba(workload), "textbook loop"
         elif name == "jax":
-            timing, note = time_jax(workload), "vmap over lax.scan, jit"
+            timing, note = time_jax(workload), "vmap(scan)"
         else:
             raise ValueError(f"unknown engine {name!r}")
         rows.append(Row(workload.name, name, timing.seconds, timing.per_trial_epoch,
@@ -413,8 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.table import Table
 
     parser = argparse.ArgumentParser(prog="nnsweep bench", description=main.__doc__)
-    parser.add_argument("--scale", type=float, default=0.1,
-                        help="fraction of the benchmark suite's epochs (default 0.1)")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="fraction of the benchmark suite's epochs (default 1.0)")
     parser.add_argument("--jobs", type=int, default=2, help="workers for the NumPy engine")
     parser.add_argument("--workloads", nargs="*", default=["W49", "W490", "streetlights",
                                                            "rectangles-minibatch"],
@@ -426,8 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown workload {unknown[0]!r}; expected one of {', '.join(known)}")
     console = Console()
-    table = Table(title=f"nnsweep engines against the loop ({machine()}; {versions()})")
-    for column in ("workload", "engine", "seconds", "us / trial-epoch", "x loop", "note"):
+    table = Table(title="nnsweep engines against the loop", caption=f"{machine()}; {versions()}")
+    for column in ("workload", "engine", "seconds", "us/trial-epoch", "x loop", "note"):
         table.add_column(column, justify="right" if column[0] in "sux" else "left")
     for name in args.workloads:
         workload = known[name]
