@@ -23,8 +23,9 @@ def table(run: dict[str, Any]) -> str:
     ]
     for bench in run["benchmarks"]:
         info = bench["extra_info"]
-        engine = bench["param"].split("-", 1)[1] if bench["param"].startswith(
-            bench["group"] + "-") else bench["param"]
+        prefix = bench["group"] + "-"
+        param = bench["param"]
+        engine = param[len(prefix):] if param.startswith(prefix) else param
         notes = []
         if info.get("peak_mib"):
             notes.append(f"peak {info['peak_mib']:.0f} MiB")
