@@ -221,3 +221,32 @@ def test_the_compiled_engine_agrees_with_numpy_on_random_configurations(
     for actual, expected in zip(numba_train(X9, Y9, trials), train_batch(X9, Y9, trials),
                                 strict=True):
         assert_close(actual, expected)
+
+
+# --- the NumPy engine's bookkeeping across its chunks ----------------------------------------
+
+
+def test_runs_longer_than_the_trainers_chunks_equal_the_reference(
+    xor: Data, same_result: Same
+) -> None:
+    # 1100 epochs cross the trainer's 512-epoch chunks of errors twice, and its buffers of
+    # update directions many times; the linear models diverge inside the second chunk.
+    sigmoid = [TrialParams(hidden=(3,), alpha=0.5, seed=2, epochs=1100, record_every=7),
+               TrialParams(hidden=(6,), alpha=2.0, seed=3, epochs=1100, record_every=7)]
+    linear = [TrialParams(hidden=(), output="linear", alpha=alpha, epochs=1100, record_every=7)
+              for alpha in (0.35, 0.4, 0.45)]
+    for trials in (sigmoid, linear):
+        for params, result in zip(trials, train_batch(*xor, trials), strict=True):
+            same_result(result, train_one(*xor, params))
+    diverged = [r.diverged_epoch for r in train_batch(*xor, linear)]
+    assert diverged[0] is None and 512 <= diverged[1] < 1024 and 512 <= diverged[2] < 1024
+
+
+def test_drift_is_zero_between_equal_results_and_infinite_when_epochs_differ(xor: Data) -> None:
+    from nnsweep.bench import drift
+
+    trials = [TrialParams(hidden=(4,), alpha=0.5, epochs=30, record_every=3)]
+    (result,) = train_batch(*xor, trials)
+    (shorter,) = train_batch(*xor, [replace(trials[0], epochs=20)])
+    assert drift([result], [result]) == [0.0]
+    assert drift([shorter], [result]) == [float("inf")]
