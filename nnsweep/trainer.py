@@ -353,7 +353,11 @@ class _BatchTrainer:
                           out=self.grads.views[layer][g])  # (B_g, fan_in, fan_out)
                 if layer > 0:
                     back = buffers.backs[layer][g] if self.bias else deltas.views[layer - 1][g]
-                    np.matmul(delta, weights[layer][g].transpose(0, 2, 1), out=back)
+                    w_t = weights[layer][g].transpose(0, 2, 1)  # (B_g, fan_out, fan_in)
+                    if w_t.shape[1] == 1:  # a sum of one product: BLAS's number exactly
+                        np.multiply(delta, w_t, out=back)  # (B_g, n, fan_in)
+                    else:
+                        np.matmul(delta, w_t, out=back)
                     if self.bias:
                         deltas.views[layer - 1][g][...] = back[..., :-1]
             if layer > 0:
