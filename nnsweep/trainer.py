@@ -349,8 +349,11 @@ class _BatchTrainer:
         for layer in reversed(range(self.depth)):
             for g in groups:
                 delta = deltas.views[layer][g]  # (B_g, n, fan_out)
-                np.matmul(self._input(buffers, x_step, layer, g).transpose(0, 2, 1), delta,
-                          out=self.grads.views[layer][g])  # (B_g, fan_in, fan_out)
+                inputs_t = self._input(buffers, x_step, layer, g).transpose(0, 2, 1)
+                if inputs_t.shape[2] == 1:  # one row: again one product per element
+                    np.multiply(inputs_t, delta, out=self.grads.views[layer][g])
+                else:
+                    np.matmul(inputs_t, delta, out=self.grads.views[layer][g])  # (B_g, in, out)
                 if layer > 0:
                     back = buffers.backs[layer][g] if self.bias else deltas.views[layer - 1][g]
                     w_t = weights[layer][g].transpose(0, 2, 1)  # (B_g, fan_out, fan_in)
