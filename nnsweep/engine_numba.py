@@ -178,8 +178,10 @@ def _train_trial(
             n = min(step_rows, rows - start)
             for i in range(n):
                 row = orders[e, start + i]
-                inputs[i, :] = x[row, :]
-                targets[i, :] = y[row, :]
+                for c in range(units[0]):  # plain loops: slice assignment costs more here
+                    inputs[i, c] = x[row, c]
+                for c in range(n_outputs):
+                    targets[i, c] = y[row, c]
 
             for layer in range(depth):  # forward: out = f(input @ w), rows of n
                 fan_in, fan_out = units[layer], units[layer + 1]
@@ -258,7 +260,8 @@ def _train_trial(
                         if bias:
                             flat_g[fan_in] += d
                 else:
-                    g[:, :] = 0.0
+                    for j in range(flat_g.size):
+                        flat_g[j] = 0.0
                 for i in range(n if fan_out > 1 else 0):
                     if fan_out >= WIDE:
                         for k in range(fan_in):
@@ -285,7 +288,8 @@ def _train_trial(
                                 o = out_below[i * fan_in + k]
                                 back2[i, k] = d * flat_w[k] * (o * (1.0 - o))
                     else:
-                        back[:] = 0.0
+                        for k in range(back.size):
+                            back[k] = 0.0
                         for i in range(n):
                             for j in range(fan_out):
                                 d = delta[i, j]
