@@ -169,6 +169,24 @@ def _train_trial(
     targets = np.empty((step_rows, n_outputs))
     n_values = rows * n_outputs
     started = first_epoch > 0
+    # 2-D views made once: a reshape inside the step loop costs more than a small layer
+    last_rows = rows - (rows - 1) // step_rows * step_rows  # the last step's rows
+    w2 = [weights[offsets[layer] : offsets[layer + 1]].reshape((units[layer] + extra,
+                                                                 units[layer + 1]))
+          for layer in range(depth)]
+    g2 = [grad[offsets[layer] : offsets[layer + 1]].reshape((units[layer] + extra,
+                                                              units[layer + 1]))
+          for layer in range(depth)]
+    acts_full = [acts[act_offsets[layer] : act_offsets[layer] + step_rows * units[layer + 1]]
+                 .reshape((step_rows, units[layer + 1])) for layer in range(depth)]
+    acts_last = [acts[act_offsets[layer] : act_offsets[layer] + last_rows * units[layer + 1]]
+                 .reshape((last_rows, units[layer + 1])) for layer in range(depth)]
+    deltas_full = [deltas[act_offsets[layer] : act_offsets[layer]
+                          + step_rows * units[layer + 1]].reshape((step_rows, units[layer + 1]))
+                   for layer in range(depth)]
+    deltas_last = [deltas[act_offsets[layer] : act_offsets[layer]
+                          + last_rows * units[layer + 1]].reshape((last_rows, units[layer + 1]))
+                   for layer in range(depth)]
 
     for e in range(orders.shape[0]):
         epoch = first_epoch + e
@@ -183,15 +201,14 @@ def _train_trial(
                 for c in range(n_outputs):
                     targets[i, c] = y[row, c]
 
+            act2 = acts_full if n == step_rows else acts_last
+            delta2 = deltas_full if n == step_rows else deltas_last
             for layer in range(depth):  # forward: out = f(input @ w), rows of n
                 fan_in, fan_out = units[layer], units[layer + 1]
-                w = weights[offsets[layer] : offsets[layer + 1]].reshape((fan_in + extra,
-                                                                          fan_out))
+                w = w2[layer]
                 out = acts[act_offsets[layer] : act_offsets[layer] + n * fan_out]
-                out2 = out.reshape((n, fan_out))
-                source = (inputs[:n] if layer == 0 else acts[
-                    act_offsets[layer - 1] : act_offsets[layer - 1] + n * fan_in].reshape(
-                        (n, fan_in)))
+                out2 = act2[layer]
+                source = inputs[:n] if layer == 0 else act2[layer - 1]
                 # The longer inner loop is the one that vectorizes.
                 if fan_out >= WIDE:  # the first term assigned, the others added in order
                     for i in range(n):
@@ -236,15 +253,10 @@ def _train_trial(
 
             for layer in range(depth - 1, -1, -1):  # backward, then this layer's update
                 fan_in, fan_out = units[layer], units[layer + 1]
-                w = weights[offsets[layer] : offsets[layer + 1]].reshape((fan_in + extra,
-                                                                          fan_out))
-                g = grad[offsets[layer] : offsets[layer + 1]].reshape((fan_in + extra,
-                                                                       fan_out))
-                delta = deltas[act_offsets[layer] : act_offsets[layer] + n * fan_out].reshape(
-                    (n, fan_out))
-                source = (inputs[:n] if layer == 0 else acts[
-                    act_offsets[layer - 1] : act_offsets[layer - 1] + n * fan_in].reshape(
-                        (n, fan_in)))
+                w = w2[layer]
+                g = g2[layer]
+                delta = delta2[layer]
+                source = inputs[:n] if layer == 0 else act2[layer - 1]
                 flat_w = weights[offsets[layer] : offsets[layer + 1]]
                 flat_g = grad[offsets[layer] : offsets[layer + 1]]
                 if fan_out == 1:  # the flat arrays are the column: contiguous loops
@@ -279,7 +291,7 @@ def _train_trial(
                 if layer > 0:  # delta of the layer below: (delta @ w.T) * f'(out below)
                     below = act_offsets[layer - 1]
                     back = deltas[below : below + n * fan_in]
-                    back2 = back.reshape((n, fan_in))
+                    back2 = delta2[layer - 1]
                     out_below = acts[below : below + n * fan_in]
                     if fan_out == 1 and hidden_code == 0:  # one pass: d * w * o (1 - o)
                         for i in range(n):

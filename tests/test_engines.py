@@ -37,13 +37,19 @@ def numba_train(x: Array, y: Array, trials: list[TrialParams]) -> list[TrialResu
 
 
 def assert_close(actual: TrialResult, expected: TrialResult) -> None:
-    """Same epochs, convergence, divergence and direction counts; numbers within 1e-9."""
+    """Same epochs, convergence, divergence and direction counts; numbers within 1e-9.
+
+    A diverged network's weights are infinities and nans whose mix depends on the order of
+    operations, so only its history (which stops before the divergence) is compared.
+    """
     assert np.array_equal(actual.epochs, expected.epochs)
     assert actual.diverged_epoch == expected.diverged_epoch
     assert actual.converged_epoch == expected.converged_epoch
     np.testing.assert_allclose(actual.errors, expected.errors, rtol=CLOSE, atol=CLOSE)
     np.testing.assert_allclose(actual.final_error, expected.final_error, rtol=CLOSE,
                                atol=CLOSE)
+    if expected.diverged_epoch is not None:
+        return
     for got, want in zip(actual.weights, expected.weights, strict=True):
         np.testing.assert_allclose(got, want, rtol=CLOSE, atol=CLOSE)
     for got_counts, want_counts in zip(actual.direction_changes, expected.direction_changes,
