@@ -16,6 +16,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
+from test_textbooks import NOTEBOOK_X, NOTEBOOK_Y, notebook_params
 
 from nnsweep.network import ACTIVATION_FNS, forward, initial_weights, with_bias_column
 from nnsweep.params import ACTIVATIONS, TrialParams
@@ -156,17 +157,7 @@ def test_backprop_equals_central_differences_on_random_networks(
 
 # --- the 4-3-2-1 notebook (003) -------------------------------------------------------------
 
-NOTEBOOK = TrialParams(
-    hidden=(3, 2), activation="sigmoid", output="linear", init="given",
-    weights=(
-        ((0.48933789, -0.72347172, 0.08183022), (-0.23113807, 0.23997173, -0.21066809),
-         (0.29863268, -0.23236267, -0.41801194), (-0.20281991, -1.07067008, 0.10292864)),
-        ((1.16625098, 0.5995312), (0.9691656, 0.49771763), (-0.48026261, -0.69073575)),
-        ((-0.54822941,), (-0.82546952,)),
-    ),
-)
-NOTEBOOK_X = np.array([[0.5, -0.2, 0.1, 0.3]])  # (1, 4)
-NOTEBOOK_Y = np.array([[0.4]])  # (1, 1)
+NOTEBOOK = notebook_params()  # the network of test_textbooks.py, its printed weights
 
 
 def test_the_4_3_2_1_step_is_the_true_gradient_of_half_the_squared_error() -> None:
