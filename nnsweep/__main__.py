@@ -182,8 +182,7 @@ def _with_cluster(spec: Any, scheduler: str | None, address: str | None) -> Any:
 
 
 def _plan_text(spec: Any, the_plan: Any) -> str:
-    rows, n_inputs = spec.dataset.x.shape
-    seconds = the_plan.estimate_seconds(rows, n_inputs, spec.dataset.y.shape[1])
+    seconds = the_plan.estimate_seconds(spec.dataset.x.shape[0])
     where = spec.source or spec.name
     return (f"{where}: {len(the_plan.trials)} trials; {len(the_plan.pending)} to train in "
             f"{len(the_plan.batches)} batches, {len(the_plan.reused)} already in "
@@ -206,9 +205,9 @@ def _validate(args: argparse.Namespace) -> int:
     spec = nnsweep.load_spec(args.spec)
     workers = runner.workers_for(args.jobs if args.jobs is not None else spec.run.jobs)
     trials = list(spec.trials())
-    planned = grid.batches(trials, workers)
-    rows, n_inputs = spec.dataset.x.shape
-    seconds = runner.estimate_seconds(planned, workers, rows, n_inputs, spec.dataset.y.shape[1])
+    rows = spec.dataset.x.shape[0]
+    planned = grid.batches(trials, workers, rows=rows)
+    seconds = runner.estimate_seconds(planned, workers, rows)
     axes = ", ".join(spec.axes) or "none"
     print(f"{args.spec}: valid; {len(trials)} trials in {len(planned)} batches (axes: {axes}); "
           f"about {_duration(seconds)} on {workers} workers")

@@ -165,10 +165,12 @@ def finite_float(value: object) -> float | None:
 
 def from_csv(path: Path, target: Sequence[str]) -> Dataset:
     """A CSV file with a header row; `target` names the y columns, the rest are x."""
-    shown = str(path)
+    shown = str(path).encode("utf-8", "backslashreplace").decode("utf-8")  # printable
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             header, rows, lines = _read_csv(handle, shown)
+    except UnicodeEncodeError:
+        raise DataError(f"{shown}: not a usable file name") from None
     except FileNotFoundError:
         raise DataError(f"{shown}: no such file") from None
     except IsADirectoryError:

@@ -24,14 +24,11 @@ from typing import Any, overload
 import numpy as np
 from numpy.typing import NDArray
 
+from nnsweep.engines import plan
 from nnsweep.params import TrialParams
-from nnsweep.trainer import BatchKey, batch_key
 
 # Exclude rules need a mask over the whole product; beyond this many trials, refuse.
 MAX_FILTERED = 50_000_000
-# Trials per batch by default: big enough to vectorize well, small enough to keep memory modest
-# and to journal finished work often.
-MAX_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -206,34 +203,12 @@ class Grid(Sequence[Trial]):
         return Trial(trial_id(resolved, self.dataset_hash), resolved)
 
 
-def batches(
-    trials: Sequence[Trial], workers: int, *, max_size: int = MAX_BATCH
-) -> list[list[Trial]]:
-    """Same-shaped trials grouped for the vectorized trainer, in a deterministic order.
+def batches(trials: Sequence[Trial], workers: int, *, rows: int = 4) -> list[list[Trial]]:
+    """The trials grouped for the vectorized trainer, in a deterministic order.
 
-    Groups follow the trials' order (first appearance of each batch key). A group is split
-    into near-equal consecutive pieces only as far as needed: at most `max_size` trials per
-    batch, and enough batches (about two per worker) that no worker idles while trials remain.
-    The trainer's numbers do not depend on the batch a trial lands in, so neither do results.
+    The engines' plan: one batch key per batch, split by cost so every worker has an equal
+    share and no batch runs for long unjournaled. A trial's numbers do not depend on the
+    batch it lands in, so results never depend on the plan.
     """
-    groups: dict[BatchKey, list[Trial]] = {}
-    for trial in trials:
-        groups.setdefault(batch_key(trial.params), []).append(trial)
-    members = list(groups.values())
-    pieces = [-(-len(group) // max_size) for group in members]
-    wanted = 2 * max(1, workers)
-    while sum(pieces) < wanted:
-        widest = max(range(len(members)), key=lambda g: len(members[g]) / pieces[g],
-                     default=None)
-        if widest is None or pieces[widest] >= len(members[widest]):
-            break
-        pieces[widest] += 1
-    planned: list[list[Trial]] = []
-    for group, count in zip(members, pieces, strict=True):
-        size, extra = divmod(len(group), count)
-        start = 0
-        for piece in range(count):
-            stop = start + size + (1 if piece < extra else 0)
-            planned.append(group[start:stop])
-            start = stop
-    return planned
+    planned = plan([t.params for t in trials], workers, rows)
+    return [[trials[i] for i in batch] for batch in planned]

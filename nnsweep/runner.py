@@ -40,13 +40,9 @@ from nnsweep.params import TrialParams
 from nnsweep.progress import ProgressReporter, counts_text
 from nnsweep.spec import Spec
 from nnsweep.store import Results
+from nnsweep.trainer import epoch_seconds
 
 DEFAULT_MAX_TRIALS = 100_000
-
-# A rough cost model for `validate`, calibrated on the 2-core reference machine: the trainer's
-# time is NumPy dispatch per array operation plus arithmetic per network.
-SECONDS_PER_OPERATION = 1.5e-6
-SECONDS_PER_FLOP = 1.0e-9
 
 # Bytes per history row and per weight, measured on saved sweeps: disk counts the journal,
 # parquet and CSV together; memory counts the frames built at the end of a run.
@@ -128,25 +124,18 @@ class Plan:
     engine: str
     backend: str
 
-    def estimate_seconds(self, rows: int, n_inputs: int, n_outputs: int) -> float:
-        return estimate_seconds(self.batches, self.workers, rows, n_inputs, n_outputs)
+    def estimate_seconds(self, rows: int) -> float:
+        return estimate_seconds(self.batches, self.workers, rows)
 
 
-def estimate_seconds(
-    planned: Sequence[Sequence[Trial]], workers: int, rows: int, n_inputs: int, n_outputs: int
-) -> float:
-    """About how long the batches take: dispatch per operation plus arithmetic per network."""
-    total = 0.0
-    for batch in planned:
-        params = batch[0].params
-        sizes = [n_inputs, *params.hidden, n_outputs]
-        steps = -(-rows // params.rows_per_step(rows))
-        layers = len(sizes) - 1
-        operations = 16 + 14 * layers
-        flops = 6 * rows / steps * sum(a * b for a, b in itertools.pairwise(sizes))
-        per_step = operations * SECONDS_PER_OPERATION + len(batch) * flops * SECONDS_PER_FLOP
-        total += params.epochs * steps * per_step
-    return total / max(1, min(workers, len(planned)))
+def estimate_seconds(planned: Sequence[Sequence[Trial]], workers: int, rows: int) -> float:
+    """About how long the batches take on `workers` processes (the trainer's cost model)."""
+    loads = [0.0] * max(1, min(workers, len(planned)))
+    costs = [batch[0].params.epochs * epoch_seconds([t.params for t in batch], rows)
+             for batch in planned]
+    for cost in sorted(costs, reverse=True):  # as the workers take them: the freest next
+        loads[loads.index(min(loads))] += cost
+    return max(loads)
 
 
 def result_size(
@@ -253,8 +242,9 @@ def plan(
               if t.id in records and (records[t.id].finished or not retry_failed)}
     pending = [t for t in trials if t.id not in reused]
     workers = workers_for(jobs if jobs is not None else spec.run.jobs)
-    return Plan(directory, trials, reused, pending, batches(pending, workers), workers,
-                chosen_engine, chosen_backend)
+    planned = batches(pending, workers, rows=spec.dataset.x.shape[0])
+    return Plan(directory, trials, reused, pending, planned, workers, chosen_engine,
+                chosen_backend)
 
 
 def _readable_records(directory: Path, spec: Spec) -> dict[str, Record]:

@@ -64,6 +64,26 @@ def batch_key(params: TrialParams) -> BatchKey:
     )
 
 
+def epoch_seconds(trials: Sequence[TrialParams], rows: int = 4) -> float:
+    """About how long one epoch of these trials (one batch key) takes as one batch.
+
+    The cost model of split(), the runner's time estimates and the batch sizes: NumPy's
+    dispatch is paid once per width group and step, the arithmetic once per value.
+    """
+    widths: dict[tuple[int, ...], list[TrialParams]] = {}
+    for trial in trials:
+        widths.setdefault(trial.hidden, []).append(trial)
+    total = 0.0
+    for hidden, members in widths.items():
+        step_rows = members[0].rows_per_step(rows)
+        sizes = [1, *hidden, 1]  # inputs and outputs do not change the balance
+        values = step_rows * sum(a * b + b for a, b in itertools.pairwise(sizes))
+        steps = -(-rows // step_rows)
+        total += steps * (SECONDS_PER_CALL * 5 * len(sizes)
+                          + len(members) * values * SECONDS_PER_VALUE)
+    return total
+
+
 def split(trials: Sequence[TrialParams], pieces: int, rows: int = 4) -> list[list[int]]:
     """Indices of `trials` (one batch key) in at most `pieces` batches of about equal cost.
 
@@ -76,13 +96,7 @@ def split(trials: Sequence[TrialParams], pieces: int, rows: int = 4) -> list[lis
         groups.setdefault(trial.hidden, []).append(index)
 
     def cost(members: Sequence[int]) -> float:
-        params = trials[members[0]]
-        step_rows = params.rows_per_step(rows)
-        sizes = [1, *params.hidden, 1]  # inputs and outputs do not change the balance
-        values = step_rows * sum(a * b + b for a, b in itertools.pairwise(sizes))
-        steps = -(-rows // step_rows)
-        return steps * (SECONDS_PER_CALL * 5 * len(sizes) + len(members) * values
-                        * SECONDS_PER_VALUE)
+        return epoch_seconds([trials[i] for i in members], rows)
 
     share = sum(cost(members) for members in groups.values()) / max(1, pieces)
     parts: list[list[int]] = []

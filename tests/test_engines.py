@@ -17,7 +17,7 @@ from nnsweep.errors import NnsweepError
 from nnsweep.params import ACTIVATIONS, TrialParams
 from nnsweep.reference import train_one
 from nnsweep.result import TrialResult
-from nnsweep.trainer import batch_key, split, train_batch
+from nnsweep.trainer import batch_key, epoch_seconds, split, train_batch
 
 Array = NDArray[np.float64]
 Data = tuple[Array, Array]
@@ -120,6 +120,19 @@ def test_a_plan_deals_out_whole_width_groups_when_they_fit_a_workers_share() -> 
     homes = {h: {b for b, batch in enumerate(planned) for i in batch
                  if trials[i].hidden == (h,)} for h in (4, 8, 16, 32, 64, 128, 256)}
     assert all(len(batches) == 1 for batches in homes.values())
+
+
+def test_no_batch_exceeds_the_size_limit() -> None:
+    planned = engines.plan(w49(), 1, max_batch=7)
+    assert max(len(batch) for batch in planned) <= 7
+
+
+def test_no_batch_holds_much_more_than_the_time_limit() -> None:
+    trials = w49(epochs=1_000_000)
+    limit = 60.0
+    planned = engines.plan(trials, 1, max_seconds=limit)
+    costs = [trials[0].epochs * epoch_seconds([trials[i] for i in batch]) for batch in planned]
+    assert len(planned) > 1 and max(costs) < 2 * limit
 
 
 def test_a_width_group_costlier_than_a_share_is_cut_into_equal_parts() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -196,9 +197,10 @@ def test_batches_hold_one_batch_key_and_keep_every_trial_once_in_order(workers: 
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3, 8])
-def test_every_worker_gets_work_when_there_are_enough_trials(workers: int) -> None:
+def test_every_worker_gets_a_batch_of_each_batch_key(workers: int) -> None:
     planned = batches(trials_of(MIXED), workers)
-    assert len(planned) >= min(2 * workers, 40)
+    keys = Counter(batch_key(batch[0].params) for batch in planned)
+    assert all(count >= min(workers, 20) for count in keys.values())  # 20 trials per key
 
 
 def test_batches_stay_as_large_as_the_workers_allow() -> None:
@@ -207,9 +209,10 @@ def test_batches_stay_as_large_as_the_workers_allow() -> None:
     assert sorted(len(b) for b in planned) == [10, 10, 10, 10]
 
 
-def test_no_batch_exceeds_the_size_limit() -> None:
-    planned = batches(trials_of(MIXED), 1, max_size=7)
-    assert max(len(b) for b in planned) <= 7
+def test_a_long_sweep_is_cut_into_batches_short_enough_to_journal_often() -> None:
+    short = batches(trials_of(MIXED), 1)
+    long = batches(trials_of(MIXED + "[params]\nepochs = 100000000\n"), 1)
+    assert len(short) == 2 and len(long) == 40  # every trial alone: each is hours of work
 
 
 def test_batches_are_the_same_on_every_call() -> None:
