@@ -23,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import importlib.util
+import socket
 import tempfile
 import warnings
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -36,6 +38,7 @@ from joblib.externals.loky.process_executor import TerminatedWorkerError
 from nnsweep.errors import NnsweepError
 
 BACKENDS: tuple[str, ...] = ("loky", "dask", "ray")
+EXTRA_MODULES: dict[str, str] = {"dask": "distributed", "ray": "ray"}
 
 # Closers of the clusters and clients that fan_out started and has not shut down yet.
 _OPEN: list[Callable[[], None]] = []
@@ -139,6 +142,23 @@ def fan_out(
                 reason = "worker lost: " + _one_line(error)
                 for index in lost:
                     yield on_lost(remaining.pop(index), reason)
+
+
+def check(backend: str, *, scheduler: str | None = None) -> None:
+    """Fail before anything is written: an unknown backend, a missing extra, a scheduler
+    that nothing answers at. (Ray's address is checked when Ray connects.)"""
+    if backend not in BACKENDS:
+        raise NnsweepError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
+    if backend != "loky" and importlib.util.find_spec(EXTRA_MODULES[backend]) is None:
+        raise NnsweepError(
+            f"--backend {backend} needs the {backend} extra: pip install 'nnsweep[{backend}]'")
+    if backend == "dask" and scheduler is not None:
+        host, _, port = scheduler.rpartition("://")[2].rpartition(":")
+        try:
+            socket.create_connection((host or "127.0.0.1", int(port or 8786)), timeout=5).close()
+        except (OSError, ValueError) as error:
+            raise NnsweepError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler "
+                               f"there ({_one_line(error)})") from None
 
 
 def stop_workers() -> None:

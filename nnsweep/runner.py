@@ -231,9 +231,7 @@ def plan(
     directory = Path(out) if out is not None else default_directory(spec)
     chosen_engine = engines.resolve(engine or spec.run.engine)
     chosen_backend = backend or spec.run.backend
-    if chosen_backend not in backends.BACKENDS:
-        raise NnsweepError(f"--backend {chosen_backend}: expected one of "
-                           f"{', '.join(backends.BACKENDS)}")
+    backends.check(chosen_backend, scheduler=spec.run.scheduler)
     trials = list(spec.trials())
     check_room(directory, trials, spec.dataset.x.shape[1], spec.dataset.y.shape[1],
                keep_weights=spec.run.save_weights)

@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 from joblib.externals.loky.process_executor import TerminatedWorkerError
@@ -202,3 +203,16 @@ def test_a_ray_chunk_that_loses_a_worker_comes_back_lost_and_later_chunks_run() 
     powers = sorted(v for v in values if not isinstance(v, tuple))
     assert powers == sorted(operator.call(*t) for t in tasks if t not in lost_tasks)
     assert 2**7 in powers  # the chunks after the loss ran
+
+
+def test_a_run_on_a_backend_whose_extra_is_missing_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nnsweep.__main__ import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    spec = tmp_path / "sweep.toml"
+    spec.write_text('dataset = "xor"\n[params]\nepochs = 5\n')
+    assert main(["run", str(spec), "--out", str(tmp_path / "out"), "--backend", "ray"]) == 2
+    assert "pip install 'nnsweep[ray]'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

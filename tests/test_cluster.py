@@ -138,4 +138,5 @@ def test_an_unreachable_scheduler_exits_2_naming_it(
     assert main(argv) == 2
     assert capsys.readouterr().err.startswith(
         "nnsweep: --scheduler tcp://127.0.0.1:9: cannot connect to a Dask scheduler there")
+    assert not (tmp_path / "out").exists()  # refused before anything was written
 
