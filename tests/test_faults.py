@@ -36,12 +36,11 @@ LONG = """\
 name = "long"
 dataset = "xor"
 [params]
-epochs = 20000
 record_every = 100
 [grid]
 alpha = [0.1, 0.5, 1, 2, 5, 10, 20, 50]
-hidden = [2, 3, 4, 5, 6, 7, 8, 9]
-"""
+epochs = [20000, 20001, 20002, 20003, 20004, 20005, 20006, 20007]
+"""  # eight batch keys (one per epochs value), so many small batches finish one by one
 
 
 def write(folder: Path, text: str, name: str = "sweep.toml") -> Path:
@@ -196,13 +195,14 @@ def test_fail_fast_stops_at_the_first_failed_trial(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("nnsweep.runner.engines.train", _failing_train)
-    text = FAILING.replace("alpha = [1, 5, 10]", "alpha = [5, 1, 10, 20, 30, 40]")
+    text = FAILING.replace("alpha = [1, 5, 10]", "alpha = [5, 1]\nepochs = [50, 51, 52, 53]")
+    text = text.replace("[params]\nepochs = 50\n", "")  # one batch per epochs value
     spec = write(tmp_path, text)
     out = tmp_path / "out"
     assert main(["run", str(spec), "--out", str(out), "--jobs", "1", "--no-report",
                  "--fail-fast", "--quiet"]) == 1
     trials = pd.read_parquet(out / "trials.parquet")
-    assert "failed" in set(trials["status"]) and len(trials) < 12
+    assert "failed" in set(trials["status"]) and len(trials) == 4  # the first batch only
 
 
 # --- 5. Numerical trouble across a whole sweep ---------------------------------------------
@@ -425,7 +425,7 @@ def test_a_disk_that_fills_up_mid_run_keeps_what_was_written(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr("nnsweep.runner.check_room", lambda *a, **k: None)  # estimate fooled
-    spec = write(tmp_path, LONG.replace("epochs = 20000", "epochs = 2000").replace(
+    spec = write(tmp_path, LONG.replace("epochs = [20000, ", "epochs = [2000, ").replace(
         "record_every = 100", "record_every = 10"))
     out = tiny_disk / "out"
     assert main(["run", str(spec), "--out", str(out), "--jobs", "1", "--quiet",
