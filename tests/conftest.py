@@ -6,6 +6,10 @@ nnsweep.datasets, so the trainer's tests do not lean on the code that loads data
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -65,3 +69,23 @@ def assert_same_result(actual: TrialResult, expected: TrialResult) -> None:
 def same_result() -> Callable[[TrialResult, TrialResult], None]:
     """`same_result(actual, expected)` asserts the two results equal in every field."""
     return assert_same_result
+
+
+def wait_for_group_to_exit(group: int, timeout: float = 30) -> bool:
+    """True once no process of the process group is left; the rest are killed after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+    return False
+
+
+@pytest.fixture(scope="session")
+def group_exits() -> Callable[[int], bool]:
+    """`group_exits(pgid)`: does a run's whole process group (workers too) end by itself?"""
+    return wait_for_group_to_exit

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -183,7 +184,9 @@ def test_dry_run_trains_and_writes_nothing(tmp_path: Path,
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_to_the_tables_of_an_uninterrupted_one(tmp_path: Path) -> None:
+def test_a_killed_run_resumes_to_the_tables_of_an_uninterrupted_one(
+    tmp_path: Path, group_exits: Callable[[int], bool]
+) -> None:
     spec = write_spec(tmp_path, SMALL.format(epochs=4000).replace(
         "hidden = [2, 4, 8]", "hidden = [2, 3, 4, 5, 6, 7, 8, 9]"))
     killed, whole = tmp_path / "killed", tmp_path / "whole"
@@ -199,7 +202,7 @@ def test_a_killed_run_resumes_to_the_tables_of_an_uninterrupted_one(tmp_path: Pa
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    assert workers_exit_on_their_own(process.pid), "orphaned workers outlived the killed run"
+    assert group_exits(process.pid), "orphaned workers outlived the killed run"
     with warnings.catch_warnings():  # a record torn by the kill is expected and dropped
         warnings.simplefilter("ignore", JournalWarning)
         finished_before = len(store.finished_records(killed))
@@ -212,19 +215,6 @@ def test_a_killed_run_resumes_to_the_tables_of_an_uninterrupted_one(tmp_path: Pa
     assert manifest["invocations"][-1]["trained"] == 64 - finished_before
     assert run_cli("run", spec, "--out", whole, "--no-report").returncode == 0
     assert_same_tables(killed, whole)
-
-
-def workers_exit_on_their_own(group: int, timeout: float = 30) -> bool:
-    """True once no process of the killed run's group is left."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.2)
-    os.killpg(group, signal.SIGKILL)
-    return False
 
 
 def test_show_prints_status_counts_and_the_best_trials(

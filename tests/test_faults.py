@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -68,18 +68,6 @@ def wait_for_records(out: Path, at_least: int, timeout: float = 120) -> None:
     raise AssertionError(f"no {at_least} records in {journal} after {timeout} s")
 
 
-def group_gone(pgid: int, timeout: float = 20) -> bool:
-    """True once no process of the group is left (workers included)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def finished(out: Path) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", JournalWarning)
@@ -122,7 +110,7 @@ def test_repeated_kills_at_random_moments_only_ever_add_progress(tmp_path: Path)
 
 @pytest.mark.slow
 def test_ctrl_c_keeps_finished_trials_says_how_to_resume_and_leaves_no_worker(
-    tmp_path: Path,
+    tmp_path: Path, group_exits: Callable[[int], bool]
 ) -> None:
     spec, out = write(tmp_path, LONG), tmp_path / "out"
     process = start(spec, out, "--jobs", "2")
@@ -135,7 +123,7 @@ def test_ctrl_c_keeps_finished_trials_says_how_to_resume_and_leaves_no_worker(
     assert len(line) == 1 and "trials done and saved" in line[0]
     assert "run the same command again to resume" in line[0]
     assert "Traceback" not in stderr
-    assert group_gone(process.pid), "a worker process was left behind"
+    assert group_exits(process.pid), "a worker process was left behind"
     trials = pd.read_parquet(out / "trials.parquet")
     assert 0 < len(trials) < 64
     assert f"{len(trials)} of 64 trials done" in line[0]
