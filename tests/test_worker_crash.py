@@ -30,7 +30,14 @@ EPOCHS = 4000
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return reduced_xor(tmp_path_factory.mktemp("spec"), epochs=EPOCHS)
+    """The XOR sweep cut short, with one batch key per epochs value: many batches, so when
+    the first is journaled every worker still holds one."""
+    path = reduced_xor(tmp_path_factory.mktemp("spec"), epochs=EPOCHS)
+    text = path.read_text(encoding="utf-8").replace(f"\nepochs = {EPOCHS}\n", "\n")
+    epochs = ", ".join(str(EPOCHS + i) for i in range(4))
+    path.write_text(text.replace("[grid]\n", f"[grid]\nepochs = [{epochs}]\n"),
+                    encoding="utf-8")
+    return path
 
 
 @pytest.fixture(scope="module")
