@@ -187,8 +187,9 @@ def test_dry_run_trains_and_writes_nothing(tmp_path: Path,
 def test_a_killed_run_resumes_to_the_tables_of_an_uninterrupted_one(
     tmp_path: Path, group_exits: Callable[[int], bool]
 ) -> None:
-    spec = write_spec(tmp_path, SMALL.format(epochs=4000).replace(
-        "hidden = [2, 4, 8]", "hidden = [2, 3, 4, 5, 6, 7, 8, 9]"))
+    # One batch key per epochs value: 16 batches that finish one by one, not two at once.
+    spec = write_spec(tmp_path, SMALL.format(epochs=4000).replace("epochs = 4000\n", "").replace(
+        "hidden = [2, 4, 8]", "hidden = [2, 3]\nepochs = [4000, 4001, 4002, 4003]"))
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     process = subprocess.Popen(
         [sys.executable, "-m", "nnsweep", "run", str(spec), "--out", str(killed), "--jobs", "2",
