@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from nnsweep import plots, tables
+from nnsweep import plots, store, tables
 from nnsweep.errors import ResultsError
 from nnsweep.plots import Layout, Picture
 from nnsweep.store import write_atomic
@@ -35,7 +35,7 @@ def read_tables(directory: Path) -> dict[str, pd.DataFrame]:
         if not path.exists():
             raise ResultsError(f"{directory}: no {path.name}, so there is nothing to report; "
                                "run a sweep there first: python -m nnsweep run SPEC")
-        frames[name] = tables.typed(pd.read_parquet(path), tables.SCHEMAS[name])
+        frames[name] = store.read_table(directory, name)
     return frames
 
 

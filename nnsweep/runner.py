@@ -281,10 +281,8 @@ def run(
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with store.locked(directory):
+            # A --fresh plan read no records, so it already stands for the emptied folder.
             manifest = store.prepare(directory, spec.hash, fresh=fresh)
-            if fresh:  # the plan was made before the folder was emptied
-                the_plan = plan(spec, out=directory, jobs=jobs, engine=engine, backend=backend,
-                                retry_failed=retry_failed, max_trials=max_trials, fresh=True)
             started = _now()
             store.write_atomic(directory / store.SPEC, spec.text.encode("utf-8"))
             manifest = _manifest(spec, the_plan, manifest, started, command)
