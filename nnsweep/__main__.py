@@ -108,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     from nnsweep.errors import Interrupted, NnsweepError, NnsweepWarning, SpecError
+    from nnsweep.text import terminal_safe
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     with warnings.catch_warnings():
@@ -116,13 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return _COMMANDS[args.command](args)
         except SpecError as exc:  # each problem's line starts with the file's name
-            print("\n".join(exc.problems), file=sys.stderr)
+            print("\n".join(terminal_safe(p) for p in exc.problems), file=sys.stderr)
             return EXIT_USAGE
-        except NnsweepError as exc:
-            print(f"nnsweep: {exc}", file=sys.stderr)
+        except NnsweepError as exc:  # one line per problem (DataError joins several)
+            lines = (terminal_safe(line) for line in str(exc).split("\n"))
+            print("nnsweep: " + "\n".join(lines), file=sys.stderr)
             return EXIT_USAGE
         except Interrupted as exc:
-            print(f"nnsweep: {exc}", file=sys.stderr)
+            print(f"nnsweep: {terminal_safe(str(exc))}", file=sys.stderr)
             return EXIT_INTERRUPTED
         except KeyboardInterrupt:
             print("nnsweep: interrupted", file=sys.stderr)
@@ -138,7 +140,10 @@ def _terminate(signum: int, frame: object) -> None:
 
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
                       lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
-    print(f"nnsweep: warning: {message}", file=file or sys.stderr)
+    """Warnings quote paths and journal lines: escaped, each stays one harmless line."""
+    from nnsweep.text import terminal_safe
+
+    print(f"nnsweep: warning: {terminal_safe(str(message))}", file=file or sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:

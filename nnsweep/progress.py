@@ -5,30 +5,103 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from typing import TextIO
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
+
+from nnsweep.tables import STATUSES
+from nnsweep.text import terminal_safe
+
+# Always counted, zeros included: "diverged 0" is news too. Crashed and any other status
+# are added when present, so the counts add up to the trials done.
+ALWAYS_COUNTED: tuple[str, ...] = ("converged", "not_converged", "diverged", "failed")
+SHORT_LABELS: dict[str, str] = {"converged": "conv", "not_converged": "not conv",
+                                "diverged": "div", "failed": "fail", "crashed": "crash"}
+# The fewest columns each layout of the bar needs; below the last, the bar alone with M/N.
+WIDE, MEDIUM, NARROW = 150, 120, 60
 
 
-def counts_text(counts: Counter[str]) -> str:
-    return (f"converged {counts['converged']} · diverged {counts['diverged']} · "
-            f"failed {counts['failed'] + counts['crashed']}")
+def counts_text(counts: Counter[str], *, short: bool = False) -> str:
+    """How the trials so far ended, every status with trials in it, e.g. "converged 14 · not
+    converged 35 · diverged 0 · failed 0"; `short` abbreviates the labels for a narrow bar."""
+    shown = [*ALWAYS_COUNTED, *(s for s in STATUSES if s not in ALWAYS_COUNTED and counts[s]),
+             *sorted(s for s in counts if s not in STATUSES and counts[s])]
+    return " · ".join(f"{_label(status, short)} {counts[status]}" for status in shown)
+
+
+def _label(status: str, short: bool) -> str:
+    label = SHORT_LABELS.get(status) if short else None
+    return label or terminal_safe(status.replace("_", " "))  # a journal may hold anything
+
+
+def _one_line(*, ellipsis: bool = False) -> Column:
+    """A bar cell that never wraps: rich would otherwise fold the line when it runs short."""
+    return Column(no_wrap=True, overflow="ellipsis" if ellipsis else "crop")
+
+
+class _FittedProgress(Progress):
+    """A rich Progress that picks its columns for the terminal's width at every refresh, so
+    the bar stays one line on any terminal, one resized mid-sweep included."""
+
+    def __init__(self, layouts: dict[int, tuple[ProgressColumn, ...]], console: Console) -> None:
+        self.layouts = sorted(layouts.items(), reverse=True)
+        self._terminal = console  # rich renders once before its own console attribute is set
+        super().__init__(*layouts[0], console=console, transient=False)
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        width = self._terminal.width
+        self.columns = next(columns for least, columns in self.layouts if width >= least)
+        yield self.make_tasks_table(self.tasks)
+
+
+def _layouts() -> dict[int, tuple[ProgressColumn, ...]]:
+    """The bar's columns for each width, widest first; the bar itself takes what is left."""
+    def counts(field: str) -> TextColumn:
+        return TextColumn(f"{{task.fields[{field}]}}", markup=False,
+                          table_column=_one_line(ellipsis=True))
+
+    def text(fmt: str) -> TextColumn:
+        return TextColumn(fmt, table_column=_one_line())
+
+    def bar() -> BarColumn:
+        return BarColumn(bar_width=None, table_column=Column(min_width=4))
+
+    def done() -> MofNCompleteColumn:
+        return MofNCompleteColumn(table_column=_one_line())
+
+    def left() -> TimeRemainingColumn:
+        return TimeRemainingColumn(table_column=_one_line())
+
+    return {
+        WIDE: (text("[bold]training"), bar(), done(),
+               TaskProgressColumn(table_column=_one_line()), text("{task.fields[rate]}"),
+               TimeElapsedColumn(table_column=_one_line()), text("eta"), left(),
+               counts("counts")),
+        MEDIUM: (bar(), done(), TaskProgressColumn(table_column=_one_line()),
+                 text("{task.fields[rate]}"), text("eta"), left(), counts("counts")),
+        NARROW: (bar(), done(), text("eta"), left(), counts("short")),
+        0: (bar(), done()),
+    }
 
 
 class ProgressReporter:
     """A rich bar on a terminal; on a pipe or file, one final line; with quiet, nothing."""
 
     def __init__(self, total: int, *, reused: int = 0, quiet: bool = False,
-                 stream: TextIO | None = None) -> None:
+                 stream: TextIO | None = None, width: int | None = None) -> None:
+        """`width` fixes the terminal's columns (None: ask the terminal, as it is resized)."""
         self.stream = stream if stream is not None else sys.stderr
         self.total, self.done, self.reused = total, reused, reused
         self.counts: Counter[str] = Counter()
@@ -37,14 +110,11 @@ class ProgressReporter:
         self.live = not quiet and self.stream.isatty()
         self._progress: Progress | None = None
         if self.live:
-            console = Console(file=self.stream)
-            self._progress = Progress(
-                TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(),
-                TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                TextColumn("{task.fields[counts]}"), console=console, transient=False)
-            self._task = self._progress.add_task("sweep", total=total, completed=reused,
-                                                 rate="", counts=counts_text(self.counts))
+            console = Console(file=self.stream, width=width, force_terminal=True)
+            self._progress = _FittedProgress(_layouts(), console)
+            self._task = self._progress.add_task(
+                "sweep", total=total, completed=reused, rate="",
+                counts=counts_text(self.counts), short=counts_text(self.counts, short=True))
             self._progress.start()
 
     def add_reused(self, statuses: list[str]) -> None:
@@ -62,11 +132,13 @@ class ProgressReporter:
         trained = self.done - self.reused
         elapsed = max(time.monotonic() - self.started, 1e-9)
         self._progress.update(self._task, advance=step, counts=counts_text(self.counts),
+                              short=counts_text(self.counts, short=True),
                               rate=f"{trained / elapsed:.1f} trials/s")
 
     def close(self, message: str) -> None:
-        """Stop the bar and print the final line (not with quiet)."""
+        """Stop the bar and print the final line (not with quiet); the line names the results
+        folder, which is the user's text, so its control characters are shown escaped."""
         if self._progress is not None:
             self._progress.stop()
         if not self.quiet:
-            print(message, file=self.stream, flush=True)
+            print(terminal_safe(message), file=self.stream, flush=True)

@@ -291,15 +291,21 @@ def _html_table(frame: pd.DataFrame, label: str) -> str:
 # --- Markdown -----------------------------------------------------------------------------
 
 def render_markdown(contents: Contents) -> str:
-    lines = [f"# {contents.title}", ""]
+    """The page as Markdown, which viewers render as HTML: every text from the folder is
+    HTML-escaped (`_md`), but for the spec, which a code fence shows as typed; the fence is
+    longer than any run of backticks in the spec, so no line of it closes the fence early."""
+    lines = [f"# {_md(contents.title)}", ""]
     if contents.description:
-        lines += [contents.description, ""]
-    lines += ["; ".join(contents.facts), "", "## Spec", ""]
-    lines += ["```toml", contents.spec.rstrip("\n"), "```", ""] if contents.spec \
+        lines += [_md(contents.description, one_line=False), ""]
+    lines += [_md("; ".join(contents.facts)), "", "## Spec", ""]
+    fence = "```"
+    while fence in contents.spec:
+        fence += "`"
+    lines += [f"{fence}toml", contents.spec.rstrip("\n"), fence, ""] if contents.spec \
         else ["No spec.toml in this folder.", ""]
     lines += ["## Status", "", *_markdown_table(contents.counts), ""]
     if not contents.glance.empty:
-        lines += ["## At a glance", "", contents.glance_note, "",
+        lines += ["## At a glance", "", _md(contents.glance_note), "",
                   *_markdown_table(contents.glance), ""]
     lines += ["## Best trials", ""]
     lines += _markdown_table(contents.best) if not contents.best.empty \
@@ -310,18 +316,26 @@ def render_markdown(contents: Contents) -> str:
     if not contents.pictures:
         lines += ["No figures: the tables hold no trials to draw.", ""]
     for picture in contents.pictures:
-        lines += [f"![{picture.title}](plots/{picture.png.name})", "",
-                  f"*{picture.title}.* {picture.caption} ([SVG](plots/{picture.svg.name}))", ""]
+        title = _md(picture.title)
+        lines += [f"![{title}](plots/{picture.png.name})", "",
+                  f"*{title}.* {_md(picture.caption)} ([SVG](plots/{picture.svg.name}))", ""]
     lines += ["## Manifest", "", *_markdown_table(contents.times), "",
               *_markdown_table(contents.versions), ""]
     return "\n".join(lines)
+
+
+def _md(text: str, *, one_line: bool = True) -> str:
+    """Text as Markdown shows it: `<`, `>` and `&` escaped, so a `<script>` in a description
+    stays text; `one_line` keeps a title or a caption from breaking its line."""
+    escaped = html.escape(text, quote=False)
+    return " ".join(escaped.splitlines()) if one_line else escaped
 
 
 def _markdown_table(frame: pd.DataFrame) -> list[str]:
     cells = _cells(frame)
 
     def row(values: Sequence[str]) -> str:
-        return "| " + " | ".join(v.replace("|", "\\|").replace("\n", " ") for v in values) + " |"
+        return "| " + " | ".join(_md(v).replace("|", "\\|") for v in values) + " |"
 
     return [row(list(cells.columns)), row(["---"] * len(cells.columns)),
             *(row(list(r)) for r in cells.itertuples(index=False, name=None))]

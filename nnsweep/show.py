@@ -1,4 +1,8 @@
-"""`nnsweep show DIR`: a results folder at a glance, as terminal tables."""
+"""`nnsweep show DIR`: a results folder at a glance, as terminal tables.
+
+Everything shown from the folder (its name, description, parameter values, errors) is printed
+as plain text: never read as rich markup, control characters escaped.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,11 @@ import io
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from nnsweep.store import Results
 from nnsweep.tables import STATUSES
+from nnsweep.text import terminal_safe
 
 
 def best_trials(results: Results, top: int) -> pd.DataFrame:
@@ -22,11 +28,13 @@ def best_trials(results: Results, top: int) -> pd.DataFrame:
 def render(results: Results, *, top: int = 10, width: int = 120) -> str:
     manifest = results.manifest
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width, force_terminal=False, color_system=None)
+    # markup, emoji codes and highlighting off: a stray "[/x]" or ":fire:" prints as typed
+    console = Console(file=buffer, width=width, force_terminal=False, color_system=None,
+                      markup=False, emoji=False, highlight=False)
     name = manifest.get("name", results.directory.name)
-    console.print(f"{name}: {len(results.trials)} trials in {results.directory}")
+    console.print(_text(f"{name}: {len(results.trials)} trials in {results.directory}"))
     if manifest.get("description"):
-        console.print(manifest["description"])
+        console.print(_text(manifest["description"]))
 
     counts = results.trials["status"].value_counts()
     status_table = Table(title="status")
@@ -34,7 +42,7 @@ def render(results: Results, *, top: int = 10, width: int = 120) -> str:
     status_table.add_column("trials", justify="right")
     for status in STATUSES:
         if counts.get(status, 0):
-            status_table.add_row(status, str(int(counts[status])))
+            status_table.add_row(Text(status), Text(str(int(counts[status]))))
     console.print(status_table)
 
     axes = [a for a in manifest.get("axes", []) if a in results.trials.columns]
@@ -42,16 +50,21 @@ def render(results: Results, *, top: int = 10, width: int = 120) -> str:
     table = Table(title=f"best {len(best)} trials by final error")
     columns = ["trial", *axes, "status", "final_error", "converged_epoch"]
     for column in columns:
-        table.add_column(column, justify="right" if column != "trial" else "left")
+        table.add_column(_text(column), justify="right" if column != "trial" else "left")
     for _, row in best.iterrows():
         table.add_row(*(_cell(row[c]) for c in columns))
     console.print(table)
     return buffer.getvalue()
 
 
-def _cell(value: object) -> str:
+def _cell(value: object) -> Text:
     if value is pd.NA or value is None:
-        return ""
+        return Text("")
     if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
+        return Text(f"{value:.6g}")
+    return _text(value)
+
+
+def _text(value: object) -> Text:
+    """A folder's text as a rich Text: printed as it reads, never parsed as markup."""
+    return Text(terminal_safe(str(value)))
