@@ -229,10 +229,13 @@ def _show(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     import nnsweep
+    from nnsweep import store
     from nnsweep.report import build_report
 
     nnsweep.load_results(args.dir)  # a clear message for a folder that holds no results
-    print(build_report(args.dir, x=args.x, y=args.y, facet=args.facet, trial=args.trial))
+    with store.locked(args.dir):  # no run may start writing while the report is written
+        page = build_report(args.dir, x=args.x, y=args.y, facet=args.facet, trial=args.trial)
+    print(page)
     return EXIT_OK
 
 

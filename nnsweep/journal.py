@@ -1,17 +1,20 @@
 """The append-only trial journal: the durable record every table is rebuilt from.
 
 Each finished trial is one JSON line, written and fsynced as soon as its batch returns, so a
-kill or a crash loses at most the batch in flight. A line cut short by a kill (the last one) or
-garbled on disk is skipped with a warning naming the file and line; its trial is trained again.
+kill or a crash loses at most the batch in flight. The journal is checked, not trusted: every
+line is validated against the record's schema and its trial id is recomputed from the
+parameters and the dataset's hash it names. A line cut short by a kill, garbled on disk or
+edited by hand is skipped with a warning naming the file and line; its trial trains again.
 JSON keeps floats exactly (repr round-trips), and nan/inf as NaN/Infinity.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,14 +22,21 @@ from typing import Any
 import numpy as np
 
 from nnsweep.errors import NnsweepWarning
-from nnsweep.params import TrialParams
+from nnsweep.grid import trial_id
+from nnsweep.params import ACTIVATIONS, DESCENTS, INITS, METRICS, REDUCTIONS, TrialParams
 from nnsweep.result import TrialResult
 
-FORMAT = 1
+FORMAT = 2
+STATUSES: tuple[str, ...] = ("converged", "not_converged", "diverged", "failed", "crashed")
+MAX_INT = 2**63 - 1
 
 
 class JournalWarning(NnsweepWarning):
-    """A journal line that could not be read; the trial it held is trained again."""
+    """A journal line that could not be used; the trial it held is trained again."""
+
+
+class BadRecord(ValueError):
+    """A journal line that does not hold a valid record; the message says which field."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,8 @@ class Record:
     seconds: float
     result: TrialResult | None  # None for failed or crashed trials
     error: str = ""  # "Type: message" of a failed or crashed trial
+    engine: str = "numpy"  # the engine that trained it: part of what its numbers mean
+    dataset: str = ""  # the dataset's hash: with the parameters, it makes the trial's id
 
     @property
     def finished(self) -> bool:
@@ -46,24 +58,14 @@ class Record:
         return self.result is not None
 
 
-def _params_dict(params: TrialParams) -> dict[str, Any]:
-    return params.to_dict()
-
-
-def _params_from(data: dict[str, Any]) -> TrialParams:
-    data = dict(data)
-    data["hidden"] = tuple(data["hidden"])
-    if data.get("weights") is not None:
-        data["weights"] = tuple(tuple(tuple(row) for row in layer) for layer in data["weights"])
-    return TrialParams(**data)
-
-
 def encode(record: Record, *, keep_weights: bool) -> str:
     """One journal line (with its newline) for a record."""
     body: dict[str, Any] = {
         "v": FORMAT,
         "trial": record.trial,
-        "params": _params_dict(record.params),
+        "data": record.dataset,
+        "engine": record.engine,
+        "params": record.params.to_dict(),
         "status": record.status,
         "seconds": record.seconds,
         "error": record.error,
@@ -83,55 +85,227 @@ def encode(record: Record, *, keep_weights: bool) -> str:
     return json.dumps(body, separators=(",", ":")) + "\n"
 
 
-def decode(line: str) -> Record:
-    body = json.loads(line)
-    if not isinstance(body, dict) or body.get("v") != FORMAT:
-        raise ValueError("not a journal record")
-    data = body.get("result")
-    result = None
-    if data is not None:
-        weights = data.get("weights") or []
-        result = TrialResult(
-            epochs=np.array(data["epochs"], dtype=np.int64),
-            errors=np.array(data["errors"], dtype=np.float64).reshape(-1, 3),
-            final_error=float(data["final_error"]),
-            best_error=float(data["best_error"]),
-            converged_epoch=data["converged_epoch"],
-            diverged_epoch=data["diverged_epoch"],
-            direction_changes=tuple(np.array(c, dtype=np.int64) for c in data["direction_changes"]),
-            weights=tuple(np.array(w, dtype=np.float64) for w in weights),
-        )
-    return Record(
-        trial=str(body["trial"]),
-        params=_params_from(body["params"]),
-        status=str(body["status"]),
-        seconds=float(body["seconds"]),
-        result=result,
-        error=str(body.get("error", "")),
+# --- checking a line ------------------------------------------------------------------------
+
+def _integer(value: Any, where: str, low: int = 0, high: int = MAX_INT) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadRecord(f"{where}: expected an integer from {low} to {high}")
+    return value
+
+
+def _number(value: Any, where: str, *, finite: bool = False, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRecord(f"{where}: expected a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise BadRecord(f"{where}: expected a number of float range") from None
+    if (finite or positive) and not math.isfinite(number):
+        raise BadRecord(f"{where}: expected a finite number")
+    if positive and number <= 0:
+        raise BadRecord(f"{where}: expected a positive number")
+    return number
+
+
+def _choice(choices: Sequence[str]) -> Callable[[Any, str], str]:
+    def check(value: Any, where: str) -> str:
+        if value not in choices:
+            raise BadRecord(f"{where}: expected one of {', '.join(choices)}")
+        return str(value)
+    return check
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadRecord(f"{where}: expected true or false")
+    return value
+
+
+def _hidden(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or len(value) > 100:
+        raise BadRecord(f"{where}: expected a list of layer sizes")
+    return tuple(_integer(size, where, 1, 10**6) for size in value)
+
+
+def _array(value: Any, where: str, kinds: str, ndim: int) -> np.ndarray:
+    """A rectangular numeric array of `ndim` dimensions whose dtype kind is one of `kinds`.
+
+    numpy does the checking in C: a ragged list, a string, a bool or an integer beyond 64 bits
+    gives another dtype (or raises), so a line of millions of cells is checked quickly.
+    """
+    try:
+        array = np.array(value)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        array = np.array(None)
+    if array.ndim != ndim or array.dtype.kind not in kinds or array.size == 0:
+        what = "integers" if kinds == "iu" else "numbers"
+        raise BadRecord(f"{where}: expected a {ndim}-D array of {what}")
+    return array.astype(np.int64 if kinds == "iu" else np.float64)
+
+
+def _matrices(value: Any, where: str, kinds: str) -> tuple[np.ndarray, ...]:
+    """A list of rectangular 2-D numeric matrices (no ragged rows, no strings)."""
+    if not isinstance(value, list) or len(value) > 101:
+        raise BadRecord(f"{where}: expected a list of matrices")
+    return tuple(_array(layer, f"{where}[{number}]", kinds, 2)
+                 for number, layer in enumerate(value))
+
+
+def _given(value: Any, where: str) -> Any:
+    if value is None:
+        return None
+    matrices = _matrices(value, where, "iuf")
+    if not all(np.isfinite(m).all() for m in matrices):
+        raise BadRecord(f"{where}: expected finite weights")
+    return tuple(tuple(tuple(float(v) for v in row) for row in m) for m in matrices)
+
+
+# How each parameter is checked and converted: one line per field of TrialParams.
+PARAM_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "hidden": _hidden,
+    "activation": _choice(ACTIVATIONS),
+    "output": _choice(ACTIVATIONS),
+    "alpha": lambda v, w: _number(v, w, positive=True),
+    "descent": _choice(DESCENTS),
+    "batch_size": lambda v, w: _integer(v, w, 1),
+    "reduction": _choice(REDUCTIONS),
+    "epochs": lambda v, w: _integer(v, w, 1, 10**9),
+    "seed": lambda v, w: _integer(v, w, 0, 2**32 - 1),
+    "init": _choice(INITS),
+    "weights": _given,
+    "record_every": lambda v, w: _integer(v, w, 0, 10**9),
+    "metric": _choice(METRICS),
+    "tolerance": lambda v, w: _number(v, w, finite=True),
+    "bias": _flag,
+    "shuffle": _flag,
+}
+assert set(PARAM_CHECKS) == set(TrialParams().to_dict())
+
+
+def _params(value: Any) -> TrialParams:
+    if not isinstance(value, dict) or set(value) != set(PARAM_CHECKS):
+        raise BadRecord("params: expected every parameter, and nothing else")
+    return TrialParams(**{name: check(value[name], f"params.{name}")
+                          for name, check in PARAM_CHECKS.items()})
+
+
+def _result(value: Any, params: TrialParams) -> TrialResult:
+    if not isinstance(value, dict):
+        raise BadRecord("result: expected an object")
+    epochs = value.get("epochs")
+    if not isinstance(epochs, list) or not epochs:
+        raise BadRecord("result.epochs: expected a list of epochs")
+    recorded = _array(epochs, "result.epochs", "iu", 1)
+    if recorded[0] < 0 or recorded[-1] >= params.epochs or (np.diff(recorded) <= 0).any():
+        raise BadRecord(f"result.epochs: expected increasing epochs below {params.epochs}")
+    table = _array(value.get("errors"), "result.errors", "iuf", 2)
+    if table.shape != (len(recorded), 3):
+        raise BadRecord("result.errors: expected mae, mse and sse for every recorded epoch")
+    events = {}
+    for key in ("converged_epoch", "diverged_epoch"):
+        event = value.get(key)
+        events[key] = None if event is None else _integer(event, f"result.{key}", 0,
+                                                          params.epochs)
+    changes = _matrices(value.get("direction_changes"), "result.direction_changes", "iu")
+    check_shapes(changes, params, "result.direction_changes")
+    if any((c < 0).any() for c in changes):
+        raise BadRecord("result.direction_changes: expected counts of at least 0")
+    weights = value.get("weights")
+    saved = () if weights in (None, []) else _matrices(weights, "result.weights", "iuf")
+    if saved:
+        check_shapes(saved, params, "result.weights", like=changes)
+    return TrialResult(
+        epochs=recorded,
+        errors=table,
+        final_error=_number(value.get("final_error"), "result.final_error"),
+        best_error=_number(value.get("best_error"), "result.best_error"),
+        converged_epoch=events["converged_epoch"],
+        diverged_epoch=events["diverged_epoch"],
+        direction_changes=changes,
+        weights=saved,
     )
+
+
+def check_shapes(layers: Sequence[np.ndarray], params: TrialParams, where: str,
+                  like: Sequence[np.ndarray] = ()) -> None:
+    """One (fan_in, fan_out) matrix per layer, chained through the hidden sizes."""
+    if len(layers) != len(params.hidden) + 1:
+        raise BadRecord(f"{where}: expected {len(params.hidden) + 1} layers")
+    for number, layer in enumerate(layers):
+        if number < len(params.hidden) and layer.shape[1] != params.hidden[number]:
+            raise BadRecord(f"{where}[{number}]: expected {params.hidden[number]} columns")
+        if number > 0 and layer.shape[0] != params.hidden[number - 1] + params.bias:
+            raise BadRecord(f"{where}[{number}]: expected "
+                            f"{params.hidden[number - 1] + params.bias} rows")
+        if like and layer.shape != like[number].shape:
+            raise BadRecord(f"{where}[{number}]: expected the shape {like[number].shape}")
+
+
+def decode(line: str) -> Record:
+    """The record one line holds; raises BadRecord naming the first field that is wrong."""
+    try:
+        body = json.loads(line)
+    except RecursionError:
+        raise BadRecord("nested too deeply") from None
+    except ValueError as exc:
+        raise BadRecord(f"not JSON ({exc})") from None
+    if not isinstance(body, dict) or "v" not in body:
+        raise BadRecord("not a journal record")
+    if body["v"] != FORMAT:
+        raise BadRecord(f"a record of journal format {body['v']!r}, expected {FORMAT}")
+    trial = body.get("trial")
+    if not isinstance(trial, str) or len(trial) != 12:
+        raise BadRecord("trial: expected a 12-character id")
+    params = _params(body.get("params"))
+    status = _choice(STATUSES)(body.get("status"), "status")
+    seconds = _number(body.get("seconds"), "seconds", finite=True)
+    error = body.get("error", "")
+    if not isinstance(error, str):
+        raise BadRecord("error: expected text")
+    dataset, engine = body.get("data"), body.get("engine")
+    if not isinstance(dataset, str) or not dataset:
+        raise BadRecord("data: expected the dataset's hash")
+    if not isinstance(engine, str) or not engine:
+        raise BadRecord("engine: expected the name of the engine that trained the trial")
+    failed = status in ("failed", "crashed")
+    if failed != (body.get("result") is None):
+        raise BadRecord("result: expected a result exactly when the trial did not fail")
+    result = None if failed else _result(body["result"], params)
+    if trial_id(params, dataset) != trial:
+        raise BadRecord(f"trial {trial}: its id does not match its parameters")
+    return Record(trial=trial, params=params, status=status, seconds=seconds, result=result,
+                  error=error, engine=engine, dataset=dataset)
+
+
+# --- the file -------------------------------------------------------------------------------
+
+def _open_flags(mode: int) -> int:
+    return mode | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def append(path: Path, records: Sequence[Record], *, keep_weights: bool) -> None:
     """Append records durably: written, flushed and fsynced before returning."""
     if not records:
         return
-    text = "".join(encode(r, keep_weights=keep_weights) for r in records)
-    with open(path, "a", encoding="utf-8") as handle:
+    text = "".join(encode(r, keep_weights=keep_weights) for r in records).encode("utf-8")
+    fd = os.open(path, _open_flags(os.O_WRONLY | os.O_APPEND | os.O_CREAT), 0o666)
+    with os.fdopen(fd, "wb") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
 
 
 def read(path: Path) -> Iterator[Record]:
-    """Every readable record in file order; unreadable lines are skipped with a warning."""
+    """Every valid record in file order; others are skipped with a warning naming the line."""
     if not path.exists():
         return
-    with open(path, "rb") as handle:
+    fd = os.open(path, _open_flags(os.O_RDONLY))
+    with os.fdopen(fd, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             complete = raw.endswith(b"\n")
             try:
                 record = decode(raw.decode("utf-8"))
-            except (ValueError, KeyError, TypeError) as exc:
+            except (BadRecord, UnicodeDecodeError) as exc:
                 what = "a torn last record (cut short by a kill)" if not complete else "garbage"
                 warnings.warn(
                     f"{path}: line {number}: skipped {what}: {exc}; "
@@ -149,7 +323,8 @@ def drop_torn_tail(path: Path) -> None:
     """Cut a last line that a kill left unfinished, so the next append starts on a clean line."""
     if not path.exists():
         return
-    with open(path, "rb+") as handle:
+    fd = os.open(path, _open_flags(os.O_RDWR))
+    with os.fdopen(fd, "rb+") as handle:
         data = handle.read()
         if not data or data.endswith(b"\n"):
             return

@@ -28,26 +28,23 @@ OUTCOME_COLUMNS = ("status", "final_error", "best_error", "converged_epoch", "di
 
 
 def read_tables(directory: Path) -> dict[str, pd.DataFrame]:
-    """The four saved tables, read from parquet into their schemas."""
-    frames = {}
-    for name in TABLE_NAMES:
-        path = directory / f"{name}.parquet"
-        if not path.exists():
-            raise ResultsError(f"{directory}: no {path.name}, so there is nothing to report; "
-                               "run a sweep there first: python -m nnsweep run SPEC")
-        frames[name] = store.read_table(directory, name)
-    return frames
+    """The four saved tables in their schemas (rebuilt in memory from the journal when torn)."""
+    return _tables_of(_results(directory))
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
-    path = directory / "manifest.json"
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ResultsError(f"{path}: not valid JSON ({exc})") from None
-    return data if isinstance(data, dict) else {}
+    return _results(directory).manifest
+
+
+def _results(directory: Path) -> store.Results:
+    if not store.is_results_folder(directory):
+        raise ResultsError(f"{directory}: no trials.parquet, so there is nothing to report; "
+                           "run a sweep there first: python -m nnsweep run SPEC")
+    return store.load_results(directory)
+
+
+def _tables_of(results: store.Results) -> dict[str, pd.DataFrame]:
+    return {name: getattr(results, name) for name in TABLE_NAMES}
 
 
 @dataclass(frozen=True)
@@ -74,14 +71,17 @@ def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
     """Read the saved tables of a results folder, write plots/ and report.html/report.md; return
     the report.html path."""
     directory = Path(directory)
-    frames = read_tables(directory)
-    manifest = read_manifest(directory)
+    results = _results(directory)
+    if results.running is not None:
+        raise ResultsError(f"{directory}: a run is using this folder; its report is written "
+                           "when it finishes (show reads a running sweep)")
+    frames, manifest = _tables_of(results), results.manifest
     layout = choose_layout(frames["trials"], manifest, x=x, y=y, facet=facet)
     chosen = plots.resolve_trial(frames["trials"], trial) if trial else None
     out = directory / "plots"
     _remove_old_pictures(out)
     pictures = plots.draw_all(frames, layout, out, chosen)
-    contents = gather(directory, frames, manifest, layout, pictures)
+    contents = gather(directory, frames, manifest, layout, pictures, expected=results.expected)
     write_atomic(directory / "report.md", render_markdown(contents).encode("utf-8"))
     page = directory / "report.html"
     write_atomic(page, render_html(contents).encode("utf-8"))
@@ -111,11 +111,14 @@ def _remove_old_pictures(out: Path) -> None:
 # --- what the page holds ------------------------------------------------------------------
 
 def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str, Any],
-           layout: Layout, pictures: list[Picture]) -> Contents:
+           layout: Layout, pictures: list[Picture], expected: int | None = None) -> Contents:
     trials = frames["trials"]
     spec_path = directory / "spec.toml"
     dataset = manifest.get("dataset")
     facts = [f"{len(trials)} trials in {directory}"]
+    if expected is not None and len(trials) < expected:
+        facts[0] = (f"partial: {len(trials)} of {expected} trials in {directory} (the run "
+                    "stopped before the end; rerun it to finish)")
     if isinstance(dataset, dict) and dataset.get("name"):
         facts.append(f"dataset {dataset['name']} ({dataset.get('rows', '?')} rows)")
     elif isinstance(dataset, str):
@@ -130,7 +133,7 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
         title=str(manifest.get("name") or directory.name),
         description=str(manifest.get("description") or ""),
         facts=facts,
-        spec=spec_path.read_text(encoding="utf-8") if spec_path.exists() else "",
+        spec=_saved_text(spec_path),
         counts=status_counts(trials),
         glance=at_a_glance(trials, frames["history"], layout),
         glance_note=GLANCE.format(x=layout.x or "", seeds=", the median seed deciding"
@@ -145,6 +148,16 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
                             if manifest.get(k) is not None], columns=["field", "value"]),
         manifest=manifest,
     )
+
+
+def _saved_text(path: Path) -> str:
+    """spec.toml as saved, or "" where it is missing, unreadable or not a plain file."""
+    if path.is_symlink() or not path.is_file():
+        return ""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def status_counts(trials: pd.DataFrame) -> pd.DataFrame:

@@ -23,7 +23,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +76,9 @@ def train_task(
                 return [record for item in batch for record in train_task(x, y, [item], engine)]
             trial, params = batch[0]
             return [Record(trial, params, "failed", time.perf_counter() - started, None,
-                           f"{type(exc).__name__}: {exc}")]
+                           f"{type(exc).__name__}: {exc}", engine)]
         seconds = (time.perf_counter() - started) / len(batch)
-    return [Record(trial, params, result.status(params.tolerance), seconds, result)
+    return [Record(trial, params, result.status(params.tolerance), seconds, result, "", engine)
             for (trial, params), result in zip(batch, results, strict=True)]
 
 
@@ -112,6 +112,17 @@ _WATCHING = False
 # --- planning -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class Setup:
+    """What a run is checked against before the results folder is touched."""
+
+    directory: Path
+    trials: list[Trial]
+    workers: int
+    engine: str
+    backend: str
+
+
+@dataclass(frozen=True)
 class Plan:
     """What a run would do: which trials are new, how they are batched, roughly how long."""
 
@@ -123,6 +134,7 @@ class Plan:
     workers: int
     engine: str
     backend: str
+    manifest: dict[str, Any]  # the folder's manifest so far ({} for a new folder)
 
     def estimate_seconds(self, rows: int) -> float:
         return estimate_seconds(self.batches, self.workers, rows)
@@ -210,6 +222,36 @@ def workers_for(jobs: int | None) -> int:
     return jobs
 
 
+def preflight(
+    spec: Spec,
+    *,
+    out: str | Path | None = None,
+    jobs: int | None = None,
+    engine: str | None = None,
+    backend: str | None = None,
+    max_trials: int | None = None,
+    fresh: bool = False,
+) -> Setup:
+    """Every check that needs no journal: limits, engine, backend, the folder, the room."""
+    limit = DEFAULT_MAX_TRIALS if max_trials is None else max_trials
+    size = spec.size()
+    if size > limit:
+        raise NnsweepError(
+            f"{spec.source or spec.name}: the grid has {size:,} trials, more than the limit of "
+            f"{limit:,}; narrow the grid, or raise the limit with --max-trials {size}")
+    directory = Path(out) if out is not None else default_directory(spec)
+    chosen_engine = engines.resolve(engine or spec.run.engine)
+    chosen_backend = backend or spec.run.backend
+    backends.check(chosen_backend, scheduler=spec.run.scheduler)
+    store.check_name(directory)
+    store.check_folder(directory, fresh=fresh)
+    trials = list(spec.trials())
+    check_room(directory, trials, spec.dataset.x.shape[1], spec.dataset.y.shape[1],
+               keep_weights=spec.run.save_weights)
+    workers = workers_for(jobs if jobs is not None else spec.run.jobs)
+    return Setup(directory, trials, workers, chosen_engine, chosen_backend)
+
+
 def plan(
     spec: Spec,
     *,
@@ -222,34 +264,64 @@ def plan(
     fresh: bool = False,
 ) -> Plan:
     """Decide what a run would train, reading (never writing) the results folder."""
-    limit = DEFAULT_MAX_TRIALS if max_trials is None else max_trials
-    size = spec.size()
-    if size > limit:
-        raise NnsweepError(
-            f"{spec.source or spec.name}: the grid has {size:,} trials, more than the limit of "
-            f"{limit:,}; narrow the grid, or raise the limit with --max-trials {size}")
-    directory = Path(out) if out is not None else default_directory(spec)
-    chosen_engine = engines.resolve(engine or spec.run.engine)
-    chosen_backend = backend or spec.run.backend
-    backends.check(chosen_backend, scheduler=spec.run.scheduler)
-    trials = list(spec.trials())
-    check_room(directory, trials, spec.dataset.x.shape[1], spec.dataset.y.shape[1],
-               keep_weights=spec.run.save_weights)
-    records = {} if fresh else _readable_records(directory, spec)
+    setup = preflight(spec, out=out, jobs=jobs, engine=engine, backend=backend,
+                      max_trials=max_trials, fresh=fresh)
+    return plan_in(spec, setup, retry_failed=retry_failed, fresh=fresh)
+
+
+def plan_in(spec: Spec, setup: Setup, *, retry_failed: bool, fresh: bool) -> Plan:
+    """The plan for a checked setup, from what its folder's journal already holds."""
+    manifest = {} if fresh else store.read_manifest(setup.directory)
+    records = {} if fresh else usable_records(spec, setup, manifest)
+    trials = setup.trials
     reused = {t.id: records[t.id] for t in trials
               if t.id in records and (records[t.id].finished or not retry_failed)}
     pending = [t for t in trials if t.id not in reused]
-    workers = workers_for(jobs if jobs is not None else spec.run.jobs)
-    planned = batches(pending, workers, rows=spec.dataset.x.shape[0])
-    return Plan(directory, trials, reused, pending, planned, workers, chosen_engine,
-                chosen_backend)
+    planned = batches(pending, setup.workers, rows=spec.dataset.x.shape[0])
+    return Plan(setup.directory, trials, reused, pending, planned, setup.workers, setup.engine,
+                setup.backend, manifest)
 
 
-def _readable_records(directory: Path, spec: Spec) -> dict[str, Record]:
-    manifest = store.read_manifest(directory)
-    if manifest.get("spec_hash") not in (None, spec.hash):
+def usable_records(spec: Spec, setup: Setup, manifest: dict[str, Any]) -> dict[str, Record]:
+    """The folder's journal records, once the folder is known to hold this sweep's trials.
+
+    A folder belongs to this sweep when its manifest names this spec, or when every trial it
+    holds is one of this spec's (the spec extends the sweep: a new axis through the old fixed
+    value, more values on an axis). Its finished trials must come from the engine this run
+    uses: an engine is part of what a number means, so one folder never mixes two.
+    """
+    directory = setup.directory
+    if not store.is_results_folder(directory):
         return {}
-    return store.finished_records(directory)
+    records = store.finished_records(directory)
+    ids = {t.id for t in setup.trials}
+    old = manifest.get("trials")
+    held = set(old) if isinstance(old, list) else set(records)
+    made_by = manifest.get("spec_hash")
+    same = made_by == spec.hash if made_by else _saved_spec_text(directory) == spec.text
+    if not same and not held <= ids:
+        which = f"hash {made_by}" if made_by else "a spec.toml that differs"
+        raise ResultsError(
+            f"{directory}: made by another spec ({which}, this one is {spec.hash}); "
+            "rerun with --fresh to start over there, or choose another folder with --out")
+    others = Counter(r.engine for t, r in records.items()
+                     if t in ids and r.finished and r.engine != setup.engine)
+    if others:
+        engine, count = others.most_common(1)[0]
+        raise ResultsError(
+            f"{directory}: {count} trials here were trained by the {engine} engine and this "
+            f"run uses {setup.engine}; one folder never mixes engines: resume with --engine "
+            f"{engine}, start over with --fresh, or choose another folder with --out")
+    return records
+
+
+def _saved_spec_text(directory: Path) -> str | None:
+    path = directory / store.SPEC
+    if path.is_symlink() or not path.is_file():
+        return None
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        return path.read_text(encoding="utf-8")
+    return None
 
 
 # --- running ------------------------------------------------------------------------------
@@ -274,25 +346,25 @@ def run(
     Finished trials are journaled as their batch returns. On Ctrl-C the tables are written for
     what is done and `Interrupted` is raised; a rerun resumes where this one stopped.
     """
-    the_plan = plan(spec, out=out, jobs=jobs, engine=engine, backend=backend,
-                    retry_failed=retry_failed, max_trials=max_trials, fresh=fresh)
-    directory = the_plan.directory
+    setup = preflight(spec, out=out, jobs=jobs, engine=engine, backend=backend,
+                      max_trials=max_trials, fresh=fresh)
+    directory = setup.directory
     command = command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with store.locked(directory):
-            # A --fresh plan read no records, so it already stands for the emptied folder.
-            manifest = store.prepare(directory, spec.hash, fresh=fresh)
+            store.prepare(directory, fresh=fresh)
+            the_plan = plan_in(spec, setup, retry_failed=retry_failed, fresh=fresh)
             started = _now()
             store.write_atomic(directory / store.SPEC, spec.text.encode("utf-8"))
-            manifest = _manifest(spec, the_plan, manifest, started, command)
+            manifest = _manifest(spec, the_plan, the_plan.manifest, started, command)
             store.write_manifest(directory, manifest)
             records, stop = _train(spec, the_plan, fail_fast=fail_fast, quiet=quiet)
-            results = _finish(spec, the_plan, records, manifest,
-                              interrupted=isinstance(stop, KeyboardInterrupt))
+            interrupted = isinstance(stop, KeyboardInterrupt)
+            results = _finish(spec, the_plan, records, manifest, interrupted=interrupted)
             if isinstance(stop, OSError):
                 raise stop
-            if report and len(results.trials):
+            if report and len(results.trials) and not interrupted:
                 from nnsweep.report import build_report
 
                 build_report(directory)
@@ -320,7 +392,8 @@ def _train(
         with warnings.catch_warnings():
             # joblib says so when a stop cancels the tasks in flight; the final line says more
             warnings.filterwarnings("ignore", message=".*still being processed by the workers")
-            for returned in _fan_out(spec, the_plan):
+            for batch_records in _fan_out(spec, the_plan):
+                returned = [replace(r, dataset=spec.dataset.hash) for r in batch_records]
                 with _interrupts_deferred():  # journal and memory agree, whenever Ctrl-C comes
                     store.append(directory, returned, keep_weights=spec.run.save_weights)
                     records.update((r.trial, r) for r in returned)
@@ -373,8 +446,9 @@ def _fan_out(spec: Spec, the_plan: Plan) -> Iterator[list[Record]]:
 
 def crashed_records(task: tuple[Any, ...], reason: str) -> list[Record]:
     """A batch whose worker process was lost: crashed, so --retry-failed trains it again."""
-    batch, _ = task
-    return [Record(trial, params, "crashed", 0.0, None, reason) for trial, params in batch]
+    batch, engine = task
+    return [Record(trial, params, "crashed", 0.0, None, reason, engine)
+            for trial, params in batch]
 
 
 def _finish(
@@ -389,9 +463,11 @@ def _finish(
     directory = the_plan.directory
     ordered = [records[t.id] for t in the_plan.trials if t.id in records]
     frames = store.build_tables(ordered)
-    store.write_tables(directory, frames)
+    generation = store.new_generation()
+    store.write_tables(directory, frames, generation)
     if spec.run.save_weights:
         store.write_weights(directory, ordered)
+    manifest["generation"] = generation
     counts = Counter(r.status for r in ordered)
     manifest["finished"] = _now()
     manifest["status_counts"] = dict(sorted(counts.items()))
@@ -403,7 +479,8 @@ def _finish(
         interrupted=interrupted,
     )
     store.write_manifest(directory, manifest)
-    return Results(directory=directory, manifest=manifest, **frames)
+    return Results(directory=directory, manifest=manifest, expected=len(the_plan.trials),
+                   **frames)
 
 
 def _manifest(
@@ -427,6 +504,7 @@ def _manifest(
         "started": started,
         "finished": None,
         "status_counts": old.get("status_counts", {}),
+        "generation": old.get("generation"),  # the tables now on disk, until new ones are
         "trials": [t.id for t in the_plan.trials],
         "invocations": [*old.get("invocations", []), {
             "started": started, "command": command, "pid": os.getpid(),

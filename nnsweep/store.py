@@ -1,20 +1,27 @@
 """The results folder: journal, lock, manifest and the tables, each written atomically.
 
-Layout (DESIGN.md section 5): trials/history/directions/summary as parquet and CSV, spec.toml,
-manifest.json, weights.npz (with save_weights), plots/ and report.html, plus journal.jsonl, the
-durable record the tables are rebuilt from, and .lock while a run owns the folder.
+A results folder is nnsweep's own: nnsweep writes only into an empty folder or one holding its
+manifest or journal, deletes and overwrites only the names below, and never follows a
+symbolic link inside it. The journal is the durable record; the tables are published as one
+generation (each parquet file carries the generation that the manifest, written last, names),
+so a reader never mixes tables of two runs: a torn generation is rebuilt from the journal.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import io
 import json
 import os
-import shutil
+import re
 import socket
 import tempfile
+import time
+import uuid
 import warnings
+import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +29,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from nnsweep import journal, tables
 from nnsweep.errors import NnsweepWarning, ResultsError
-from nnsweep.journal import Record
+from nnsweep.journal import BadRecord, Record
 from nnsweep.network import Array, predict
 from nnsweep.params import TrialParams
 
@@ -35,10 +44,101 @@ MANIFEST = "manifest.json"
 SPEC = "spec.toml"
 WEIGHTS = "weights.npz"
 LOCK = ".lock"
+PLOTS = "plots"
+REPORTS: tuple[str, ...] = ("report.html", "report.md")
+PICTURES: tuple[str, ...] = (".png", ".svg")
+# Every name nnsweep writes at the top of a results folder; nothing else is ever touched.
+OWN_FILES: frozenset[str] = frozenset(
+    {f"{name}.{ext}" for name in TABLES for ext in ("parquet", "csv")}
+    | {JOURNAL, MANIFEST, SPEC, WEIGHTS, LOCK, *REPORTS})
+# write_atomic's temporary files: ".<name>.<random>.tmp", left behind only by a kill.
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]+\.tmp$")
+GENERATION_KEY = b"nnsweep.generation"
+LOCK_RETRY_SECONDS = 0.5  # a reader holds the lock for microseconds; a run for the whole run
 
 
 class StoreWarning(NnsweepWarning):
     """Something in a results folder was damaged and has been worked around."""
+
+
+# --- what belongs to nnsweep ----------------------------------------------------------------
+
+def _is_temporary(name: str) -> bool:
+    match = _TEMPORARY.match(name)
+    return match is not None and (match["name"] in OWN_FILES or match["name"] == MANIFEST)
+
+
+def _is_own(entry: Path) -> bool:
+    return (entry.name in OWN_FILES or entry.name == PLOTS or _is_temporary(entry.name))
+
+
+def _is_own_picture(entry: Path) -> bool:
+    return entry.suffix in PICTURES or _is_temporary(entry.name)
+
+
+def _names(entries: Sequence[Path], directory: Path) -> str:
+    shown = sorted(str(e.relative_to(directory)) for e in entries)
+    more = f" and {len(shown) - 3} more" if len(shown) > 3 else ""
+    return ", ".join(repr(name) for name in shown[:3]) + more
+
+
+def check_links(directory: Path) -> None:
+    """Refuse a results folder holding a symbolic link where nnsweep reads or writes."""
+    if not directory.is_dir():
+        return
+    suspects = [directory / name for name in (*OWN_FILES, PLOTS)]
+    plots = directory / PLOTS
+    if plots.is_dir() and not plots.is_symlink():
+        suspects += list(plots.iterdir())
+    for path in suspects:
+        if path.is_symlink():
+            raise ResultsError(f"{path}: a symbolic link inside a results folder; nnsweep never "
+                               "follows one: replace it by the file itself, or use another "
+                               "folder")
+    if plots.exists() and not plots.is_dir():
+        raise ResultsError(f"{plots}: expected the folder of the report's pictures")
+
+
+def is_results_folder(directory: Path) -> bool:
+    return (directory / MANIFEST).is_file() or (directory / JOURNAL).is_file()
+
+
+def check_folder(directory: Path, *, fresh: bool = False) -> None:
+    """Refuse, before anything is written, a folder that is not nnsweep's to write in.
+
+    An empty (or missing) folder, or a results folder, is nnsweep's; starting over (fresh)
+    also needs a results folder holding nothing that nnsweep did not write.
+    """
+    if not directory.exists() and not directory.is_symlink():
+        return
+    if not directory.is_dir():
+        raise ResultsError(f"{directory}: not a folder; choose a folder for the results")
+    check_links(directory)
+    entries = list(directory.iterdir())
+    foreign = [e for e in entries if not _is_own(e)]
+    plots = directory / PLOTS
+    if plots.is_dir():
+        foreign += [e for e in plots.iterdir() if not _is_own_picture(e) or e.is_dir()]
+    if not foreign:
+        return
+    if not is_results_folder(directory):
+        raise ResultsError(
+            f"{directory}: not empty and not a results folder (it holds "
+            f"{_names(foreign, directory)}); nnsweep writes only into an empty folder or one "
+            "of its own: choose another folder")
+    if fresh:
+        raise ResultsError(
+            f"{directory}: cannot start over here: besides nnsweep's results the folder holds "
+            f"{_names(foreign, directory)}, which nnsweep did not write; nothing was deleted: "
+            "move them away, or choose another folder")
+
+
+def check_name(directory: Path) -> None:
+    """A folder name the file system cannot hold gets one line, not an error mid-run."""
+    for part in directory.parts:
+        if len(os.fsencode(part)) > 255:
+            raise ResultsError(f"{str(directory)[:60]}...: a folder name of {len(part)} "
+                               "characters; expected at most 255 bytes per name")
 
 
 # --- atomic files -------------------------------------------------------------------------
@@ -65,78 +165,183 @@ def _umask() -> int:
     return mask
 
 
-def write_table(directory: Path, name: str, frame: pd.DataFrame) -> None:
-    """`name`.parquet and `name`.csv, each replaced atomically."""
+def write_table(directory: Path, name: str, frame: pd.DataFrame, generation: str) -> None:
+    """`name`.parquet (stamped with the generation) and `name`.csv, each replaced atomically."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           GENERATION_KEY: generation.encode("ascii")})
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
+    pq.write_table(table, buffer)
     write_atomic(directory / f"{name}.parquet", buffer.getvalue())
     write_atomic(directory / f"{name}.csv", frame.to_csv(index=False).encode("utf-8"))
 
 
-def read_table(directory: Path, name: str) -> pd.DataFrame:
-    """A saved table in its schema; raises OSError or ValueError when the file is damaged."""
-    frame = pd.read_parquet(directory / f"{name}.parquet")
-    return tables.typed(frame, tables.SCHEMAS[name])
+def new_generation() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def read_table(directory: Path, name: str, generation: str | None = None) -> pd.DataFrame:
+    """A saved table in its schema; raises OSError or ValueError when the file is damaged or
+    belongs to another generation than `generation`."""
+    path = directory / f"{name}.parquet"
+    if path.is_symlink():
+        raise ValueError(f"{path.name} is a symbolic link")
+    table = pq.read_table(path)
+    found = (table.schema.metadata or {}).get(GENERATION_KEY, b"").decode("ascii", "replace")
+    if generation is not None and found != generation:
+        raise ValueError(f"{path.name} is of another run's generation")
+    return tables.typed(table.to_pandas(), tables.SCHEMAS[name])
+
+
+def write_tables(directory: Path, frames: Mapping[str, pd.DataFrame],
+                 generation: str | None = None) -> None:
+    """All four tables of one generation; the manifest naming it must be written after."""
+    generation = generation or new_generation()
+    for name in TABLES:
+        write_table(directory, name, frames[name], generation)
 
 
 # --- the lock -----------------------------------------------------------------------------
 
-def _pid_alive(pid: int) -> bool:
+def _open_lock(path: Path, flags: int) -> int:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ResultsError(f"{path}: a symbolic link inside a results folder; nnsweep "
+                               "never follows one: remove it") from None
+        raise
+
+
+def _owner_of(fd: int) -> dict[str, Any]:
+    """The pid and host a lock file names, or {} when it names none that makes sense."""
+    with contextlib.suppress(OSError, ValueError, RecursionError):
+        data = json.loads(os.pread(fd, 4096, 0).decode("utf-8", "replace") or "{}")
+        if (isinstance(data, dict) and isinstance(data.get("pid"), int)
+                and not isinstance(data.get("pid"), bool) and isinstance(data.get("host"), str)):
+            return {"pid": data["pid"], "host": data["host"]}
+    return {}
+
+
+def _busy(directory: Path, owner: Mapping[str, Any]) -> ResultsError:
+    who = (f" (pid {owner['pid']} on {owner['host']})" if owner else "")
+    return ResultsError(f"{directory}: another run is using this folder{who}; wait for it to "
+                        "finish or choose another --out")
 
 
 @contextlib.contextmanager
 def locked(directory: Path) -> Iterator[None]:
-    """Hold the folder for one run; a second run is refused, a dead run's lock is taken over."""
+    """Hold the folder for one run: exactly one holder, even among racing processes.
+
+    The kernel's flock is the primitive: it is atomic, and it is released when its holder
+    dies, so a lock file left by a killed run holds nothing and is simply taken over. After
+    locking, the file must still be the one at the path (a holder that finishes unlinks it);
+    otherwise the lock was taken on a file nobody else can see, and the taking starts again.
+    """
     path = directory / LOCK
     me = {"pid": os.getpid(), "host": socket.gethostname()}
+    deadline = time.monotonic() + LOCK_RETRY_SECONDS
     while True:
+        fd = _open_lock(path, os.O_RDWR | os.O_CREAT)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                owner = json.loads(path.read_text() or "{}")
-            except (OSError, ValueError):
-                owner = {}
-            pid, host = owner.get("pid"), owner.get("host")
-            if isinstance(pid, int) and host == me["host"] and not _pid_alive(pid):
-                warnings.warn(f"{path}: taking over the lock of run {pid} on {host}, which is "
-                              "no longer running", StoreWarning, stacklevel=3)
-                path.unlink(missing_ok=True)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = _owner_of(fd)
+            os.close(fd)
+            if time.monotonic() < deadline:  # perhaps a reader looking, for a moment
+                time.sleep(0.02)
                 continue
-            if not owner:
-                raise ResultsError(f"{directory}: locked by another run (unreadable {path}); "
-                                   f"remove {path} if no run is using this folder") from None
-            raise ResultsError(f"{directory}: another run is using this folder (pid {pid} on "
-                               f"{host}); wait for it to finish or choose another --out") from None
-        with os.fdopen(fd, "w") as handle:
-            json.dump(me, handle)
+            raise _busy(directory, owner) from None
+        try:
+            current = os.stat(path, follow_symlinks=False)
+        except FileNotFoundError:
+            current = None
+        if current is None or not os.path.samestat(os.fstat(fd), current):
+            os.close(fd)
+            continue
         break
     try:
+        previous = _owner_of(fd)
+        if previous and previous != me:
+            warnings.warn(f"{path}: taking over the lock of run {previous['pid']} on "
+                          f"{previous['host']}, which is no longer running", StoreWarning,
+                          stacklevel=3)
+        elif os.fstat(fd).st_size and not previous:
+            warnings.warn(f"{path}: taking over a lock left by a run that is no longer "
+                          "running", StoreWarning, stacklevel=3)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode("utf-8"), 0)
         yield
     finally:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # while still holding it, so no taker can lock a stale inode
+        os.close(fd)
 
 
-# --- the folder ---------------------------------------------------------------------------
+def live_owner(directory: Path) -> dict[str, Any] | None:
+    """The run holding the folder now ({} when its lock names nobody), or None when none is."""
+    path = directory / LOCK
+    try:
+        fd = _open_lock(path, os.O_RDONLY)
+    except (FileNotFoundError, ResultsError):
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner = _owner_of(fd)
+        if owner == {"pid": os.getpid(), "host": socket.gethostname()}:
+            return None  # this process holds it: a run building its own report
+        return owner
+    finally:
+        os.close(fd)
+    return None
+
+
+# --- the manifest ---------------------------------------------------------------------------
+
+# The manifest's fields that nnsweep reads back, with the type each must have.
+_MANIFEST_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "name": str, "description": str, "spec_hash": str, "dataset": dict, "axes": list,
+    "report": dict, "trials": list, "invocations": list, "status_counts": dict,
+    "generation": str, "created": str,
+}
+
+
+def _manifest_problem(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    for key, kind in _MANIFEST_FIELDS.items():
+        if key in data and data[key] is not None and not isinstance(data[key], kind):
+            return f"{key} is not a {getattr(kind, '__name__', kind)}"
+    for key in ("trials", "axes"):
+        if not all(isinstance(v, str) for v in data.get(key) or []):
+            return f"{key} holds something other than text"
+    if not all(isinstance(v, dict) for v in data.get("invocations") or []):
+        return "invocations holds something other than objects"
+    dataset = data.get("dataset") or {}
+    if not isinstance(dataset.get("hash", ""), str):
+        return "dataset.hash is not text"
+    return None
+
 
 def read_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest, or {} when there is none or it is damaged (with a warning: the journal
+    and spec.toml are what it is rebuilt from)."""
     path = directory / MANIFEST
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return {}
     try:
+        if path.is_symlink():
+            raise ValueError("a symbolic link")
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        warnings.warn(f"{path}: unreadable ({exc}); starting a new manifest", StoreWarning,
-                      stacklevel=2)
+        problem = _manifest_problem(data)
+    except (OSError, ValueError, RecursionError) as exc:
+        problem = str(exc)
+    if problem is not None:
+        warnings.warn(f"{path}: unreadable ({problem}); it is rebuilt from {JOURNAL}",
+                      StoreWarning, stacklevel=2)
         return {}
-    return data if isinstance(data, dict) else {}
+    return dict(data)
 
 
 def write_manifest(directory: Path, manifest: Mapping[str, Any]) -> None:
@@ -144,35 +349,30 @@ def write_manifest(directory: Path, manifest: Mapping[str, Any]) -> None:
     write_atomic(directory / MANIFEST, text.encode("utf-8"))
 
 
-def prepare(directory: Path, spec_hash: str, *, fresh: bool) -> dict[str, Any]:
-    """Make the folder ready for this spec and return its manifest so far.
+# --- preparing a folder for a run -----------------------------------------------------------
 
-    A folder made by another spec is refused rather than mixed; --fresh empties it first.
-    Call with the folder locked.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    if fresh:
-        for entry in directory.iterdir():
-            if entry.name == LOCK:
-                continue
-            if entry.is_dir():
-                shutil.rmtree(entry)
-            else:
+def prepare(directory: Path, *, fresh: bool) -> None:
+    """Make a locked folder ready for a run: checked, emptied of nnsweep's files when fresh,
+    rid of temporary files a kill left behind, and its journal ending on a whole line."""
+    check_folder(directory, fresh=fresh)
+    for entry in directory.iterdir():
+        if _is_temporary(entry.name) or (fresh and entry.name in OWN_FILES - {LOCK}):
+            entry.unlink()
+    plots = directory / PLOTS
+    if plots.is_dir():
+        for entry in plots.iterdir():
+            if _is_temporary(entry.name) or fresh:
                 entry.unlink()
-    manifest = read_manifest(directory)
-    made_by = manifest.get("spec_hash")
-    if made_by is not None and made_by != spec_hash:
-        raise ResultsError(
-            f"{directory}: made by another spec (hash {made_by}, this one is {spec_hash}); "
-            "rerun with --fresh to start over there, or choose another folder with --out")
-    if made_by is None and (directory / JOURNAL).exists():
-        raise ResultsError(f"{directory}: holds a journal but no manifest; rerun with --fresh "
-                           "to start over there, or choose another folder with --out")
+        if fresh:
+            plots.rmdir()
     journal.drop_torn_tail(directory / JOURNAL)
-    return manifest
 
 
 def finished_records(directory: Path) -> dict[str, Record]:
+    """Every trial's last valid journal record (unusable lines skipped with a warning)."""
+    if (directory / JOURNAL).is_symlink():
+        raise ResultsError(f"{directory / JOURNAL}: a symbolic link inside a results folder; "
+                           "nnsweep never follows one: replace it by the file itself")
     return journal.latest(directory / JOURNAL)
 
 
@@ -185,7 +385,7 @@ def build_tables(records: Iterable[Record]) -> dict[str, pd.DataFrame]:
     records = list(records)
     done = [(r.trial, r.result) for r in records if r.result is not None]
     trials = tables.trials_frame(
-        tables.trial_row(r.trial, r.params, r.result, r.seconds, r.status, r.error)
+        tables.trial_row(r.trial, r.params, r.result, r.seconds, r.status, r.error, r.engine)
         for r in records)
     return {
         "trials": trials,
@@ -193,11 +393,6 @@ def build_tables(records: Iterable[Record]) -> dict[str, pd.DataFrame]:
         "directions": tables.directions_table(done),
         "summary": tables.summary_frame(trials),
     }
-
-
-def write_tables(directory: Path, frames: Mapping[str, pd.DataFrame]) -> None:
-    for name in TABLES:
-        write_table(directory, name, frames[name])
 
 
 def write_weights(directory: Path, records: Iterable[Record]) -> None:
@@ -229,7 +424,11 @@ class Network:
 
 @dataclass(frozen=True)
 class Results:
-    """A results folder's tables, as pandas frames, and its manifest."""
+    """A results folder's tables, as pandas frames, and its manifest.
+
+    `expected` counts the trials of the sweep, so a folder whose run was interrupted (or is
+    still running: `running` names that run) says it is partial.
+    """
 
     directory: Path
     trials: pd.DataFrame
@@ -237,6 +436,12 @@ class Results:
     directions: pd.DataFrame
     summary: pd.DataFrame
     manifest: dict[str, Any] = field(default_factory=dict)
+    expected: int | None = None
+    running: dict[str, Any] | None = None
+
+    @property
+    def partial(self) -> bool:
+        return self.expected is not None and len(self.trials) < self.expected
 
     def network(self, trial: str) -> Network:
         """The trained network of one trial (a unique prefix of its id is enough)."""
@@ -245,47 +450,76 @@ class Results:
             what = "no trial" if not matches else f"{len(matches)} trials"
             raise ResultsError(f"{self.directory}: {what} with id {trial!r}")
         trial_id = str(matches[0])
-        path = self.directory / WEIGHTS
-        if not path.exists():
-            raise ResultsError(f"{self.directory}: no saved weights; set save_weights = true "
-                               "under [run] in the sweep file and run it again")
-        with np.load(path) as saved:
-            layers = sorted((k for k in saved.files if k.startswith(f"{trial_id}/")),
-                            key=lambda k: int(k.rsplit("/", 1)[1]))
-            weights = tuple(saved[k] for k in layers)
-        if not weights:
-            raise ResultsError(f"{self.directory}: trial {trial_id} has no saved weights "
-                               "(it failed, or it was trained before save_weights was set)")
         record = finished_records(self.directory).get(trial_id)
         if record is None:
             raise ResultsError(f"{self.directory}: trial {trial_id} is not in the journal")
+        weights = _saved_weights(self.directory / WEIGHTS, trial_id)
+        try:
+            journal.check_shapes(weights, record.params, "weights")
+        except BadRecord as exc:
+            raise ResultsError(f"{self.directory / WEIGHTS}: trial {trial_id}: {exc}") from None
         return Network(trial_id, record.params, weights)
 
 
+def _saved_weights(path: Path, trial_id: str) -> tuple[Array, ...]:
+    if path.is_symlink():
+        raise ResultsError(f"{path}: a symbolic link inside a results folder; nnsweep never "
+                           "follows one")
+    if not path.exists():
+        raise ResultsError(f"{path.parent}: no saved weights; set save_weights = true "
+                           "under [run] in the sweep file and run it again")
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            layers = sorted((k for k in saved.files if k.startswith(f"{trial_id}/")),
+                            key=lambda k: int(k.rsplit("/", 1)[1]))
+            weights = tuple(np.asarray(saved[k]) for k in layers)
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise ResultsError(f"{path}: damaged ({type(exc).__name__}); run the sweep again in "
+                           "this folder to write it anew from the journal") from None
+    if not weights:
+        raise ResultsError(f"{path.parent}: trial {trial_id} has no saved weights "
+                           "(it failed, or it was trained before save_weights was set)")
+    if any(w.dtype != np.float64 or w.ndim != 2 for w in weights):
+        raise ResultsError(f"{path}: trial {trial_id}: expected 2-D float64 weights; run the "
+                           "sweep again in this folder to write them anew from the journal")
+    return weights
+
+
 def load_results(directory: str | Path) -> Results:
-    """Read a results folder; damaged tables are rebuilt from the journal with a warning."""
+    """Read a results folder without writing to it.
+
+    The tables are read when they are one whole generation; a torn or damaged generation, or a
+    folder a run is writing now, is rebuilt in memory from the journal (with a warning when
+    something was damaged).
+    """
     directory = Path(directory)
-    if not (directory / MANIFEST).exists() and not (directory / JOURNAL).exists():
+    if not is_results_folder(directory):
         raise ResultsError(f"{directory}: not a results folder (no {MANIFEST}); "
                            "run a sweep first: python -m nnsweep run SPEC")
+    check_links(directory)
+    manifest = read_manifest(directory)
+    running = live_owner(directory)
+    generation = manifest.get("generation")
     frames: dict[str, pd.DataFrame] = {}
     damaged = []
-    for name in TABLES:
-        try:
-            frames[name] = read_table(directory, name)
-        except (OSError, ValueError, KeyError) as exc:
-            damaged.append(f"{name}.parquet ({type(exc).__name__})")
-    if damaged:
-        manifest = read_manifest(directory)
-        order = manifest.get("trials")
+    if running is None:
+        for name in TABLES:
+            try:
+                frames[name] = read_table(directory, name, generation)
+            except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
+                reason = str(exc) if "generation" in str(exc) else type(exc).__name__
+                damaged.append(f"{name}.parquet ({reason})")
+    order = manifest.get("trials")
+    if damaged or running is not None:
         records = finished_records(directory)
-        if isinstance(order, list):
-            chosen = [records[t] for t in order if t in records]
-        else:
-            chosen = list(records.values())
+        dataset = (manifest.get("dataset") or {}).get("hash")
+        chosen = ([records[t] for t in order if t in records] if isinstance(order, list)
+                  else [r for r in records.values() if dataset in (None, r.dataset)])
         frames = build_tables(chosen)
-        warnings.warn(f"{directory}: rebuilt the tables from {JOURNAL} because "
-                      f"{', '.join(damaged)} could not be read", StoreWarning, stacklevel=2)
-        with contextlib.suppress(OSError):
-            write_tables(directory, frames)
-    return Results(directory=directory, manifest=read_manifest(directory), **frames)
+        if damaged:
+            warnings.warn(f"{directory}: rebuilt the tables from {JOURNAL} because "
+                          f"{', '.join(damaged)} could not be read", StoreWarning,
+                          stacklevel=2)
+    expected = len(order) if isinstance(order, list) else None
+    return Results(directory=directory, manifest=manifest, expected=expected, running=running,
+                   **frames)

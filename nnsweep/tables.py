@@ -47,6 +47,7 @@ OUTCOME_COLUMNS: dict[str, str] = {
     "direction_changes": "Int64",  # empty for a failed trial
     "seconds": "float64",
     "error": "string",  # "Type: message" of a failed trial, else empty
+    "engine": "string",  # the engine that trained the trial: part of what its numbers mean
 }
 
 TRIALS_SCHEMA: dict[str, str] = {"trial": "string", **PARAM_COLUMNS, **OUTCOME_COLUMNS}
@@ -100,9 +101,11 @@ def trial_row(
     seconds: float,
     status: str | None = None,
     error: str = "",
+    engine: str = "numpy",
 ) -> dict[str, Any]:
     """One trials-table row; `result` is None for a trial that failed or crashed."""
-    row: dict[str, Any] = {"trial": trial, **param_row(params), "seconds": seconds, "error": error}
+    row: dict[str, Any] = {"trial": trial, **param_row(params), "seconds": seconds,
+                           "error": error, "engine": engine}
     if result is None:
         row.update(status=status or "failed", final_error=np.nan, best_error=np.nan,
                    converged_epoch=pd.NA, diverged_epoch=pd.NA, direction_changes=pd.NA)

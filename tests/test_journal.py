@@ -10,18 +10,38 @@ import numpy as np
 import pytest
 
 from nnsweep import journal
+from nnsweep.grid import trial_id
 from nnsweep.journal import JournalWarning, Record
 from nnsweep.params import TrialParams
 from nnsweep.reference import train_one
 
 X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=float)
 Y = np.array([[0], [1], [1], [0]], dtype=float)
+DATA = "0123456789abcdef"  # the dataset's hash, as the runner stamps it
 
 
-def record(trial: str, **changes: object) -> Record:
-    params = TrialParams(epochs=50, record_every=10, **changes)  # type: ignore[arg-type]
+def params_named(name: str, **changes: object) -> TrialParams:
+    """Parameters whose seed spells the name, so each named trial has its own id."""
+    return TrialParams(epochs=50, record_every=10, seed=sum(map(ord, name)),
+                       **changes)  # type: ignore[arg-type]
+
+
+def record(name: str, **changes: object) -> Record:
+    params = params_named(name, **changes)
     result = train_one(X, Y, params)
-    return Record(trial, params, result.status(params.tolerance), 0.25, result)
+    return Record(trial_id(params, DATA), params, result.status(params.tolerance), 0.25, result,
+                  engine="numpy", dataset=DATA)
+
+
+def failed(name: str, error: str) -> Record:
+    params = params_named(name)
+    return Record(trial_id(params, DATA), params, "failed", 0.0, None, error, "numpy", DATA)
+
+
+def names(records: object) -> list[str]:
+    """The names of journaled records, in order (names up to four letters are enough here)."""
+    by_id = {trial_id(params_named(n), DATA): n for n in ("a", "b", "c", "d", "f")}
+    return [by_id[r.trial] for r in records]  # type: ignore[attr-defined]
 
 
 def test_a_record_reads_back_exactly_with_its_weights(tmp_path: Path) -> None:
@@ -57,8 +77,7 @@ def test_a_diverged_trial_keeps_nan_final_error(tmp_path: Path) -> None:
 
 def test_a_failed_trial_keeps_its_error_and_is_not_finished(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
-    failed = Record("f", TrialParams(), "failed", 0.0, None, "ValueError: bad row")
-    journal.append(path, [failed], keep_weights=False)
+    journal.append(path, [failed("f", "ValueError: bad row")], keep_weights=False)
     (back,) = journal.read(path)
     assert back.error == "ValueError: bad row" and not back.finished
 
@@ -70,11 +89,11 @@ def test_a_torn_last_line_is_dropped_with_a_warning(tmp_path: Path) -> None:
     path.write_bytes(data[: len(data) - 40])  # a kill in the middle of the second line
     with pytest.warns(JournalWarning, match="torn last record"):
         journal.drop_torn_tail(path)
-    assert [r.trial for r in journal.read(path)] == ["a"]
+    assert names(journal.read(path)) == ["a"]
     journal.append(path, [record("c")], keep_weights=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert [r.trial for r in journal.read(path)] == ["a", "c"]
+        assert names(journal.read(path)) == ["a", "c"]
 
 
 def test_garbage_lines_are_skipped_with_a_warning_naming_the_line(tmp_path: Path) -> None:
@@ -84,12 +103,11 @@ def test_garbage_lines_are_skipped_with_a_warning_naming_the_line(tmp_path: Path
         handle.write("\x00\x01 not json at all\n")
     journal.append(path, [record("b")], keep_weights=False)
     with pytest.warns(JournalWarning, match=r"journal.jsonl: line 2: skipped garbage"):
-        assert [r.trial for r in journal.read(path)] == ["a", "b"]
+        assert names(journal.read(path)) == ["a", "b"]
 
 
 def test_the_latest_record_of_a_trial_wins(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
-    journal.append(path, [Record("a", TrialParams(), "failed", 0.0, None, "E: x")],
-                  keep_weights=False)
+    journal.append(path, [failed("a", "E: x")], keep_weights=False)
     journal.append(path, [record("a")], keep_weights=False)
-    assert journal.latest(path)["a"].finished
+    assert journal.latest(path)[record("a").trial].finished

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +18,7 @@ import pytest
 
 from nnsweep import store, tables
 from nnsweep.errors import ResultsError
+from nnsweep.grid import trial_id
 from nnsweep.journal import Record
 from nnsweep.params import TrialParams
 from nnsweep.reference import train_one
@@ -24,15 +28,22 @@ X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=float)
 Y = np.array([[0], [1], [1], [0]], dtype=float)
 
 
+DATA = "0123456789abcdef"  # the dataset's hash, as the runner stamps it
+
+
 def records() -> list[Record]:
+    """Three trained trials (the third diverges) and a failed one, with their real ids."""
     out = []
-    for i, alpha in enumerate((0.5, 5.0, 10.0)):
+    for alpha in (0.5, 5.0, 10.0):
         params = TrialParams(alpha=alpha, hidden=(3,), epochs=40, record_every=10,
                              activation="linear" if alpha == 10.0 else "sigmoid",
                              output="linear" if alpha == 10.0 else "sigmoid")
         result = train_one(X, Y, params)
-        out.append(Record(f"t{i}", params, result.status(params.tolerance), 0.1, result))
-    out.append(Record("f", TrialParams(), "failed", 0.0, None, "ValueError: bad"))
+        out.append(Record(trial_id(params, DATA), params, result.status(params.tolerance), 0.1,
+                          result, "", "numpy", DATA))
+    params = TrialParams()
+    out.append(Record(trial_id(params, DATA), params, "failed", 0.0, None, "ValueError: bad",
+                      "numpy", DATA))
     return out
 
 
@@ -49,8 +60,9 @@ def test_every_table_reads_back_the_same_from_parquet_and_csv(tmp_path: Path) ->
 def test_tables_hold_every_status_and_tidy_cells(tmp_path: Path) -> None:
     frames = store.build_tables(records())
     statuses = dict(zip(frames["trials"]["trial"], frames["trials"]["status"], strict=True))
-    assert statuses["t2"] == "diverged" and statuses["f"] == "failed"
-    assert frames["trials"].loc[frames["trials"]["trial"] == "f", "error"].item() == (
+    third, failed = (r.trial for r in records()[2:])
+    assert statuses[third] == "diverged" and statuses[failed] == "failed"
+    assert frames["trials"].loc[frames["trials"]["trial"] == failed, "error"].item() == (
         "ValueError: bad")
     assert list(frames["directions"].columns) == ["trial", "layer", "row", "col", "changes"]
     for frame in frames.values():
@@ -74,17 +86,69 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_warning(tmp_path: Pa
     assert not (tmp_path / store.LOCK).exists()
 
 
-def test_a_folder_made_by_another_spec_is_refused_with_a_hint(tmp_path: Path) -> None:
-    store.write_manifest(tmp_path, {"spec_hash": "aaaa"})
-    with pytest.raises(ResultsError, match=r"made by another spec.*--fresh.*--out"):
-        store.prepare(tmp_path, "bbbb", fresh=False)
-
-
-def test_fresh_empties_the_folder(tmp_path: Path) -> None:
+def test_fresh_deletes_only_what_nnsweep_wrote(tmp_path: Path) -> None:
     store.write_manifest(tmp_path, {"spec_hash": "aaaa"})
     (tmp_path / store.JOURNAL).write_text("")
-    assert store.prepare(tmp_path, "bbbb", fresh=True) == {}
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "heatmap.png").write_bytes(b"png")
+    (tmp_path / ".trials.csv.k3j4h5.tmp").write_bytes(b"left by a kill")
+    store.prepare(tmp_path, fresh=True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fresh_refuses_a_results_folder_holding_anything_else_and_deletes_nothing(
+        tmp_path: Path) -> None:
+    store.write_manifest(tmp_path, {"spec_hash": "aaaa"})
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "data").mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(ResultsError, match=r"cannot start over here.*'data', 'notes.txt'.*"
+                                           r"nothing was deleted"):
+        store.prepare(tmp_path, fresh=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_folder_that_is_neither_empty_nor_a_results_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "sweep.toml").write_text("name = 'x'")
+    for fresh in (False, True):
+        with pytest.raises(ResultsError, match=r"not empty and not a results folder.*"
+                                               r"'sweep.toml'"):
+            store.check_folder(tmp_path, fresh=fresh)
+    assert (tmp_path / "sweep.toml").read_text() == "name = 'x'"
+
+
+def test_a_results_folder_may_hold_other_files_that_nnsweep_leaves_alone(tmp_path: Path) -> None:
+    store.write_manifest(tmp_path, {"spec_hash": "aaaa"})
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / ".report.html.x1y2.tmp").write_bytes(b"left by a kill")
+    store.prepare(tmp_path, fresh=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "notes.txt"]
+
+
+@pytest.mark.parametrize("name", ["plots", "journal.jsonl", "trials.parquet", "report.html"])
+def test_a_symbolic_link_inside_a_results_folder_is_refused_never_followed(
+        tmp_path: Path, name: str) -> None:
+    folder, elsewhere = tmp_path / "results", tmp_path / "elsewhere"
+    folder.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "precious.png").write_bytes(b"keep")
+    store.write_manifest(folder, {"spec_hash": "aaaa"})
+    target = elsewhere if name == "plots" else elsewhere / "precious.png"
+    (folder / name).symlink_to(target)
+    with pytest.raises(ResultsError, match=rf"{name}: a symbolic link inside a results folder"):
+        store.prepare(folder, fresh=True)
+    with pytest.raises(ResultsError, match="symbolic link"):
+        store.load_results(folder)
+    assert (elsewhere / "precious.png").read_bytes() == b"keep"
+
+
+def test_a_picture_linked_from_plots_is_refused(tmp_path: Path) -> None:
+    store.write_manifest(tmp_path, {"spec_hash": "aaaa"})
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "outside.png").write_bytes(b"keep")
+    (tmp_path / "plots" / "heatmap.png").symlink_to(tmp_path / "outside.png")
+    with pytest.raises(ResultsError, match=r"heatmap.png: a symbolic link"):
+        store.check_links(tmp_path)
 
 
 def test_a_damaged_table_is_rebuilt_from_the_journal(tmp_path: Path) -> None:
@@ -98,7 +162,19 @@ def test_a_damaged_table_is_rebuilt_from_the_journal(tmp_path: Path) -> None:
     with pytest.warns(StoreWarning, match=r"rebuilt the tables.*history.parquet"):
         results = store.load_results(tmp_path)
     pd.testing.assert_frame_equal(results.history, frames["history"])
-    pd.testing.assert_frame_equal(store.load_results(tmp_path).history, frames["history"])
+    assert len((tmp_path / "history.parquet").read_bytes()) == len(data) // 2  # readers read
+
+
+def test_tables_of_two_generations_are_never_read_together(tmp_path: Path) -> None:
+    saved = records()
+    store.append(tmp_path, saved, keep_weights=False)
+    store.write_tables(tmp_path, store.build_tables(saved[:1]), "old")
+    store.write_table(tmp_path, "trials", store.build_tables(saved)["trials"], "new")
+    store.write_manifest(tmp_path, {"spec_hash": "x", "generation": "new",
+                                    "trials": [r.trial for r in saved]})
+    with pytest.warns(StoreWarning, match=r"history.parquet \(.*another run's generation"):
+        results = store.load_results(tmp_path)
+    assert len(results.trials) == 4 and results.history["trial"].nunique() == 3
 
 
 def test_a_folder_without_results_says_how_to_make_them(tmp_path: Path) -> None:
@@ -112,7 +188,7 @@ def test_a_saved_network_predicts_like_the_trained_one(tmp_path: Path) -> None:
     store.write_manifest(tmp_path, {"spec_hash": "x"})
     store.write_tables(tmp_path, store.build_tables(saved))
     store.write_weights(tmp_path, saved)
-    network = store.load_results(tmp_path).network("t0")
+    network = store.load_results(tmp_path).network(saved[0].trial[:4])
     result = saved[0].result
     assert result is not None
     expected = train_one(X, Y, saved[0].params).weights
@@ -126,4 +202,49 @@ def test_asking_for_weights_that_were_not_saved_says_how_to_save_them(tmp_path: 
     store.write_manifest(tmp_path, {"spec_hash": "x"})
     store.write_tables(tmp_path, store.build_tables(saved))
     with pytest.raises(ResultsError, match="save_weights = true"):
-        store.load_results(tmp_path).network("t0")
+        store.load_results(tmp_path).network(saved[0].trial[:4])
+
+
+def _take(folder: str, ready: Any, tried: Any, owners: Any) -> None:
+    """One racer: wait for the others, try to take the folder, hold it until all have tried."""
+    ready.wait()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StoreWarning)
+            with store.locked(Path(folder)):
+                owners.put(os.getpid())
+                tried.wait()
+                return
+    except ResultsError:
+        pass
+    tried.wait()
+
+
+@pytest.mark.slow
+def test_racing_takers_of_a_stale_lock_find_exactly_one_owner_every_round(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store, "LOCK_RETRY_SECONDS", 0.01)  # losers give up at once
+    context = multiprocessing.get_context("fork")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    stale = json.dumps({"pid": int(dead.stdout), "host": socket.gethostname()})
+    for _ in range(100):
+        (tmp_path / store.LOCK).write_text(stale)  # left by a killed run
+        ready, tried, owners = context.Barrier(3), context.Barrier(3), context.SimpleQueue()
+        racers = [context.Process(target=_take, args=(str(tmp_path), ready, tried, owners))
+                  for _ in range(3)]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join(30)
+        holders = []
+        while not owners.empty():
+            holders.append(owners.get())
+        assert len(holders) == 1
+        assert not (tmp_path / store.LOCK).exists()
+
+
+def test_a_lock_file_holding_nonsense_is_taken_over_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / store.LOCK).write_text("[1]")
+    with pytest.warns(StoreWarning, match="taking over a lock"), store.locked(tmp_path):
+        assert store.live_owner(tmp_path) is None  # its own holder is no other run
