@@ -33,4 +33,5 @@ class Interrupted(Exception):
     def __init__(self, done: int, total: int, directory: str, command: str) -> None:
         self.done, self.total = done, total
         super().__init__(f"interrupted: {done} of {total} trials done and saved in {directory}; "
-                         f"run the same command again to resume: {command}")
+                         f"run the same command again to resume: {command} (the report was "
+                         f"not built; python -m nnsweep report {directory} builds it now)")

@@ -33,6 +33,13 @@ def render(results: Results, *, top: int = 10, width: int = 120) -> str:
                       markup=False, emoji=False, highlight=False)
     name = manifest.get("name", results.directory.name)
     console.print(_text(f"{name}: {len(results.trials)} trials in {results.directory}"))
+    if results.partial:
+        console.print(_text(f"partial: {len(results.trials)} of {results.expected} trials"))
+    if results.running is not None:
+        who = f" (pid {results.running['pid']} on {results.running['host']})" \
+            if results.running else ""
+        console.print(_text(f"a run is training the rest now{who}; these are the trials "
+                            "finished so far, read from its journal"))
     if manifest.get("description"):
         console.print(_text(manifest["description"]))
 

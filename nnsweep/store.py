@@ -115,18 +115,21 @@ def check_folder(directory: Path, *, fresh: bool = False) -> None:
         raise ResultsError(f"{directory}: not a folder; choose a folder for the results")
     check_links(directory)
     entries = list(directory.iterdir())
+    if not is_results_folder(directory):
+        # Before its manifest, a folder of nnsweep's holds at most a lock and temporary files;
+        # a report.html or plots/ without a manifest may be anybody's.
+        others = [e for e in entries if e.name != LOCK and not _is_temporary(e.name)]
+        if others:
+            raise ResultsError(
+                f"{directory}: not empty and not a results folder (it holds "
+                f"{_names(others, directory)}); nnsweep writes only into an empty folder or "
+                "one of its own: choose another folder")
+        return
     foreign = [e for e in entries if not _is_own(e)]
     plots = directory / PLOTS
     if plots.is_dir():
         foreign += [e for e in plots.iterdir() if not _is_own_picture(e) or e.is_dir()]
-    if not foreign:
-        return
-    if not is_results_folder(directory):
-        raise ResultsError(
-            f"{directory}: not empty and not a results folder (it holds "
-            f"{_names(foreign, directory)}); nnsweep writes only into an empty folder or one "
-            "of its own: choose another folder")
-    if fresh:
+    if fresh and foreign:
         raise ResultsError(
             f"{directory}: cannot start over here: besides nnsweep's results the folder holds "
             f"{_names(foreign, directory)}, which nnsweep did not write; nothing was deleted: "
