@@ -1,16 +1,40 @@
-"""The seeds' published figures, reproduced by the batched trainer to the digits printed there.
+"""The textbooks' printed figures, reproduced by nnsweep's batched trainer.
 
-Every literal below is quoted from ../shared/seeds/ (001: Trask's streetlights loops, 002:
-iamtrask's part 2, 003: the 4-3-2-1 notebook). iamtrask printed 12 significant digits, so
-those figures are compared as `f"{value:.12g}"`; Trask printed repr, so his are compared
-exactly; the notebook printed 8 decimals, so its figures are compared within 1e-8 or so.
+Every figure is checked twice:
+
+1. Bit for bit against the textbook's own loop (textbook_loops.py), run in this process on the
+   BLAS kernel that nnsweep uses here: the trainer's floats equal the loop's (==).
+2. Against the figure as the textbook printed it, at the precision printed there. A dot
+   product's last bit depends on the order the BLAS kernel sums it in, and OpenBLAS picks the
+   kernel by CPU (generic SSE2, AVX2, AVX-512), so where the printed digits reach those bits
+   the figure is compared within KERNEL_RTOL, and the test says so; every other figure is
+   compared exactly at its printed precision.
+   test_the_summation_order_moves_exactly_the_figures_compared_within_kernel_rtol checks which.
+
+The textbooks: iamtrask's "A Neural Network in 11 lines of Python (Part 2)" (which printed 12
+significant digits), Trask's Grokking Deep Learning ch. 5 and 6 (which printed repr, all 17)
+and the 4-3-2-1 notebook (8 decimals).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from textbook_loops import (
+    Dot,
+    IamtraskRun,
+    iamtrasks_layer_2,
+    iamtrasks_loop,
+    iamtrasks_one_layer_loop,
+    sigmoid,
+    trasks_streetlights_loop,
+    trasks_weight_vector_loop,
+)
 
 from nnsweep.network import forward, initial_weights, predict
 from nnsweep.params import GivenWeights, TrialParams
@@ -20,11 +44,35 @@ from nnsweep.trainer import train_batch
 Array = NDArray[np.float64]
 Data = tuple[Array, Array]
 
+# How far a figure printed with all its digits may move when the kernel sums in another order.
+# The orders of SUMMATION_ORDERS, like every permutation of the terms with or without fused
+# multiply-adds, move Trask's printed figures by at most 1.2e-14 of themselves: OpenBLAS's
+# generic kernel prints 0.0006143435674831401 for his ch. 5 epoch-38 0.0006143435674831474,
+# its AVX-512 kernel 0.3583840767631751 for his ch. 6 epoch-19 0.35838407676317513.
+# 1e-13 leaves a factor 8 and still checks 13 of the printed digits.
+KERNEL_RTOL = 1e-13
+
+
+def same(actual: Array, expected: Array | list[float]) -> None:
+    """Equal bit for bit, shape included."""
+    np.testing.assert_array_equal(actual, np.asarray(expected), strict=True)
+
+
+def train(data: Data, trials: list[TrialParams]) -> list[TrialResult]:
+    x, y = data
+    return train_batch(x, y, trials)
+
+
+# --- iamtrask, "A Neural Network in 11 lines of Python (Part 2)" -----------------------------
+
 ALPHAS = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 
-# 002, "Adding in Alpha Parameter" and "Parameterizing the size of the hidden layer":
-# mae ("Error after N Iterations") at epochs 0, 10000, ..., 50000, by (alpha, hidden size).
-# The seed's copy of the page breaks off after alpha 1's second row and hidden size 16's fifth.
+# "Adding in Alpha Parameter" and "Parameterizing the size of the hidden layer": mae ("Error
+# after N Iterations") at iterations 0, 10000, ..., 50000, by (alpha, hidden size). The copy of
+# the page breaks off after alpha 1's second row and hidden size 16's fifth, so alphas 10, 100
+# and 1000 are checked against his loop only. Printed to 12 digits, these do not depend on the
+# kernel: each lies at least 7e-14 of itself from where its 12th digit would round the other
+# way, and the summation order moves it by about 1e-15. So they are compared exactly.
 IAMTRASK_MAE: dict[tuple[float, int], tuple[str, ...]] = {
     (0.001, 4): ("0.496410031903", "0.495164025493", "0.493596043188", "0.491606358559",
                  "0.489100166544", "0.485977857846"),
@@ -39,14 +87,18 @@ IAMTRASK_MAE: dict[tuple[float, int], tuple[str, ...]] = {
                   "0.483551192005"),
 }
 
-# 002: `print(layer_2)` after the 60000-iteration loop: the forward pass of iteration 59999.
+# `print(layer_2)` after the 60000-iteration loop (the forward pass of iteration 59999), to 8
+# decimals: within 5e-9.
 IAMTRASK_LAST_OUTPUT: dict[tuple[float, int], tuple[float, ...]] = {
     (0.001, 4): (0.42358939, 0.50110355, 0.54487022, 0.55091533),
     (0.001, 8): (0.43098022, 0.50961693, 0.51959574, 0.54684834),
 }
 
+# Every 60000-iteration run of the page: hidden 4 at each alpha, hidden 8 and 16 at 0.001.
+IAMTRASK_RUNS = [*((alpha, 4) for alpha in ALPHAS), (0.001, 8), (0.001, 16)]
 
-def twelve_digits(values: Array) -> tuple[str, ...]:
+
+def twelve_digits(values: Array | list[float]) -> tuple[str, ...]:
     """How iamtrask's `str(np.mean(...))` printed a float under the numpy of 2015."""
     return tuple(f"{value:.12g}" for value in values)
 
@@ -56,48 +108,88 @@ def iamtrask_xor(alpha: float, hidden: int, epochs: int) -> TrialParams:
                        descent="full", seed=1, epochs=epochs, record_every=10000)
 
 
-def train(data: Data, trials: list[TrialParams]) -> list[TrialResult]:
-    x, y = data
-    return train_batch(x, y, trials)
+def assert_same_as_his_loop(result: TrialResult, run: IamtraskRun) -> None:
+    """Errors at the iterations he printed, and the weights after the last update, bit for bit."""
+    assert list(result.epochs[: len(run.printed)]) == list(range(0, 10000 * len(run.printed),
+                                                                 10000))
+    same(result.errors[: len(run.printed), 0], run.printed)
+    same(result.weights[0], run.synapse_0)
+    same(result.weights[1], run.synapse_1)
 
 
-# --- iamtrask, part 2 (002) ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def iamtrask_10000(xor: Data) -> dict[float, tuple[TrialResult, IamtraskRun]]:
+    """Hidden 4 at every alpha, 10001 iterations, by nnsweep and by his loop."""
+    results = train(xor, [iamtrask_xor(alpha, 4, 10001) for alpha in ALPHAS])
+    return {alpha: (result, iamtrasks_loop(*xor, alpha=alpha, hidden=4, iterations=10001))
+            for alpha, result in zip(ALPHAS, results, strict=True)}
 
 
 def test_every_alpha_starts_from_iamtrasks_first_printed_error(xor: Data) -> None:
     results = train(xor, [iamtrask_xor(alpha, 4, 1) for alpha in ALPHAS])
+    his = iamtrasks_loop(*xor, alpha=1.0, hidden=4, iterations=1).printed  # before any update
     for result in results:
-        assert twelve_digits(result.errors[:1, 0]) == ("0.496410031903",)
+        same(result.errors[:, 0], his)
+        assert twelve_digits(result.errors[:, 0]) == ("0.496410031903",)
 
 
-def test_iamtrasks_errors_after_10000_iterations_are_reproduced(xor: Data) -> None:
-    alphas = [alpha for alpha, hidden in IAMTRASK_MAE if hidden == 4]
-    results = train(xor, [iamtrask_xor(alpha, 4, 10001) for alpha in alphas])
-    for alpha, result in zip(alphas, results, strict=True):
-        assert list(result.epochs[:2]) == [0, 10000]
-        assert twelve_digits(result.errors[:2, 0]) == IAMTRASK_MAE[alpha, 4][:2], alpha
+@pytest.mark.parametrize("alpha", ALPHAS)
+def test_iamtrasks_first_10000_iterations_are_his_loop_bit_for_bit(
+    iamtrask_10000: dict[float, tuple[TrialResult, IamtraskRun]], alpha: float
+) -> None:
+    # Alphas 10, 100 and 1000 too: alpha 100 is chaotic, its 12th digit at iteration 10000
+    # already depends on the kernel, so only the loop run here can tell what it must be.
+    result, his = iamtrask_10000[alpha]
+    assert_same_as_his_loop(result, his)
+
+
+def test_iamtrasks_errors_after_10000_iterations_are_his_printed_digits(
+    iamtrask_10000: dict[float, tuple[TrialResult, IamtraskRun]]
+) -> None:
+    for (alpha, hidden), printed in IAMTRASK_MAE.items():
+        if hidden == 4:
+            result, _ = iamtrask_10000[alpha]
+            assert twelve_digits(result.errors[:2, 0]) == printed[:2], alpha
 
 
 @pytest.fixture(scope="module")
-def iamtrask_table(xor: Data) -> dict[tuple[float, int], TrialResult]:
-    """iamtrask's 60000-iteration runs, trained in batches of equal hidden size."""
-    table: dict[tuple[float, int], TrialResult] = {}
-    # 59999 epochs: the last recorded forward pass is iteration 59999, the one he printed;
-    # his hidden-16 run breaks off at iteration 40000.
-    for hidden, epochs in ((4, 59999), (8, 59999), (16, 40001)):
-        alphas = ALPHAS if hidden == 4 else (0.001,)
+def iamtrask_table(xor: Data) -> dict[tuple[float, int], tuple[TrialResult, IamtraskRun]]:
+    """His 60000-iteration runs, by nnsweep (in batches of equal hidden size) and by his loop.
+
+    59999 updates: the next forward pass is iteration 59999's, the `layer_2` he printed after
+    the loop; his hidden-16 run breaks off at iteration 40000.
+    """
+    iterations = {4: 59999, 8: 59999, 16: 40001}
+    table: dict[tuple[float, int], tuple[TrialResult, IamtraskRun]] = {}
+    for hidden, epochs in iterations.items():
+        alphas = [alpha for alpha, size in IAMTRASK_RUNS if size == hidden]
         results = train(xor, [iamtrask_xor(alpha, hidden, epochs) for alpha in alphas])
-        table.update({(alpha, hidden): r for alpha, r in zip(alphas, results, strict=True)})
+        for alpha, result in zip(alphas, results, strict=True):
+            his = iamtrasks_loop(*xor, alpha=alpha, hidden=hidden, iterations=epochs)
+            table[alpha, hidden] = result, his
     return table
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("alpha_hidden", IAMTRASK_RUNS, ids=str)
+def test_iamtrasks_60000_iteration_runs_are_his_loop_bit_for_bit(
+    xor: Data, iamtrask_table: dict[tuple[float, int], tuple[TrialResult, IamtraskRun]],
+    alpha_hidden: tuple[float, int]
+) -> None:
+    result, his = iamtrask_table[alpha_hidden]
+    assert_same_as_his_loop(result, his)
+    output = predict(xor[0], result.weights, "sigmoid", "sigmoid", False)  # (4, 1)
+    same(output, iamtrasks_layer_2(xor[0], his))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("alpha_hidden", list(IAMTRASK_MAE), ids=str)
 def test_iamtrasks_alpha_table_is_reproduced_to_the_printed_digits(
-    iamtrask_table: dict[tuple[float, int], TrialResult], alpha_hidden: tuple[float, int]
+    iamtrask_table: dict[tuple[float, int], tuple[TrialResult, IamtraskRun]],
+    alpha_hidden: tuple[float, int],
 ) -> None:
     printed = IAMTRASK_MAE[alpha_hidden]
-    result = iamtrask_table[alpha_hidden]
+    result, _ = iamtrask_table[alpha_hidden]
     assert list(result.epochs[: len(printed)]) == [0, 10000, 20000, 30000, 40000, 50000][
         : len(printed)]
     assert twelve_digits(result.errors[: len(printed), 0]) == printed
@@ -106,98 +198,86 @@ def test_iamtrasks_alpha_table_is_reproduced_to_the_printed_digits(
 @pytest.mark.slow
 @pytest.mark.parametrize("alpha_hidden", list(IAMTRASK_LAST_OUTPUT), ids=str)
 def test_iamtrasks_printed_final_outputs_are_reproduced(
-    xor: Data, iamtrask_table: dict[tuple[float, int], TrialResult],
+    xor: Data, iamtrask_table: dict[tuple[float, int], tuple[TrialResult, IamtraskRun]],
     alpha_hidden: tuple[float, int]
 ) -> None:
-    result = iamtrask_table[alpha_hidden]
+    result, _ = iamtrask_table[alpha_hidden]
     output = predict(xor[0], result.weights, "sigmoid", "sigmoid", False)  # (4, 1)
     assert np.allclose(output.ravel(), IAMTRASK_LAST_OUTPUT[alpha_hidden], rtol=0, atol=5e-9)
 
 
-def iamtrasks_loop(x: Array, y: Array, alpha: float, iterations: int) -> list[float]:
-    """002's alpha loop as printed there, with a private RandomState in place of np.random."""
-
-    def sigmoid(v: Array) -> Array:
-        return 1 / (1 + np.exp(-v))
-
-    def sigmoid_output_to_derivative(output: Array) -> Array:
-        return output * (1 - output)
-
-    rng = np.random.RandomState(1)
-    synapse_0 = 2 * rng.random_sample((3, 4)) - 1
-    synapse_1 = 2 * rng.random_sample((4, 1)) - 1
-    printed = []
-    with np.errstate(over="ignore"):  # his exp overflows at alpha 100 and 1000
-        for iteration in range(iterations):
-            layer_0 = x
-            layer_1 = sigmoid(np.dot(layer_0, synapse_0))
-            layer_2 = sigmoid(np.dot(layer_1, synapse_1))
-            layer_2_error = layer_2 - y
-            if iteration % 10000 == 0:
-                printed.append(float(np.mean(abs(layer_2_error))))
-            layer_2_delta = layer_2_error * sigmoid_output_to_derivative(layer_2)
-            layer_1_error = layer_2_delta.dot(synapse_1.T)
-            layer_1_delta = layer_1_error * sigmoid_output_to_derivative(layer_1)
-            synapse_1 -= alpha * (layer_1.T.dot(layer_2_delta))
-            synapse_0 -= alpha * (layer_0.T.dot(layer_1_delta))
-    return printed
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("alpha", [10.0, 100.0, 1000.0])
-def test_the_alphas_missing_from_the_seeds_copy_match_iamtrasks_own_loop(
-    xor: Data, iamtrask_table: dict[tuple[float, int], TrialResult], alpha: float
-) -> None:
-    textbook = iamtrasks_loop(*xor, alpha=alpha, iterations=50001)
-    result = iamtrask_table[alpha, 4]
-    assert twelve_digits(result.errors[:6, 0]) == twelve_digits(np.array(textbook))
-
-
 def test_alpha_1000_saturates_at_half_like_the_textbook_and_does_not_diverge(
-    xor: Data,
+    iamtrask_10000: dict[float, tuple[TrialResult, IamtraskRun]]
 ) -> None:
     # pytest turns every warning into an error, so a RuntimeWarning from exp fails this test.
-    (result,) = train(xor, [iamtrask_xor(1000.0, 4, 10001)])
-    assert twelve_digits(result.errors[:, 0]) == ("0.496410031903", "0.5")
+    # Saturated: every output is pinned near 0, half of XOR's targets are missed, mae 1/2.
+    result, his = iamtrask_10000[1000.0]
+    assert math.isclose(his.printed[1], 0.5, rel_tol=0, abs_tol=1e-12)
+    same(result.errors[:, 0], his.printed)
     assert result.diverged_epoch is None
     assert result.status(0.01) == "not_converged"
     assert all(np.isfinite(w).all() for w in result.weights)
 
 
-def test_iamtrasks_one_layer_network_prints_the_same_outputs() -> None:
-    # 002, "Layer Neural Networks": hidden = [], sigmoid output, alpha 1, seed 1; he printed
-    # the forward pass of iteration 9999, which is the output after 9999 updates.
+def test_iamtrasks_network_without_a_hidden_layer_prints_the_same_outputs() -> None:
+    # "Layer Neural Networks": hidden = [], sigmoid output, alpha 1, seed 1; he printed the
+    # forward pass of iteration 9999, which is the output after 9999 updates.
     x = np.array([[0, 1], [0, 1], [1, 0], [1, 0]], dtype=np.float64)
     y = np.array([[0], [0], [1], [1]], dtype=np.float64)
     params = TrialParams(hidden=(), output="sigmoid", alpha=1.0, seed=1, epochs=9999)
     (result,) = train_batch(x, y, [params])
+    synapse_0 = iamtrasks_one_layer_loop(x, y, iterations=9999)
+    same(result.weights[0], synapse_0)
     output = predict(x, result.weights, "sigmoid", "sigmoid", False)  # (4, 1)
+    same(output, sigmoid(np.dot(x, synapse_0)))
     printed = [0.00505119, 0.00505119, 0.99494905, 0.99494905]
     assert np.allclose(output.ravel(), printed, rtol=0, atol=5e-9)
 
 
-# --- Trask, Grokking Deep Learning (001) ---------------------------------------------------
+# --- Trask, Grokking Deep Learning, ch. 6 -----------------------------------------------------
+
+# "Backpropagation in code": `print("Error:" + str(layer_2_error))` at iteration % 10 == 9, the
+# sse of that epoch. Printed to all 17 digits, every one depends on the kernel.
+TRASK_STREETLIGHTS_SSE = {9: 0.6342311598444467, 19: 0.35838407676317513,
+                          29: 0.0830183113303298, 39: 0.006467054957103705,
+                          49: 0.0003292669000750734, 59: 1.5055622665134859e-05}
+# "One iteration of backprop": the first light's error. Its prediction adds one nonzero
+# product, so no summation order can change it: compared exactly.
+TRASK_ONE_ITERATION_ERROR = 1.0430445982842722
 
 
-def test_trasks_streetlights_loop_is_reproduced_exactly(streetlights: Data) -> None:
-    # "Backpropagation in code": Error printed at iteration % 10 == 9 (sse of that epoch).
-    params = TrialParams(hidden=(4,), activation="relu", output="linear", descent="stochastic",
-                         alpha=0.2, seed=1, epochs=60, record_every=1)
-    (result,) = train(streetlights, [params])
-    printed = [0.6342311598444467, 0.35838407676317513, 0.0830183113303298,
-               0.006467054957103705, 0.0003292669000750734, 1.5055622665134859e-05]
-    assert list(result.epochs[9::10]) == [9, 19, 29, 39, 49, 59]
-    assert list(result.errors[9::10, 2]) == printed
+def trasks_streetlights(epochs: int, hidden: int = 4) -> TrialParams:
+    return TrialParams(hidden=(hidden,), activation="relu", output="linear",
+                       descent="stochastic", alpha=0.2, seed=1, epochs=epochs, record_every=1)
 
 
-def test_trasks_one_iteration_of_backprop_is_reproduced() -> None:
-    # "One iteration of backprop": hidden 3, seed 1, alpha 0.2, the first light only.
-    params = TrialParams(hidden=(3,), activation="relu", output="linear", descent="stochastic",
-                         alpha=0.2, seed=1, epochs=1)
-    x = np.array([[1, 0, 1]], dtype=np.float64)
-    y = np.array([[1]], dtype=np.float64)
-    (result,) = train_batch(x, y, [params])
-    assert result.errors[0, 2] == 1.0430445982842722
+def test_trasks_streetlights_network_is_his_loop_bit_for_bit(streetlights: Data) -> None:
+    (result,) = train(streetlights, [trasks_streetlights(60)])
+    his = trasks_streetlights_loop(*streetlights, alpha=0.2, hidden=4, iterations=60)
+    assert list(result.epochs) == list(range(60))
+    same(result.errors[:, 2], his.errors)
+    same(result.weights[0], his.weights_0_1)
+    same(result.weights[1], his.weights_1_2)
+
+
+def test_trasks_printed_streetlights_errors_are_reproduced_within_kernel_rtol(
+    streetlights: Data,
+) -> None:
+    (result,) = train(streetlights, [trasks_streetlights(60)])
+    epochs = list(TRASK_STREETLIGHTS_SSE)
+    np.testing.assert_allclose(result.errors[epochs, 2], list(TRASK_STREETLIGHTS_SSE.values()),
+                               rtol=KERNEL_RTOL, atol=0)
+
+
+def test_trasks_one_iteration_of_backprop_is_reproduced(streetlights: Data) -> None:
+    # hidden 3, seed 1, alpha 0.2, the first light only, one iteration.
+    first = (streetlights[0][:1], streetlights[1][:1])
+    (result,) = train(first, [trasks_streetlights(1, hidden=3)])
+    his = trasks_streetlights_loop(*first, alpha=0.2, hidden=3, iterations=1)
+    same(result.errors[:, 2], his.errors)
+    same(result.weights[0], his.weights_0_1)
+    same(result.weights[1], his.weights_1_2)
+    assert result.errors[0, 2] == TRASK_ONE_ITERATION_ERROR
     printed_0_1 = [[-0.16595599, 0.40763847, -0.99977125],
                    [-0.39533485, -0.70648822, -0.81532281],
                    [-0.62747958, -0.34188906, -0.20646505]]
@@ -206,33 +286,152 @@ def test_trasks_one_iteration_of_backprop_is_reproduced() -> None:
     assert np.allclose(result.weights[1], printed_1_2, rtol=0, atol=5e-9)
 
 
-STREETLIGHTS6_WEIGHTS: GivenWeights = (((0.5,), (0.48,), (-0.7,)),)
+# --- Trask, Grokking Deep Learning, ch. 5 -----------------------------------------------------
+
+TRASK_WEIGHTS = (0.5, 0.48, -0.7)  # his `weights = np.array([0.5, 0.48, -0.7])`
+STREETLIGHTS6_WEIGHTS: GivenWeights = (tuple((w,) for w in TRASK_WEIGHTS),)
+
+# "Building a neural network": light 0's "Error" at iterations 0, 1 and 19. Its prediction
+# adds two weights, which no summation order can change: compared exactly.
+TRASK_SINGLE_LIGHT_ERROR = {0: 0.03999999999999998, 1: 0.025599999999999973,
+                            19: 8.307674973656916e-06}
+# "Learning the whole dataset": "Error For All" at iterations 0, 1, 38 and 39. By iteration 38
+# the order in which the lights [1, 1, 1] add three weights has reached the 14th digit: 38 and
+# 39 are compared within KERNEL_RTOL, 0 and 1 exactly.
+TRASK_STREETLIGHTS6_SSE = {0: 2.6561231104, 1: 0.9628701776715985, 38: 0.0006143435674831474,
+                           39: 0.00053373677328488}
+TRASK_KERNEL_DEPENDENT = {("streetlights6", 38), ("streetlights6", 39),
+                          *(("streetlights", epoch) for epoch in TRASK_STREETLIGHTS_SSE)}
+
+# His ch. 5 squares a NumPy scalar, `(goal_prediction - prediction) ** 2`, and NumPy hands a
+# scalar's ** to the C library's pow(), which glibc does not round correctly: it squares
+# 0.1726282203489633 one ulp below the true square. nnsweep squares by multiplication (as NumPy
+# squares his ch. 6 arrays), so each square may be an ulp off his, and a sum of six of them
+# is within 8 units of 2**-52 of itself (an ulp per square, half an ulp per addition).
+POW_RTOL = 8 * 2.0**-52
 
 
-def test_trasks_single_light_loop_is_reproduced_exactly() -> None:
-    # "Building a neural network": hidden = [], weights [0.5, 0.48, -0.7], alpha 0.1, light 0.
-    params = TrialParams(hidden=(), output="linear", alpha=0.1, epochs=20, init="given",
-                         weights=STREETLIGHTS6_WEIGHTS, record_every=1)
-    x = np.array([[1, 0, 1]], dtype=np.float64)
-    y = np.array([[0]], dtype=np.float64)
-    (result,) = train_batch(x, y, [params])
-    assert result.errors[0, 2] == 0.03999999999999998
-    assert result.errors[1, 2] == 0.025599999999999973
-    assert result.errors[-1, 2] == 8.307674973656916e-06
+def trasks_weight_vector(epochs: int) -> TrialParams:
+    return TrialParams(hidden=(), output="linear", descent="stochastic", alpha=0.1,
+                       epochs=epochs, init="given", weights=STREETLIGHTS6_WEIGHTS,
+                       record_every=1)
 
 
-def test_trasks_streetlights6_loop_is_reproduced_exactly(streetlights6: Data) -> None:
-    # "Learning the whole dataset": stochastic, 40 epochs; "Error For All" is the epoch's sse.
-    params = TrialParams(hidden=(), output="linear", descent="stochastic", alpha=0.1,
-                         epochs=40, init="given", weights=STREETLIGHTS6_WEIGHTS, record_every=1)
-    (result,) = train(streetlights6, [params])
-    assert result.errors[0, 2] == 2.6561231104
-    assert result.errors[1, 2] == 0.9628701776715985
-    assert result.errors[38, 2] == 0.0006143435674831474
-    assert result.errors[39, 2] == 0.00053373677328488
+def assert_his_ch5_loop(result: TrialResult, data: Data, epochs: int) -> None:
+    errors, weights = trasks_weight_vector_loop(*data, weights=np.array(TRASK_WEIGHTS),
+                                                alpha=0.1, iterations=epochs)
+    same(result.weights[0], weights[:, None])  # the training itself, bit for bit
+    np.testing.assert_allclose(result.errors[:, 2], errors, rtol=POW_RTOL, atol=0)
 
 
-# --- the 4-3-2-1 notebook (003) -------------------------------------------------------------
+def test_trasks_single_light_network_is_his_loop(streetlights6: Data) -> None:
+    first = (streetlights6[0][:1], streetlights6[1][:1])  # [1, 0, 1], stop
+    (result,) = train(first, [trasks_weight_vector(20)])
+    assert_his_ch5_loop(result, first, 20)
+    for epoch, printed in TRASK_SINGLE_LIGHT_ERROR.items():
+        assert result.errors[epoch, 2] == printed, epoch
+
+
+def test_trasks_streetlights6_network_is_his_loop(streetlights6: Data) -> None:
+    (result,) = train(streetlights6, [trasks_weight_vector(40)])
+    assert_his_ch5_loop(result, streetlights6, 40)
+
+
+def test_trasks_printed_streetlights6_errors_are_reproduced(streetlights6: Data) -> None:
+    (result,) = train(streetlights6, [trasks_weight_vector(40)])
+    for epoch, printed in TRASK_STREETLIGHTS6_SSE.items():
+        if ("streetlights6", epoch) in TRASK_KERNEL_DEPENDENT:
+            assert math.isclose(result.errors[epoch, 2], printed, rel_tol=KERNEL_RTOL), epoch
+        else:
+            assert result.errors[epoch, 2] == printed, epoch
+
+
+# --- which figures depend on the kernel ------------------------------------------------------
+
+
+def fused(products: list[tuple[float, float]]) -> float:
+    """Fused multiply-adds: the running sum rounds once per term, the products never."""
+    total = 0.0
+    for a, b in products:
+        total = float(Fraction(total) + Fraction(a) * Fraction(b))
+    return total
+
+
+def rounded(products: list[tuple[float, float]]) -> float:
+    """Every product and every partial sum rounded, left to right."""
+    total = 0.0
+    for a, b in products:
+        total = total + a * b
+    return total
+
+
+# Orders in which a BLAS kernel may sum a dot product's terms: scalar loops, the two
+# accumulators of SSE2 kernels, the fused multiply-adds of AVX2 and AVX-512 kernels, and the
+# correctly rounded sum as the extreme.
+SUMMATION_ORDERS: dict[str, Callable[[list[tuple[float, float]]], float]] = {
+    "left to right": rounded,
+    "right to left": lambda terms: rounded(terms[::-1]),
+    "evens, then odds": lambda terms: rounded(terms[::2]) + rounded(terms[1::2]),
+    "fused, left to right": fused,
+    "fused, right to left": lambda terms: fused(terms[::-1]),
+    "correctly rounded": lambda terms: float(sum(Fraction(a) * Fraction(b) for a, b in terms)),
+}
+
+
+def summing(order: Callable[[list[tuple[float, float]]], float]) -> Dot:
+    """np.dot for the textbook loops (vector . vector, matrix . matrix), summed in `order`."""
+
+    def dot(a: Array, b: Array) -> Array:
+        rows, columns = np.atleast_2d(a), b.reshape(len(b), -1)
+        out = np.array([[order([(float(p), float(q)) for p, q in zip(row, column, strict=True)])
+                         for column in columns.T] for row in rows])
+        result: Array = out.reshape(a.shape[:-1] + b.shape[1:])[()]  # a scalar for two vectors
+        return result
+
+    return dot
+
+
+Figures = dict[tuple[str, int], tuple[float, float]]  # (loop, epoch) -> (value, printed)
+
+
+def trasks_figures(dot: Dot, streetlights: Data, streetlights6: Data) -> Figures:
+    """His printed figures as his loops compute them with `dot`, each with the printed value."""
+    sse = trasks_streetlights_loop(*streetlights, alpha=0.2, hidden=4, iterations=60, dot=dot)
+    first = (streetlights[0][:1], streetlights[1][:1])
+    one = trasks_streetlights_loop(*first, alpha=0.2, hidden=3, iterations=1, dot=dot)
+    light = (streetlights6[0][:1], streetlights6[1][:1])
+    single, _ = trasks_weight_vector_loop(*light, weights=np.array(TRASK_WEIGHTS), alpha=0.1,
+                                          iterations=20, dot=dot)
+    sse6, _ = trasks_weight_vector_loop(*streetlights6, weights=np.array(TRASK_WEIGHTS),
+                                        alpha=0.1, iterations=40, dot=dot)
+    return {
+        **{("streetlights", e): (sse.errors[e], v) for e, v in TRASK_STREETLIGHTS_SSE.items()},
+        ("one iteration", 0): (one.errors[0], TRASK_ONE_ITERATION_ERROR),
+        **{("single light", e): (single[e], v) for e, v in TRASK_SINGLE_LIGHT_ERROR.items()},
+        **{("streetlights6", e): (sse6[e], v) for e, v in TRASK_STREETLIGHTS6_SSE.items()},
+    }
+
+
+def test_the_summation_order_moves_exactly_the_figures_compared_within_kernel_rtol(
+    streetlights: Data, streetlights6: Data
+) -> None:
+    # His loops with every summation order a kernel may use: a figure compared exactly above
+    # must come out the same under every order; one compared within KERNEL_RTOL must stay
+    # within it, and some order must move it (else it should be compared exactly).
+    moved = set()
+    for name, order in SUMMATION_ORDERS.items():
+        for figure, (value, printed) in trasks_figures(summing(order), streetlights,
+                                                       streetlights6).items():
+            if figure in TRASK_KERNEL_DEPENDENT:
+                assert math.isclose(value, printed, rel_tol=KERNEL_RTOL), (name, figure)
+                if value != printed:
+                    moved.add(figure)
+            else:
+                assert value == printed, (name, figure)
+    assert moved == TRASK_KERNEL_DEPENDENT
+
+
+# --- the 4-3-2-1 notebook ---------------------------------------------------------------------
 
 NOTEBOOK_WEIGHTS: GivenWeights = (
     ((0.48933789, -0.72347172, 0.08183022), (-0.23113807, 0.23997173, -0.21066809),
@@ -297,11 +496,16 @@ def test_the_notebooks_0_08288627_comes_from_dropping_layer_2s_derivative() -> N
     assert abs(new[0, 0] - 0.08288627) < 1e-8
 
 
-def test_the_trainers_first_layer_update_is_the_chain_rule_one() -> None:
+def test_the_trainers_step_is_the_notebooks_step_with_the_chain_rule_bit_for_bit() -> None:
+    # The notebook's step, written plainly with np.dot, its slip mended.
     w0, w1, w2 = initial_weights(notebook_params(), 4, 1)
-    _, h1, h2, out = forward(NOTEBOOK_X, [w0, w1, w2], "sigmoid", "linear", False)
-    delta_out = out - NOTEBOOK_Y  # (1, 1), linear output
-    delta_h2 = (delta_out @ w2.T) * h2 * (1 - h2)  # (1, 2)
-    delta_h1 = (delta_h2 @ w1.T) * h1 * (1 - h1)  # (1, 3)
-    expected = w0 - NOTEBOOK_X.T @ delta_h1  # (4, 3)
-    assert np.allclose(notebook_step().weights[0], expected, rtol=1e-14, atol=1e-15)
+    h1 = sigmoid(np.dot(NOTEBOOK_X, w0))  # (1, 3)
+    h2 = sigmoid(np.dot(h1, w1))  # (1, 2)
+    out = np.dot(h2, w2)  # (1, 1), linear output
+    delta_out = out - NOTEBOOK_Y
+    delta_h2 = np.dot(delta_out, w2.T) * (h2 * (1 - h2))
+    delta_h1 = np.dot(delta_h2, w1.T) * (h1 * (1 - h1))
+    weights = notebook_step().weights
+    same(weights[0], w0 - np.dot(NOTEBOOK_X.T, delta_h1))
+    same(weights[1], w1 - np.dot(h1.T, delta_h2))
+    same(weights[2], w2 - np.dot(h2.T, delta_out))
