@@ -230,9 +230,12 @@ def _show(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     import nnsweep
     from nnsweep import store
+    from nnsweep.errors import NnsweepWarning
     from nnsweep.report import build_report
 
-    nnsweep.load_results(args.dir)  # a clear message for a folder that holds no results
+    with warnings.catch_warnings():  # build_report reads it again: one warning, not two
+        warnings.simplefilter("ignore", NnsweepWarning)
+        nnsweep.load_results(args.dir)  # a clear message for a folder that holds no results
     with store.locked(args.dir):  # no run may start writing while the report is written
         page = build_report(args.dir, x=args.x, y=args.y, facet=args.facet, trial=args.trial)
     print(page)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
 
 
 def _results(directory: Path) -> store.Results:
+    store.check_name(directory)
     if not store.is_results_folder(directory):
         raise ResultsError(f"{directory}: no trials.parquet, so there is nothing to report; "
                            "run a sweep there first: python -m nnsweep run SPEC")
@@ -156,7 +158,9 @@ def _saved_text(path: Path) -> str:
         return ""
     try:
         return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError) as exc:
+        warnings.warn(f"{path}: unreadable ({type(exc).__name__}); expected the sweep's TOML "
+                      "text: the report shows no spec", store.StoreWarning, stacklevel=2)
         return ""
 
 

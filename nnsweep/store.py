@@ -458,7 +458,8 @@ class Results:
             raise ResultsError(f"{self.directory}: trial {trial_id} is not in the journal")
         weights = _saved_weights(self.directory / WEIGHTS, trial_id)
         try:
-            journal.check_shapes(weights, record.params, "weights")
+            journal.check_shapes(weights, record.params, "weights",  # inputs and outputs too
+                                 like=record.result.direction_changes if record.result else ())
         except BadRecord as exc:
             raise ResultsError(f"{self.directory / WEIGHTS}: trial {trial_id}: {exc}") from None
         return Network(trial_id, record.params, weights)
@@ -472,13 +473,17 @@ def _saved_weights(path: Path, trial_id: str) -> tuple[Array, ...]:
         raise ResultsError(f"{path.parent}: no saved weights; set save_weights = true "
                            "under [run] in the sweep file and run it again")
     try:
-        with np.load(path, allow_pickle=False) as saved:
+        with open(path, "rb") as handle:  # np.load(path) leaves it open when it is damaged
+            saved = np.load(handle, allow_pickle=False)
+            if not isinstance(saved, np.lib.npyio.NpzFile):  # a lone .npy array
+                raise ValueError("not an .npz archive")
             layers = sorted((k for k in saved.files if k.startswith(f"{trial_id}/")),
                             key=lambda k: int(k.rsplit("/", 1)[1]))
             weights = tuple(np.asarray(saved[k]) for k in layers)
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        raise ResultsError(f"{path}: damaged ({type(exc).__name__}); run the sweep again in "
-                           "this folder to write it anew from the journal") from None
+        raise ResultsError(f"{path}: damaged ({type(exc).__name__}); expected an .npz archive of "
+                           "float64 arrays: run the sweep again in this folder to write it "
+                           "anew from the journal") from None
     if not weights:
         raise ResultsError(f"{path.parent}: trial {trial_id} has no saved weights "
                            "(it failed, or it was trained before save_weights was set)")
@@ -496,6 +501,7 @@ def load_results(directory: str | Path) -> Results:
     something was damaged).
     """
     directory = Path(directory)
+    check_name(directory)
     if not is_results_folder(directory):
         raise ResultsError(f"{directory}: not a results folder (no {MANIFEST}); "
                            "run a sweep first: python -m nnsweep run SPEC")
