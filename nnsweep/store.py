@@ -97,6 +97,11 @@ def check_links(directory: Path) -> None:
                                "folder")
     if plots.exists() and not plots.is_dir():
         raise ResultsError(f"{plots}: expected the folder of the report's pictures")
+    for name in OWN_FILES:  # a pipe or a device would hang a reader or eat its memory
+        path = directory / name
+        if path.exists() and not path.is_file():
+            raise ResultsError(f"{path}: expected a plain file, found "
+                               f"{'a folder' if path.is_dir() else 'a pipe or a device'}")
 
 
 def is_results_folder(directory: Path) -> bool:

@@ -258,3 +258,16 @@ def test_ctrl_c_stops_without_building_the_report_and_says_how_to_build_it(
     assert not (out / "report.html").exists() and not (out / "plots").exists()
     assert main(["report", str(out)]) == 0
     assert "partial: " in (out / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["journal.jsonl", "weights.npz", "manifest.json"])
+def test_a_pipe_in_place_of_a_results_file_is_refused_not_waited_on(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    spec, out = write(tmp_path, TINY.format(params="", grid="alpha = [1, 2]")), tmp_path / "out"
+    assert run(spec, "--out", out) == 0
+    (out / name).unlink(missing_ok=True)
+    os.mkfifo(out / name)
+    for command in (["show", str(out)], ["run", str(spec), "--out", str(out), "--quiet"]):
+        capsys.readouterr()
+        assert main(command) == 2
+        assert f"{name}: expected a plain file, found a pipe" in capsys.readouterr().err
