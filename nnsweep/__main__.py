@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                               epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("spec", type=Path, help="the sweep file (.toml)")
     run.add_argument("--out", type=Path, help="results folder (default: results/<name>)")
-    run.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
+    run.add_argument("--jobs", type=_jobs, help="worker processes (default: all cores; -1 all, "
+                     "-2 all but one; with loky, at most one per core)")
     run.add_argument("--engine", choices=("numpy", "numba", "auto"),
                      help="training engine (default: numpy, bit for bit the textbook loop)")
     run.add_argument("--backend", choices=("loky", "dask", "ray"),
@@ -68,20 +69,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--retry-failed", action="store_true", help="train failed and crashed "
                      "trials again")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failed trial")
-    run.add_argument("--max-trials", type=int, help="refuse grids larger than this "
-                     "(default: 100000)")
-    run.add_argument("--record-every", type=int, metavar="N", help="keep every N-th epoch in "
-                     "the history (sets record_every in [params]; changes the trials' ids)")
+    run.add_argument("--max-trials", type=_max_trials, metavar="N", help="refuse grids larger "
+                     "than this (default: 100000)")
+    run.add_argument("--record-every", type=_at_least_one, metavar="N", help="keep every N-th "
+                     "epoch in the history (sets record_every in [params]; changes the trials' "
+                     "ids)")
     run.add_argument("--no-report", action="store_true", help="skip plots and report.html")
 
     validate = commands.add_parser("validate", help="check a sweep file and count its trials")
     validate.add_argument("spec", type=Path)
-    validate.add_argument("--jobs", type=int, help="workers assumed for the time estimate")
+    validate.add_argument("--jobs", type=_jobs, help="workers assumed for the time estimate")
+    validate.add_argument("--max-trials", type=_max_trials, metavar="N", help="refuse grids "
+                          "larger than this, as run does (default: 100000)")
 
     show = commands.add_parser("show", help="status counts and the best trials of a results "
                                "folder")
     show.add_argument("dir", type=Path)
-    show.add_argument("--top", type=int, default=10, help="how many of the best trials")
+    show.add_argument("--top", type=_at_least_one, default=10, metavar="N",
+                      help="how many of the best trials")
 
     report = commands.add_parser("report", help="rebuild plots and report.html from the tables")
     report.add_argument("dir", type=Path)
@@ -98,6 +103,41 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("bench", help="trainer speed against the plain loop, as a table",
                         add_help=False)
     return parser
+
+
+def _integer(text: str, expected: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {expected}") from None
+
+
+def _at_least_one(text: str) -> int:
+    """A count or a stride: 0 and negatives mean nothing, so they are refused, not clamped."""
+    value = _integer(text, "an integer >= 1")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: expected an integer >= 1")
+    return value
+
+
+def _jobs(text: str) -> int:
+    """Workers as joblib counts them: -1 all cores, -2 all but one; 0 would run nothing."""
+    expected = "a number of workers >= 1, or -1 for all cores (-2 all but one)"
+    value = _integer(text, expected)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text}: expected {expected}")
+    return value
+
+
+def _max_trials(text: str) -> int:
+    """Up to the ceiling of what one run can plan in memory (grid.MAX_TRIALS)."""
+    from nnsweep.grid import MAX_TRIALS
+
+    expected = f"an integer from 1 to {MAX_TRIALS:,} (the most trials one run can plan)"
+    value = _integer(text, expected)
+    if not 1 <= value <= MAX_TRIALS:
+        raise argparse.ArgumentTypeError(f"{text}: expected {expected}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -204,11 +244,19 @@ def _duration(seconds: float) -> str:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    """The file checked, the grid held to run's limits by its count, then planned as run would
+    (a grid too large for run is too large to validate); notes follow the verdict."""
     import nnsweep
     from nnsweep import grid, runner
+    from nnsweep.errors import NnsweepWarning
 
-    spec = nnsweep.load_spec(args.spec)
-    workers = runner.workers_for(args.jobs if args.jobs is not None else spec.run.jobs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NnsweepWarning)  # printed below, as notes
+        spec = nnsweep.load_spec(args.spec)
+    limit = args.max_trials if args.max_trials is not None else runner.DEFAULT_MAX_TRIALS
+    grid.check_size(spec.size(), limit, str(args.spec), runner.available_memory())
+    workers = runner.workers_for(args.jobs if args.jobs is not None else spec.run.jobs,
+                                 spec.run.backend)
     trials = list(spec.trials())
     rows = spec.dataset.x.shape[0]
     planned = grid.batches(trials, workers, rows=rows)
@@ -216,6 +264,8 @@ def _validate(args: argparse.Namespace) -> int:
     axes = ", ".join(spec.axes) or "none"
     print(f"{args.spec}: valid; {len(trials)} trials in {len(planned)} batches (axes: {axes}); "
           f"about {_duration(seconds)} on {workers} workers")
+    for note in spec.notes:
+        print(f"note: {note}")
     return EXIT_OK
 
 

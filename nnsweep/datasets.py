@@ -16,14 +16,18 @@ raises DataError naming the file (or the sweep-file key), the line and the colum
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import hashlib
 import math
-from collections.abc import Iterable, Sequence
+import os
+import stat
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -52,6 +56,16 @@ _FIXED: dict[str, tuple[list[list[float]], list[float]]] = {
 }
 
 MAX_ROWS = 10_000_000
+# A CSV file is read whole into memory (a few times its size while parsed); beyond this it is
+# no training set for small networks.
+MAX_CSV_BYTES = 1_000_000_000
+
+_NOT_REGULAR: dict[int, str] = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,18 +177,77 @@ def finite_float(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def file_problem(path: Path, kind: str, limit: int, info: os.stat_result | None = None
+                 ) -> str | None:
+    """What makes `path` unfit to read as `kind` ("a CSV file"), or None when it is fit.
+
+    Only a regular file of at most `limit` bytes is read: a named pipe would hang the run, a
+    device such as /dev/zero fill the memory. Checked with stat before opening (and with
+    `info`, the open file's fstat, after: the name may have changed hands in between).
+    """
+    try:
+        info = info or os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return "no such file"
+    except UnicodeEncodeError:
+        return "not a usable file name"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISDIR(info.st_mode):
+        return f"a folder, expected {kind}"
+    if not stat.S_ISREG(info.st_mode):
+        what = _NOT_REGULAR.get(stat.S_IFMT(info.st_mode), "not a regular file")
+        return f"{what}, expected {kind} (a regular file)"
+    if info.st_size > limit:
+        return f"{size_text(info.st_size)}, expected {kind} of at most {size_text(limit)}"
+    return None
+
+
+@contextlib.contextmanager
+def open_regular(path: Path, kind: str, limit: int, *, encoding: str,
+                 newline: str | None = None) -> Iterator[IO[str]]:
+    """`path` opened as text once file_problem finds it fit; raises FileProblem otherwise.
+
+    Opened without blocking (a FIFO put in its place meanwhile cannot hang the open) and
+    checked again through the open file.
+    """
+    problem = file_problem(path, kind, limit)
+    if problem is not None:
+        raise FileProblem(problem)
+    with open(path, encoding=encoding, newline=newline, opener=_nonblocking) as handle:
+        problem = file_problem(path, kind, limit, os.fstat(handle.fileno()))
+        if problem is not None:
+            raise FileProblem(problem)
+        yield handle
+
+
+class FileProblem(Exception):
+    """A file that is not fit to read; the message completes "FILE: ..."."""
+
+
+def _nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK)
+
+
+def size_text(count: int) -> str:
+    """A size in bytes for a message: 1.2 GB, 64 MB, 812 bytes."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count} bytes"
+
+
 def from_csv(path: Path, target: Sequence[str]) -> Dataset:
     """A CSV file with a header row; `target` names the y columns, the rest are x."""
     shown = str(path).encode("utf-8", "backslashreplace").decode("utf-8")  # printable
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
+        with open_regular(path, "a CSV file", MAX_CSV_BYTES, newline="",
+                          encoding="utf-8-sig") as handle:
             header, rows, lines = _read_csv(handle, shown)
+    except FileProblem as exc:
+        raise DataError(f"{shown}: {exc}") from None
     except UnicodeEncodeError:
         raise DataError(f"{shown}: not a usable file name") from None
-    except FileNotFoundError:
-        raise DataError(f"{shown}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{shown}: a folder, expected a CSV file") from None
     except UnicodeDecodeError as exc:
         raise DataError(f"{shown}: not UTF-8 text ({exc.reason})") from None
     except OSError as exc:

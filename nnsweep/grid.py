@@ -25,13 +25,21 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nnsweep.engines import plan
+from nnsweep.errors import NnsweepError
 from nnsweep.params import TrialParams
 
 # Exclude rules need a mask over the whole product; beyond this many trials, refuse.
 MAX_FILTERED = 50_000_000
+# Planning holds every trial (its parameters, id and place in a batch) in memory at once: 407
+# bytes a trial at the peak, measured as VmRSS around runner.plan on a three-axis grid of 10^6
+# XOR trials (18 s of CPU). Rounded up, it sizes grids against the memory available.
+TRIAL_BYTES = 500
+# The most trials one run may hold, whatever --max-trials says: 10^7 trials take about 5 GB
+# and three minutes to plan before the first one trains. Larger sweeps go in several files.
+MAX_TRIALS = 10_000_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Trial:
     id: str  # stable: hash of the resolved parameters and the dataset hash
     params: TrialParams
@@ -62,6 +70,26 @@ def trial_id(params: TrialParams, dataset_hash: str) -> str:
     payload = json.dumps({"data": dataset_hash, "params": canonical}, sort_keys=True,
                          separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _canonical(name: str, value: Any) -> Any:
+    """A parameter's value as trial_id hashes it (numbers that may be written as integers are
+    floats, given weights nested lists of floats)."""
+    if name in ("alpha", "tolerance"):
+        return float(value)
+    if name == "weights" and value is not None:
+        return [[[float(v) for v in row] for row in layer] for layer in value]
+    return value
+
+
+def _fragment(name: str, value: Any) -> str:
+    """`"name":value` exactly as it stands in trial_id's JSON payload."""
+    return (json.dumps(name) + ":"
+            + json.dumps(_canonical(name, value), separators=(",", ":"), allow_nan=False))
+
+
+_SORTED_NAMES: tuple[str, ...] = tuple(sorted(f.name for f in fields(TrialParams)))
+_Pairs = tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, str], ...]]
 
 
 def matches(rule: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
@@ -104,11 +132,26 @@ class Grid(Sequence[Trial]):
         self._kept = self.product_size
         if self.exclude:
             self._kept = self.product_size - int(np.count_nonzero(self._excluded_mask()))
+        # trial_id's JSON, each value encoded once, when first used: ids of a million trials
+        # cost seconds, not a minute (the tests check them against trial_id)
+        self._id_head = '{"data":' + json.dumps(dataset_hash) + ',"params":{'
+        self._base_fragments = {name: _fragment(name, value) for name, value in self.base.items()}
+        # per axis, last varying fastest: its length, and per position used so far, the
+        # (name, value) and (name, encoded value) pairs it sets
+        self._digits: list[tuple[Axis, int, dict[int, _Pairs]]] = [
+            (axis, length, {}) for axis, length in zip(reversed(self.axes), reversed(self.shape),
+                                                       strict=True)]
 
     # --- the sequence -------------------------------------------------------------------
 
-    def __len__(self) -> int:
+    @property
+    def trial_count(self) -> int:
+        """How many trials, as a plain int: len() cannot answer beyond sys.maxsize, and a
+        grid that large must still be counted to be refused by its size."""
         return self._kept + len(self.include)
+
+    def __len__(self) -> int:
+        return self.trial_count
 
     @overload
     def __getitem__(self, index: int) -> Trial: ...
@@ -125,29 +168,21 @@ class Grid(Sequence[Trial]):
         index %= size
         if index >= self._kept:
             return self._trial(self._included[index - self._kept])
-        return self._trial(self.product_params(self._position(index)))
+        return self._product_trial(self._position(index))
 
     def __iter__(self) -> Iterator[Trial]:
         if self.exclude:
             mask = self._excluded_mask().ravel()
             for position in range(self.product_size):
                 if not mask[position]:
-                    yield self._trial(self.product_params(position))
+                    yield self._product_trial(position)
         else:
             for position in range(self.product_size):
-                yield self._trial(self.product_params(position))
+                yield self._product_trial(position)
         for params in self._included:
             yield self._trial(params)
 
     # --- the product --------------------------------------------------------------------
-
-    def product_params(self, position: int) -> dict[str, Any]:
-        """The parameters of the product's trial at `position` (the last axis varies fastest)."""
-        params = dict(self.base)
-        for axis, length in zip(reversed(self.axes), reversed(self.shape), strict=True):
-            position, digit = divmod(position, length)
-            params.update(zip(axis.names, axis.values[digit], strict=True))
-        return params
 
     def product_position(self, params: Mapping[str, Any]) -> int | None:
         """Where the product holds a trial with exactly these parameters, excluded or not."""
@@ -201,6 +236,40 @@ class Grid(Sequence[Trial]):
     def _trial(self, params: Mapping[str, Any]) -> Trial:
         resolved = TrialParams(**params)
         return Trial(trial_id(resolved, self.dataset_hash), resolved)
+
+    def _product_trial(self, position: int) -> Trial:
+        """The product's trial at `position`, its id joined from the values' encoded JSON."""
+        params = dict(self.base)
+        encoded = dict(self._base_fragments)
+        for axis, length, seen in self._digits:
+            position, digit = divmod(position, length)
+            pairs = seen.get(digit)
+            if pairs is None:
+                values = tuple(zip(axis.names, axis.values[digit], strict=True))
+                pairs = seen[digit] = (values, tuple((n, _fragment(n, v)) for n, v in values))
+            params.update(pairs[0])
+            encoded.update(pairs[1])
+        payload = self._id_head + ",".join([encoded[n] for n in _SORTED_NAMES]) + "}}"
+        return Trial(hashlib.sha256(payload.encode()).hexdigest()[:12], TrialParams(**params))
+
+
+def check_size(count: int, limit: int, where: str, available_memory: int) -> None:
+    """Refuse a grid over the limit, or beyond what planning it takes in memory, from its
+    count alone, before any trial is built (a grid of 10^18 trials is refused at once)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_TRIALS:
+        raise NnsweepError(f"max_trials = {limit!r}: expected an integer from 1 to "
+                           f"{MAX_TRIALS:,}")
+    if count > limit:
+        way_out = (f"narrow the grid, or raise the limit with --max-trials {count}"
+                   if count <= MAX_TRIALS else
+                   f"narrow the grid, or split it into sweeps of at most {MAX_TRIALS:,} trials "
+                   "(the most one run can plan)")
+        raise NnsweepError(f"{where}: the grid has {count:,} trials, more than the limit of "
+                           f"{limit:,}; {way_out}")
+    if count * TRIAL_BYTES > available_memory:
+        raise NnsweepError(f"{where}: the grid has {count:,} trials; planning them needs about "
+                           f"{count * TRIAL_BYTES / 1e9:.1f} GB of memory, more than the "
+                           f"{available_memory / 1e9:.1f} GB available; narrow the grid")
 
 
 def batches(trials: Sequence[Trial], workers: int, *, rows: int = 4) -> list[list[Trial]]:

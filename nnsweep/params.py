@@ -7,7 +7,7 @@ they never change a trial's numbers.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 Activation = Literal["sigmoid", "relu", "tanh", "linear", "leaky_relu", "softplus"]
@@ -26,7 +26,7 @@ METRICS: tuple[str, ...] = ("mae", "mse", "sse")
 GivenWeights = tuple[tuple[tuple[float, ...], ...], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a million trials' parameters stay small
 class TrialParams:
     """Everything that decides a trial's numbers, apart from the dataset."""
 
@@ -70,7 +70,9 @@ class TrialParams:
         return min(self.batch_size, rows)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field by name; the values are immutable, so no deep copy (asdict) is needed:
+        building a million trial ids spent most of its time copying tuples."""
+        return {name: getattr(self, name) for name in PARAM_NAMES}
 
 
 PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in fields(TrialParams))
@@ -84,3 +86,10 @@ def hidden_text(hidden: tuple[int, ...]) -> str:
 
 def parse_hidden_text(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split("-")) if text else ()
+
+
+def hidden_order(text: str) -> tuple[int, tuple[int, ...]]:
+    """The reading order of hidden values in every table and figure: by depth, then by the
+    layer sizes as numbers ("" < "4" < "16" < "3-2" < "8-8"), never as text ("16" < "4")."""
+    sizes = parse_hidden_text(text)
+    return len(sizes), sizes

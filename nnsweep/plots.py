@@ -36,7 +36,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 from numpy.typing import NDArray
 
 from nnsweep.errors import NnsweepError
-from nnsweep.params import parse_hidden_text
+from nnsweep.params import hidden_order
 from nnsweep.tables import PARAM_COLUMNS
 
 FloatArray = NDArray[np.float64]
@@ -166,7 +166,7 @@ def ordered_values(column: str, values: pd.Series) -> list[Any]:
     """Distinct values in reading order: numbers ascending, hidden by depth then widths."""
     distinct = list(pd.unique(values.dropna()))
     if column == "hidden":
-        return sorted(distinct, key=lambda h: (len(parse_hidden_text(h)), parse_hidden_text(h)))
+        return sorted(distinct, key=hidden_order)
     return sorted(distinct)
 
 

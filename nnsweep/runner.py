@@ -33,12 +33,12 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from nnsweep import __version__, backends, engines, store
-from nnsweep.errors import Interrupted, NnsweepError, ResultsError
-from nnsweep.grid import Trial, batches
+from nnsweep.errors import Interrupted, NnsweepError, NnsweepWarning, ResultsError
+from nnsweep.grid import Trial, batches, check_size
 from nnsweep.journal import Record
 from nnsweep.params import TrialParams
 from nnsweep.progress import ProgressReporter, counts_text
-from nnsweep.spec import Spec
+from nnsweep.spec import MAX_WORKERS, Spec
 from nnsweep.store import Results
 from nnsweep.trainer import epoch_seconds
 
@@ -213,13 +213,38 @@ def default_directory(spec: Spec) -> Path:
     return Path("results") / spec.name
 
 
-def workers_for(jobs: int | None) -> int:
-    cores = int(joblib.cpu_count())
-    if jobs is None or jobs == 0:
-        return cores
-    if jobs < 0:
-        return max(1, cores + 1 + jobs)
-    return jobs
+# Resident memory of one loky worker (VmRSS read inside it): 121 MiB once it has imported the
+# trainer and trained a first batch, 137 MiB after batches of engines.MAX_BATCH XOR trials,
+# measured with joblib.Parallel(n_jobs=2) on this project's machine (Python 3.11). Bigger data
+# and networks take more; this floor keeps --jobs from starting more workers than memory holds.
+WORKER_MEMORY = 140 * 2**20
+
+
+def workers_for(jobs: int | None, backend: str = "loky") -> int:
+    """The workers to start for `jobs`: None means every core; -1 every core, -2 all but one
+    (as in joblib); 0 is refused.
+
+    Loky starts one process per worker on this machine, so never more than its cores, nor
+    more than its available memory holds at WORKER_MEMORY each: a larger request is capped,
+    with a warning. Dask and Ray workers may be other machines': only MAX_WORKERS bounds them.
+    """
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs == 0):
+        raise NnsweepError(f"jobs = {jobs!r}: expected a number of workers >= 1, or -1 for all "
+                           "cores (-2 all but one)")
+    cores = max(1, int(joblib.cpu_count()))
+    wanted = cores if jobs is None else jobs if jobs > 0 else max(1, cores + 1 + jobs)
+    if backend == "loky":
+        room = max(1, available_memory() // WORKER_MEMORY)
+        workers = min(wanted, cores, room)
+        reason = (f"one per core of this machine ({cores})" if workers == cores else
+                  f"as many as its available memory holds, at {WORKER_MEMORY // 2**20} MiB each")
+    else:
+        workers = min(wanted, MAX_WORKERS)
+        reason = f"the most nnsweep starts on a {backend} cluster"
+    if jobs is not None and workers < wanted:
+        warnings.warn(f"jobs = {jobs}: using {workers} worker{'s' if workers > 1 else ''}, "
+                      f"{reason}", NnsweepWarning, stacklevel=2)
+    return workers
 
 
 def preflight(
@@ -234,11 +259,7 @@ def preflight(
 ) -> Setup:
     """Every check that needs no journal: limits, engine, backend, the folder, the room."""
     limit = DEFAULT_MAX_TRIALS if max_trials is None else max_trials
-    size = spec.size()
-    if size > limit:
-        raise NnsweepError(
-            f"{spec.source or spec.name}: the grid has {size:,} trials, more than the limit of "
-            f"{limit:,}; narrow the grid, or raise the limit with --max-trials {size}")
+    check_size(spec.size(), limit, str(spec.source or spec.name), available_memory())
     directory = Path(out) if out is not None else default_directory(spec)
     chosen_engine = engines.resolve(engine or spec.run.engine)
     chosen_backend = backend or spec.run.backend

@@ -65,6 +65,7 @@ import json
 import math
 import re
 import tomllib
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -76,14 +77,16 @@ import numpy as np
 from nnsweep.datasets import (
     BUILTINS,
     Dataset,
+    FileProblem,
     builtin,
     did_you_mean,
     finite_float,
     from_csv,
     from_inline,
+    open_regular,
 )
-from nnsweep.errors import DataError, SpecError
-from nnsweep.grid import MAX_FILTERED, Axis, Grid
+from nnsweep.errors import DataError, NnsweepWarning, SpecError
+from nnsweep.grid import MAX_FILTERED, MAX_TRIALS, Axis, Grid
 from nnsweep.network import weight_shapes
 from nnsweep.params import (
     ACTIVATIONS,
@@ -104,10 +107,15 @@ DATASET_KEYS: tuple[str, ...] = ("name", "rows", "seed", "x", "y", "csv", "targe
 RUN_KEYS: tuple[str, ...] = ("jobs", "engine", "backend", "scheduler", "address", "save_weights")
 REPORT_KEYS: tuple[str, ...] = ("x", "y", "facet")
 
-MAX_TRIALS = 1_000_000_000  # a grid's size; the runner has its own, lower, default limit
 MAX_AXIS = 1_000_000  # values one axis or range may hold
 MAX_EPOCHS = 1_000_000_000
 MAX_LAYER = 100_000
+# Workers a sweep may ask for: a cluster's worth. On one machine the runner uses at most one
+# per core (runner.workers_for); -1 means every core and -2 all but one, as in joblib.
+MAX_WORKERS = 1024
+# A sweep file is a page of TOML; inline data makes it longer, but beyond this it is no sweep
+# file (a device such as /dev/zero would be read forever).
+MAX_SPEC_BYTES = 64_000_000
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _INTEGER_PARAMS = ("hidden", "batch_size", "epochs", "seed", "record_every")
 
@@ -148,6 +156,7 @@ class Spec:
     grid_axes: tuple[Axis, ...] = ()
     include: tuple[Mapping[str, Any], ...] = ()
     exclude: tuple[Mapping[str, Any], ...] = ()
+    notes: tuple[str, ...] = ()  # valid, but likely not what was meant; one line each
 
     @cached_property
     def _grid(self) -> Grid:
@@ -158,28 +167,32 @@ class Spec:
         return self._grid
 
     def size(self) -> int:
-        """The trial count; cheap even for millions of trials."""
-        return len(self._grid)
+        """The trial count, from the axes' lengths: cheap for any grid, even 10^18 trials."""
+        return self._grid.trial_count
 
 
 def load_spec(path: str | Path, *, overrides: Mapping[str, Any] | None = None) -> Spec:
     """Read and validate a sweep file; raises SpecError (all problems) or DataError.
 
     `overrides` are [params] values given on the command line (--record-every); they are
-    validated like the file's own and, like them, decide the trials' ids.
+    validated like the file's own and, like them, decide the trials' ids. The spec's notes
+    (a minibatch as large as the data, ...) are issued as NnsweepWarning, one each.
     """
     source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8-sig")  # a BOM is not part of the TOML
-    except FileNotFoundError:
-        raise SpecError([f"{source}: no such file"]) from None
-    except IsADirectoryError:
-        raise SpecError([f"{source}: a folder, expected a sweep file (.toml)"]) from None
+    try:  # a BOM is not part of the TOML
+        with open_regular(source, "a sweep file (.toml)", MAX_SPEC_BYTES,
+                          encoding="utf-8-sig") as handle:
+            text = handle.read()
+    except FileProblem as exc:
+        raise SpecError([f"{source}: {exc}"]) from None
     except UnicodeDecodeError as exc:
         raise SpecError([f"{source}: not UTF-8 text ({exc.reason})"]) from None
     except OSError as exc:
         raise SpecError([f"{source}: cannot be read ({exc.strerror or exc})"]) from None
-    return parse_spec(text, source=source, overrides=overrides)
+    spec = parse_spec(text, source=source, overrides=overrides)
+    for note in spec.notes:
+        warnings.warn(note, NnsweepWarning, stacklevel=2)
+    return spec
 
 
 def parse_spec(
@@ -324,6 +337,7 @@ class _Reader:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     data_problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     seen: list[_Value] = field(default_factory=list)
 
     @property
@@ -350,19 +364,21 @@ class _Reader:
             description = ""
         dataset, dataset_text = self.dataset(document)
         params = self.params(self.table(document, "params"))
-        grid = self.grid(self.table(document, "grid"))
-        zips = self.zips(self.tables(document, "zip"))
+        fits = self.check_count(document)
+        grid = self.grid(self.table(document, "grid")) if fits else {}
+        zips = self.zips(self.tables(document, "zip")) if fits else []
         include = self.trials(self.tables(document, "include"), "include")
         exclude = self.trials(self.tables(document, "exclude"), "exclude")
         written = self.check_places(document)
         swept = {**grid, **{n: v for group in zips for n, v in group.items()}}
-        self.check_exclude(exclude, grid, zips, written)
+        if fits:
+            self.check_exclude(exclude, grid, zips, written)
         axes = tuple(sorted({*swept, *(n for trial in include for n in trial)}))
         run = self.run_options(self.table(document, "run"))
         report = self.report_options(self.table(document, "report"),
                                      tuple(sorted({*axes, *written})))
         if dataset is not None:
-            self.check_against_data(dataset, params)
+            self.check_against_data(dataset, params, written)
         self.check_weights(params, include, dataset)
         self.raise_problems()
         if dataset is None or name is None:  # always reported above; this keeps types honest
@@ -371,13 +387,6 @@ class _Reader:
         axis_list += [Axis(tuple(sorted(group)), tuple(zip(*(group[n] for n in sorted(group)),
                                                            strict=True)))
                       for group in zips]
-        size = math.prod(len(axis.values) for axis in axis_list)
-        if size > MAX_TRIALS:
-            self.problem("grid", f"{size:,} trials; expected at most {MAX_TRIALS:,}")
-        elif exclude and size > MAX_FILTERED:
-            self.problem("exclude", f"cannot filter {size:,} trials; exclude works on grids "
-                         f"of at most {MAX_FILTERED:,}")
-        self.raise_problems()
         base = {**DEFAULTS, **params}
         the_grid = Grid(base, axis_list, include, exclude, dataset.hash)
         self.check_grid(the_grid)
@@ -388,7 +397,8 @@ class _Reader:
         text = _spec_text(name, description, dataset_text, params, grid, zips, include,
                           exclude, run, report, base, swept)
         spec = Spec(name, description, self.source, dataset, params, axes, run, report, text,
-                    spec_hash, tuple(axis_list), tuple(include), tuple(exclude))
+                    spec_hash, tuple(axis_list), tuple(include), tuple(exclude),
+                    tuple(self.notes))
         spec.__dict__["_grid"] = the_grid  # already built and checked
         return spec
 
@@ -760,6 +770,29 @@ class _Reader:
 
     # --- checks across the file -------------------------------------------------------
 
+    def check_count(self, document: Mapping[str, Any]) -> bool:
+        """Whether the product, counted from the axes' lengths as written, is one a run can
+        hold; its values are resolved only then (a grid of 10^18 is refused at once, without
+        expanding its ranges of a million values each)."""
+        grid, zips = document.get("grid"), document.get("zip")
+        lengths = [_written_length(v) for v in grid.values()] if isinstance(grid, dict) else []
+        if isinstance(zips, list):
+            lengths += [max((_written_length(v) for v in group.values()), default=1)
+                        for group in zips if isinstance(group, dict)]
+        count = math.prod(lengths)
+        if document.get("exclude"):  # a run holds what the rules leave; the mask, every trial
+            if count <= MAX_FILTERED:
+                return True
+            self.problem("exclude", f"cannot filter {count:,} trials; exclude works on grids "
+                         f"of at most {MAX_FILTERED:,}")
+            return False
+        if count <= MAX_TRIALS:
+            return True
+        self.problems.append(f"{self.where}: the grid has {count:,} trials, more than the limit "
+                             f"of {MAX_TRIALS:,} (the most one run can plan); narrow the grid, "
+                             "or split it into several sweep files")
+        return False
+
     def check_places(self, document: Mapping[str, Any]) -> set[str]:
         """A parameter is fixed, or swept by one axis; read from the raw tables, so a key is
         placed even when its values have problems of their own. Returns the swept names."""
@@ -806,11 +839,29 @@ class _Reader:
                     self.problems.append(f"{self.where}: {key} = {_show(value)}: matches no "
                                          f"trial; {swept[name][0]} has no such value")
 
-    def check_against_data(self, dataset: Dataset, params: Mapping[str, Any]) -> None:
+    def check_against_data(self, dataset: Dataset, params: Mapping[str, Any],
+                           swept: set[str]) -> None:
+        """A written batch larger than the data is an error. A minibatch as large as the data
+        (the default 8 on XOR's 4 rows, say) is full descent under another name: a note."""
         for seen in self.seen:
             if seen.name == "batch_size" and seen.value > dataset.rows:
                 self.invalid(seen.key, seen.value, f"at most {dataset.rows}, the rows in "
                              f"the data ({dataset.name})")
+        minibatch = [seen.key for seen in self.seen
+                     if seen.name == "descent" and seen.value == "minibatch"]
+        if not minibatch or dataset.rows < 2:  # one row: every descent is the same
+            return
+        whole = [f"{seen.key} = {seen.value}" for seen in self.seen
+                 if seen.name == "batch_size" and seen.value == dataset.rows]
+        default = DEFAULTS["batch_size"]
+        if "batch_size" not in params and "batch_size" not in swept and default >= dataset.rows:
+            whole.insert(0, f"batch_size = {default} (the default)")
+        for written in whole:
+            self.notes.append(
+                f"{self.where}: {minibatch[0]} = \"minibatch\" with {written}, not below "
+                f"the {dataset.rows} rows of the data ({dataset.name}): every step takes all "
+                "rows, as descent = \"full\" does; set batch_size below "
+                f"{dataset.rows} for minibatch steps")
 
     def check_weights(self, params: Mapping[str, Any], include: list[dict[str, Any]],
                       dataset: Dataset | None) -> None:
@@ -866,7 +917,7 @@ class _Reader:
                 self.unknown(f"run.{key}", key, RUN_KEYS)
         options: dict[str, Any] = {}
         checks: dict[str, tuple[Callable[[object], Any], str]] = {
-            "jobs": (_integer(1, 10_000), ""),
+            "jobs": (_jobs, ""),
             "engine": (_choice(ENGINES), ""),
             "backend": (_choice(BACKENDS), ""),
             "scheduler": (_string, "a dask scheduler address, e.g. \"tcp://host:8786\""),
@@ -909,10 +960,32 @@ class _Reader:
         return ReportOptions(**chosen)
 
 
+def _jobs(value: object) -> int:
+    """Workers: 1 to MAX_WORKERS, or -1 for every core (-2 all but one ...), never 0."""
+    if (isinstance(value, bool) or not isinstance(value, int) or value == 0
+            or not -MAX_WORKERS <= value <= MAX_WORKERS):
+        raise _Invalid(f"an integer from 1 to {MAX_WORKERS:,} (workers), or -1 for all cores "
+                       "(-2 all but one)")
+    return value
+
+
 def _string(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise _Invalid("a non-empty string")
     return value
+
+
+def _written_length(value: object) -> int:
+    """How many values an axis as written holds (1 where that is for its own check to say)."""
+    if isinstance(value, list):
+        return len(value)
+    if not isinstance(value, dict):
+        return 1
+    ends, step, num = value.get("range"), value.get("step", 1), value.get("num")
+    if (isinstance(ends, list) and len(ends) == 2 and isinstance(step, int) and step
+            and all(isinstance(end, int) for end in ends)):
+        return max(1, -(-(int(ends[1]) - int(ends[0])) // step))
+    return num if isinstance(num, int) and num > 0 else 1
 
 
 def _section(place: str) -> str:

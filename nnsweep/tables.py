@@ -6,13 +6,16 @@ Everything downstream (summary, plots, report, `show`) reads these tables, never
 
 from __future__ import annotations
 
+import csv
+import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from nnsweep.params import PARAM_NAMES, TrialParams, hidden_text
+from nnsweep.params import PARAM_NAMES, TrialParams, hidden_order, hidden_text
 from nnsweep.result import ERROR_NAMES, TrialResult
 
 STATUSES: tuple[str, ...] = ("converged", "not_converged", "diverged", "failed", "crashed")
@@ -45,7 +48,7 @@ OUTCOME_COLUMNS: dict[str, str] = {
     "converged_epoch": "Int64",  # nullable: empty when never converged
     "diverged_epoch": "Int64",
     "direction_changes": "Int64",  # empty for a failed trial
-    "seconds": "float64",
+    "seconds": "float64",  # its batch's wall time / the batch's trials: a share, not its own
     "error": "string",  # "Type: message" of a failed trial, else empty
     "engine": "string",  # the engine that trained the trial: part of what its numbers mean
 }
@@ -189,14 +192,27 @@ def summary_frame(trials: pd.DataFrame) -> pd.DataFrame:
         converged_share=("status", lambda s: float((s == "converged").mean())),
         converged_epoch_median=("converged_epoch", lambda s: float(s.astype("float64").median())),
     ).reset_index()
-    return typed(stats, SUMMARY_SCHEMA)
+    return typed(by_hidden(stats), SUMMARY_SCHEMA)
 
 
-def read_csv(path: Any, schema: dict[str, str]) -> pd.DataFrame:
+def by_hidden(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows stably reordered so hidden reads by depth, then layer sizes as numbers
+    (params.hidden_order: "", "4", "16", "3-2"), not as text."""
+    ranks = {text: rank for rank, text in enumerate(sorted(set(frame["hidden"]),
+                                                           key=hidden_order))}
+    order = np.argsort(frame["hidden"].map(ranks).to_numpy(dtype=np.int64), kind="stable")
+    return frame.iloc[order].reset_index(drop=True)
+
+
+def read_csv(path: Any, schema: dict[str, str] | None = None) -> pd.DataFrame:
     """Read a table written by `DataFrame.to_csv(index=False)` back into its schema.
 
     Text cells keep "" as the empty string; in number columns an empty cell is missing.
+    Without a schema, `path` must name a file: the table is told by its header (or, failing
+    that, by the file's name: trials.csv, history.csv, ...).
     """
+    if schema is None:
+        schema = SCHEMAS[table_of(path)]
     text = [c for c, kind in schema.items() if kind == "string"]
     numbers = {c: [""] for c, kind in schema.items() if kind != "string"}
     frame = pd.read_csv(path, dtype={c: str for c in text}, keep_default_na=False,
@@ -204,3 +220,19 @@ def read_csv(path: Any, schema: dict[str, str]) -> pd.DataFrame:
     for column in text:
         frame[column] = frame[column].fillna("")
     return typed(frame, schema)
+
+
+def table_of(path: str | os.PathLike[str]) -> str:
+    """Which results table a CSV file holds: the schema whose columns its header matches
+    best, or the one its file name says when the header matches none."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        header = set(next(csv.reader(handle), []))
+    overlap = {name: len(header & set(schema)) for name, schema in SCHEMAS.items()}
+    best = max(overlap, key=lambda name: overlap[name] / len(SCHEMAS[name]))
+    if overlap[best] > len(SCHEMAS[best]) // 2:
+        return best
+    stem = Path(path).stem
+    if stem in SCHEMAS:
+        return stem
+    raise ValueError(f"{path}: not one of nnsweep's tables ({', '.join(SCHEMAS)}); pass the "
+                     "schema, e.g. read_csv(path, tables.SCHEMAS[\"trials\"])")

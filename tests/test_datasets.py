@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from nnsweep import datasets
 from nnsweep.datasets import BUILTINS, Dataset, builtin, from_csv, from_inline
 from nnsweep.errors import DataError
 
@@ -144,3 +146,47 @@ def test_a_bad_csv_file_is_refused_naming_file_line_and_column(
     with pytest.raises(DataError) as raised:
         from_csv(path, target)
     assert str(raised.value) == expected.format(file=path)
+
+
+# --- what a data file must be ---------------------------------------------------------------
+
+@pytest.mark.timeout(20)  # opening a FIFO for reading would wait for a writer forever
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "data.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError) as raised:
+        from_csv(fifo, ["y"])
+    assert str(raised.value) == f"{fifo}: a named pipe (FIFO), expected a CSV file (a regular file)"
+
+
+@pytest.mark.timeout(20)  # reading /dev/zero would fill the memory
+@pytest.mark.parametrize("link", [False, True])
+def test_a_device_is_refused_even_behind_a_symbolic_link(tmp_path: Path, link: bool) -> None:
+    path = Path("/dev/zero")
+    if link:
+        path = tmp_path / "data.csv"
+        path.symlink_to("/dev/zero")
+    with pytest.raises(DataError) as raised:
+        from_csv(path, ["y"])
+    assert str(raised.value) == f"{path}: a character device, expected a CSV file (a regular file)"
+
+
+def test_a_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as raised:
+        from_csv(tmp_path, ["y"])
+    assert str(raised.value) == f"{tmp_path}: a folder, expected a CSV file"
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = BAD_DATA / "good.csv"
+    monkeypatch.setattr(datasets, "MAX_CSV_BYTES", 10)
+    with pytest.raises(DataError) as raised:
+        from_csv(path, ["y"])
+    assert str(raised.value) == f"{path}: 30 bytes, expected a CSV file of at most 10 bytes"
+
+
+def test_the_size_limit_is_a_gigabyte() -> None:
+    assert datasets.MAX_CSV_BYTES == 1_000_000_000
+    assert datasets.size_text(datasets.MAX_CSV_BYTES + 200_000_000) == "1.2 GB"

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nnsweep.grid import Axis, Grid, Trial, batches, matches, trial_id
+from nnsweep.errors import NnsweepError
+from nnsweep.grid import Axis, Grid, Trial, batches, check_size, matches, trial_id
 from nnsweep.params import DEFAULTS, TrialParams
 from nnsweep.spec import Spec, parse_spec
 from nnsweep.trainer import batch_key
@@ -172,6 +173,74 @@ def test_the_id_changes_with_the_data() -> None:
 
 def test_the_id_does_not_care_whether_alpha_was_written_as_an_integer() -> None:
     assert trial_id(TrialParams(alpha=1), "d") == trial_id(TrialParams(alpha=1.0), "d")
+
+
+@settings(max_examples=40, deadline=None)
+@given(grids)
+def test_the_grids_ids_joined_from_encoded_values_are_trial_ids(axes: dict[str, list[Any]]
+                                                                 ) -> None:
+    grid = spec(spec_text(axes)).trials()
+    assert [t.id for t in grid] == [trial_id(t.params, grid.dataset_hash) for t in grid]
+
+
+def test_ids_of_zips_includes_given_weights_and_every_kind_of_value_are_trial_ids() -> None:
+    grid = spec("""
+        dataset = "xor"
+        [params]
+        init = "given"
+        weights = [ [[0.5, -1], [2, 0.25], [1e-7, 3]], [[1], [-0.5]] ]
+        hidden = 2
+        [grid]
+        alpha = { log = [0.001, 1000], num = 5 }
+        bias = [false]
+        tolerance = [0, 0.5, 1]
+        [[zip]]
+        activation = ["relu", "tanh"]
+        output = ["linear", "sigmoid"]
+        [[include]]
+        alpha = 7
+        seed = 4294967295
+        """).trials()
+    assert len(grid) == 31
+    assert [t.id for t in grid] == [trial_id(t.params, grid.dataset_hash) for t in grid]
+
+
+def test_parameters_as_a_dict_are_the_dataclass_fields_unchanged() -> None:
+    params = TrialParams(hidden=(3, 2), weights=(((1.0,),),), alpha=0.5)
+    assert params.to_dict() == dataclasses.asdict(params)
+
+
+# --- sizes ----------------------------------------------------------------------------------
+
+def test_a_grid_counts_its_trials_beyond_what_len_can_answer() -> None:
+    axes = [Axis((name,), tuple((v,) for v in range(1, 1001)))
+            for name in ("seed", "epochs", "batch_size", "record_every", "hidden", "alpha",
+                         "tolerance")]
+    assert Grid(DEFAULTS, axes).trial_count == 10**21
+
+
+def test_a_grid_within_the_limit_and_the_memory_passes() -> None:
+    check_size(100_000, 100_000, "s.toml", available_memory=10**12)
+
+
+@pytest.mark.parametrize(("count", "limit", "expected"), [
+    (4_000_000, 100_000, "s.toml: the grid has 4,000,000 trials, more than the limit of "
+                         "100,000; narrow the grid, or raise the limit with --max-trials "
+                         "4000000"),
+    (10**18, 100_000, "s.toml: the grid has 1,000,000,000,000,000,000 trials, more than the "
+                      "limit of 100,000; narrow the grid, or split it into sweeps of at most "
+                      "10,000,000 trials (the most one run can plan)"),
+    (2_000_000, 10_000_000, "s.toml: the grid has 2,000,000 trials; planning them needs about "
+                            "1.0 GB of memory, more than the 0.5 GB available; narrow the grid"),
+    (1, 0, "max_trials = 0: expected an integer from 1 to 10,000,000"),
+    (1, 10_000_001, "max_trials = 10000001: expected an integer from 1 to 10,000,000"),
+])
+def test_a_grid_over_the_limit_or_the_memory_is_refused_from_its_count(
+    count: int, limit: int, expected: str
+) -> None:
+    with pytest.raises(NnsweepError) as raised:
+        check_size(count, limit, "s.toml", available_memory=500_000_000)
+    assert str(raised.value) == expected
 
 
 # --- batches --------------------------------------------------------------------------------

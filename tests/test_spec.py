@@ -7,12 +7,16 @@ per problem ({file} stands for the file's path, {dir} for its folder) and, for b
 
 from __future__ import annotations
 
+import os
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from nnsweep.errors import DataError, SpecError
+from nnsweep import spec as spec_module
+from nnsweep.errors import DataError, NnsweepWarning, SpecError
 from nnsweep.params import DEFAULTS
 from nnsweep.spec import RunOptions, Spec, load_spec, parse_spec
 
@@ -260,10 +264,46 @@ def test_a_batch_size_within_the_data_is_accepted() -> None:
     assert s.trials()[0].params.batch_size == 4
 
 
+def test_a_minibatch_with_the_default_batch_size_on_small_data_gets_a_note() -> None:
+    s = spec('dataset = "xor"\n[params]\ndescent = "minibatch"\n')
+    assert s.notes == ('<spec>: params.descent = "minibatch" with batch_size = 8 (the default), '
+                       'not below the 4 rows of the data (xor): every step takes all rows, as '
+                       'descent = "full" does; set batch_size below 4 for minibatch steps',)
+
+
+def test_a_minibatch_as_large_as_the_data_names_the_batch_size_that_makes_it_so() -> None:
+    s = spec('dataset = "xor"\n[grid]\ndescent = ["full", "minibatch"]\nbatch_size = [2, 4]\n')
+    assert [note.split(", not below")[0] for note in s.notes] == [
+        '<spec>: grid.descent[1] = "minibatch" with grid.batch_size[1] = 4']
+
+
+@pytest.mark.parametrize("text", [
+    'dataset = "xor"\n[params]\ndescent = "minibatch"\nbatch_size = 3\n',
+    'dataset = "xor"\n[params]\ndescent = "stochastic"\n',
+    '[dataset]\nname = "rectangles"\nrows = 100\n[params]\ndescent = "minibatch"\n',
+])
+def test_minibatches_smaller_than_the_data_and_other_descents_get_no_note(text: str) -> None:
+    assert spec(text).notes == ()
+
+
+def test_loading_a_sweep_file_warns_with_each_note(tmp_path: Path) -> None:
+    path = tmp_path / "mini.toml"
+    path.write_text('dataset = "xor"\n[params]\ndescent = "minibatch"\n')
+    with pytest.warns(NnsweepWarning, match=r"^.*mini\.toml: params\.descent = \"minibatch\" "
+                      r"with batch_size = 8 \(the default\)"):
+        loaded = load_spec(path)
+    assert len(loaded.notes) == 1
+
+
 # --- run and report -------------------------------------------------------------------------
 
 def test_run_options_default_to_all_cores_numpy_and_loky() -> None:
     assert spec('dataset = "xor"\n').run == RunOptions()
+
+
+@pytest.mark.parametrize("jobs", [1, 1024, -1, -2])
+def test_run_jobs_is_a_number_of_workers_or_a_count_back_from_all_cores(jobs: int) -> None:
+    assert spec(f'dataset = "xor"\n[run]\njobs = {jobs}\n').run.jobs == jobs
 
 
 def test_run_options_are_read_from_the_run_table() -> None:
@@ -386,6 +426,62 @@ def test_an_axis_with_a_bad_value_is_reported_once_not_again_by_report_or_exclud
             x = "alpha"
             """)
     assert raised.value.problems == ["<spec>: grid.alpha[1] = -1: expected a number > 0"]
+
+
+def test_a_grid_too_large_for_any_run_is_refused_from_its_axes_lengths_at_once() -> None:
+    axes = "\n".join(f"{name} = {{ range = [1, 1001] }}" for name in
+                     ("seed", "hidden", "epochs", "record_every", "batch_size", "init"))
+    started = time.monotonic()
+    with pytest.raises(SpecError) as raised:
+        spec(f'dataset = "rectangles"\n[grid]\n{axes}\n')
+    assert time.monotonic() - started < 5  # expanding it first would take minutes
+    assert raised.value.problems == [
+        "<spec>: the grid has 1,000,000,000,000,000,000 trials, more than the limit of "
+        "10,000,000 (the most one run can plan); narrow the grid, or split it into several "
+        "sweep files"]
+
+
+def test_a_grid_of_as_many_trials_as_a_run_can_plan_is_accepted_without_building_them() -> None:
+    axes = "\n".join(f"{name} = {{ range = [1, 11] }}" for name in
+                     ("seed", "hidden", "epochs", "record_every", "batch_size"))
+    s = spec(f'dataset = "rectangles"\n[grid]\n{axes}\nalpha = {{ log = [1, 10], num = 10 }}\n'
+             "tolerance = { linear = [0.01, 0.1], num = 10 }\n")
+    assert s.size() == 10_000_000
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (lambda p: os.mkfifo(p), "a named pipe (FIFO), expected a sweep file (.toml) (a regular "
+                             "file)"),
+    (lambda p: p.mkdir(), "a folder, expected a sweep file (.toml)"),
+])
+@pytest.mark.timeout(20)  # a FIFO opened for reading would wait for a writer forever
+def test_a_sweep_file_must_be_a_regular_file(
+    tmp_path: Path, make: Callable[[Path], object], expected: str
+) -> None:
+    path = tmp_path / "sweep.toml"
+    make(path)
+    with pytest.raises(SpecError) as raised:
+        load_spec(path)
+    assert raised.value.problems == [f"{path}: {expected}"]
+
+
+def test_a_sweep_file_over_the_size_limit_is_refused_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spec_module, "MAX_SPEC_BYTES", 100)
+    path = tmp_path / "long.toml"
+    path.write_text('dataset = "xor"\n' + "#" * 200 + "\n")
+    with pytest.raises(SpecError) as raised:
+        load_spec(path)
+    assert raised.value.problems == [f"{path}: 217 bytes, expected a sweep file (.toml) of at "
+                                     "most 100 bytes"]
+
+
+def test_a_device_is_no_sweep_file() -> None:
+    with pytest.raises(SpecError) as raised:
+        load_spec("/dev/zero")
+    assert raised.value.problems == ["/dev/zero: a character device, expected a sweep file "
+                                     "(.toml) (a regular file)"]
 
 
 def test_a_sweep_file_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
