@@ -269,7 +269,7 @@ def preflight(
     trials = list(spec.trials())
     check_room(directory, trials, spec.dataset.x.shape[1], spec.dataset.y.shape[1],
                keep_weights=spec.run.save_weights)
-    workers = workers_for(jobs if jobs is not None else spec.run.jobs)
+    workers = workers_for(jobs if jobs is not None else spec.run.jobs, chosen_backend)
     return Setup(directory, trials, workers, chosen_engine, chosen_backend)
 
 
