@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from textbook_loops import (
     Dot,
     IamtraskRun,
+    iamtrasks_direction_counts,
     iamtrasks_layer_2,
     iamtrasks_loop,
     iamtrasks_one_layer_loop,
@@ -217,6 +218,35 @@ def test_alpha_1000_saturates_at_half_like_the_textbook_and_does_not_diverge(
     assert result.diverged_epoch is None
     assert result.status(0.01) == "not_converged"
     assert all(np.isfinite(w).all() for w in result.weights)
+
+
+@pytest.mark.parametrize("alpha", ALPHAS)
+def test_iamtrasks_direction_counts_are_ours_one_epoch_shorter_plus_his_first_comparison(
+    xor: Data, alpha: float
+) -> None:
+    # His loop computes iteration 0's update but skips it, so his iterations 1..N-1 apply our
+    # steps 0..N-2; and he compares his first update with zeros, so every weight whose first
+    # update is positive gets one count more than the clean count of nnsweep's N - 1 epochs.
+    iterations = 3000
+    his = iamtrasks_direction_counts(*xor, alpha=alpha, hidden=4, iterations=iterations)
+    (result,) = train(xor, [iamtrask_xor(alpha, 4, iterations - 1)])
+    first = [np.asarray(g) > 0 for g in first_updates(xor)]
+    for layer in (0, 1):
+        expected = result.direction_changes[layer] + first[layer]
+        np.testing.assert_array_equal(his[layer], expected, err_msg=f"layer {layer}")
+
+
+def first_updates(data: Data) -> tuple[Array, Array]:
+    """iamtrask's first update of each layer, `layer.T.dot(delta)` with `error = y - output`."""
+    x, y = data
+    rng = np.random.RandomState(1)
+    synapse_0 = 2 * rng.random_sample((3, 4)) - 1
+    synapse_1 = 2 * rng.random_sample((4, 1)) - 1
+    layer_1 = 1 / (1 + np.exp(-(x @ synapse_0)))  # (4, 4)
+    layer_2 = 1 / (1 + np.exp(-(layer_1 @ synapse_1)))  # (4, 1)
+    delta_2 = (y - layer_2) * layer_2 * (1 - layer_2)  # (4, 1)
+    delta_1 = (delta_2 @ synapse_1.T) * layer_1 * (1 - layer_1)  # (4, 4)
+    return x.T @ delta_1, layer_1.T @ delta_2
 
 
 def test_iamtrasks_network_without_a_hidden_layer_prints_the_same_outputs() -> None:

@@ -139,3 +139,37 @@ def trasks_weight_vector_loop(x: Array, y: Array, weights: Array, alpha: float,
             weights = weights - (alpha * (my_input * delta))
         errors.append(float(error_for_all_lights))
     return errors, weights
+
+
+def iamtrasks_direction_counts(x: Array, y: Array, alpha: float, hidden: int,
+                               iterations: int) -> tuple[Array, Array]:
+    """iamtrask's direction-count loop ("Update Direction Changes"): his update is
+    `+alpha * layer.T.dot(delta)` with `error = y - output`, applied from iteration 1 on, and
+    each update's direction is compared with the previous one, zeros at first."""
+    rng = np.random.RandomState(1)
+    synapse_0 = 2 * rng.random_sample((3, hidden)) - 1
+    synapse_1 = 2 * rng.random_sample((hidden, 1)) - 1
+    prev_synapse_0_weight_update = np.zeros_like(synapse_0)
+    prev_synapse_1_weight_update = np.zeros_like(synapse_1)
+    synapse_0_direction_count = np.zeros_like(synapse_0)
+    synapse_1_direction_count = np.zeros_like(synapse_1)
+    for iteration in range(iterations):
+        layer_0 = x
+        layer_1 = sigmoid(np.dot(layer_0, synapse_0))
+        layer_2 = sigmoid(np.dot(layer_1, synapse_1))
+        layer_2_error = y - layer_2
+        layer_2_delta = layer_2_error * sigmoid_output_to_derivative(layer_2)
+        layer_1_error = layer_2_delta.dot(synapse_1.T)
+        layer_1_delta = layer_1_error * sigmoid_output_to_derivative(layer_1)
+        synapse_1_weight_update = layer_1.T.dot(layer_2_delta)
+        synapse_0_weight_update = layer_0.T.dot(layer_1_delta)
+        if iteration > 0:
+            synapse_0_direction_count += abs(((synapse_0_weight_update > 0) + 0)
+                                             - ((prev_synapse_0_weight_update > 0) + 0))
+            synapse_1_direction_count += abs(((synapse_1_weight_update > 0) + 0)
+                                             - ((prev_synapse_1_weight_update > 0) + 0))
+            synapse_1 += alpha * synapse_1_weight_update
+            synapse_0 += alpha * synapse_0_weight_update
+            prev_synapse_0_weight_update = synapse_0_weight_update
+            prev_synapse_1_weight_update = synapse_1_weight_update
+    return synapse_0_direction_count, synapse_1_direction_count
