@@ -14,9 +14,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers
+    __version__: str
     from nnsweep.errors import DataError as DataError
     from nnsweep.errors import Interrupted as Interrupted
     from nnsweep.errors import NnsweepError as NnsweepError
@@ -51,4 +50,11 @@ __all__ = [*sorted(_HOMES), "__version__"]
 def __getattr__(name: str) -> Any:
     if name in _HOMES:
         return getattr(importlib.import_module(_HOMES[name]), name)
+    if name == "__version__":  # pyproject.toml's, as installed: written in one place only
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("nnsweep")
+        except PackageNotFoundError:  # imported from a source tree that was never installed
+            return "unknown"
     raise AttributeError(f"module 'nnsweep' has no attribute {name!r}")
