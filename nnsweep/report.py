@@ -25,7 +25,9 @@ from nnsweep.store import write_atomic
 
 TABLE_NAMES: tuple[str, ...] = ("trials", "history", "directions", "summary")
 BEST_TRIALS = 10
-OUTCOME_COLUMNS = ("status", "final_error", "best_error", "converged_epoch", "direction_changes")
+# The outcome columns of the best trials' table, after the trial and its varying parameters.
+BEST_TRIAL_OUTCOMES = ("status", "final_error", "best_error", "converged_epoch",
+                       "direction_changes")
 
 
 def read_tables(directory: Path) -> dict[str, pd.DataFrame]:
@@ -207,7 +209,7 @@ def best_trials(trials: pd.DataFrame, layout: Layout, top: int = BEST_TRIALS) ->
     """The trials with the lowest final error; diverged and failed ones never rank."""
     ranked = trials[trials["final_error"].notna()]
     ranked = ranked.sort_values(["final_error", "trial"], kind="stable").head(top)
-    columns = ["trial", *_shown_parameters(trials, layout), *OUTCOME_COLUMNS]
+    columns = ["trial", *_shown_parameters(trials, layout), *BEST_TRIAL_OUTCOMES]
     return ranked[columns].reset_index(drop=True)
 
 
