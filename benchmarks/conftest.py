@@ -12,8 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from nnsweep.bench import Timing, has
+from harness import Timing, has
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any,

@@ -10,10 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import harness
 import pytest
-
-from nnsweep import bench
-from nnsweep.bench import Timing, Workload
+from harness import Timing, Workload
 
 Measured = dict[tuple[str, str], Timing]
 
@@ -36,14 +35,14 @@ CASES = [
 
 def _measure(workload: Workload, engine: str) -> Timing:
     if engine == "reference":
-        return bench.time_reference(workload)
+        return harness.time_reference(workload)
     if engine == "numpy":
-        return bench.time_engine(workload, "numpy", JOBS)
+        return harness.time_engine(workload, "numpy", JOBS)
     if engine == "numba":
-        return bench.time_engine(workload, "numba", 1)
+        return harness.time_engine(workload, "numba", 1)
     if engine == "plain-numba":
-        return bench.time_plain_numba(workload)
-    return bench.time_jax(workload)
+        return harness.time_plain_numba(workload)
+    return harness.time_jax(workload)
 
 
 @pytest.mark.parametrize(("workload_name", "engine"), CASES,
@@ -52,9 +51,9 @@ def test_speed(
     benchmark: Any, bench_scale: float, measured: Measured, workload_name: str, engine: str
 ) -> None:
     needs = {"numba": "numba", "plain-numba": "numba", "jax": "jax"}.get(engine)
-    if needs and not bench.has(needs):
+    if needs and not harness.has(needs):
         pytest.skip(f"{needs} is not installed")
-    workload = bench.workloads(bench_scale)[workload_name]
+    workload = harness.workloads(bench_scale)[workload_name]
     benchmark.group = workload_name
     timing = benchmark.pedantic(_measure, args=(workload, engine), rounds=1, iterations=1)
     measured[workload_name, engine] = timing
@@ -67,8 +66,8 @@ def test_speed(
         benchmark.extra_info["x_loop"] = reference.per_trial_epoch / timing.per_trial_epoch
     numpy_timing = measured.get((workload_name, "numpy"))
     if engine == "numba" and numpy_timing is not None:
-        gaps = bench.drift(timing.results, numpy_timing.results)
-        off = [gap for gap in gaps if gap > bench.DRIFT]
+        gaps = harness.drift(timing.results, numpy_timing.results)
+        off = [gap for gap in gaps if gap > harness.DRIFT]
         benchmark.extra_info["trials_differing_from_numpy"] = len(off)
         benchmark.extra_info["largest_difference"] = max(off, default=0.0)
 
@@ -109,10 +108,10 @@ def test_cost_per_trial_epoch_is_flat_from_w490_to_w4900(measured: Measured, eng
 
 @pytest.mark.parametrize(("engine", "jobs"), [("numpy", JOBS), ("numba", 1)])
 def test_w4900_peak_memory_is_under_1_gib(engine: str, jobs: int) -> None:
-    if engine == "numba" and not bench.has("numba"):
+    if engine == "numba" and not harness.has("numba"):
         pytest.skip("numba is not installed")
     # a history of 600 rows per trial, as 60000 epochs recorded every 100
-    assert bench.peak_memory("W4900-memory", 1.0, engine, jobs) < 2**30
+    assert harness.peak_memory("W4900-memory", 1.0, engine, jobs) < 2**30
 
 
 @pytest.mark.parametrize("workload", ["streetlights", "rectangles-minibatch",

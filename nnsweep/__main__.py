@@ -143,9 +143,7 @@ def _max_trials(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:
-        from nnsweep.bench import main as bench_main
-
-        return bench_main(argv[1:])
+        return _bench(argv[1:])
     args = build_parser().parse_args(argv)
     from nnsweep.errors import Interrupted, NnsweepError, NnsweepWarning, SpecError
     from nnsweep.text import terminal_safe
@@ -160,17 +158,49 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(terminal_safe(p) for p in exc.problems), file=sys.stderr)
             return EXIT_USAGE
         except NnsweepError as exc:  # one line per problem (DataError joins several)
-            lines = (terminal_safe(line) for line in str(exc).split("\n"))
+            lines = (terminal_safe(line) for line in _with_flags(exc).split("\n"))
             print("nnsweep: " + "\n".join(lines), file=sys.stderr)
             return EXIT_USAGE
         except Interrupted as exc:
-            print(f"nnsweep: {terminal_safe(str(exc))}", file=sys.stderr)
+            how = (f" (the report was not built; python -m nnsweep report {exc.directory} "
+                   "builds it now)")
+            print(f"nnsweep: {terminal_safe(str(exc) + how)}", file=sys.stderr)
             return EXIT_INTERRUPTED
         except KeyboardInterrupt:
             print("nnsweep: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
         finally:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _with_flags(exc: Exception) -> str:
+    """The library's sentence with the command line's way out, which names the flags: the
+    library words what went wrong, and only the command line knows its flags."""
+    from nnsweep import errors
+
+    text = str(exc)
+    narrower = ("record fewer epochs (raise record_every in [params], or --record-every N) or "
+                "narrow the grid (--max-trials limits its size)")
+    match exc:
+        case errors.OptionError():  # the message starts with the option's name
+            return f"--{text}"
+        case errors.FolderBusy():
+            return f"{text}; wait for it to finish or choose another --out"
+        case errors.OtherSpec():
+            return (f"{text}; rerun with --fresh to start over there, or choose another folder "
+                    "with --out")
+        case errors.EngineMismatch(engine=engine):
+            return (f"{text}: resume with --engine {engine}, start over with --fresh, or choose "
+                    "another folder with --out")
+        case errors.CannotWrite():
+            return f"{text}: free some space or choose another --out, then run again to resume"
+        case errors.GridTooLarge(size=size, most=most) if size <= most:
+            return f"{text} with --max-trials {size}"
+        case errors.NoRoom(what="disk"):
+            return f"{text}; {narrower}, or choose another --out"
+        case errors.NoRoom():
+            return f"{text}; {narrower}"
+    return text
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -190,23 +220,28 @@ def _run(args: argparse.Namespace) -> int:
     import shlex
 
     import nnsweep
-    from nnsweep import runner
+    from nnsweep import planner, runner
 
     overrides = {"record_every": args.record_every} if args.record_every is not None else None
     spec = nnsweep.load_spec(args.spec, overrides=overrides)
-    options = dict(out=args.out, jobs=args.jobs, engine=args.engine, backend=args.backend,
-                   retry_failed=args.retry_failed, max_trials=args.max_trials)
+    options: dict[str, Any] = dict(out=args.out, jobs=args.jobs, engine=args.engine,
+                                   backend=args.backend, max_trials=args.max_trials,
+                                   fresh=args.fresh)
     if args.scheduler or args.address:
         spec = _with_cluster(spec, args.scheduler, args.address)
         if args.backend is None:  # an address says which cluster engine it belongs to
             options["backend"] = "dask" if args.scheduler else "ray"
     if args.dry_run:
-        the_plan = runner.plan(spec, fresh=args.fresh, **options)
-        print(_plan_text(spec, the_plan))
+        setup = planner.preflight(spec, **options)
+        plan = planner.make_plan(spec, setup, retry_failed=args.retry_failed, fresh=args.fresh)
+        print(_plan_text(spec, plan))
         return EXIT_OK
     command = shlex.join(["python", "-m", "nnsweep", *sys.argv[1:]]) if sys.argv[1:] else None
-    results = nnsweep.run(spec, fresh=args.fresh, quiet=args.quiet, fail_fast=args.fail_fast,
-                          report=not args.no_report, command=command, **options)
+    endings = {"fail_fast": f"{runner.ENDINGS['fail_fast']} (--fail-fast)"}
+    results = nnsweep.run(spec, quiet=args.quiet, retry_failed=args.retry_failed,
+                          fail_fast=args.fail_fast, command=command, endings=endings, **options)
+    if not args.no_report and len(results.trials):
+        _report_after_run(results.directory)
     bad = int(results.trials["status"].isin(["failed", "crashed"]).sum())
     if not args.quiet:
         if (results.directory / "report.html").exists():
@@ -226,13 +261,27 @@ def _with_cluster(spec: Any, scheduler: str | None, address: str | None) -> Any:
     return replace(spec, run=run_options)
 
 
-def _plan_text(spec: Any, the_plan: Any) -> str:
-    seconds = the_plan.estimate_seconds(spec.dataset.x.shape[0])
+def _report_after_run(directory: Path) -> None:
+    """A finished run's report, written under the folder's lock as `report` writes it; a write
+    that fails is told as any failed write of the run is."""
+    from nnsweep import store
+    from nnsweep.errors import CannotWrite
+    from nnsweep.report import build_report
+
+    try:
+        with store.locked(directory):
+            build_report(directory)
+    except OSError as exc:
+        raise CannotWrite(directory, exc.strerror or str(exc), store.JOURNAL) from exc
+
+
+def _plan_text(spec: Any, plan: Any) -> str:
+    seconds = plan.estimate_seconds(spec.dataset.x.shape[0])
     where = spec.source or spec.name
-    return (f"{where}: {len(the_plan.trials)} trials; {len(the_plan.pending)} to train in "
-            f"{len(the_plan.batches)} batches, {len(the_plan.reused)} already in "
-            f"{the_plan.directory}; about {_duration(seconds)} on {the_plan.workers} workers "
-            f"with the {the_plan.engine} engine (dry run: nothing trained, nothing written)")
+    return (f"{where}: {len(plan.trials)} trials; {len(plan.pending)} to train in "
+            f"{len(plan.batches)} batches, {len(plan.reused)} already in {plan.directory}; "
+            f"about {_duration(seconds)} on {plan.workers} workers with the {plan.engine} "
+            "engine (dry run: nothing trained, nothing written)")
 
 
 def _duration(seconds: float) -> str:
@@ -247,26 +296,35 @@ def _validate(args: argparse.Namespace) -> int:
     """The file checked, the grid held to run's limits by its count, then planned as run would
     (a grid too large for run is too large to validate); notes follow the verdict."""
     import nnsweep
-    from nnsweep import grid, runner
+    from nnsweep import planner
     from nnsweep.errors import NnsweepWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NnsweepWarning)  # printed below, as notes
         spec = nnsweep.load_spec(args.spec)
-    limit = args.max_trials if args.max_trials is not None else runner.DEFAULT_MAX_TRIALS
-    grid.check_size(spec.size(), limit, str(args.spec), runner.available_memory())
-    workers = runner.workers_for(args.jobs if args.jobs is not None else spec.run.jobs,
-                                 spec.run.backend)
-    trials = list(spec.trials())
-    rows = spec.dataset.x.shape[0]
-    planned = grid.batches(trials, workers, rows=rows)
-    seconds = runner.estimate_seconds(planned, workers, rows)
+    plan = planner.outline(spec, jobs=args.jobs, max_trials=args.max_trials)
+    seconds = plan.estimate_seconds(spec.dataset.x.shape[0])
     axes = ", ".join(spec.axes) or "none"
-    print(f"{args.spec}: valid; {len(trials)} trials in {len(planned)} batches (axes: {axes}); "
-          f"about {_duration(seconds)} on {workers} workers")
+    print(f"{args.spec}: valid; {len(plan.trials)} trials in {len(plan.batches)} batches "
+          f"(axes: {axes}); about {_duration(seconds)} on {plan.workers} workers")
     for note in spec.notes:
         print(f"note: {note}")
     return EXIT_OK
+
+
+def _bench(argv: list[str]) -> int:
+    """The benchmark harness is the source checkout's benchmarks/harness.py, beside the
+    package: benchmarks are no part of an installed nnsweep."""
+    import importlib
+
+    folder = Path(__file__).resolve().parent.parent / "benchmarks"
+    if not (folder / "harness.py").is_file():
+        print("nnsweep bench: the benchmarks come with nnsweep's source checkout "
+              "(benchmarks/harness.py beside the nnsweep package): run it from a checkout "
+              "installed with pip install -e .", file=sys.stderr)
+        return EXIT_USAGE
+    sys.path.insert(0, str(folder))  # as pytest imports it, and so the workers find it too
+    return int(importlib.import_module("harness").main(argv))
 
 
 def _show(args: argparse.Namespace) -> int:

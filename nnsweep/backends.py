@@ -13,7 +13,7 @@ when one dies, and drops results not yet delivered); for Dask, which reruns a de
 tasks itself and only gives up on a task that has killed several workers in turn, the tasks
 last started on a worker that is gone. Each lost task is handed to `on_lost`, whose return
 value is yielded in place of the task's result (the runner turns it into "crashed" records that
-a rerun with --retry-failed trains again); the other unfinished tasks run on, on fresh workers.
+a rerun with retry_failed trains again); the other unfinished tasks run on, on fresh workers.
 Ray cannot stream results, so its tasks run in chunks of one task per worker, and a chunk that
 loses a worker is lost whole.
 """
@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import joblib
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 
-from nnsweep.errors import NnsweepError
+from nnsweep.errors import MissingExtra, UnknownBackend, Unreachable
 
 BACKENDS: tuple[str, ...] = ("loky", "dask", "ray")
 EXTRA_MODULES: dict[str, str] = {"dask": "distributed", "ray": "ray"}
@@ -124,7 +124,7 @@ def fan_out(
     sweep and shut down at its end.
     """
     if backend not in BACKENDS:
-        raise NnsweepError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
+        raise UnknownBackend(backend, BACKENDS)
     if not tasks:
         return
     with _engine(backend, workers, min(workers, len(tasks)), scheduler, address) as engine:
@@ -148,17 +148,16 @@ def check(backend: str, *, scheduler: str | None = None) -> None:
     """Fail before anything is written: an unknown backend, a missing extra, a scheduler
     that nothing answers at. (Ray's address is checked when Ray connects.)"""
     if backend not in BACKENDS:
-        raise NnsweepError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
+        raise UnknownBackend(backend, BACKENDS)
     if backend != "loky" and importlib.util.find_spec(EXTRA_MODULES[backend]) is None:
-        raise NnsweepError(
-            f"--backend {backend} needs the {backend} extra: pip install 'nnsweep[{backend}]'")
+        raise MissingExtra(backend)
     if backend == "dask" and scheduler is not None:
         host, _, port = scheduler.rpartition("://")[2].rpartition(":")
         try:
             socket.create_connection((host or "127.0.0.1", int(port or 8786)), timeout=5).close()
         except (OSError, ValueError) as error:
-            raise NnsweepError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler "
-                               f"there ({_one_line(error)})") from None
+            raise Unreachable("scheduler", scheduler, "Dask scheduler",
+                              _one_line(error)) from None
 
 
 def stop_workers() -> None:
@@ -221,8 +220,7 @@ def _dask_engine(workers: int, scheduler: str | None) -> Iterator[_Engine]:
         killed_worker: type[BaseException] = importlib.import_module(
             "distributed.scheduler").KilledWorker
     except ImportError:
-        raise NnsweepError(
-            "--backend dask needs the dask extra: pip install 'nnsweep[dask]'") from None
+        raise MissingExtra("dask") from None
     with contextlib.ExitStack() as stack:
         if scheduler is None:
             cluster = distributed.LocalCluster(
@@ -234,8 +232,8 @@ def _dask_engine(workers: int, scheduler: str | None) -> Iterator[_Engine]:
             try:
                 client = distributed.Client(scheduler, timeout=10, set_as_default=False)
             except (OSError, TimeoutError) as error:
-                raise NnsweepError(f"--scheduler {scheduler}: cannot connect to a Dask "
-                                   f"scheduler there ({_one_line(error)})") from None
+                raise Unreachable("scheduler", scheduler, "Dask scheduler",
+                                  _one_line(error)) from None
         stack.callback(_closing(client.close))
         mark = _DaskMarker(f"nnsweep-started-{id(stack):x}")
 
@@ -296,8 +294,7 @@ def _ray_engine(workers: int, address: str | None) -> Iterator[_Engine]:
         importlib.import_module("ray.exceptions")
         importlib.import_module("ray.util.joblib").register_ray()
     except ImportError:
-        raise NnsweepError(
-            "--backend ray needs the ray extra: pip install 'nnsweep[ray]'") from None
+        raise MissingExtra("ray") from None
     with contextlib.ExitStack() as stack:
         if not ray.is_initialized():
             if address is None:
@@ -306,8 +303,8 @@ def _ray_engine(workers: int, address: str | None) -> Iterator[_Engine]:
                 try:
                     ray.init(address=address, log_to_driver=False)
                 except (ConnectionError, RuntimeError, ValueError) as error:
-                    raise NnsweepError(f"--address {address}: cannot connect to a Ray "
-                                       f"cluster there ({_one_line(error)})") from None
+                    raise Unreachable("address", address, "Ray cluster",
+                                      _one_line(error)) from None
             stack.callback(_closing(ray.shutdown))
         n_jobs = max(1, int(ray.cluster_resources().get("CPU", workers)))
         chunk: list[int] = []
@@ -332,7 +329,7 @@ def _closing_quietly(outputs: Generator[Any, None, None]) -> Iterator[Any]:
     """Yield from a joblib generator; when the caller stops early, drop the rest silently.
 
     joblib warns that finished tasks went unused when its generator is closed early; here that
-    is the point (Ctrl-C, --fail-fast), and a cluster already shut down is no error either.
+    is the point (Ctrl-C, fail_fast), and a cluster already shut down is no error either.
     """
     try:
         for output in outputs:  # noqa: UP028 (`yield from` would close outputs before finally)

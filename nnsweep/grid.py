@@ -25,16 +25,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nnsweep.engines import plan
-from nnsweep.errors import NnsweepError
+from nnsweep.errors import GridTooLarge, NnsweepError
 from nnsweep.params import TrialParams
 
 # Exclude rules need a mask over the whole product; beyond this many trials, refuse.
 MAX_FILTERED = 50_000_000
 # Planning holds every trial (its parameters, id and place in a batch) in memory at once: 407
-# bytes a trial at the peak, measured as VmRSS around runner.plan on a three-axis grid of 10^6
+# bytes a trial at the peak, measured as VmRSS around planning a three-axis grid of 10^6
 # XOR trials (18 s of CPU). Rounded up, it sizes grids against the memory available.
 TRIAL_BYTES = 500
-# The most trials one run may hold, whatever --max-trials says: 10^7 trials take about 5 GB
+# The most trials one run may hold, whatever its limit says: 10^7 trials take about 5 GB
 # and three minutes to plan before the first one trains. Larger sweeps go in several files.
 MAX_TRIALS = 10_000_000
 
@@ -260,12 +260,7 @@ def check_size(count: int, limit: int, where: str, available_memory: int) -> Non
         raise NnsweepError(f"max_trials = {limit!r}: expected an integer from 1 to "
                            f"{MAX_TRIALS:,}")
     if count > limit:
-        way_out = (f"narrow the grid, or raise the limit with --max-trials {count}"
-                   if count <= MAX_TRIALS else
-                   f"narrow the grid, or split it into sweeps of at most {MAX_TRIALS:,} trials "
-                   "(the most one run can plan)")
-        raise NnsweepError(f"{where}: the grid has {count:,} trials, more than the limit of "
-                           f"{limit:,}; {way_out}")
+        raise GridTooLarge(where, count, limit, MAX_TRIALS)
     if count * TRIAL_BYTES > available_memory:
         raise NnsweepError(f"{where}: the grid has {count:,} trials; planning them needs about "
                            f"{count * TRIAL_BYTES / 1e9:.1f} GB of memory, more than the "

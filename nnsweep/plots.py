@@ -35,7 +35,7 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, NullFormatter
 from numpy.typing import NDArray
 
-from nnsweep.errors import NnsweepError
+from nnsweep.errors import NnsweepError, UnknownTrial
 from nnsweep.params import hidden_order
 from nnsweep.tables import PARAM_COLUMNS
 
@@ -613,8 +613,7 @@ def default_trial(trials: pd.DataFrame, directions: pd.DataFrame) -> str | None:
 def resolve_trial(trials: pd.DataFrame, trial: str) -> str:
     matches = [str(t) for t in trials["trial"] if str(t).startswith(trial)]
     if len(matches) != 1:
-        what = "no trial" if not matches else f"{len(matches)} trials"
-        raise NnsweepError(f"--trial {trial}: {what} with that id (a unique prefix is enough)")
+        raise UnknownTrial(trial, len(matches))
     return matches[0]
 
 

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nnsweep import journal, tables
-from nnsweep.errors import NnsweepWarning, ResultsError
+from nnsweep.errors import FolderBusy, NnsweepWarning, ResultsError
 from nnsweep.journal import BadRecord, Record
 from nnsweep.network import Array, predict
 from nnsweep.params import TrialParams
@@ -231,12 +231,6 @@ def _owner_of(fd: int) -> dict[str, Any]:
     return {}
 
 
-def _busy(directory: Path, owner: Mapping[str, Any]) -> ResultsError:
-    who = (f" (pid {owner['pid']} on {owner['host']})" if owner else "")
-    return ResultsError(f"{directory}: another run is using this folder{who}; wait for it to "
-                        "finish or choose another --out")
-
-
 @contextlib.contextmanager
 def locked(directory: Path) -> Iterator[None]:
     """Hold the folder for one run: exactly one holder, even among racing processes.
@@ -259,7 +253,7 @@ def locked(directory: Path) -> Iterator[None]:
             if time.monotonic() < deadline:  # perhaps a reader looking, for a moment
                 time.sleep(0.02)
                 continue
-            raise _busy(directory, owner) from None
+            raise FolderBusy(directory, owner) from None
         try:
             current = os.stat(path, follow_symlinks=False)
         except FileNotFoundError:

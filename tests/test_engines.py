@@ -262,7 +262,7 @@ def test_runs_longer_than_the_trainers_chunks_equal_the_reference(
 
 
 def test_drift_is_zero_between_equal_results_and_infinite_when_epochs_differ(xor: Data) -> None:
-    from nnsweep.bench import drift
+    from harness import drift
 
     trials = [TrialParams(hidden=(4,), alpha=0.5, epochs=30, record_every=3)]
     (result,) = train_batch(*xor, trials)

@@ -157,7 +157,7 @@ def test_an_exception_fails_its_trial_only_and_records_why(
 ) -> None:
     monkeypatch.setattr("nnsweep.runner.engines.train", _failing_train)
     spec = nnsweep.load_spec(write(tmp_path, FAILING))
-    results = nnsweep.run(spec, out=tmp_path / "out", jobs=1, report=False)
+    results = nnsweep.run(spec, out=tmp_path / "out", jobs=1)
     trials = results.trials.set_index("alpha")
     assert (trials.loc[5, "status"] == "failed").all()
     assert (trials.loc[5, "error"] == "FloatingPointError: a bug in the trainer").all()
@@ -415,7 +415,7 @@ def test_a_disk_that_fills_up_mid_run_keeps_what_was_written(
     tmp_path: Path, tiny_disk: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("nnsweep.runner.check_room", lambda *a, **k: None)  # estimate fooled
+    monkeypatch.setattr("nnsweep.planner.check_room", lambda *a, **k: None)  # estimate fooled
     spec = write(tmp_path, LONG.replace("epochs = [20000, ", "epochs = [2000, ").replace(
         "record_every = 100", "record_every = 10"))
     out = tiny_disk / "out"

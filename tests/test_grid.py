@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nnsweep.errors import NnsweepError
+from nnsweep.errors import GridTooLarge, NnsweepError
 from nnsweep.grid import Axis, Grid, Trial, batches, check_size, matches, trial_id
 from nnsweep.params import DEFAULTS, TrialParams
 from nnsweep.spec import Spec, parse_spec
@@ -223,10 +223,14 @@ def test_a_grid_within_the_limit_and_the_memory_passes() -> None:
     check_size(100_000, 100_000, "s.toml", available_memory=10**12)
 
 
+def test_a_grid_over_the_limit_is_refused_with_its_size_and_the_limit() -> None:
+    with pytest.raises(GridTooLarge) as raised:
+        check_size(4_000_000, 100_000, "s.toml", available_memory=500_000_000)
+    assert (raised.value.source, raised.value.size, raised.value.limit) == (
+        "s.toml", 4_000_000, 100_000)
+
+
 @pytest.mark.parametrize(("count", "limit", "expected"), [
-    (4_000_000, 100_000, "s.toml: the grid has 4,000,000 trials, more than the limit of "
-                         "100,000; narrow the grid, or raise the limit with --max-trials "
-                         "4000000"),
     (10**18, 100_000, "s.toml: the grid has 1,000,000,000,000,000,000 trials, more than the "
                       "limit of 100,000; narrow the grid, or split it into sweeps of at most "
                       "10,000,000 trials (the most one run can plan)"),

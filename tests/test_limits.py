@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 import nnsweep
-from nnsweep import plots, runner, tables
+from nnsweep import planner, plots, tables
 from nnsweep.__main__ import main
 from nnsweep.errors import NnsweepError, NnsweepWarning
 from nnsweep.params import hidden_order
@@ -70,40 +70,40 @@ def test_a_hundred_thousand_jobs_run_on_at_most_one_worker_per_core(
 
 def test_minus_one_is_every_core_and_minus_two_all_but_one_as_in_joblib() -> None:
     cores = joblib.cpu_count()
-    assert runner.workers_for(None) == runner.workers_for(-1) == cores
-    assert runner.workers_for(-2) == max(1, cores - 1)
-    assert runner.workers_for(-cores - 5) == 1
+    assert planner.workers_for(None) == planner.workers_for(-1) == cores
+    assert planner.workers_for(-2) == max(1, cores - 1)
+    assert planner.workers_for(-cores - 5) == 1
 
 
 def test_a_request_above_the_cores_is_capped_with_one_warning() -> None:
     cores = joblib.cpu_count()
     with pytest.warns(NnsweepWarning) as warned:
-        assert runner.workers_for(cores + 1) == cores
+        assert planner.workers_for(cores + 1) == cores
     assert [str(w.message) for w in warned] == [
         f"jobs = {cores + 1}: using {cores} worker{'s' if cores > 1 else ''}, one per core of "
         f"this machine ({cores})"]
 
 
 def test_workers_are_capped_by_the_memory_each_one_takes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "available_memory", lambda: runner.WORKER_MEMORY * 3 // 2)
+    monkeypatch.setattr(planner, "available_memory", lambda: planner.WORKER_MEMORY * 3 // 2)
     monkeypatch.setattr(joblib, "cpu_count", lambda: 8)
     with pytest.warns(NnsweepWarning, match=r"^jobs = 4: using 1 worker, as many as its "
                       r"available memory holds, at 140 MiB each$"):
-        assert runner.workers_for(4) == 1
-    assert runner.workers_for(None) == 1  # all cores, as far as memory goes: nothing to say
+        assert planner.workers_for(4) == 1
+    assert planner.workers_for(None) == 1  # all cores, as far as memory goes: nothing to say
 
 
 def test_a_cluster_is_not_bound_by_this_machines_cores_but_by_a_ceiling() -> None:
-    assert runner.workers_for(64, "dask") == 64
+    assert planner.workers_for(64, "dask") == 64
     with pytest.warns(NnsweepWarning, match=r"^jobs = 5000: using 1024 workers, the most "
                       r"nnsweep starts on a ray cluster$"):
-        assert runner.workers_for(5000, "ray") == 1024
+        assert planner.workers_for(5000, "ray") == 1024
 
 
 def test_zero_workers_is_refused_by_the_library_too() -> None:
     with pytest.raises(NnsweepError, match=r"^jobs = 0: expected a number of workers >= 1, or "
                        r"-1 for all cores \(-2 all but one\)$"):
-        runner.workers_for(0)
+        planner.workers_for(0)
 
 
 # --- counts on the command line ---------------------------------------------------------------
@@ -172,7 +172,7 @@ def test_a_grid_over_the_limit_is_refused_from_its_count_before_a_trial_is_built
 def test_a_grid_whose_planning_would_not_fit_in_memory_is_refused_up_front(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runner, "available_memory", lambda: 1_000_000_000)
+    monkeypatch.setattr(planner, "available_memory", lambda: 1_000_000_000)
     spec = write(tmp_path, TEN_MILLION, "big.toml")
     started = time.monotonic()
     assert main(["run", str(spec), "--max-trials", "10000000", "--out",
@@ -243,7 +243,7 @@ def hidden_sweep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Results]:
     folder = tmp_path_factory.mktemp("hidden")
     spec = write(folder, 'dataset = "xor"\n[params]\nepochs = 5\n[grid]\n'
                  'hidden = [[3, 2], 16, 4, []]\nseed = [1, 2]\n')
-    yield nnsweep.run(nnsweep.load_spec(spec), out=folder / "out", jobs=1, report=False)
+    yield nnsweep.run(nnsweep.load_spec(spec), out=folder / "out", jobs=1)
     shutil.rmtree(folder)
 
 

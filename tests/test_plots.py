@@ -13,7 +13,7 @@ import pytest
 from test_report import sweep_frames
 
 from nnsweep import plots, tables
-from nnsweep.errors import NnsweepError
+from nnsweep.errors import NnsweepError, UnknownTrial
 from nnsweep.params import TrialParams
 
 ALPHAS = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0]
@@ -206,8 +206,9 @@ def test_a_trial_is_found_by_a_unique_prefix_and_an_ambiguous_one_is_refused(
         small: dict[str, pd.DataFrame]) -> None:
     trial = str(small["trials"]["trial"].iloc[3])
     assert plots.resolve_trial(small["trials"], trial[:9]) == trial
-    with pytest.raises(NnsweepError, match=r"--trial : \d+ trials with that id"):
+    with pytest.raises(UnknownTrial) as caught:
         plots.resolve_trial(small["trials"], "")
+    assert caught.value.trial == "" and caught.value.matches == len(small["trials"])
 
 
 def test_the_direction_maps_draw_every_layer_of_the_chosen_trial(

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from nnsweep import tables
-from nnsweep.errors import NnsweepError, ResultsError
+from nnsweep.errors import NnsweepError, ResultsError, UnknownTrial
 from nnsweep.params import TrialParams
 from nnsweep.report import build_report, choose_layout, gather, read_tables, render_html
 from nnsweep.trainer import batch_key, train_batch
@@ -317,8 +317,9 @@ def test_the_direction_maps_default_to_the_best_trial(small: Path) -> None:
 
 
 def test_an_unknown_trial_is_refused_before_anything_is_written(unreported: Path) -> None:
-    with pytest.raises(NnsweepError, match="--trial zzz: no trial"):
+    with pytest.raises(UnknownTrial) as caught:
         build_report(unreported, trial="zzz")
+    assert (caught.value.trial, caught.value.matches) == ("zzz", 0)
     assert not (unreported / "plots").exists()
     assert not (unreported / "report.html").exists()
 

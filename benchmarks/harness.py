@@ -1,12 +1,13 @@
-"""How much faster the engines train than the plain loop (issue 3): workloads, timings, a table.
+"""How much faster the engines train than the plain loop: workloads, timings, a table.
 
 Every figure is a ratio against nnsweep.reference measured in the same run, as seconds per
 trial-epoch: the loop trains a sample of each workload's trials (the same mix of widths) for
 fewer epochs, the engines train every trial. The NumPy engine runs the way the runner runs it:
 batches (from `engines.plan`), joblib's loky workers, BLAS capped to one thread each.
-The Numba engine runs in this process on all cores (its own threads). benchmarks/ times the
+The Numba engine runs in this process on all cores (its own threads). test_speed.py times the
 same functions under pytest-benchmark and asserts the figures; `python -m nnsweep bench`
-prints them in about a minute.
+prints them in about a minute. The harness is part of the source checkout, not of the package:
+it imports as `harness` with this folder on the path (pytest puts it there).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import joblib
@@ -206,8 +208,8 @@ def time_engine(workload: Workload, engine: str, jobs: int = 2) -> Timing:
 def peak_memory(workload_name: str, scale: float, engine: str, jobs: int) -> int:
     """Peak resident bytes of a fresh process training the workload as the runner does,
     batches streamed through as they finish, plus every worker at its own peak at once."""
-    code = (f"from nnsweep import bench; print(bench._memory_child({workload_name!r}, "
-            f"{scale!r}, {engine!r}, {jobs!r}))")
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import harness; "
+            f"print(harness._memory_child({workload_name!r}, {scale!r}, {engine!r}, {jobs!r}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     return int(done.stdout.split()[-1])

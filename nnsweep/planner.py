@@ -1,0 +1,253 @@
+"""What a run will do, decided before anything is written: the limits it is held to, its
+workers, the folder's records it may reuse, the batches it trains and whether the results fit.
+
+Planning reads the results folder and never writes it, so a dry run and `validate` show exactly
+what a run would do, and a run refuses before its first write what it could not finish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import shutil
+import warnings
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from nnsweep import backends, engines, store
+from nnsweep.errors import EngineMismatch, NnsweepError, NnsweepWarning, NoRoom, OtherSpec
+from nnsweep.grid import Trial, batches, check_size
+from nnsweep.journal import Record
+from nnsweep.spec import MAX_WORKERS, Spec
+from nnsweep.trainer import epoch_seconds
+
+DEFAULT_MAX_TRIALS = 100_000
+
+# Bytes per history row and per weight, measured on saved sweeps: disk counts the journal,
+# parquet and CSV together; memory counts the frames built at the end of a run.
+HISTORY_ROW_DISK = 160
+HISTORY_ROW_MEMORY = 120
+WEIGHT_DISK = 45
+WEIGHT_MEMORY = 80
+
+# Resident memory of one loky worker (VmRSS read inside it): 121 MiB once it has imported the
+# trainer and trained a first batch, 137 MiB after batches of engines.MAX_BATCH XOR trials,
+# measured with joblib.Parallel(n_jobs=2) on this project's machine (Python 3.11). Bigger data
+# and networks take more; this floor keeps a run from starting more workers than memory holds.
+WORKER_MEMORY = 140 * 2**20
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a run is checked against before the results folder is touched."""
+
+    directory: Path
+    trials: list[Trial]
+    workers: int
+    engine: str
+    backend: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run would do: which trials are new, how they are batched, roughly how long."""
+
+    directory: Path
+    trials: list[Trial]
+    reused: dict[str, Record]
+    pending: list[Trial]
+    batches: list[list[Trial]]
+    workers: int
+    engine: str
+    backend: str
+    manifest: dict[str, Any]  # the folder's manifest so far ({} for a new folder)
+
+    def estimate_seconds(self, rows: int) -> float:
+        return estimate_seconds(self.batches, self.workers, rows)
+
+
+def estimate_seconds(planned: Sequence[Sequence[Trial]], workers: int, rows: int) -> float:
+    """About how long the batches take on `workers` processes (the trainer's cost model)."""
+    loads = [0.0] * max(1, min(workers, len(planned)))
+    costs = [batch[0].params.epochs * epoch_seconds([t.params for t in batch], rows)
+             for batch in planned]
+    for cost in sorted(costs, reverse=True):  # as the workers take them: the freest next
+        loads[loads.index(min(loads))] += cost
+    return max(loads)
+
+
+# --- room -----------------------------------------------------------------------------------
+
+def result_size(
+    trials: Sequence[Trial], n_inputs: int, n_outputs: int, *, keep_weights: bool
+) -> tuple[int, int]:
+    """About how many bytes the results take on disk and in memory while the tables are built.
+
+    Per history row: the journal's JSON, parquet and CSV on disk, one pandas row in memory;
+    likewise per weight for the direction counts (and the weights, when kept).
+    """
+    history_rows = weights = 0
+    for trial in trials:
+        params = trial.params
+        history_rows += len(range(0, params.epochs, params.record_step)) + 1
+        sizes = [n_inputs + params.bias, *params.hidden, n_outputs]
+        weights += sum(a * b for a, b in itertools.pairwise(sizes))
+    disk = history_rows * HISTORY_ROW_DISK + weights * (WEIGHT_DISK + keep_weights * 40)
+    memory = history_rows * HISTORY_ROW_MEMORY + weights * WEIGHT_MEMORY
+    return disk, memory
+
+
+def check_room(
+    directory: Path, trials: Sequence[Trial], n_inputs: int, n_outputs: int, *,
+    keep_weights: bool
+) -> None:
+    """Refuse, before any training, results that cannot fit on the disk or in memory."""
+    disk, memory = result_size(trials, n_inputs, n_outputs, keep_weights=keep_weights)
+    existing = directory
+    while not existing.exists():
+        existing = existing.parent
+    free_disk = shutil.disk_usage(existing).free
+    if disk > free_disk:
+        raise NoRoom(directory, "disk", disk, free_disk)
+    free_memory = available_memory()
+    if memory > free_memory:
+        raise NoRoom(directory, "memory", memory, free_memory)
+
+
+def available_memory() -> int:
+    """Memory the system can give without swapping (MemAvailable), in bytes."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+# --- workers and limits -----------------------------------------------------------------------
+
+def workers_for(jobs: int | None, backend: str = "loky") -> int:
+    """The workers to start for `jobs`: None means every core; -1 every core, -2 all but one
+    (as in joblib); 0 is refused.
+
+    Loky starts one process per worker on this machine, so never more than its cores, nor
+    more than its available memory holds at WORKER_MEMORY each: a larger request is capped,
+    with a warning. Dask and Ray workers may be other machines': only MAX_WORKERS bounds them.
+    """
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs == 0):
+        raise NnsweepError(f"jobs = {jobs!r}: expected a number of workers >= 1, or -1 for all "
+                           "cores (-2 all but one)")
+    cores = max(1, int(joblib.cpu_count()))
+    wanted = cores if jobs is None else jobs if jobs > 0 else max(1, cores + 1 + jobs)
+    if backend == "loky":
+        room = max(1, available_memory() // WORKER_MEMORY)
+        workers = min(wanted, cores, room)
+        reason = (f"one per core of this machine ({cores})" if workers == cores else
+                  f"as many as its available memory holds, at {WORKER_MEMORY // 2**20} MiB each")
+    else:
+        workers = min(wanted, MAX_WORKERS)
+        reason = f"the most nnsweep starts on a {backend} cluster"
+    if jobs is not None and workers < wanted:
+        warnings.warn(f"jobs = {jobs}: using {workers} worker{'s' if workers > 1 else ''}, "
+                      f"{reason}", NnsweepWarning, stacklevel=2)
+    return workers
+
+
+def check_grid(spec: Spec, max_trials: int | None = None) -> None:
+    """Hold the grid to the limit (DEFAULT_MAX_TRIALS unless given) by its count alone."""
+    limit = DEFAULT_MAX_TRIALS if max_trials is None else max_trials
+    check_size(spec.size(), limit, str(spec.source or spec.name), available_memory())
+
+
+def default_directory(spec: Spec) -> Path:
+    return Path("results") / spec.name
+
+
+# --- plans ----------------------------------------------------------------------------------
+
+def preflight(spec: Spec, *, out: str | Path | None = None, jobs: int | None = None,
+              engine: str | None = None, backend: str | None = None,
+              max_trials: int | None = None, fresh: bool = False) -> Setup:
+    """Every check that needs no journal: limits, engine, backend, the folder, the room."""
+    check_grid(spec, max_trials)
+    directory = Path(out) if out is not None else default_directory(spec)
+    chosen_engine = engines.resolve(engine or spec.run.engine)
+    chosen_backend = backend or spec.run.backend
+    backends.check(chosen_backend, scheduler=spec.run.scheduler)
+    store.check_name(directory)
+    store.check_folder(directory, fresh=fresh)
+    trials = list(spec.trials())
+    check_room(directory, trials, spec.dataset.x.shape[1], spec.dataset.y.shape[1],
+               keep_weights=spec.run.save_weights)
+    workers = workers_for(jobs if jobs is not None else spec.run.jobs, chosen_backend)
+    return Setup(directory, trials, workers, chosen_engine, chosen_backend)
+
+
+def make_plan(spec: Spec, setup: Setup, *, retry_failed: bool = False,
+              fresh: bool = False) -> Plan:
+    """The plan for a checked setup, from what its folder's journal already holds."""
+    manifest = {} if fresh else store.read_manifest(setup.directory)
+    records = {} if fresh else usable_records(spec, setup, manifest)
+    reused = {t.id: records[t.id] for t in setup.trials
+              if t.id in records and (records[t.id].finished or not retry_failed)}
+    return _batched(spec, setup, reused, manifest)
+
+
+def outline(spec: Spec, *, jobs: int | None = None, max_trials: int | None = None) -> Plan:
+    """What a run would train into a new folder, from the spec alone: the grid held to run's
+    limits and batched as run batches it. No folder is read, and the engine and backend are
+    the spec's, unchecked."""
+    check_grid(spec, max_trials)
+    workers = workers_for(jobs if jobs is not None else spec.run.jobs, spec.run.backend)
+    setup = Setup(default_directory(spec), list(spec.trials()), workers, spec.run.engine,
+                  spec.run.backend)
+    return _batched(spec, setup, {}, {})
+
+
+def _batched(spec: Spec, setup: Setup, reused: dict[str, Record],
+             manifest: dict[str, Any]) -> Plan:
+    pending = [t for t in setup.trials if t.id not in reused]
+    planned = batches(pending, setup.workers, rows=spec.dataset.x.shape[0])
+    return Plan(setup.directory, setup.trials, reused, pending, planned, setup.workers,
+                setup.engine, setup.backend, manifest)
+
+
+def usable_records(spec: Spec, setup: Setup, manifest: Mapping[str, Any]) -> dict[str, Record]:
+    """The folder's journal records, once the folder is known to hold this sweep's trials.
+
+    A folder belongs to this sweep when its manifest names this spec, or when every trial it
+    holds is one of this spec's (the spec extends the sweep: a new axis through the old fixed
+    value, more values on an axis). Its finished trials must come from the engine this run
+    uses: an engine is part of what a number means, so one folder never mixes two.
+    """
+    directory = setup.directory
+    if not store.is_results_folder(directory):
+        return {}
+    records = store.finished_records(directory)
+    ids = {t.id for t in setup.trials}
+    old = manifest.get("trials")
+    held = set(old) if isinstance(old, list) else set(records)
+    made_by = manifest.get("spec_hash")
+    same = made_by == spec.hash if made_by else _saved_spec_text(directory) == spec.text
+    if not same and not held <= ids:
+        raise OtherSpec(directory, made_by, spec.hash)
+    others = Counter(r.engine for t, r in records.items()
+                     if t in ids and r.finished and r.engine != setup.engine)
+    if others:
+        engine, count = others.most_common(1)[0]
+        raise EngineMismatch(directory, engine, count, setup.engine)
+    return records
+
+
+def _saved_spec_text(directory: Path) -> str | None:
+    path = directory / store.SPEC
+    if path.is_symlink() or not path.is_file():
+        return None
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        return path.read_text(encoding="utf-8")
+    return None
