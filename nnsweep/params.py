@@ -8,7 +8,7 @@ they never change a trial's numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Activation = Literal["sigmoid", "relu", "tanh", "linear", "leaky_relu", "softplus"]
 Descent = Literal["full", "minibatch", "stochastic"]
@@ -16,11 +16,11 @@ Reduction = Literal["sum", "mean"]
 Init = Literal["uniform", "normal", "xavier", "he", "given"]
 Metric = Literal["mae", "mse", "sse"]
 
-ACTIVATIONS: tuple[str, ...] = ("sigmoid", "relu", "tanh", "linear", "leaky_relu", "softplus")
-DESCENTS: tuple[str, ...] = ("full", "minibatch", "stochastic")
-REDUCTIONS: tuple[str, ...] = ("sum", "mean")
-INITS: tuple[str, ...] = ("uniform", "normal", "xavier", "he", "given")
-METRICS: tuple[str, ...] = ("mae", "mse", "sse")
+ACTIVATIONS: tuple[str, ...] = get_args(Activation)
+DESCENTS: tuple[str, ...] = get_args(Descent)
+REDUCTIONS: tuple[str, ...] = get_args(Reduction)
+INITS: tuple[str, ...] = get_args(Init)
+METRICS: tuple[str, ...] = get_args(Metric)
 
 # Given weights: one matrix per layer, each a tuple of rows, as written in the sweep file.
 GivenWeights = tuple[tuple[tuple[float, ...], ...], ...]

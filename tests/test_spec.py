@@ -488,3 +488,11 @@ def test_a_sweep_file_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None
     path = tmp_path / "bom.toml"
     path.write_bytes(b'\xef\xbb\xbfdataset = "xor"\n')
     assert load_spec(path).dataset.name == "xor"
+
+
+def test_a_lone_surrogate_which_toml_allows_is_read_as_written() -> None:
+    with pytest.raises(SpecError) as raised:
+        spec('dataset = "xor"\n[params]\n"alp\ud800" = 1\n')
+    assert raised.value.problems == ["<spec>: params.alp\ud800: unknown key (did you mean "
+                                     "'alpha'?)"]
+    assert spec('dataset = "xor"\ndescription = "a\ud800"\n').description == "a\ud800"
