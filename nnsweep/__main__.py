@@ -239,9 +239,8 @@ def _run(args: argparse.Namespace) -> int:
     command = shlex.join(["python", "-m", "nnsweep", *sys.argv[1:]]) if sys.argv[1:] else None
     endings = {"fail_fast": f"{runner.ENDINGS['fail_fast']} (--fail-fast)"}
     results = nnsweep.run(spec, quiet=args.quiet, retry_failed=args.retry_failed,
-                          fail_fast=args.fail_fast, command=command, endings=endings, **options)
-    if not args.no_report and len(results.trials):
-        _report_after_run(results.directory)
+                          fail_fast=args.fail_fast, command=command, endings=endings,
+                          then=None if args.no_report else _report_after_run, **options)
     bad = int(results.trials["status"].isin(["failed", "crashed"]).sum())
     if not args.quiet:
         if (results.directory / "report.html").exists():
@@ -261,18 +260,13 @@ def _with_cluster(spec: Any, scheduler: str | None, address: str | None) -> Any:
     return replace(spec, run=run_options)
 
 
-def _report_after_run(directory: Path) -> None:
-    """A finished run's report, written under the folder's lock as `report` writes it; a write
-    that fails is told as any failed write of the run is."""
-    from nnsweep import store
-    from nnsweep.errors import CannotWrite
+def _report_after_run(results: Any) -> None:
+    """A finished run's report, written while the run still holds its folder (a failed write
+    is told as any failed write of the run is)."""
     from nnsweep.report import build_report
 
-    try:
-        with store.locked(directory):
-            build_report(directory)
-    except OSError as exc:
-        raise CannotWrite(directory, exc.strerror or str(exc), store.JOURNAL) from exc
+    if len(results.trials):
+        build_report(results.directory)
 
 
 def _plan_text(spec: Any, plan: Any) -> str:

@@ -18,7 +18,7 @@ import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,7 @@ def run(
     max_trials: int | None = None,
     command: str | None = None,
     endings: Mapping[str, str] | None = None,
+    then: Callable[[Results], None] | None = None,
 ) -> Results:
     """Train every trial of the spec not already in the results folder; return all tables.
 
@@ -125,7 +126,9 @@ def run(
     what is done and `Interrupted` is raised; a rerun resumes where this one stopped. The
     report is not built here (nnsweep.report.build_report builds it from the tables).
     `command` is recorded in the manifest (default: this process's command line); `endings`
-    words the final progress line's head, over ENDINGS.
+    words the final progress line's head, over ENDINGS. `then` runs on the results of a run
+    that was not stopped, while the folder is still this run's (the command line builds the
+    report there, so no other run can start writing in between).
     """
     setup = planner.preflight(spec, out=out, jobs=jobs, engine=engine, backend=backend,
                               max_trials=max_trials, fresh=fresh)
@@ -147,6 +150,8 @@ def run(
             results = _publish(spec, plan, records, manifest, interrupted=interrupted)
             if isinstance(stop, OSError):
                 raise stop
+            if then is not None and stop is None:
+                then(results)
     except OSError as exc:
         raise CannotWrite(directory, exc.strerror or str(exc), store.JOURNAL) from exc
     if isinstance(stop, KeyboardInterrupt):
