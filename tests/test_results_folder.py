@@ -275,16 +275,27 @@ def test_a_pipe_in_place_of_a_results_file_is_refused_not_waited_on(
 
 def test_the_report_of_a_run_is_written_before_the_run_lets_go_of_its_folder(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+    from collections.abc import Iterator
+
     import nnsweep.report
 
     spec, out = write(tmp_path, TINY.format(params="", grid="alpha = [1, 2]")), tmp_path / "out"
-    held: list[bool] = []
+    events: list[str] = []
+    real_locked = store.locked
+
+    @contextlib.contextmanager
+    def locked(directory: Path) -> Iterator[None]:
+        with real_locked(directory):
+            events.append("taken")
+            yield
+            events.append("released")
 
     def build_report(directory: Path, **options: object) -> Path:
-        held.append((Path(directory) / store.LOCK).exists())  # the lock file lives while held
+        events.append("report")
         return Path(directory) / "report.html"
 
+    monkeypatch.setattr(store, "locked", locked)
     monkeypatch.setattr(nnsweep.report, "build_report", build_report)
     assert main(["run", str(spec), "--out", str(out), "--quiet", "--jobs", "1"]) == 0
-    assert held == [True]
-    assert not (out / store.LOCK).exists()
+    assert events == ["taken", "report", "released"]
