@@ -23,7 +23,7 @@ import numpy as np
 
 from nnsweep.errors import NnsweepWarning
 from nnsweep.grid import trial_id
-from nnsweep.params import ACTIVATIONS, DESCENTS, INITS, METRICS, REDUCTIONS, TrialParams
+from nnsweep.params import PARAM_NAMES, TrialParams
 from nnsweep.result import TrialResult
 
 FORMAT = 2
@@ -115,18 +115,6 @@ def _choice(choices: Sequence[str]) -> Callable[[Any, str], str]:
     return check
 
 
-def _flag(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise BadRecord(f"{where}: expected true or false")
-    return value
-
-
-def _hidden(value: Any, where: str) -> tuple[int, ...]:
-    if not isinstance(value, list) or len(value) > 100:
-        raise BadRecord(f"{where}: expected a list of layer sizes")
-    return tuple(_integer(size, where, 1, 10**6) for size in value)
-
-
 def _array(value: Any, where: str, kinds: str, ndim: int) -> np.ndarray:
     """A rectangular numeric array of `ndim` dimensions whose dtype kind is one of `kinds`.
 
@@ -151,42 +139,26 @@ def _matrices(value: Any, where: str, kinds: str) -> tuple[np.ndarray, ...]:
                  for number, layer in enumerate(value))
 
 
-def _given(value: Any, where: str) -> Any:
-    if value is None:
-        return None
-    matrices = _matrices(value, where, "iuf")
-    if not all(np.isfinite(m).all() for m in matrices):
-        raise BadRecord(f"{where}: expected finite weights")
-    return tuple(tuple(tuple(float(v) for v in row) for row in m) for m in matrices)
-
-
-# How each parameter is checked and converted: one line per field of TrialParams.
-PARAM_CHECKS: dict[str, Callable[[Any, str], Any]] = {
-    "hidden": _hidden,
-    "activation": _choice(ACTIVATIONS),
-    "output": _choice(ACTIVATIONS),
-    "alpha": lambda v, w: _number(v, w, positive=True),
-    "descent": _choice(DESCENTS),
-    "batch_size": lambda v, w: _integer(v, w, 1),
-    "reduction": _choice(REDUCTIONS),
-    "epochs": lambda v, w: _integer(v, w, 1, 10**9),
-    "seed": lambda v, w: _integer(v, w, 0, 2**32 - 1),
-    "init": _choice(INITS),
-    "weights": _given,
-    "record_every": lambda v, w: _integer(v, w, 0, 10**9),
-    "metric": _choice(METRICS),
-    "tolerance": lambda v, w: _number(v, w, finite=True),
-    "bias": _flag,
-    "shuffle": _flag,
-}
-assert set(PARAM_CHECKS) == set(TrialParams().to_dict())
-
-
 def _params(value: Any) -> TrialParams:
-    if not isinstance(value, dict) or set(value) != set(PARAM_CHECKS):
+    """A trial's parameters, checked by the sweep file's own schema (one statement of them).
+
+    Imported here, not at the top: workers import this module for Record alone.
+    """
+    import pydantic
+
+    from nnsweep import schema
+
+    if not isinstance(value, dict) or set(value) != set(PARAM_NAMES):
         raise BadRecord("params: expected every parameter, and nothing else")
-    return TrialParams(**{name: check(value[name], f"params.{name}")
-                          for name, check in PARAM_CHECKS.items()})
+    written = {k: v for k, v in value.items() if not (k == "weights" and v is None)}
+    try:
+        checked = schema.Params.model_validate(written)
+    except pydantic.ValidationError as exc:
+        name = str(exc.errors()[0]["loc"][0])
+        field = schema.Params.model_fields.get(name)
+        wanted = field.description if field is not None and field.description else "valid"
+        raise BadRecord(f"params.{name}: expected {wanted}") from None
+    return TrialParams(**{name: getattr(checked, name) for name in PARAM_NAMES})
 
 
 def _result(value: Any, params: TrialParams) -> TrialResult:
