@@ -1,6 +1,6 @@
 """The data a sweep trains on: the textbooks' built-in sets, inline tables and CSV files.
 
-Built-ins (DESIGN.md section 2):
+Built-ins:
 
 - ``xor``: iamtrask's x rows 001, 011, 101, 111 and y 0 1 1 0.
 - ``streetlights``: Grokking ch. 6, x rows 101, 011, 001, 111 and y 1 1 0 0.

@@ -1,6 +1,6 @@
 """One trial's resolved parameters: the single vocabulary shared by spec, grid, trainer and store.
 
-Every parameter has a default (DESIGN.md section 3), so a trial is fully described by the
+Every parameter has a default (docs/design.md lists them), so a trial is fully described by the
 values that differ from it. Execution choices (jobs, engine, backend) are deliberately absent:
 they never change a trial's numbers.
 """
