@@ -1,51 +1,56 @@
-"""Shared test fixtures: the textbooks' datasets and the exact comparison of two trial results.
+"""Shared fixtures: the textbooks' datasets, the exact comparison of two trial results, and the
+Hypothesis profiles.
 
-The datasets are copied from the seeds (../shared/seeds/) rather than taken from
-nnsweep.datasets, so the trainer's tests do not lean on the code that loads datasets.
+The datasets are written out here as the textbooks print them rather than taken from
+nnsweep.datasets, so the trainer's tests do not lean on the code that loads datasets. The
+helpers the test files share (sweep files, the command line in a process, waiting for a run)
+are in helpers.py.
+
+Hypothesis runs the "quick" profile unless told otherwise: a few dozen examples of each
+property, in every run (a developer's and CI's). The "long" profile tries many more of the
+same properties: NNSWEEP_HYPOTHESIS=long, or pytest's --hypothesis-profile long.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import time
 from collections.abc import Callable
 
 import numpy as np
 import pytest
+from hypothesis import settings
 from numpy.typing import NDArray
 
 from nnsweep.result import TrialResult
 
+pytest.register_assert_rewrite("helpers")  # before the import below and every test file's
+from helpers import XOR_X, XOR_Y, frozen  # noqa: E402
+
+settings.register_profile("quick", max_examples=60, deadline=None)
+settings.register_profile("long", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("NNSWEEP_HYPOTHESIS", "quick"))
+
 Data = tuple[NDArray[np.float64], NDArray[np.float64]]
-
-
-def _frozen(rows: list[list[float]]) -> NDArray[np.float64]:
-    array = np.array(rows, dtype=np.float64)
-    array.setflags(write=False)  # shared across tests: nobody may change it
-    return array
 
 
 @pytest.fixture(scope="session")
 def xor() -> Data:
-    """iamtrask's XOR (002): x rows 001, 011, 101, 111; y 0 1 1 0."""
-    x = _frozen([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]])
-    return x, _frozen([[0], [1], [1], [0]])
+    """iamtrask's XOR: x rows 001, 011, 101, 111; y 0 1 1 0."""
+    return XOR_X, XOR_Y
 
 
 @pytest.fixture(scope="session")
 def streetlights() -> Data:
-    """Grokking ch. 6 (001): four lights, walk 1 1 0 0."""
-    x = _frozen([[1, 0, 1], [0, 1, 1], [0, 0, 1], [1, 1, 1]])
-    return x, _frozen([[1], [1], [0], [0]])
+    """Grokking Deep Learning, chapter 6: four lights, walk 1 1 0 0."""
+    x = frozen([[1, 0, 1], [0, 1, 1], [0, 0, 1], [1, 1, 1]])
+    return x, frozen([[1], [1], [0], [0]])
 
 
 @pytest.fixture(scope="session")
 def streetlights6() -> Data:
-    """Grokking ch. 5 (001): six lights, walk 0 1 0 1 1 0."""
-    x = _frozen([[1, 0, 1], [0, 1, 1], [0, 0, 1], [1, 1, 1], [0, 1, 1], [1, 0, 1]])
-    return x, _frozen([[0], [1], [0], [1], [1], [0]])
+    """Grokking Deep Learning, chapter 5: six lights, walk 0 1 0 1 1 0."""
+    x = frozen([[1, 0, 1], [0, 1, 1], [0, 0, 1], [1, 1, 1], [0, 1, 1], [1, 0, 1]])
+    return x, frozen([[0], [1], [0], [1], [1], [0]])
 
 
 def assert_same_result(actual: TrialResult, expected: TrialResult) -> None:
@@ -69,23 +74,3 @@ def assert_same_result(actual: TrialResult, expected: TrialResult) -> None:
 def same_result() -> Callable[[TrialResult, TrialResult], None]:
     """`same_result(actual, expected)` asserts the two results equal in every field."""
     return assert_same_result
-
-
-def wait_for_group_to_exit(group: int, timeout: float = 30) -> bool:
-    """True once no process of the process group is left; the rest are killed after timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signal.SIGKILL)
-    return False
-
-
-@pytest.fixture(scope="session")
-def group_exits() -> Callable[[int], bool]:
-    """`group_exits(pgid)`: does a run's whole process group (workers too) end by itself?"""
-    return wait_for_group_to_exit

@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from helpers import alive, wait_until, write_spec
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 
 from nnsweep.backends import BACKENDS, fan_out, stop_workers
@@ -102,10 +103,8 @@ def test_stop_workers_leaves_no_loky_worker_alive() -> None:
     pids = {pid for _, pid in fan_out(value_and_pid, [(0.0, i) for i in range(4)],
                                       backend="loky", workers=2)}
     stop_workers()
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(pid) for pid in pids)
+    wait_until(lambda: not any(alive(pid) for pid in pids), 10, interval=0.1)
+    assert not any(alive(pid) for pid in pids)
 
 
 def test_stopping_early_drops_the_unfinished_tasks_without_a_warning() -> None:
@@ -127,15 +126,6 @@ def test_a_backend_whose_extra_is_missing_says_which_extra_to_install(
     assert caught.value.backend == backend
     assert str(caught.value).endswith(f"needs the {backend} extra: pip install "
                                       f"'nnsweep[{backend}]'")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as stat:  # a zombie has exited: it only awaits its reaper
-        return stat.read().split(") ")[-1][0] != "Z"
 
 
 # --- Dask and Ray: real local clusters, so slow ----------------------------------------------
@@ -177,10 +167,8 @@ def test_stop_workers_shuts_down_the_local_dask_cluster_mid_sweep() -> None:
     _, pid = next(values)
     stop_workers()  # what the runner does on Ctrl-C
     values.close()
-    deadline = time.monotonic() + 30
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(pid)
+    wait_until(lambda: not alive(pid), 30, interval=0.1)
+    assert not alive(pid)
 
 
 @pytest.mark.slow
@@ -213,8 +201,7 @@ def test_a_run_on_a_backend_whose_extra_is_missing_writes_nothing(
     from nnsweep.__main__ import main
 
     monkeypatch.setitem(sys.modules, "ray", None)
-    spec = tmp_path / "sweep.toml"
-    spec.write_text('dataset = "xor"\n[params]\nepochs = 5\n')
+    spec = write_spec(tmp_path, 'dataset = "xor"\n[params]\nepochs = 5\n')
     assert main(["run", str(spec), "--out", str(tmp_path / "out"), "--backend", "ray"]) == 2
     assert "pip install 'nnsweep[ray]'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -5,22 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import ROOT, group_exits, journaled, run_cli, start_run, wait_for_lines, write_spec
 from numpy.typing import NDArray
 from textbook_loops import iamtrasks_loop
 
 from nnsweep import store, tables
 from nnsweep.__main__ import main
-from nnsweep.journal import JournalWarning
 
 SMALL = """\
 name = "small"
@@ -36,17 +31,6 @@ alpha = [0.1, 1, 10, 1000]
 hidden = [2, 4, 8]
 seed = [1, 2]
 """
-
-
-def write_spec(folder: Path, text: str, name: str = "sweep.toml") -> Path:
-    path = folder / name
-    path.write_text(text)
-    return path
-
-
-def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nnsweep", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
 
 
 def comparable(frame: pd.DataFrame) -> pd.DataFrame:
@@ -65,8 +49,7 @@ def assert_same_tables(a: Path, b: Path) -> None:
 
 
 def test_validate_counts_the_xor_sweep_without_training(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[1]
-    done = run_cli("validate", root / "sweeps" / "xor.toml", cwd=tmp_path)
+    done = run_cli("validate", ROOT / "sweeps" / "xor.toml", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "49 trials" in done.stdout
     assert list(tmp_path.iterdir()) == []
@@ -177,29 +160,17 @@ def test_dry_run_trains_and_writes_nothing(tmp_path: Path,
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_to_the_tables_of_an_uninterrupted_one(
-    tmp_path: Path, group_exits: Callable[[int], bool]
-) -> None:
+def test_a_killed_run_resumes_to_the_tables_of_an_uninterrupted_one(tmp_path: Path) -> None:
     # One batch key per epochs value: 16 batches that finish one by one, not two at once.
     spec = write_spec(tmp_path, SMALL.format(epochs=4000).replace("epochs = 4000\n", "").replace(
         "hidden = [2, 4, 8]", "hidden = [2, 3]\nepochs = [4000, 4001, 4002, 4003]"))
     killed, whole = tmp_path / "killed", tmp_path / "whole"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nnsweep", "run", str(spec), "--out", str(killed), "--jobs", "2",
-         "--no-report"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
-    journal = killed / store.JOURNAL
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if journal.exists() and journal.read_text().count("\n") >= 8:
-            break
-        time.sleep(0.05)
+    process = start_run(spec, killed, "--jobs", "2", "--no-report")
+    wait_for_lines(killed / store.JOURNAL, 8)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert group_exits(process.pid), "orphaned workers outlived the killed run"
-    with warnings.catch_warnings():  # a record torn by the kill is expected and dropped
-        warnings.simplefilter("ignore", JournalWarning)
-        finished_before = len(store.finished_records(killed))
+    finished_before = len(journaled(killed))  # a record torn by the kill is dropped
     assert 0 < finished_before < 64
 
     done = run_cli("run", spec, "--out", killed, "--jobs", "2", "--no-report")

@@ -1,4 +1,4 @@
-"""Issue 6: a sweep on a Dask or Ray cluster gives the local backend's tables, byte for byte.
+"""A sweep on a Dask or Ray cluster gives the local backend's tables, byte for byte.
 
 Each test runs sweeps/xor.toml (49 trials, epochs cut to 200) through the command line and
 compares every table's CSV with the loky run's; only the `seconds` column (wall time) may
@@ -8,42 +8,17 @@ started here as separate processes on 127.0.0.1, and a local Ray instance.
 
 from __future__ import annotations
 
-import csv
-import io
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import reduced_xor, table_texts, wait_until
 
 from nnsweep.__main__ import main
 
 pytestmark = pytest.mark.slow
-
-XOR = Path(__file__).resolve().parents[1] / "sweeps" / "xor.toml"
-TABLES = ("trials", "history", "directions", "summary")
-
-
-def reduced_xor(directory: Path, epochs: int) -> Path:
-    """sweeps/xor.toml with fewer epochs: the same 49 trials, a fraction of the work."""
-    text = XOR.read_text(encoding="utf-8")
-    assert "\nepochs = 60000\n" in text
-    path = directory / "xor.toml"
-    path.write_text(text.replace("\nepochs = 60000\n", f"\nepochs = {epochs}\n"),
-                    encoding="utf-8")
-    return path
-
-
-def table_texts(results: Path) -> dict[str, str]:
-    """Every table's CSV text, with the wall-time column left out."""
-    texts = {}
-    for name in TABLES:
-        rows = list(csv.reader(io.StringIO((results / f"{name}.csv").read_text("utf-8"))))
-        keep = [i for i, column in enumerate(rows[0]) if column != "seconds"]
-        texts[name] = "\n".join(",".join(row[i] for i in keep) for row in rows)
-    return texts
 
 
 def run_sweep(spec: Path, out: Path, *options: str) -> dict[str, str]:
@@ -75,9 +50,7 @@ def dask_scheduler(tmp_path: Path) -> Iterator[str]:
             [dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
              "--scheduler-file", str(scheduler_file), *common],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(scheduler_file.exists, 60, interval=0.2)
         processes.append(subprocess.Popen(
             [dask, "worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1",
              "--nworkers", "1", "--nthreads", "1", *common],

@@ -8,16 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import DATA_HASH, failed_record, trained_record
 
 from nnsweep import journal
 from nnsweep.grid import trial_id
 from nnsweep.journal import JournalWarning, Record
 from nnsweep.params import TrialParams
-from nnsweep.reference import train_one
-
-X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=float)
-Y = np.array([[0], [1], [1], [0]], dtype=float)
-DATA = "0123456789abcdef"  # the dataset's hash, as the runner stamps it
 
 
 def params_named(name: str, **changes: object) -> TrialParams:
@@ -27,20 +23,16 @@ def params_named(name: str, **changes: object) -> TrialParams:
 
 
 def record(name: str, **changes: object) -> Record:
-    params = params_named(name, **changes)
-    result = train_one(X, Y, params)
-    return Record(trial_id(params, DATA), params, result.status(params.tolerance), 0.25, result,
-                  engine="numpy", dataset=DATA)
+    return trained_record(params_named(name, **changes), 0.25)
 
 
 def failed(name: str, error: str) -> Record:
-    params = params_named(name)
-    return Record(trial_id(params, DATA), params, "failed", 0.0, None, error, "numpy", DATA)
+    return failed_record(params_named(name), error)
 
 
 def names(records: object) -> list[str]:
     """The names of journaled records, in order (names up to four letters are enough here)."""
-    by_id = {trial_id(params_named(n), DATA): n for n in ("a", "b", "c", "d", "f")}
+    by_id = {trial_id(params_named(n), DATA_HASH): n for n in ("a", "b", "c", "d", "f")}
     return [by_id[r.trial] for r in records]  # type: ignore[attr-defined]
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import joblib
 import pandas as pd
 import pytest
+from helpers import run_cli, write_spec
 
 import nnsweep
 from nnsweep import planner, plots, tables
@@ -41,12 +40,6 @@ TEN_MILLION = 'dataset = "rectangles"\n[grid]\n' + "".join(
     "alpha = { log = [1, 10], num = 10 }\ntolerance = { linear = [0.01, 0.1], num = 10 }\n")
 
 
-def write(folder: Path, text: str, name: str = "sweep.toml") -> Path:
-    path = folder / name
-    path.write_text(text)
-    return path
-
-
 def lines(text: str) -> list[str]:
     return text.splitlines()
 
@@ -56,7 +49,7 @@ def lines(text: str) -> list[str]:
 def test_a_hundred_thousand_jobs_run_on_at_most_one_worker_per_core(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec, out = write(tmp_path, TINY), tmp_path / "out"
+    spec, out = write_spec(tmp_path, TINY), tmp_path / "out"
     assert main(["run", str(spec), "--out", str(out), "--jobs", "100000", "--no-report",
                  "--quiet"]) == 0
     used = json.loads((out / "manifest.json").read_text())["invocations"][-1]["jobs"]
@@ -130,7 +123,7 @@ def test_zero_workers_is_refused_by_the_library_too() -> None:
 def test_a_count_of_zero_or_less_is_refused_in_one_line_before_anything_is_done(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], expected: str
 ) -> None:
-    spec, out = write(tmp_path, TINY), tmp_path / "out"
+    spec, out = write_spec(tmp_path, TINY), tmp_path / "out"
     with pytest.raises(SystemExit) as exited:
         main([arg.format(spec=spec, out=out) for arg in args])
     assert exited.value.code == 2
@@ -144,7 +137,7 @@ def test_a_count_of_zero_or_less_is_refused_in_one_line_before_anything_is_done(
 def test_a_grid_of_ten_to_the_twenty_one_is_refused_at_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
-    spec = write(tmp_path, HUGE, "huge.toml")
+    spec = write_spec(tmp_path, HUGE, "huge.toml")
     started = time.monotonic()
     assert main([command[0], str(spec), *command[1:]]) == 2
     assert time.monotonic() - started < 5  # building its trials first would never end
@@ -159,7 +152,7 @@ def test_a_grid_of_ten_to_the_twenty_one_is_refused_at_once(
 def test_a_grid_over_the_limit_is_refused_from_its_count_before_a_trial_is_built(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
-    spec = write(tmp_path, TEN_MILLION, "big.toml")
+    spec = write_spec(tmp_path, TEN_MILLION, "big.toml")
     started = time.monotonic()
     assert main([command[0], str(spec), *command[1:], "--max-trials", "100000"]) == 2
     assert time.monotonic() - started < 5  # ten million trials take minutes to build
@@ -173,7 +166,7 @@ def test_a_grid_whose_planning_would_not_fit_in_memory_is_refused_up_front(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(planner, "available_memory", lambda: 1_000_000_000)
-    spec = write(tmp_path, TEN_MILLION, "big.toml")
+    spec = write_spec(tmp_path, TEN_MILLION, "big.toml")
     started = time.monotonic()
     assert main(["run", str(spec), "--max-trials", "10000000", "--out",
                  str(tmp_path / "out")]) == 2
@@ -186,13 +179,6 @@ def test_a_grid_whose_planning_would_not_fit_in_memory_is_refused_up_front(
 
 # --- data files -----------------------------------------------------------------------------
 
-def run_in_a_process(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """The command line in its own process, so a refusal that failed would time out, not hang
-    the tests."""
-    return subprocess.run([sys.executable, "-m", "nnsweep", *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
-
-
 @pytest.mark.parametrize("kind", ["fifo", "device"])
 def test_a_csv_that_is_a_pipe_or_a_device_is_refused_in_one_line(tmp_path: Path, kind: str
                                                                  ) -> None:
@@ -201,8 +187,9 @@ def test_a_csv_that_is_a_pipe_or_a_device_is_refused_in_one_line(tmp_path: Path,
         os.mkfifo(data)
     else:
         data, what = Path("/dev/zero"), "a character device"
-    spec = write(tmp_path, f'[dataset]\ncsv = "{data}"\ntarget = ["y"]\n')
-    done = run_in_a_process("run", spec, "--out", tmp_path / "out")
+    spec = write_spec(tmp_path, f'[dataset]\ncsv = "{data}"\ntarget = ["y"]\n')
+    # in its own process, so a refusal that failed would time out, not hang the tests
+    done = run_cli("run", spec, "--out", tmp_path / "out", timeout=120)
     assert done.returncode == 2
     assert lines(done.stderr) == [f"nnsweep: {data}: {what}, expected a CSV file (a regular "
                                   "file)"]
@@ -220,7 +207,7 @@ NOTE = ('params.descent = "minibatch" with batch_size = 8 (the default), not bel
 def test_validate_notes_a_minibatch_as_large_as_the_data(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = write(tmp_path, MINIBATCH)
+    spec = write_spec(tmp_path, MINIBATCH)
     assert main(["validate", str(spec), "--jobs", "1"]) == 0
     printed = capsys.readouterr()
     assert lines(printed.out)[1:] == [f"note: {spec}: {NOTE}"]
@@ -230,7 +217,7 @@ def test_validate_notes_a_minibatch_as_large_as_the_data(
 def test_run_warns_of_a_minibatch_as_large_as_the_data_and_trains(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = write(tmp_path, MINIBATCH)
+    spec = write_spec(tmp_path, MINIBATCH)
     assert main(["run", str(spec), "--out", str(tmp_path / "out"), "--jobs", "1", "--quiet",
                  "--no-report"]) == 0
     assert lines(capsys.readouterr().err) == [f"nnsweep: warning: {spec}: {NOTE}"]
@@ -241,7 +228,7 @@ def test_run_warns_of_a_minibatch_as_large_as_the_data_and_trains(
 @pytest.fixture(scope="module")
 def hidden_sweep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Results]:
     folder = tmp_path_factory.mktemp("hidden")
-    spec = write(folder, 'dataset = "xor"\n[params]\nepochs = 5\n[grid]\n'
+    spec = write_spec(folder, 'dataset = "xor"\n[params]\nepochs = 5\n[grid]\n'
                  'hidden = [[3, 2], 16, 4, []]\nseed = [1, 2]\n')
     yield nnsweep.run(nnsweep.load_spec(spec), out=folder / "out", jobs=1)
     shutil.rmtree(folder)
@@ -274,7 +261,7 @@ def test_a_renamed_csv_table_is_told_by_its_columns(hidden_sweep: Results, tmp_p
 
 
 def test_a_csv_that_is_no_results_table_asks_for_the_schema(tmp_path: Path) -> None:
-    other = write(tmp_path, "a,b\n1,2\n", "other.csv")
+    other = write_spec(tmp_path, "a,b\n1,2\n", "other.csv")
     with pytest.raises(ValueError, match=r"not one of nnsweep's tables \(trials, history, "
                        r"directions, summary\); pass the schema"):
         tables.read_csv(other)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from test_report import sweep_frames
+from helpers import SMALL_FIXED, SMALL_GRID, sweep_frames
 
 from nnsweep import plots, tables
 from nnsweep.errors import NnsweepError, UnknownTrial
@@ -34,10 +34,15 @@ def grid_trials(**axes: list[Any]) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def small() -> dict[str, pd.DataFrame]:
-    """Four alphas x two widths x two seeds, trained for real (see test_report.SMALL_GRID)."""
-    return sweep_frames({"alpha": [0.01, 1.0, 10.0, 1000.0], "hidden": [(2,), (4,)],
-                         "seed": [1, 2]}, {"epochs": 300, "output": "linear", "tolerance": 0.1})
+def trained() -> dict[str, pd.DataFrame]:
+    """Four alphas x two widths x two seeds, trained for real once (helpers.SMALL_GRID)."""
+    return sweep_frames(SMALL_GRID, SMALL_FIXED)
+
+
+@pytest.fixture
+def small(trained: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The trained tables, copied for each test: no test sees another's changes."""
+    return {name: frame.copy() for name, frame in trained.items()}
 
 
 # --- layout -------------------------------------------------------------------------------

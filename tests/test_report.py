@@ -1,107 +1,26 @@
 """The report: built from a results folder's saved tables alone, complete, self-contained.
 
-The folders here are written the way a run writes them: a tiny real sweep trained with the
-batched trainer, turned into tables by nnsweep.tables, saved as parquet beside spec.toml and
-manifest.json. test_plots.py and test_report_browser.py build theirs with `write_results`.
+The folders here are written the way a run writes them (helpers.write_results, which
+test_report_browser.py uses too): a tiny real sweep trained with the batched trainer, turned
+into tables by nnsweep.tables, saved as parquet beside spec.toml and manifest.json.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import itertools
 import json
 import re
-from collections import Counter
-from collections.abc import Mapping, Sequence
+import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
+from helpers import write_results
 
 from nnsweep import tables
 from nnsweep.errors import NnsweepError, ResultsError, UnknownTrial
 from nnsweep.params import TrialParams
 from nnsweep.report import build_report, choose_layout, gather, read_tables, render_html
-from nnsweep.trainer import batch_key, train_batch
-
-XOR_X = [[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]]
-XOR_Y = [[0], [1], [1], [0]]
-
-# Four alphas x two widths x two seeds: alpha 1 converges (tolerance 0.1), 0.01 barely moves,
-# 10 stalls at 0.5 and 1000 diverges (linear output); 300 epochs train in well under a second.
-SMALL_GRID: dict[str, list[Any]] = {
-    "alpha": [0.01, 1.0, 10.0, 1000.0], "hidden": [(2,), (4,)], "seed": [1, 2],
-}
-SMALL_FIXED: dict[str, Any] = {"epochs": 300, "output": "linear", "tolerance": 0.1}
-
-
-def sweep_frames(
-    grid: Mapping[str, Sequence[Any]],
-    fixed: Mapping[str, Any],
-    *,
-    x: Any = XOR_X,
-    y: Any = XOR_Y,
-    failed: Sequence[TrialParams] = (),
-) -> dict[str, pd.DataFrame]:
-    """The four tables of a real sweep over `grid`; `failed` trials are recorded as raising."""
-    keys = sorted(grid)
-    trials = [TrialParams(**{**fixed, **dict(zip(keys, values, strict=True))})
-              for values in itertools.product(*(grid[k] for k in keys))]
-    groups: dict[tuple[object, ...], list[TrialParams]] = {}
-    for params in trials:
-        groups.setdefault(batch_key(params), []).append(params)
-    rows, done = [], []
-    for batch in groups.values():
-        for params, result in zip(batch, train_batch(x, y, batch), strict=True):
-            trial = _trial_id(params)
-            rows.append(tables.trial_row(trial, params, result, 0.01))
-            done.append((trial, result))
-    for params in failed:
-        rows.append(tables.trial_row(_trial_id(params), params, None, 0.0,
-                                     error="ValueError: weights of the wrong shape"))
-    frame = tables.trials_frame(rows)
-    return {"trials": frame, "history": tables.history_table(done),
-            "directions": tables.directions_table(done), "summary": tables.summary_frame(frame)}
-
-
-def write_results(
-    directory: Path,
-    grid: Mapping[str, Sequence[Any]] = SMALL_GRID,
-    fixed: Mapping[str, Any] = SMALL_FIXED,
-    *,
-    name: str = "small",
-    description: str = "four alphas by two widths on XOR",
-    report: Mapping[str, str] | None = None,
-    failed: Sequence[TrialParams] = (),
-) -> Path:
-    """A results folder as a run leaves it: tables (parquet), spec.toml and manifest.json."""
-    directory.mkdir(parents=True, exist_ok=True)
-    frames = sweep_frames(grid, fixed, failed=failed)
-    for table, frame in frames.items():
-        frame.to_parquet(directory / f"{table}.parquet", index=False)
-    spec = "\n".join([f'name = "{name}"', 'dataset = "xor"', "[params]",
-                      *(f"{k} = {json.dumps(v)}" for k, v in fixed.items()), "[grid]",
-                      *(f"{k} = {json.dumps(list(v))}" for k, v in grid.items())]) + "\n"
-    (directory / "spec.toml").write_text(spec, encoding="utf-8")
-    manifest: dict[str, Any] = {
-        "name": name, "description": description,
-        "spec_hash": hashlib.sha256(spec.encode()).hexdigest()[:16],
-        "dataset": {"name": "xor", "rows": 4},
-        "versions": {"nnsweep": "0.1.0", "numpy": np.__version__, "pandas": pd.__version__},
-        "started": "2026-11-23T14:00:00+00:00", "finished": "2026-11-23T14:00:05+00:00",
-        "status_counts": dict(Counter(frames["trials"]["status"].tolist())),
-    }
-    if report is not None:
-        manifest["report"] = dict(report)
-    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    return directory
-
-
-def _trial_id(params: TrialParams) -> str:
-    return hashlib.sha256(repr(params).encode()).hexdigest()[:12]
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +39,14 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def unreported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small sweep's folder before any report: for tests that need no figures."""
+    """The small sweep's folder before any report: for tests that need no figures. Shared by
+    the module's tests: a test that asks for a report works on a `copy_of` it."""
     return write_results(tmp_path_factory.mktemp("unreported") / "results",
                          report={"x": "hidden", "y": "alpha"})
+
+
+def copy_of(folder: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(folder, tmp_path / folder.name))
 
 
 def _page(directory: Path) -> str:
@@ -271,9 +195,11 @@ def test_the_page_says_which_axes_the_figures_use(small: Path) -> None:
     assert "figures: alpha across, hidden down, median over 2 seeds" in _page(small)
 
 
-def test_an_unknown_axis_is_refused_with_the_parameters_listed(unreported: Path) -> None:
+def test_an_unknown_axis_is_refused_with_the_parameters_listed(unreported: Path,
+                                                               tmp_path: Path) -> None:
+    folder = copy_of(unreported, tmp_path)
     with pytest.raises(NnsweepError, match=r"report axis 'alpah': not a parameter.*alpha"):
-        build_report(unreported, x="alpah")
+        build_report(folder, x="alpah")
 
 
 @pytest.mark.slow
@@ -316,12 +242,14 @@ def test_the_direction_maps_default_to_the_best_trial(small: Path) -> None:
     assert f"changed sign in trial {best}" in _page(small)
 
 
-def test_an_unknown_trial_is_refused_before_anything_is_written(unreported: Path) -> None:
+def test_an_unknown_trial_is_refused_before_anything_is_written(unreported: Path,
+                                                                tmp_path: Path) -> None:
+    folder = copy_of(unreported, tmp_path)
     with pytest.raises(UnknownTrial) as caught:
-        build_report(unreported, trial="zzz")
+        build_report(folder, trial="zzz")
     assert (caught.value.trial, caught.value.matches) == ("zzz", 0)
-    assert not (unreported / "plots").exists()
-    assert not (unreported / "report.html").exists()
+    assert not (folder / "plots").exists()
+    assert not (folder / "report.html").exists()
 
 
 def test_a_folder_with_empty_tables_gets_a_report_without_figures(tmp_path: Path) -> None:

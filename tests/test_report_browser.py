@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_report import write_results
+from helpers import write_results
 
 from nnsweep.report import build_report
 

@@ -12,11 +12,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import LONG, run_cli, start_run, wait_for_lines, write_spec
 
 from nnsweep import store
 from nnsweep.__main__ import main
@@ -32,12 +32,7 @@ record_every = 20
 hidden = [2, 3]
 {grid}
 """
-
-
-def write(folder: Path, text: str, name: str = "sweep.toml") -> Path:
-    path = folder / name
-    path.write_text(text)
-    return path
+TWO_ALPHAS = TINY.format(params="", grid="alpha = [1, 2]")  # four trials
 
 
 def run(*args: str | Path) -> int:
@@ -46,7 +41,7 @@ def run(*args: str | Path) -> int:
 
 def test_fresh_in_a_folder_of_the_users_files_refuses_and_deletes_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    spec = write(tmp_path, TINY.format(params="", grid="alpha = [1, 2]"))
+    spec = write_spec(tmp_path, TWO_ALPHAS)
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "idea.txt").write_text("keep me")
     before = sorted(str(p) for p in tmp_path.rglob("*"))
@@ -60,7 +55,7 @@ def test_fresh_in_a_folder_of_the_users_files_refuses_and_deletes_nothing(
 
 def test_fresh_refuses_a_results_folder_that_also_holds_the_users_files(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    spec, out = write(tmp_path, TINY.format(params="", grid="alpha = [1, 2]")), tmp_path / "out"
+    spec, out = write_spec(tmp_path, TWO_ALPHAS), tmp_path / "out"
     assert run(spec, "--out", out) == 0
     (out / "analysis.ipynb").write_text("{}")
     capsys.readouterr()
@@ -71,7 +66,7 @@ def test_fresh_refuses_a_results_folder_that_also_holds_the_users_files(
 
 def test_a_run_never_writes_into_a_folder_that_is_not_its_own(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    spec, out = write(tmp_path, TINY.format(params="", grid="alpha = [1, 2]")), tmp_path / "site"
+    spec, out = write_spec(tmp_path, TWO_ALPHAS), tmp_path / "site"
     out.mkdir()
     (out / "report.html").write_text("<p>my own page</p>")
     capsys.readouterr()
@@ -83,7 +78,7 @@ def test_a_run_never_writes_into_a_folder_that_is_not_its_own(
 
 def test_report_refuses_a_linked_plots_folder_and_touches_nothing_behind_it(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    spec, out = write(tmp_path, TINY.format(params="", grid="alpha = [1, 2]")), tmp_path / "out"
+    spec, out = write_spec(tmp_path, TWO_ALPHAS), tmp_path / "out"
     assert run(spec, "--out", out) == 0
     elsewhere = tmp_path / "pictures"
     elsewhere.mkdir()
@@ -97,7 +92,7 @@ def test_report_refuses_a_linked_plots_folder_and_touches_nothing_behind_it(
 
 def test_a_linked_journal_is_refused_and_its_target_untouched(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    spec, out = write(tmp_path, TINY.format(params="", grid="alpha = [1, 2]")), tmp_path / "out"
+    spec, out = write_spec(tmp_path, TWO_ALPHAS), tmp_path / "out"
     assert run(spec, "--out", out) == 0
     target = tmp_path / "other.jsonl"
     target.write_bytes((out / store.JOURNAL).read_bytes() + b"partial line")
@@ -113,11 +108,11 @@ def test_a_linked_journal_is_refused_and_its_target_untouched(
 def test_the_trials_table_names_the_engine_and_a_rerun_never_mixes_engines(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("numba")
-    spec = write(tmp_path, TINY.format(params="", grid="alpha = [1, 2]"))
+    spec = write_spec(tmp_path, TWO_ALPHAS)
     out = tmp_path / "out"
     assert run(spec, "--out", out, "--engine", "numpy") == 0
     assert set(pd.read_parquet(out / "trials.parquet")["engine"]) == {"numpy"}
-    write(tmp_path, TINY.format(params="", grid="alpha = [1, 2, 3]"))
+    write_spec(tmp_path, TINY.format(params="", grid="alpha = [1, 2, 3]"))
     capsys.readouterr()
     assert run(spec, "--out", out, "--engine", "numba") == 2
     err = capsys.readouterr().err.strip()
@@ -129,9 +124,9 @@ def test_the_trials_table_names_the_engine_and_a_rerun_never_mixes_engines(
 
 
 def test_a_new_axis_through_the_old_fixed_value_extends_the_sweep(tmp_path: Path) -> None:
-    spec, out = write(tmp_path, TINY.format(params="alpha = 1", grid="")), tmp_path / "out"
+    spec, out = write_spec(tmp_path, TINY.format(params="alpha = 1", grid="")), tmp_path / "out"
     assert run(spec, "--out", out) == 0
-    write(tmp_path, TINY.format(params="", grid="alpha = [1, 4]"))
+    write_spec(tmp_path, TINY.format(params="", grid="alpha = [1, 4]"))
     assert run(spec, "--out", out) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["invocations"][-1]["reused"] == 2
@@ -141,9 +136,9 @@ def test_a_new_axis_through_the_old_fixed_value_extends_the_sweep(tmp_path: Path
 
 def test_an_axis_that_leaves_out_the_old_fixed_value_is_another_sweep(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    spec, out = write(tmp_path, TINY.format(params="alpha = 1", grid="")), tmp_path / "out"
+    spec, out = write_spec(tmp_path, TINY.format(params="alpha = 1", grid="")), tmp_path / "out"
     assert run(spec, "--out", out) == 0
-    write(tmp_path, TINY.format(params="", grid="alpha = [3, 4]"))
+    write_spec(tmp_path, TINY.format(params="", grid="alpha = [3, 4]"))
     capsys.readouterr()
     assert run(spec, "--out", out) == 2
     assert "made by another spec" in capsys.readouterr().err
@@ -151,7 +146,7 @@ def test_an_axis_that_leaves_out_the_old_fixed_value_is_another_sweep(
 
 def test_a_missing_manifest_beside_a_journal_is_rebuilt_not_a_reason_to_start_over(
         tmp_path: Path) -> None:
-    spec, out = write(tmp_path, TINY.format(params="", grid="alpha = [1, 2]")), tmp_path / "out"
+    spec, out = write_spec(tmp_path, TWO_ALPHAS), tmp_path / "out"
     assert run(spec, "--out", out) == 0
     (out / "manifest.json").unlink()
     assert main(["show", str(out)]) == 0
@@ -178,9 +173,9 @@ KILL_BETWEEN_TABLES = textwrap.dedent("""\
 
 def test_a_kill_between_two_table_writes_never_shows_tables_that_disagree(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    spec, out = write(tmp_path, TINY.format(params="", grid="alpha = [1, 2]")), tmp_path / "out"
+    spec, out = write_spec(tmp_path, TWO_ALPHAS), tmp_path / "out"
     assert run(spec, "--out", out) == 0
-    write(tmp_path, TINY.format(params="", grid="alpha = [1, 2, 3]"))
+    write_spec(tmp_path, TINY.format(params="", grid="alpha = [1, 2, 3]"))
     killed = subprocess.run([sys.executable, "-c", KILL_BETWEEN_TABLES, "run", str(spec),
                              "--out", str(out), "--quiet", "--no-report", "--jobs", "1"],
                             capture_output=True, text=True, timeout=300)
@@ -198,42 +193,18 @@ def test_a_kill_between_two_table_writes_never_shows_tables_that_disagree(
     assert pd.read_parquet(out / "history.parquet")["trial"].nunique() == 6
 
 
-LONG = """\
-name = "long"
-dataset = "xor"
-[params]
-record_every = 100
-[grid]
-alpha = [0.1, 0.5, 1, 2, 5, 10, 20, 50]
-epochs = [20000, 20001, 20002, 20003, 20004, 20005, 20006, 20007]
-"""
-
-
-def wait_for_lines(path: Path, at_least: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_bytes().count(b"\n") >= at_least:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"no {at_least} lines in {path} after {timeout} s")
-
-
 @pytest.mark.slow
 def test_readers_of_a_running_sweep_only_read_and_say_it_is_partial(tmp_path: Path) -> None:
-    spec, out = write(tmp_path, LONG), tmp_path / "out"
-    running = subprocess.Popen([sys.executable, "-m", "nnsweep", "run", str(spec), "--out",
-                                str(out), "--jobs", "1", "--quiet"], start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    spec, out = write_spec(tmp_path, LONG), tmp_path / "out"
+    running = start_run(spec, out, "--jobs", "1", "--quiet")
     try:
         wait_for_lines(out / store.JOURNAL, 2)
         before = sorted(p.name for p in out.iterdir())
-        shown = subprocess.run([sys.executable, "-m", "nnsweep", "show", str(out)],
-                               capture_output=True, text=True, timeout=120)
+        shown = run_cli("show", out, timeout=120)
         assert shown.returncode == 0, shown.stderr
         assert "partial: " in shown.stdout and " of 64 trials" in shown.stdout
         assert f"a run is training the rest now (pid {running.pid}" in shown.stdout
-        reported = subprocess.run([sys.executable, "-m", "nnsweep", "report", str(out)],
-                                  capture_output=True, text=True, timeout=120)
+        reported = run_cli("report", out, timeout=120)
         assert reported.returncode == 2
         assert "another run is using this folder" in reported.stderr
         assert sorted(p.name for p in out.iterdir()) == before
@@ -246,13 +217,12 @@ def test_readers_of_a_running_sweep_only_read_and_say_it_is_partial(tmp_path: Pa
 @pytest.mark.slow
 def test_ctrl_c_stops_without_building_the_report_and_says_how_to_build_it(
         tmp_path: Path) -> None:
-    spec, out = write(tmp_path, LONG), tmp_path / "out"
-    running = subprocess.Popen([sys.executable, "-m", "nnsweep", "run", str(spec), "--out",
-                                str(out), "--jobs", "2"], start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    spec, out = write_spec(tmp_path, LONG), tmp_path / "out"
+    running = start_run(spec, out, "--jobs", "2", stderr=tmp_path / "stderr.txt")
     wait_for_lines(out / store.JOURNAL, 4)
     os.killpg(running.pid, signal.SIGINT)
-    _, stderr = running.communicate(timeout=120)
+    running.wait(timeout=120)
+    stderr = (tmp_path / "stderr.txt").read_text()
     assert running.returncode == 130, stderr
     assert f"python -m nnsweep report {out} builds it" in stderr
     assert not (out / "report.html").exists() and not (out / "plots").exists()
@@ -263,7 +233,7 @@ def test_ctrl_c_stops_without_building_the_report_and_says_how_to_build_it(
 @pytest.mark.parametrize("name", ["journal.jsonl", "weights.npz", "manifest.json"])
 def test_a_pipe_in_place_of_a_results_file_is_refused_not_waited_on(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
-    spec, out = write(tmp_path, TINY.format(params="", grid="alpha = [1, 2]")), tmp_path / "out"
+    spec, out = write_spec(tmp_path, TWO_ALPHAS), tmp_path / "out"
     assert run(spec, "--out", out) == 0
     (out / name).unlink(missing_ok=True)
     os.mkfifo(out / name)
@@ -280,7 +250,7 @@ def test_the_report_of_a_run_is_written_before_the_run_lets_go_of_its_folder(
 
     import nnsweep.report
 
-    spec, out = write(tmp_path, TINY.format(params="", grid="alpha = [1, 2]")), tmp_path / "out"
+    spec, out = write_spec(tmp_path, TWO_ALPHAS), tmp_path / "out"
     events: list[str] = []
     real_locked = store.locked
 

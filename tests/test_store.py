@@ -6,8 +6,6 @@ import json
 import multiprocessing
 import os
 import socket
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -15,20 +13,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import XOR_X, XOR_Y, dead_pid, failed_record, trained_record
 
 from nnsweep import store, tables
 from nnsweep.errors import ResultsError
-from nnsweep.grid import trial_id
 from nnsweep.journal import Record
 from nnsweep.params import TrialParams
 from nnsweep.reference import train_one
 from nnsweep.store import StoreWarning
-
-X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=float)
-Y = np.array([[0], [1], [1], [0]], dtype=float)
-
-
-DATA = "0123456789abcdef"  # the dataset's hash, as the runner stamps it
 
 
 def records() -> list[Record]:
@@ -38,12 +30,8 @@ def records() -> list[Record]:
         params = TrialParams(alpha=alpha, hidden=(3,), epochs=40, record_every=10,
                              activation="linear" if alpha == 10.0 else "sigmoid",
                              output="linear" if alpha == 10.0 else "sigmoid")
-        result = train_one(X, Y, params)
-        out.append(Record(trial_id(params, DATA), params, result.status(params.tolerance), 0.1,
-                          result, "", "numpy", DATA))
-    params = TrialParams()
-    out.append(Record(trial_id(params, DATA), params, "failed", 0.0, None, "ValueError: bad",
-                      "numpy", DATA))
+        out.append(trained_record(params, 0.1))
+    out.append(failed_record(TrialParams(), "ValueError: bad"))
     return out
 
 
@@ -77,10 +65,8 @@ def test_a_second_run_in_the_same_folder_is_refused_naming_the_first(tmp_path: P
 
 
 def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_warning(tmp_path: Path) -> None:
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
     (tmp_path / store.LOCK).write_text(json.dumps(
-        {"pid": int(dead.stdout), "host": socket.gethostname()}))
+        {"pid": dead_pid(), "host": socket.gethostname()}))
     with pytest.warns(StoreWarning, match="taking over the lock"), store.locked(tmp_path):
         assert json.loads((tmp_path / store.LOCK).read_text())["pid"] == os.getpid()
     assert not (tmp_path / store.LOCK).exists()
@@ -191,7 +177,7 @@ def test_a_saved_network_predicts_like_the_trained_one(tmp_path: Path) -> None:
     network = store.load_results(tmp_path).network(saved[0].trial[:4])
     result = saved[0].result
     assert result is not None
-    expected = train_one(X, Y, saved[0].params).weights
+    expected = train_one(XOR_X, XOR_Y, saved[0].params).weights
     assert all(np.array_equal(a, b) for a, b in zip(network.weights, expected, strict=True))
     assert network.predict([1, 1, 1]).shape == (1, 1)
 
@@ -225,9 +211,7 @@ def test_racing_takers_of_a_stale_lock_find_exactly_one_owner_every_round(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store, "LOCK_RETRY_SECONDS", 0.01)  # losers give up at once
     context = multiprocessing.get_context("fork")
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
-    stale = json.dumps({"pid": int(dead.stdout), "host": socket.gethostname()})
+    stale = json.dumps({"pid": dead_pid(), "host": socket.gethostname()})
     for _ in range(100):
         (tmp_path / store.LOCK).write_text(stale)  # left by a killed run
         ready, tried, owners = context.Barrier(3), context.Barrier(3), context.SimpleQueue()

@@ -12,14 +12,14 @@ from __future__ import annotations
 import html
 import json
 import re
-import subprocess
-import sys
+import shutil
 import warnings
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import run_cli, write_spec
 
 import nnsweep
 from nnsweep import __main__ as cli
@@ -51,8 +51,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny sweep run into a folder whose name is markup, then given a markup name in its
     manifest (spec names are checked; a results folder can be edited by hand)."""
     root = tmp_path_factory.mktemp("marked")
-    spec = root / "marked.toml"
-    spec.write_text(SPEC, encoding="utf-8")
+    spec = write_spec(root, SPEC, "marked.toml")
     out = root / "[bold]out"
     assert cli.main(["run", str(spec), "--out", str(out), "--jobs", "1", "--quiet",
                      "--no-report"]) == 0
@@ -100,8 +99,7 @@ def test_show_prints_table_cells_as_text(folder: Path) -> None:
 
 
 def test_show_through_python_m_nnsweep(folder: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "nnsweep", "show", str(folder)],
-                          capture_output=True, text=True, timeout=120)
+    done = run_cli("show", folder, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert "[/x] [relu]" in done.stdout and "\\x1b[31m" in done.stdout
@@ -109,13 +107,15 @@ def test_show_through_python_m_nnsweep(folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def reported(folder: Path) -> Path:
-    """The folder's report, built by `nnsweep report`; its spec.toml was given a comment of
-    backticks that would close a plain code fence."""
-    with (folder / "spec.toml").open("a", encoding="utf-8") as spec:
+def reported(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the folder (the tests of `folder` see it as the run left it), its spec.toml
+    given a comment of backticks that would close a plain code fence, and its report built by
+    `nnsweep report`."""
+    copy = Path(shutil.copytree(folder, tmp_path_factory.mktemp("reported") / folder.name))
+    with (copy / "spec.toml").open("a", encoding="utf-8") as spec:
         spec.write("# ```\n# <b>after the fence</b>\n")
-    assert cli.main(["report", str(folder)]) == 0
-    return folder
+    assert cli.main(["report", str(copy)]) == 0
+    return copy
 
 
 def test_report_md_escapes_html_in_every_text_and_report_html_stays_escaped(
@@ -152,9 +152,8 @@ def test_report_md_cells_escape_html_and_pipes(folder: Path) -> None:
 def test_each_problem_of_a_bad_spec_stays_one_line_with_its_escapes_visible(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = tmp_path / "bad.toml"
-    spec.write_text('dataset = "xor"\n"\\u001b]0;owned\\u0007" = 1\n[params]\nepochs = 0\n',
-                    encoding="utf-8")
+    spec = write_spec(tmp_path, 'dataset = "xor"\n"\\u001b]0;owned\\u0007" = 1\n[params]\n'
+                      'epochs = 0\n', "bad.toml")
     assert cli.main(["validate", str(spec)]) == 2
     err = capsys.readouterr().err
     assert not any(char in err for char in RAW)
@@ -184,8 +183,7 @@ def test_errors_keep_one_line_per_problem_and_warnings_one_line(
 def test_the_runs_final_line_names_its_markup_folder_as_typed_and_counts_every_status(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = tmp_path / "marked.toml"
-    spec.write_text(SPEC.replace("seed = [1, 2]", ""), encoding="utf-8")
+    spec = write_spec(tmp_path, SPEC.replace("seed = [1, 2]", ""), "marked.toml")
     out = tmp_path / "[red]x"
     assert cli.main(["run", str(spec), "--out", str(out), "--jobs", "1", "--no-report"]) == 0
     counts = nnsweep.load_results(out).trials["status"].value_counts()

@@ -1,4 +1,4 @@
-"""Issue 5 case 3 and issue 6: a worker process killed mid-sweep, for real, with SIGKILL.
+"""A worker process killed mid-sweep, for real, with SIGKILL, on the local backend and on Dask.
 
 The sweep runs as `python -m nnsweep run` in its own process; once its journal holds a
 finished batch, one of its worker processes is killed. Whatever finished before the kill is
@@ -12,14 +12,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import psutil
 import pytest
-from test_cluster import reduced_xor, table_texts
+from helpers import cli, reduced_xor, table_texts, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -48,8 +46,7 @@ def clean_tables(sweep: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 
 
 def command(sweep: Path, out: Path, *options: str) -> list[str]:
-    return [sys.executable, "-m", "nnsweep", "run", str(sweep), "--out", str(out), "--quiet",
-            "--no-report", "--jobs", "2", *options]
+    return cli("run", sweep, "--out", out, "--quiet", "--no-report", "--jobs", "2", *options)
 
 
 def run_to_end(sweep: Path, out: Path, *options: str) -> int:
@@ -73,11 +70,9 @@ def kill_a_worker_mid_sweep(sweep: Path, out: Path, worker: str, *options: str
     """
     process = subprocess.Popen(command(sweep, out, *options))
     try:
-        deadline = time.monotonic() + 120
-        while not journaled(out):
-            assert process.poll() is None, "the sweep ended before any worker could be killed"
-            assert time.monotonic() < deadline, "no batch finished in two minutes"
-            time.sleep(0.05)
+        assert wait_until(lambda: journaled(out) or process.poll() is not None, 120,
+                          interval=0.05), "no batch finished in two minutes"
+        assert journaled(out), "the sweep ended before any worker could be killed"
         workers = [child for child in psutil.Process(process.pid).children(recursive=True)
                    if worker in " ".join(child.cmdline())]
         assert workers, f"no worker process matching {worker!r}"
