@@ -1,4 +1,6 @@
-"""The grid: a pure, indexable sequence with stable ids, and batches the trainer can take."""
+"""The grid: a pure, indexable sequence with stable ids, and batches the trainer can take.
+
+The properties try as many grids as the Hypothesis profile asks for (conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from nnsweep.errors import GridTooLarge, NnsweepError
@@ -47,14 +49,12 @@ def spec(text: str) -> Spec:
     return parse_spec(text)
 
 
-@settings(max_examples=40, deadline=None)
 @given(grids)
 def test_the_length_is_the_product_of_the_axes(axes: dict[str, list[Any]]) -> None:
     grid = spec(spec_text(axes)).trials()
     assert len(grid) == math.prod(len(v) for v in axes.values()) == len(list(grid))
 
 
-@settings(max_examples=40, deadline=None)
 @given(grids)
 def test_indexing_equals_iteration(axes: dict[str, list[Any]]) -> None:
     grid = spec(spec_text(axes)).trials()
@@ -64,7 +64,6 @@ def test_indexing_equals_iteration(axes: dict[str, list[Any]]) -> None:
     assert grid[1:3] == listed[1:3]
 
 
-@settings(max_examples=40, deadline=None)
 @given(grids)
 def test_every_trial_has_its_own_id(axes: dict[str, list[Any]]) -> None:
     ids = [t.id for t in spec(spec_text(axes)).trials()]
@@ -72,7 +71,6 @@ def test_every_trial_has_its_own_id(axes: dict[str, list[Any]]) -> None:
     assert all(len(i) == 12 and int(i, 16) >= 0 for i in ids)
 
 
-@settings(max_examples=40, deadline=None)
 @given(grids, st.randoms(use_true_random=False))
 def test_reordering_the_file_keeps_the_trials_and_their_order(
     axes: dict[str, list[Any]], random: Any
@@ -86,7 +84,6 @@ def test_reordering_the_file_keeps_the_trials_and_their_order(
     assert [t.id for t in spec(spec_text(axes, order)).trials()] == [t.id for t in original]
 
 
-@settings(max_examples=40, deadline=None)
 @given(grids, st.data())
 def test_adding_values_to_an_axis_keeps_every_existing_id(
     axes: dict[str, list[Any]], data: st.DataObject
@@ -120,7 +117,6 @@ def test_a_million_trial_grid_is_sized_and_indexed_without_materializing() -> No
     assert (last.epochs, last.seed) == (1000, 999)
 
 
-@settings(max_examples=40, deadline=None)
 @given(grids, st.data())
 def test_exclude_rules_remove_exactly_the_matching_product_trials(
     axes: dict[str, list[Any]], data: st.DataObject
@@ -175,7 +171,6 @@ def test_the_id_does_not_care_whether_alpha_was_written_as_an_integer() -> None:
     assert trial_id(TrialParams(alpha=1), "d") == trial_id(TrialParams(alpha=1.0), "d")
 
 
-@settings(max_examples=40, deadline=None)
 @given(grids)
 def test_the_grids_ids_joined_from_encoded_values_are_trial_ids(axes: dict[str, list[Any]]
                                                                  ) -> None:

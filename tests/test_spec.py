@@ -47,7 +47,7 @@ def test_a_bad_sweep_file_reports_exactly_its_expected_problems(path: Path) -> N
     assert str(raised.value).splitlines() == expected
 
 
-def test_there_is_a_bad_file_for_each_failure_the_issue_lists() -> None:
+def test_there_is_a_bad_file_for_each_kind_of_failure() -> None:
     names = {path.stem for path in BAD_SPECS.glob("*.toml")}
     assert {"unknown_param_key", "wrong_type", "alpha_not_positive", "hidden_size_zero",
             "batch_size_larger_than_data", "epochs_zero", "empty_axis",

@@ -2,7 +2,8 @@
 
 Three kinds of input: random text, valid sweep files with random edits, and random documents
 built from the format's own vocabulary (so they get past the TOML parser and probe the
-checks). A quick run is part of every test session; the big one is marked slow.
+checks). Each property tries as many examples as the Hypothesis profile asks for (conftest.py):
+a few dozen in every run, a thousand with NNSWEEP_HYPOTHESIS=long.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -132,43 +132,26 @@ def edited(draw: st.DrawFn) -> str:
     return text
 
 
-QUICK = settings(max_examples=60, deadline=None,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-BIG = settings(max_examples=1000, deadline=None,
-               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+FUZZ = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
-@QUICK
+@FUZZ
 @given(st.text(max_size=200))
 def test_random_text_gets_a_spec_or_a_clean_error(text: str) -> None:
     check(text)
 
 
-@QUICK
+@FUZZ
 @given(edited())
 def test_an_edited_sweep_file_gets_a_spec_or_a_clean_error(text: str) -> None:
     check(text)
 
 
-@QUICK
+@FUZZ
 @given(documents)
 def test_a_random_document_of_the_formats_words_gets_a_spec_or_a_clean_error(
     document: dict[str, Any]
 ) -> None:
-    check("".join(f"{toml(key)} = {toml(value)}\n" for key, value in document.items()))
-
-
-@pytest.mark.slow
-@BIG
-@given(edited())
-def test_many_edited_sweep_files_get_a_spec_or_a_clean_error(text: str) -> None:
-    check(text)
-
-
-@pytest.mark.slow
-@BIG
-@given(documents)
-def test_many_random_documents_get_a_spec_or_a_clean_error(document: dict[str, Any]) -> None:
     check("".join(f"{toml(key)} = {toml(value)}\n" for key, value in document.items()))
 
 
