@@ -6,39 +6,77 @@ and a vectorizable exp instead of libm's, so its numbers equal the NumPy engine'
 the last bits, and a chaotic trial (a huge learning rate, a saddle) can amplify that. The
 NumPy engine stays the default and the oracle; this one is for speed.
 
-Layout: all trials' weights live in one flat array, trial after trial and layer after layer;
-a batch may mix hidden widths (depth, activations and descent are shared).
+Its activations are the table's scalar forms (network.py), compiled into one loop per entry;
+its epochs' errors go to the EpochLog every engine shares. Layout: all trials' weights live in
+one flat array, trial after trial and layer after layer; a batch may mix hidden widths (depth,
+activations and descent are shared).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 import numba
 import numpy as np
+from llvmlite import ir  # type: ignore[import-untyped]
+from numba.core import types
+from numba.extending import intrinsic
 from numpy.typing import ArrayLike, NDArray
 
-from nnsweep.network import initial_weights, weight_shapes
-from nnsweep.params import ACTIVATIONS, METRICS, TrialParams
-from nnsweep.reference import shuffle_generator
-from nnsweep.result import TrialResult
+from nnsweep import network
+from nnsweep.network import (
+    TABLE,
+    ScalarForm,
+    initial_weights,
+    shuffle_generator,
+    weight_shapes,
+)
+from nnsweep.packing import pack
+from nnsweep.params import TrialParams
+from nnsweep.result import EpochLog, TrialResult
+from nnsweep.trainer import checked_batch
 
 F = TypeVar("F", bound=Callable[..., Any])
+Kernel = Any  # a Numba dispatcher
+
+# contract: LLVM may fuse a * b + c into one rounding (exp's polynomial); numpy's error model
+# drops the check for a division by zero, which keeps a loop with a division from vectorizing.
+_OPTIONS: dict[str, Any] = {"nogil": True, "fastmath": {"contract"}, "error_model": "numpy"}
 
 
-def _compiled(parallel: bool = False, contract: bool = False) -> Callable[[F], F]:
-    """njit, cached; `contract` lets LLVM fuse a * b + c into one rounding (exp's polynomial)."""
-    fastmath = {"contract"} if contract else False
-    return cast(Callable[[F], F], numba.njit(cache=True, parallel=parallel, nogil=True,
-                                             fastmath=fastmath))
+def _cached(parallel: bool = False) -> Callable[[F], F]:
+    """njit, cached, and compiled again when network.py changes as well as when this file does.
+
+    Numba checks a cached kernel against its own file only, and these kernels inline the
+    activation table's scalar forms from network.py.
+    """
+
+    def compile(fn: F) -> F:
+        kernel = numba.njit(cache=True, parallel=parallel, **_OPTIONS)(fn)
+        table = os.stat(network.__file__)
+        try:
+            index = kernel._cache._cache_file
+            index._source_stamp = (index._source_stamp, table.st_mtime, table.st_size)
+        except AttributeError:  # another Numba's internals: no cache rather than a stale one
+            kernel = numba.njit(parallel=parallel, **_OPTIONS)(fn)
+        return cast(F, kernel)
+
+    return compile
+
+
+def _jit(inline: bool = False) -> Callable[[F], F]:
+    """njit, not cached: these compile into the cached kernels that call them; `inline` puts
+    a function's body in its caller's, where LLVM can vectorize it with the loop around it."""
+    return cast(Callable[[F], F], numba.njit(inline="always" if inline else "never", **_OPTIONS))
 
 
 # Layers at least this wide loop over their outputs innermost; narrower ones over inputs.
 WIDE = 8
-# Bytes of shuffled row orders prepared at a time (shuffled descent trains in epoch chunks).
-ORDER_BYTES = 32_000_000
+# Bytes of row orders and error sums held at a time: long runs train in chunks of epochs.
+CHUNK_BYTES = 32_000_000
 
 # exp(x) = 2**k * exp(r), k = round(x / ln 2), |r| <= ln(2) / 2; written as plain arithmetic
 # so that LLVM vectorizes it (libm's exp is a call per element, four times slower here).
@@ -51,87 +89,99 @@ _EXP_MAX = 709.0  # exp overflows above about 709.78
 _EXP_MIN = -708.0  # and leaves the normal range below about -708.4
 
 
-@_compiled(contract=True)
-def _exp_in_place(
-    z: NDArray[np.float64], sign: float, scale: NDArray[np.float64], sigmoid: bool
-) -> None:
-    """z <- exp(sign * z) to within 2 ulp, or 1 / (1 + that) when `sigmoid`; nan stays nan.
+def _power_of_two(typingctx: Any, rounded: Any) -> tuple[Any, Callable[..., Any]]:
+    """2**k for rounded = k + _ROUND, built from the bits of k, in three integer instructions."""
 
-    Three passes a vectorizer can handle: k = round(x / ln 2) by the rounding trick, 2**k
-    from k's bits, then the polynomial for exp(r), r = x - k ln 2.
-    """
-    bits = scale.view(np.int64)
-    n = z.size
-    for j in range(n):
-        x = sign * z[j]
-        x = _EXP_MAX if x > _EXP_MAX else x
-        x = _EXP_MIN if x < _EXP_MIN else x
-        scale[j] = x * _LOG2E + _ROUND
-    for j in range(n):
-        bits[j] = (bits[j] - _ROUND_BITS + 1023) << 52
-    for j in range(n):
-        x = sign * z[j]
-        x = _EXP_MAX if x > _EXP_MAX else x
-        x = _EXP_MIN if x < _EXP_MIN else x
-        k = (x * _LOG2E + _ROUND) - _ROUND
-        r = (x - k * _LN2_HI) - k * _LN2_LO
-        p = 1.0 + r * (1.0 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (
-            1 / 120 + r * (1 / 720 + r * (1 / 5040 + r * (1 / 40320 + r * (
-                1 / 362880 + r * (1 / 3628800 + r * (1 / 39916800 + r * (
-                    1 / 479001600 + r * (1 / 6227020800)))))))))))))
-        z[j] = p * scale[j]
-    if sigmoid:
-        for j in range(n):
-            z[j] = 1.0 / (1.0 + z[j])
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        i64 = ir.IntType(64)
+        k = builder.sub(builder.bitcast(args[0], i64), ir.Constant(i64, _ROUND_BITS - 1023))
+        return builder.bitcast(builder.shl(k, ir.Constant(i64, 52)), ir.DoubleType())
+
+    return types.float64(types.float64), codegen
 
 
-@_compiled(contract=True)
-def _activate(code: int, z: NDArray[np.float64], scratch: NDArray[np.float64]) -> None:
-    """Activation in place; codes follow params.ACTIVATIONS."""
-    n = z.size
-    if code == 0:  # sigmoid: 1 / (1 + exp(-z))
-        _exp_in_place(z, -1.0, scratch, True)
-    elif code == 1:  # relu
-        for j in range(n):
-            z[j] = z[j] if z[j] > 0 else 0.0 * z[j]
-    elif code == 2:
-        for j in range(n):
-            z[j] = math.tanh(z[j])
-    elif code == 4:  # leaky relu
-        for j in range(n):
-            z[j] = z[j] if z[j] > 0 else 0.01 * z[j]
-    elif code == 5:  # softplus: log(1 + exp(z)), as numpy's logaddexp(0, z)
-        for j in range(n):
-            v = z[j]
-            z[j] = v + math.log1p(math.exp(-v)) if v > 0 else math.log1p(math.exp(v))
+_two_to_the = cast(Callable[[float], float], intrinsic(_power_of_two))
 
 
-@_compiled(contract=True)
-def _times_derivative(code: int, delta: NDArray[np.float64], out: NDArray[np.float64]) -> None:
-    """delta *= f'(out), the derivative taken from the layer's output."""
-    n = delta.size
-    if code == 0:
-        for j in range(n):
-            delta[j] *= out[j] * (1.0 - out[j])
-    elif code == 1:
-        for j in range(n):
-            delta[j] *= 1.0 if out[j] > 0 else 0.0
-    elif code == 2:
-        for j in range(n):
-            delta[j] *= 1.0 - out[j] * out[j]
-    elif code == 4:
-        for j in range(n):
-            delta[j] *= 1.0 if out[j] > 0 else 0.01
-    elif code == 5:
-        for j in range(n):
-            delta[j] *= 1.0 - math.exp(-out[j])
+@_jit(inline=True)
+def _exp(x: float) -> float:
+    """exp(x) to within 2 ulp, nan staying nan; inlined into each loop that calls it."""
+    x = _EXP_MAX if x > _EXP_MAX else x
+    x = _EXP_MIN if x < _EXP_MIN else x
+    rounded = x * _LOG2E + _ROUND
+    k = rounded - _ROUND
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    p = 1.0 + r * (1.0 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (
+        1 / 120 + r * (1 / 720 + r * (1 / 5040 + r * (1 / 40320 + r * (
+            1 / 362880 + r * (1 / 3628800 + r * (1 / 39916800 + r * (
+                1 / 479001600 + r * (1 / 6227020800)))))))))))))
+    return p * _two_to_the(rounded)
 
 
-@_compiled(contract=True)
+@_jit(inline=True)
+def _unchanged(a: NDArray[np.float64], b: NDArray[np.float64]) -> None:
+    """A derivative of 1: nothing to multiply."""
+
+
+@_jit(inline=True)
+def _past_the_table(which: int, a: NDArray[np.float64], b: NDArray[np.float64]) -> None:
+    """Never reached: the codes are the table's."""
+
+
+def _activation_loop(form: ScalarForm) -> Kernel:
+    """z <- f(z) in place, the table's scalar form inlined so that the loop vectorizes."""
+    f = _jit(inline=True)(form)
+
+    @_jit(inline=True)
+    def loop(z: NDArray[np.float64], unused: NDArray[np.float64]) -> None:
+        for j in range(z.size):
+            z[j] = f(z[j], _exp)
+
+    return loop
+
+
+def _derivative_loop(form: ScalarForm | None) -> Kernel:
+    """delta *= f'(out), f' taken from the layer's output; nothing where it is 1."""
+    if form is None:
+        return _unchanged
+    f = _jit(inline=True)(form)
+
+    @_jit(inline=True)
+    def loop(delta: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+        for j in range(delta.size):
+            delta[j] *= f(out[j], _exp)
+
+    return loop
+
+
+def _by_code(loops: Sequence[Kernel], code: int = 0) -> Kernel:
+    """One kernel (code, a, b) running loops[code](a, b): a branch per table entry, all inlined
+    into the caller, since a call per layer and step costs more than a small layer's work."""
+    if code == len(loops):
+        return _past_the_table
+    loop, rest = loops[code], _by_code(loops, code + 1)
+
+    @_jit(inline=True)
+    def dispatch(which: int, a: NDArray[np.float64], b: NDArray[np.float64]) -> None:
+        if which == code:
+            loop(a, b)
+        else:
+            rest(which, a, b)
+
+    return dispatch
+
+
+# By position in the table: _activate(code, z, z) and _times_derivative(code, delta, out).
+_CODES = {name: code for code, name in enumerate(TABLE)}
+_activate = _by_code([_activation_loop(a.scalar) for a in TABLE.values()])
+_times_derivative = _by_code([_derivative_loop(a.scalar_deriv) for a in TABLE.values()])
+
+
+@_cached()
 def _train_trial(
     x: NDArray[np.float64],  # (rows, inputs)
     y: NDArray[np.float64],  # (rows, outputs)
-    orders: NDArray[np.int64],  # (epochs in chunk, rows) row order of each epoch
+    orders: NDArray[np.int64],  # (epochs in chunk, rows) or (1, rows): each epoch's row order
     weights: NDArray[np.float64],  # this trial's weights, flat, layer after layer
     changes: NDArray[np.int64],  # (weights.size,)
     previous_up: NDArray[np.int64],  # (weights.size,) 1 where the last update went up
@@ -143,31 +193,23 @@ def _train_trial(
     step_rows: int,
     alpha: float,
     first_epoch: int,
-    record_step: int,
-    epochs: int,
-    metric_code: int,
-    tolerance: float,
-    history: NDArray[np.float64],  # (R, 3) this trial's history rows
-    state: NDArray[np.float64],  # (4,) best, converged, diverged, last metric (-1: none)
-) -> None:
-    """Train one trial through a chunk of epochs, picking up the state where it was left."""
+    sse_out: NDArray[np.float64],  # (epochs in chunk,) each epoch's sum of squared errors
+    abs_out: NDArray[np.float64],  # (epochs in chunk,) and of absolute errors
+) -> bool:
+    """Train one trial through a chunk of epochs; True once its errors stop being finite."""
     rows, n_outputs = y.shape
     depth = units.size - 1
     extra = 1 if bias else 0
     offsets = np.zeros(depth + 1, dtype=np.int64)  # weights of layer l: offsets[l]:offsets[l+1]
     act_offsets = np.zeros(depth + 1, dtype=np.int64)  # outputs of layer l in `acts`
-    widest = 0
     for layer in range(depth):
         offsets[layer + 1] = offsets[layer] + (units[layer] + extra) * units[layer + 1]
         act_offsets[layer + 1] = act_offsets[layer] + step_rows * units[layer + 1]
-        widest = max(widest, units[layer] + extra)
     acts = np.empty(act_offsets[depth])  # every layer's output for the step's rows
     deltas = np.empty(act_offsets[depth])
     grad = np.empty(offsets[depth])
-    scratch = np.empty(act_offsets[depth])
     inputs = np.empty((step_rows, units[0]))
     targets = np.empty((step_rows, n_outputs))
-    n_values = rows * n_outputs
     started = first_epoch > 0
     # 2-D views made once: a reshape inside the step loop costs more than a small layer
     last_rows = rows - (rows - 1) // step_rows * step_rows  # the last step's rows
@@ -188,14 +230,14 @@ def _train_trial(
                           + last_rows * units[layer + 1]].reshape((last_rows, units[layer + 1]))
                    for layer in range(depth)]
 
-    for e in range(orders.shape[0]):
-        epoch = first_epoch + e
+    for e in range(sse_out.size):
+        order = orders[e if orders.shape[0] > 1 else 0]  # (rows,)
         sse = 0.0
         abs_sum = 0.0
         for start in range(0, rows, step_rows):
             n = min(step_rows, rows - start)
             for i in range(n):
-                row = orders[e, start + i]
+                row = order[start + i]
                 for c in range(units[0]):  # plain loops: slice assignment costs more here
                     inputs[i, c] = x[row, c]
                 for c in range(n_outputs):
@@ -238,8 +280,7 @@ def _train_trial(
                     for i in range(n):
                         for j in range(fan_out):
                             out2[i, j] += w[fan_in, j]
-                _activate(output_code if layer == depth - 1 else hidden_code, out,
-                          scratch[: n * fan_out])
+                _activate(output_code if layer == depth - 1 else hidden_code, out, out)
 
             last = act_offsets[depth - 1]
             for i in range(n):
@@ -293,12 +334,11 @@ def _train_trial(
                     back = deltas[below : below + n * fan_in]
                     back2 = delta2[layer - 1]
                     out_below = acts[below : below + n * fan_in]
-                    if fan_out == 1 and hidden_code == 0:  # one pass: d * w * o (1 - o)
+                    if fan_out == 1:  # one product per sum: written, as numpy multiplies
                         for i in range(n):
                             d = delta[i, 0]
                             for k in range(fan_in):
-                                o = out_below[i * fan_in + k]
-                                back2[i, k] = d * flat_w[k] * (o * (1.0 - o))
+                                back2[i, k] = d * flat_w[k]
                     else:
                         for k in range(back.size):
                             back[k] = 0.0
@@ -307,7 +347,7 @@ def _train_trial(
                                 d = delta[i, j]
                                 for k in range(fan_in):
                                     back2[i, k] += d * w[k, j]
-                        _times_derivative(hidden_code, back, out_below)
+                    _times_derivative(hidden_code, back, out_below)
                 count = changes[offsets[layer] : offsets[layer + 1]]
                 was_up = previous_up[offsets[layer] : offsets[layer + 1]]
                 if mean:
@@ -326,28 +366,18 @@ def _train_trial(
                         flat_w[j] -= alpha * flat_g[j]
             started = True
 
+        sse_out[e] = sse
+        abs_out[e] = abs_sum
         if not math.isfinite(sse):
-            state[2] = epoch
-            return
-        mae = abs_sum / n_values
-        mse = sse / n_values
-        metric = mae if metric_code == 0 else (mse if metric_code == 1 else sse)
-        if epoch % record_step == 0 or epoch == epochs - 1:
-            row = history.shape[0] - 1 if epoch == epochs - 1 else epoch // record_step
-            history[row, 0] = mae
-            history[row, 1] = mse
-            history[row, 2] = sse
-        state[0] = min(state[0], metric)
-        if state[1] < 0 and metric <= tolerance:
-            state[1] = epoch
-        state[3] = metric
+            return True
+    return False
 
 
-@_compiled(parallel=True, contract=True)
+@_cached(parallel=True)
 def _train_chunk(
     x: NDArray[np.float64],
     y: NDArray[np.float64],
-    orders: NDArray[np.int64],  # (B or 1, epochs in chunk, rows)
+    orders: NDArray[np.int64],  # (B or 1, epochs in chunk or 1, rows)
     weights: NDArray[np.float64],  # all trials' weights, flat
     changes: NDArray[np.int64],
     previous_up: NDArray[np.int64],
@@ -361,35 +391,27 @@ def _train_chunk(
     step_rows: int,
     alpha: NDArray[np.float64],
     first_epoch: int,
-    record_step: int,
-    epochs: int,
-    metric_code: int,
-    tolerance: NDArray[np.float64],
-    history: NDArray[np.float64],  # (B, R, 3)
-    state: NDArray[np.float64],  # (B, 4)
+    sse: NDArray[np.float64],  # (B, epochs in chunk)
+    abs_sum: NDArray[np.float64],  # (B, epochs in chunk)
+    stopped: NDArray[np.bool_],  # (B,) diverged: trains no more
 ) -> None:
     for thread in numba.prange(schedule.shape[0]):
         for b in schedule[thread]:
-            if b < 0 or state[b, 2] >= 0:  # padding, or diverged in an earlier chunk
+            if b < 0 or stopped[b]:  # padding, or diverged in an earlier chunk
                 continue
             lo, hi = starts[b], starts[b + 1]
-            _train_trial(x, y, orders[b if orders.shape[0] > 1 else 0], weights[lo:hi],
-                         changes[lo:hi], previous_up[lo:hi], units[b], hidden_code, output_code,
-                         bias, mean, step_rows, alpha[b], first_epoch, record_step, epochs,
-                         metric_code, tolerance[b], history[b], state[b])
+            stopped[b] = _train_trial(
+                x, y, orders[b if orders.shape[0] > 1 else 0], weights[lo:hi], changes[lo:hi],
+                previous_up[lo:hi], units[b], hidden_code, output_code, bias, mean, step_rows,
+                alpha[b], first_epoch, sse[b], abs_sum[b])
 
 
-def _schedule(costs: NDArray[np.int64], threads: int) -> NDArray[np.int64]:
-    """Trials dealt to threads, costliest first to the least loaded: (threads, most), -1 pads.
+def _schedule(costs: Sequence[float], threads: int) -> NDArray[np.int64]:
+    """Trials dealt to threads by cost: (threads, most), -1 pads.
 
     Numba cuts a prange into equal runs of iterations, so uneven trials are balanced here.
     """
-    bins: list[list[int]] = [[] for _ in range(max(1, min(threads, costs.size)))]
-    loads = [0] * len(bins)
-    for b in np.argsort(-costs, kind="stable"):
-        least = loads.index(min(loads))
-        bins[least].append(int(b))
-        loads[least] += int(costs[b])
+    bins, _ = pack(costs, min(threads, len(costs)))
     table = np.full((len(bins), max(map(len, bins))), -1, dtype=np.int64)
     for row, members in enumerate(bins):
         table[row, : len(members)] = members
@@ -404,14 +426,9 @@ def train_batch(
     Trials must share depth, activations, descent, epochs and record step (the NumPy
     trainer's batch key); widths, alpha, seed, init and tolerance may vary.
     """
-    from nnsweep.trainer import batch_key
-
     if not trials:
         return []
-    if len({batch_key(t) for t in trials}) != 1:
-        raise ValueError("trials of one batch must share a batch key")
-    x = np.ascontiguousarray(x_data, dtype=np.float64)  # (rows, inputs)
-    y = np.ascontiguousarray(y_data, dtype=np.float64)  # (rows, outputs)
+    x, y = checked_batch(x_data, y_data, trials)
     first = trials[0]
     rows, n_inputs = x.shape
     n_outputs = y.shape[1]
@@ -424,56 +441,45 @@ def train_batch(
     changes = np.zeros(weights.size, dtype=np.int64)
     previous_up = np.zeros(weights.size, dtype=np.int64)
     units = np.array([[n_inputs, *t.hidden, n_outputs] for t in trials], dtype=np.int64)
-    schedule = _schedule(np.array(sizes) * np.array([t.rows_per_step(rows) for t in trials]),
+    schedule = _schedule([size * t.rows_per_step(rows) for size, t in zip(sizes, trials,
+                                                                         strict=True)],
                          numba.get_num_threads())
-    recorded = first.recorded_epochs()
-    history = np.full((B, len(recorded), 3), np.nan)
-    state = np.empty((B, 4))
-    state[:] = (np.inf, -1.0, -1.0, np.nan)
     shuffled = first.shuffle and first.descent != "full"
-
-    common = (first.activation, first.output)
-    codes = tuple(ACTIVATIONS.index(name) for name in common)
     step_rows = first.rows_per_step(rows)
     epochs = first.epochs
-    chunk = max(1, min(epochs, ORDER_BYTES // (8 * rows * B))) if shuffled else epochs
+    per_epoch = B * (16 + (8 * rows if shuffled else 0))  # bytes of errors and orders
+    chunk = max(1, min(epochs, CHUNK_BYTES // per_epoch))
     shufflers = [shuffle_generator(t.seed) for t in trials] if shuffled else []
+    in_order = np.arange(rows, dtype=np.int64).reshape(1, 1, rows)  # (1, 1, rows)
     alpha = np.array([t.alpha for t in trials])
-    tolerance = np.array([t.tolerance for t in trials])
+    log = EpochLog(trials, rows * n_outputs)
+    stopped = np.zeros(B, dtype=np.bool_)
     for first_epoch in range(0, epochs, chunk):
         count = min(chunk, epochs - first_epoch)
-        if shuffled:
-            orders = np.array([[g.permutation(rows) for _ in range(count)]
-                               for g in shufflers], dtype=np.int64)  # (B, count, rows)
-        else:
-            orders = np.broadcast_to(np.arange(rows, dtype=np.int64), (1, count, rows))
-            orders = np.ascontiguousarray(orders)
+        orders = in_order if not shuffled else np.array(
+            [[g.permutation(rows) for _ in range(count)] for g in shufflers],
+            dtype=np.int64)  # (B, count, rows)
+        sse = np.full((B, count), np.nan)  # (B, count) nan after a trial stops
+        abs_sum = np.full((B, count), np.nan)
         _train_chunk(x, y, orders, weights, changes, previous_up, starts, units, schedule,
-                     codes[0], codes[1], first.bias, first.reduction == "mean", step_rows,
-                     alpha, first_epoch, first.record_step, epochs,
-                     METRICS.index(first.metric), tolerance, history, state)
+                     _CODES[first.activation], _CODES[first.output], first.bias,
+                     first.reduction == "mean", step_rows, alpha, first_epoch, sse, abs_sum,
+                     stopped)
+        log.absorb(sse.T, abs_sum.T)
 
-    results = []
+    finals, counts = [], []
     for b, trial in enumerate(trials):
         shapes = weight_shapes(trial, n_inputs, n_outputs)
         bounds = np.cumsum([0, *(r * c for r, c in shapes)]) + starts[b]
         cut = [(slice(int(lo), int(hi)), shape)
                for lo, hi, shape in zip(bounds[:-1], bounds[1:], shapes, strict=True)]
-        final = [weights[s].reshape(shape).copy() for s, shape in cut]
-        counts = [changes[s].reshape(shape).copy() for s, shape in cut]
-        best, converged, diverged, metric = state[b]
-        epochs_kept = np.array(recorded, dtype=np.int64)
-        keep = epochs_kept < (diverged if diverged >= 0 else epochs)
-        if diverged < 0 and not all(np.isfinite(w).all() for w in final):
-            diverged = epochs - 1
-        results.append(TrialResult(
-            epochs=epochs_kept[keep],
-            errors=history[b][keep].copy(),
-            final_error=math.nan if diverged >= 0 else float(metric),
-            best_error=float(best),
-            converged_epoch=int(converged) if converged >= 0 else None,
-            diverged_epoch=int(diverged) if diverged >= 0 else None,
-            direction_changes=tuple(counts),
-            weights=tuple(final),
-        ))
-    return results
+        finals.append([weights[s].reshape(shape) for s, shape in cut])
+        counts.append([changes[s].reshape(shape) for s, shape in cut])
+    return log.results(finals, counts)
+
+
+class NumbaEngine:
+    """The compiled engine: the numba extra, for speed."""
+
+    name = "numba"
+    train_batch = staticmethod(train_batch)

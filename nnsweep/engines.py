@@ -2,7 +2,7 @@
 or the compiled Numba engine (an optional extra, equal to the NumPy engine to about 1e-9).
 
 The runner calls `train` in its workers with whole batches; the engines know nothing of
-processes or files.
+processes or files, and this module knows of them only the Engine protocol.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import math
 from collections.abc import Sequence
+from typing import Protocol
 
 from numpy.typing import ArrayLike
 
@@ -18,6 +19,19 @@ from nnsweep.params import TrialParams
 from nnsweep.result import TrialResult
 
 ENGINES: tuple[str, ...] = ("numpy", "numba", "auto")
+
+
+class Engine(Protocol):
+    """What the runner needs of an engine: its name, kept beside every result it trains (a
+    folder never mixes engines), and the training of one batch of a single batch key."""
+
+    @property
+    def name(self) -> str: ...
+
+    def train_batch(
+        self, x: ArrayLike, y: ArrayLike, trials: Sequence[TrialParams]
+    ) -> list[TrialResult]: ...
+
 
 # Fastest first: "auto" takes the first one installed.
 _BY_SPEED: tuple[str, ...] = ("numba", "numpy")
@@ -77,23 +91,30 @@ def plan(
     return planned
 
 
+def load(engine: str) -> Engine:
+    """The engine a request names ("auto" too), imported on first use: numba is an extra."""
+    if resolve(engine) == "numba":
+        from nnsweep.engine_numba import NumbaEngine
+
+        return NumbaEngine()
+    from nnsweep.trainer import NumpyEngine
+
+    return NumpyEngine()
+
+
 def train(
     engine: str, x: ArrayLike, y: ArrayLike, trials: Sequence[TrialParams]
 ) -> list[TrialResult]:
     """One result per trial, in order; trials of several batch keys are trained key by key."""
-    name = resolve(engine)
-    if name == "numba":
-        from nnsweep.engine_numba import train_batch
-    else:
-        from nnsweep.trainer import train_batch
     from nnsweep.trainer import batch_key
 
+    chosen = load(engine)
     groups: dict[object, list[int]] = {}
     for index, params in enumerate(trials):
         groups.setdefault(batch_key(params), []).append(index)
     results: list[TrialResult | None] = [None] * len(trials)
     for indices in groups.values():
-        trained = train_batch(x, y, [trials[i] for i in indices])
+        trained = chosen.train_batch(x, y, [trials[i] for i in indices])
         for index, result in zip(indices, trained, strict=True):
             results[index] = result
     return [result for result in results if result is not None]

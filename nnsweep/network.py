@@ -1,15 +1,18 @@
-"""The pieces every trainer shares: activations, their derivatives, initial weights, prediction.
+"""What a network is: its activations, weight shapes, starting weights, row order, forward pass.
 
-Both the plain loop (reference.py) and the batched trainer call these same functions, so the
-two cannot drift apart in the arithmetic that decides a trial's numbers. Every function works
-on 2-D (rows, units) and batched 3-D (B, rows, units) arrays alike.
+Every engine draws from here and has no arithmetic of its own for these: the plain loop
+(reference.py) and the NumPy trainer call the activation table's array forms, the Numba engine
+compiles its scalar forms, so the engines cannot drift apart in what decides a trial's numbers.
+The array forms work on 2-D (rows, units) and batched 3-D (B, rows, units) arrays alike.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,73 +20,164 @@ from numpy.typing import NDArray
 from nnsweep.params import TrialParams
 
 Array = NDArray[np.float64]
+Mask = NDArray[np.bool_]
+# The exp a scalar form calls: math.exp in plain Python, a vectorizable one in the Numba engine.
+Exp = Callable[[float], float]
+ScalarForm = Callable[[float, Exp], float]
 
 LEAKY_SLOPE = 0.01
 
 
-def sigmoid(x: Array) -> Array:
-    return 1 / (1 + np.exp(-x))
+class ArrayForm(Protocol):
+    """f elementwise; the NumPy trainer passes `out` (may be x) and `mask` to allocate nothing."""
+
+    def __call__(self, x: Array, /, out: Array | None = None, mask: Mask | None = None
+                 ) -> NDArray[Any]: ...
 
 
-def relu(x: Array) -> Array:
-    return (x > 0) * x
+def _target(x: Array, out: Array | None) -> Array:
+    return np.empty_like(x, dtype=np.float64) if out is None else out
 
 
-def leaky_relu(x: Array) -> Array:
-    return np.where(x > 0, x, LEAKY_SLOPE * x)
+def _into(out: Array | None, values: Array) -> Array:
+    if out is None:
+        return values
+    out[...] = values
+    return out
 
 
-def softplus(x: Array) -> Array:
-    return np.logaddexp(0.0, x)
+# Array forms: one ufunc at a time, each the operation the textbooks' expression performs, so
+# writing into buffers gives the very floats the expression gives.
+def sigmoid(x: Array, out: Array | None = None, mask: Mask | None = None) -> Array:
+    z = np.negative(x, out=_target(x, out))
+    np.exp(z, out=z)
+    np.add(1, z, out=z)
+    return np.divide(1, z, out=z)
 
 
-def identity(x: Array) -> Array:
+def relu(x: Array, out: Array | None = None, mask: Mask | None = None) -> Array:
+    """The textbooks' relu, -inf and nan giving nan, where np.maximum would give 0."""
+    return np.multiply(np.greater(x, 0, out=mask), x, out=out)
+
+
+def tanh(x: Array, out: Array | None = None, mask: Mask | None = None) -> Array:
+    return np.tanh(x, out=out)
+
+
+def identity(x: Array, out: Array | None = None, mask: Mask | None = None) -> Array:
+    return x if out is None or out is x else _into(out, x)
+
+
+def leaky_relu(x: Array, out: Array | None = None, mask: Mask | None = None) -> Array:
+    return _into(out, np.where(np.greater(x, 0, out=mask), x, LEAKY_SLOPE * x))
+
+
+def softplus(x: Array, out: Array | None = None, mask: Mask | None = None) -> Array:
+    """logaddexp: no overflow for large x."""
+    return np.logaddexp(0.0, x, out=out)
+
+
+# Derivatives are taken from a layer's *output* o, as the textbooks do (sigmoid: o(1-o)).
+def sigmoid_deriv(o: Array, out: Array | None = None, mask: Mask | None = None) -> Array:
+    s = np.subtract(1, o, out=_target(o, out))
+    return np.multiply(o, s, out=s)
+
+
+def relu_deriv(o: Array, out: Array | None = None, mask: Mask | None = None) -> Mask:
+    return np.greater(o, 0, out=mask)
+
+
+def tanh_deriv(o: Array, out: Array | None = None, mask: Mask | None = None) -> Array:
+    """np.square is what numpy runs for o ** 2."""
+    s = np.square(o, out=_target(o, out))
+    return np.subtract(1, s, out=s)
+
+
+def leaky_relu_deriv(o: Array, out: Array | None = None, mask: Mask | None = None) -> Array:
+    return _into(out, np.where(np.greater(o, 0, out=mask), 1.0, LEAKY_SLOPE))
+
+
+def softplus_deriv(o: Array, out: Array | None = None, mask: Mask | None = None) -> Array:
+    """softplus' is the sigmoid, written in terms of softplus's output."""
+    s = np.negative(o, out=_target(o, out))
+    np.exp(s, out=s)
+    return np.subtract(1, s, out=s)
+
+
+# Scalar forms, one value at a time, for the Numba engine to compile (plain Python runs them too).
+def _sigmoid_1(x: float, exp: Exp) -> float:
+    return 1.0 / (1.0 + exp(-x))
+
+
+def _sigmoid_deriv_1(o: float, exp: Exp) -> float:
+    return o * (1.0 - o)
+
+
+def _relu_1(x: float, exp: Exp) -> float:
+    return x if x > 0 else 0.0 * x
+
+
+def _step_1(o: float, exp: Exp) -> float:
+    return 1.0 if o > 0 else 0.0
+
+
+def _tanh_1(x: float, exp: Exp) -> float:
+    return math.tanh(x)
+
+
+def _tanh_deriv_1(o: float, exp: Exp) -> float:
+    return 1.0 - o * o
+
+
+def _identity_1(x: float, exp: Exp) -> float:
     return x
 
 
-# Derivatives are taken from a layer's *output*, as the textbooks do (sigmoid: o(1-o)).
-# None means the derivative is 1 and the multiplication is skipped.
-def sigmoid_deriv(out: Array) -> Array:
-    return out * (1 - out)
+def _leaky_relu_1(x: float, exp: Exp) -> float:
+    return x if x > 0 else LEAKY_SLOPE * x
 
 
-def relu_deriv(out: Array) -> NDArray[np.bool_]:
-    return out > 0
+def _leaky_relu_deriv_1(o: float, exp: Exp) -> float:
+    return 1.0 if o > 0 else LEAKY_SLOPE
 
 
-def tanh_deriv(out: Array) -> Array:
-    return 1 - out**2
+def _softplus_1(x: float, exp: Exp) -> float:
+    return x + math.log1p(exp(-x)) if x > 0 else math.log1p(exp(x))
 
 
-def leaky_relu_deriv(out: Array) -> Array:
-    return np.where(out > 0, 1.0, LEAKY_SLOPE)
+def _softplus_deriv_1(o: float, exp: Exp) -> float:
+    return 1.0 - exp(-o)
 
 
-def softplus_deriv(out: Array) -> Array:
-    # softplus'(x) = sigmoid(x) = 1 - exp(-softplus(x))
-    return 1 - np.exp(-out)
+@dataclass(frozen=True)
+class Activation:
+    """One activation in every form an engine uses; None for a derivative means 1."""
+
+    name: str
+    value: ArrayForm
+    deriv: ArrayForm | None  # from the output; None: the multiplication is skipped
+    scalar: ScalarForm
+    scalar_deriv: ScalarForm | None
 
 
-ActivationFn = Callable[[Array], Array]
-DerivFn = Callable[[Array], Any]
+# The Numba engine numbers them by their position here.
+TABLE: dict[str, Activation] = {a.name: a for a in (
+    Activation("sigmoid", sigmoid, sigmoid_deriv, _sigmoid_1, _sigmoid_deriv_1),
+    Activation("relu", relu, relu_deriv, _relu_1, _step_1),
+    Activation("tanh", tanh, tanh_deriv, _tanh_1, _tanh_deriv_1),
+    Activation("linear", identity, None, _identity_1, None),
+    Activation("leaky_relu", leaky_relu, leaky_relu_deriv, _leaky_relu_1, _leaky_relu_deriv_1),
+    Activation("softplus", softplus, softplus_deriv, _softplus_1, _softplus_deriv_1),
+)}
 
-ACTIVATION_FNS: dict[str, ActivationFn] = {
-    "sigmoid": sigmoid,
-    "relu": relu,
-    "tanh": np.tanh,
-    "linear": identity,
-    "leaky_relu": leaky_relu,
-    "softplus": softplus,
-}
+ActivationFn = Callable[[Array], NDArray[Any]]
+ACTIVATION_FNS: dict[str, ActivationFn] = {name: a.value for name, a in TABLE.items()}
+DERIVATIVE_FNS: dict[str, ActivationFn | None] = {name: a.deriv for name, a in TABLE.items()}
 
-DERIVATIVE_FNS: dict[str, DerivFn | None] = {
-    "sigmoid": sigmoid_deriv,
-    "relu": relu_deriv,
-    "tanh": tanh_deriv,
-    "linear": None,
-    "leaky_relu": leaky_relu_deriv,
-    "softplus": softplus_deriv,
-}
+
+def shuffle_generator(seed: int) -> np.random.Generator:
+    """The minibatch shuffle's own stream, apart from the weights' RandomState."""
+    return np.random.default_rng([seed, 1])
 
 
 def layer_sizes(params: TrialParams, n_inputs: int, n_outputs: int) -> list[int]:
@@ -140,11 +234,10 @@ def forward(
 ) -> list[Array]:
     """Every layer's output for rows x (rows, inputs), the input itself first."""
     outs = [x]
-    hidden_fn = ACTIVATION_FNS[activation]
     for index, w in enumerate(weights):
         inputs = with_bias_column(outs[-1]) if bias else outs[-1]
-        fn = ACTIVATION_FNS[output] if index == len(weights) - 1 else hidden_fn
-        outs.append(fn(np.matmul(inputs, w)))  # (rows, fan_out)
+        name = output if index == len(weights) - 1 else activation
+        outs.append(TABLE[name].value(np.matmul(inputs, w)))  # (rows, fan_out)
     return outs
 
 

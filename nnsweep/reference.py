@@ -1,7 +1,9 @@
 """The plain one-network loop, written as the textbooks write it.
 
 It is the oracle the batched trainer is tested against and the baseline the benchmarks
-measure speed-ups from, so it stays deliberately simple: 2-D arrays, one step at a time.
+measure speed-ups from, so it stays deliberately simple: 2-D arrays, one step at a time. It
+shares with the engines only what defines a trial (network.py: the activation table, starting
+weights, row order) and what its numbers mean (result.py), never any engine's code.
 """
 
 from __future__ import annotations
@@ -12,19 +14,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from nnsweep.network import (
-    DERIVATIVE_FNS,
+    TABLE,
     Array,
     forward,
     initial_weights,
+    shuffle_generator,
     with_bias_column,
 )
 from nnsweep.params import TrialParams
-from nnsweep.result import TrialResult
-
-
-def shuffle_generator(seed: int) -> np.random.Generator:
-    """The minibatch shuffle's own stream, apart from the weights' RandomState."""
-    return np.random.default_rng([seed, 1])
+from nnsweep.result import EpochLog, TrialResult
 
 
 def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams) -> TrialResult:
@@ -32,25 +30,20 @@ def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams) -> Tria
     y = np.asarray(y_data, dtype=np.float64)  # (rows, outputs)
     rows, n_outputs = y.shape
     weights = initial_weights(params, x.shape[1], n_outputs)
-    output_deriv = DERIVATIVE_FNS[params.output]
-    hidden_deriv = DERIVATIVE_FNS[params.activation]
+    output_deriv = TABLE[params.output].deriv
+    hidden_deriv = TABLE[params.activation].deriv
     step_rows = params.rows_per_step(rows)
     shuffler = (shuffle_generator(params.seed)
                 if params.shuffle and params.descent != "full" else None)
     steps = _slices(x, y, np.arange(rows), step_rows)
-    n_values = rows * n_outputs
 
     changes = [np.zeros(w.shape, dtype=np.int64) for w in weights]
     previous_up: list[np.ndarray] | None = None
-    recorded = set(params.recorded_epochs())
-    history: list[tuple[int, float, float, float]] = []
-    best = math.inf
-    metric = math.nan
-    converged: int | None = None
-    diverged: int | None = None
+    sse_rows: list[float] = []  # each epoch's sum of squared errors
+    abs_rows: list[float] = []  # and of absolute errors
 
     with np.errstate(all="ignore"):
-        for epoch in range(params.epochs):
+        for _ in range(params.epochs):
             if shuffler is not None:
                 steps = _slices(x, y, shuffler.permutation(rows), step_rows)
             sse = 0.0
@@ -82,29 +75,14 @@ def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams) -> Tria
                 for w, g in zip(weights, grads, strict=True):
                     w -= params.alpha * g
 
-            if not math.isfinite(sse):
-                diverged = epoch
+            sse_rows.append(sse)
+            abs_rows.append(abs_sum)
+            if not math.isfinite(sse):  # diverged: the log stops the history before it
                 break
-            mae, mse = abs_sum / n_values, sse / n_values
-            metric = {"mae": mae, "mse": mse, "sse": sse}[params.metric]
-            if epoch in recorded:
-                history.append((epoch, mae, mse, sse))
-            best = min(best, metric)
-            if converged is None and metric <= params.tolerance:
-                converged = epoch
 
-    if diverged is None and not all(np.isfinite(w).all() for w in weights):
-        diverged = params.epochs - 1
-    return TrialResult(
-        epochs=np.array([row[0] for row in history], dtype=np.int64),
-        errors=np.array([row[1:] for row in history], dtype=np.float64).reshape(-1, 3),
-        final_error=math.nan if diverged is not None else metric,
-        best_error=best,
-        converged_epoch=converged,
-        diverged_epoch=diverged,
-        direction_changes=tuple(changes),
-        weights=tuple(weights),
-    )
+    log = EpochLog([params], rows * n_outputs)
+    log.absorb(np.array(sse_rows)[:, None], np.array(abs_rows)[:, None])  # (epochs, 1)
+    return log.results([weights], [changes])[0]
 
 
 def _slices(x: Array, y: Array, order: np.ndarray, step_rows: int) -> list[tuple[Array, Array]]:

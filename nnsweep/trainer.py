@@ -10,7 +10,8 @@ every other operation is elementwise, so results equal the loop's bit for bit an
 numbers never depend on the batch it trained in. (Zero-padding narrower networks to the
 widest is not exact: BLAS picks other kernels for other matrix widths, and the last bits move.)
 
-The trainer knows nothing about files, processes or progress bars.
+The trainer knows nothing about files, processes or progress bars. It also holds what every
+engine shares about batches: the batch key, the check of a batch, the cost model and split().
 """
 
 from __future__ import annotations
@@ -25,16 +26,17 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from nnsweep.network import (
-    ACTIVATION_FNS,
-    DERIVATIVE_FNS,
+    TABLE,
     Array,
+    Mask,
     initial_weights,
+    shuffle_generator,
     weight_shapes,
     with_bias_column,
 )
+from nnsweep.packing import pack
 from nnsweep.params import TrialParams
-from nnsweep.reference import shuffle_generator
-from nnsweep.result import TrialResult
+from nnsweep.result import EpochLog, TrialResult
 
 BatchKey = tuple[object, ...]
 
@@ -62,6 +64,18 @@ def batch_key(params: TrialParams) -> BatchKey:
         params.bias,
         params.shuffle and params.descent != "full",
     )
+
+
+def checked_batch(
+    x_data: ArrayLike, y_data: ArrayLike, trials: Sequence[TrialParams]
+) -> tuple[Array, Array]:
+    """The data as every engine trains on it, once the trials are known to share a batch key."""
+    keys = {batch_key(t) for t in trials}
+    if len(keys) != 1:
+        raise ValueError(f"trials of one batch must share a batch key, got {len(keys)} keys")
+    x = np.ascontiguousarray(x_data, dtype=np.float64)  # (rows, inputs)
+    y = np.ascontiguousarray(y_data, dtype=np.float64)  # (rows, outputs)
+    return x, y
 
 
 def epoch_seconds(trials: Sequence[TrialParams], rows: int = 4) -> float:
@@ -108,13 +122,8 @@ def split(trials: Sequence[TrialParams], pieces: int, rows: int = 4) -> list[lis
             stop = start + size + (1 if piece < extra else 0)
             parts.append(members[start:stop])
             start = stop
-    bins: list[list[int]] = [[] for _ in range(max(1, pieces))]
-    loads = [0.0] * len(bins)
-    for part in sorted(parts, key=cost, reverse=True):
-        cheapest = loads.index(min(loads))
-        bins[cheapest].extend(part)
-        loads[cheapest] += cost(part)
-    return [sorted(b) for b in bins if b]
+    bins, _ = pack([cost(part) for part in parts], pieces)
+    return [sorted(i for p in members for i in parts[p]) for members in bins if members]
 
 
 def train_batch(
@@ -129,12 +138,15 @@ def train_batch(
     """
     if not trials:
         return []
-    keys = {batch_key(t) for t in trials}
-    if len(keys) != 1:
-        raise ValueError(f"trials of one batch must share a batch key, got {len(keys)} keys")
-    x = np.asarray(x_data, dtype=np.float64)  # (rows, inputs)
-    y = np.asarray(y_data, dtype=np.float64)  # (rows, outputs)
+    x, y = checked_batch(x_data, y_data, trials)
     return _BatchTrainer(x, y, list(trials)).run(on_epoch)
+
+
+class NumpyEngine:
+    """The default engine: bit for bit the plain loop, on NumPy alone."""
+
+    name = "numpy"
+    train_batch = staticmethod(train_batch)
 
 
 class _Packed:
@@ -212,40 +224,15 @@ class _Directions:
         self.filled = 0
 
 
-def _activate(name: str, z: Array, mask: NDArray[np.bool_]) -> None:
-    """Apply the activation in place, with the same operations as network.py's functions."""
-    if name == "sigmoid":  # 1 / (1 + exp(-z))
-        np.negative(z, out=z)
-        np.exp(z, out=z)
-        np.add(1, z, out=z)
-        np.divide(1, z, out=z)
-    elif name == "relu":  # (z > 0) * z
-        np.greater(z, 0, out=mask)
-        np.multiply(mask, z, out=z)
-    elif name == "tanh":
-        np.tanh(z, out=z)
-    elif name != "linear":
-        z[...] = ACTIVATION_FNS[name](z)
-
-
 def _backprop(
-    name: str, back: Array, out: Array, result: Array, scratch: Array, mask: NDArray[np.bool_]
+    name: str, back: Array, out: Array, result: Array, scratch: Array, mask: Mask
 ) -> None:
-    """result = back * f'(out), with the derivative taken from the output as network.py does."""
-    if name == "sigmoid":  # out * (1 - out)
-        np.subtract(1, out, out=scratch)
-        np.multiply(out, scratch, out=scratch)
-        np.multiply(back, scratch, out=result)
-    elif name == "relu":  # out > 0
-        np.greater(out, 0, out=mask)
-        np.multiply(back, mask, out=result)
-    elif name == "linear":
-        if result is not back:
-            result[...] = back
-    else:
-        deriv = DERIVATIVE_FNS[name]
-        assert deriv is not None
-        np.multiply(back, deriv(out), out=result)
+    """result = back * f'(out), the derivative from the table, written into the buffers."""
+    deriv = TABLE[name].deriv
+    if deriv is not None:
+        np.multiply(back, deriv(out, scratch, mask), out=result)
+    elif result is not back:
+        result[...] = back
 
 
 class _BatchTrainer:
@@ -340,7 +327,8 @@ class _BatchTrainer:
                 np.matmul(self._input(buffers, x_step, layer, g), weights[layer][g],
                           out=outs.views[layer][g])  # (B_g, n, fan_out)
             name = self.first.output if layer == last else self.first.activation
-            _activate(name, outs.layers[layer], buffers.mask.layers[layer])
+            z = outs.layers[layer]  # every network's pre-activations, activated in place
+            TABLE[name].value(z, z, buffers.mask.layers[layer])
             if self.bias and layer < last:
                 for g in groups:
                     buffers.inputs[layer + 1][g][..., :-1] = outs.views[layer][g]
@@ -397,15 +385,8 @@ class _BatchTrainer:
                      if batch_key(first)[-1] else None)
         steps = self._steps(in_order)
         directions = _Directions(self.changes.data)
-
-        self.recorded = first.recorded_epochs()
-        self.history = np.full((len(self.recorded), B, 3), np.nan)  # (R, B, mae|mse|sse)
+        log = EpochLog(self.trials, self.rows * self.n_outputs)  # slot order
         self.active = np.ones(B, dtype=bool)
-        self.valid_until = np.full(B, epochs)  # epochs >= this do not count for the trial
-        self.diverged = np.full(B, -1)
-        self.converged = np.full(B, -1)
-        self.best = np.full(B, np.inf)
-        self.metric = np.full(B, np.nan)
         self.frozen: dict[int, tuple[list[Array], list[NDArray[np.int64]]]] = {}
 
         chunk = min(EPOCH_CHUNK, epochs)
@@ -421,20 +402,19 @@ class _BatchTrainer:
                     self._step(x_step, y_step, sse, abs_sum, index == 0, directions)
                 # sse >= 0, so the sum is finite unless some trial's is not (or it overflows)
                 if not math.isfinite(np.add.reduce(sse)):
-                    self._freeze(self.active & ~np.isfinite(sse), epoch, directions)
+                    self._freeze(self.active & ~np.isfinite(sse), directions)
                 if epoch - chunk_start == chunk - 1 or epoch == epochs - 1:
-                    self._absorb(chunk_start, sse_rows[: epoch + 1 - chunk_start],
-                                 abs_rows[: epoch + 1 - chunk_start])
+                    log.absorb(sse_rows[: epoch + 1 - chunk_start],
+                               abs_rows[: epoch + 1 - chunk_start])
                     chunk_start = epoch + 1
                 if on_epoch is not None:
                     on_epoch(epoch)
         directions.flush()
 
-        for slot in map(int, np.flatnonzero(self.active)):
-            if not all(np.isfinite(w).all() for w in self._weights_of(slot)):
-                self.diverged[slot] = epochs - 1
-                self.active[slot] = False
-        return [self._result(self.slot_of[index]) for index in range(B)]
+        finals = [self.frozen.get(slot, (self._weights_of(slot), self._changes_of(slot)))
+                  for slot in range(B)]
+        results = log.results([w for w, _ in finals], [c for _, c in finals])
+        return [results[self.slot_of[index]] for index in range(B)]
 
     def _weights_of(self, slot: int) -> list[Array]:
         g = self.group_of[slot]
@@ -444,54 +424,16 @@ class _BatchTrainer:
         g = self.group_of[slot]
         return [layer[g][slot - self.bounds[g][0]] for layer in self.changes.views]
 
-    def _freeze(self, bad: NDArray[np.bool_], epoch: int, directions: _Directions) -> None:
+    def _freeze(self, bad: NDArray[np.bool_], directions: _Directions) -> None:
         """Keep diverged trials' networks as they are now; they train on as harmless zeros."""
         if not bad.any():
             return
         directions.flush()
         for slot in map(int, np.flatnonzero(bad)):
             self.frozen[slot] = ([w.copy() for w in self._weights_of(slot)],
-                                      [c.copy() for c in self._changes_of(slot)])
+                                 [c.copy() for c in self._changes_of(slot)])
             g, i = self.group_of[slot], slot - self.bounds[self.group_of[slot]][0]
             for layer in range(self.depth):
                 self.weights.views[layer][g][i] = 0.0
                 self.alpha.views[layer][g][i] = 0.0
-        self.diverged[bad] = epoch
-        self.valid_until[bad] = epoch
         self.active &= ~bad
-
-    def _absorb(self, start: int, sse: Array, abs_sum: Array) -> None:
-        """Bring history, best, converged and the last metric up to date with a run of epochs."""
-        n_values = self.rows * self.n_outputs
-        errors = {"mae": abs_sum / n_values, "mse": sse / n_values, "sse": sse}  # (E, B)
-        metric = errors[self.first.metric]
-        epochs = start + np.arange(len(sse))  # (E,)
-        valid = epochs[:, None] < self.valid_until  # (E, B)
-        recorded = [(r, e - start) for r, e in enumerate(self.recorded)
-                    if start <= e < start + len(sse)]
-        if recorded:
-            rows, at = zip(*recorded, strict=True)
-            self.history[list(rows)] = np.stack(
-                [errors["mae"][list(at)], errors["mse"][list(at)], sse[list(at)]], axis=-1)
-        self.best = np.fmin(self.best, np.where(valid, metric, np.inf).min(axis=0))
-        hit = valid & (metric <= self.tolerance)  # (E, B)
-        newly = (self.converged < 0) & hit.any(axis=0)
-        self.converged[newly] = start + hit.argmax(axis=0)[newly]
-        self.metric = metric[-1].copy()
-
-    def _result(self, slot: int) -> TrialResult:
-        """Cut one trial's own networks out of the packed buffers."""
-        weights, counts = self.frozen.get(slot, (self._weights_of(slot), self._changes_of(slot)))
-        epochs = np.array(self.recorded, dtype=np.int64)
-        keep = epochs < self.valid_until[slot]
-        is_diverged = bool(self.diverged[slot] >= 0)
-        return TrialResult(
-            epochs=epochs[keep],
-            errors=self.history[keep, slot].copy(),
-            final_error=math.nan if is_diverged else float(self.metric[slot]),
-            best_error=float(self.best[slot]),
-            converged_epoch=int(self.converged[slot]) if self.converged[slot] >= 0 else None,
-            diverged_epoch=int(self.diverged[slot]) if is_diverged else None,
-            direction_changes=tuple(c.copy() for c in counts),
-            weights=tuple(w.copy() for w in weights),
-        )

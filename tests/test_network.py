@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -35,6 +37,31 @@ def test_each_derivative_taken_from_the_output_is_the_activations_slope(name: st
 
 def test_every_activation_has_a_derivative() -> None:
     assert set(ACTIVATION_FNS) == set(ACTIVATIONS) == set(DERIVATIVE_FNS)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_written_into_buffers_each_form_gives_the_same_floats(name: str) -> None:
+    # the NumPy trainer activates in place and reuses buffers; the loop allocates
+    entry = network.TABLE[name]
+    z = POINTS.copy()
+    entry.value(z, z, np.empty(z.shape, dtype=bool))
+    assert np.array_equal(z, entry.value(POINTS))
+    if entry.deriv is not None:
+        into = entry.deriv(z, np.empty_like(z), np.empty(z.shape, dtype=bool))
+        assert np.array_equal(into, entry.deriv(z))
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_the_scalar_forms_the_compiled_engine_uses_agree_with_the_array_forms(name: str) -> None:
+    entry = network.TABLE[name]
+    out = entry.value(POINTS)
+    scalar = [entry.scalar(float(x), math.exp) for x in POINTS]
+    np.testing.assert_allclose(scalar, out, rtol=1e-15, atol=0)
+    assert (entry.deriv is None) == (entry.scalar_deriv is None)
+    if entry.deriv is not None and entry.scalar_deriv is not None:
+        slopes = [entry.scalar_deriv(float(o), math.exp) for o in out]
+        np.testing.assert_allclose(slopes, np.asarray(entry.deriv(out), dtype=float), rtol=1e-15,
+                                   atol=1e-16)
 
 
 def test_relu_keeps_positive_inputs_and_zeroes_the_rest() -> None:
