@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from harness import Timing, has
+from harness import JOBS, Measurements, has
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any,
@@ -38,6 +38,7 @@ def bench_scale(request: pytest.FixtureRequest) -> float:
 
 
 @pytest.fixture(scope="session")
-def measured() -> dict[tuple[str, str], Timing]:
-    """(workload, engine) -> its timing, for the figures asserted at the end of the run."""
-    return {}
+def measured(bench_scale: float) -> Measurements:
+    """The run's timings, (workload, engine) -> Timing: what test_speed timed, and whatever a
+    figure needs that no test timed before it (a figure run alone measures its own loop)."""
+    return Measurements(bench_scale, JOBS)

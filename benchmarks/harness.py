@@ -44,6 +44,7 @@ FULL_EPOCHS = 60_000  # the textbooks' runs; benchmarks cut epochs and report pe
 ALPHAS = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 WIDTHS = (4, 8, 16, 32, 64, 128, 256)
 DRIFT = 1e-9  # engines "agree" when every recorded error and weight is this close
+JOBS = 2  # the NumPy engine's workers, as `--jobs 2`
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def _with_epochs(trials: Sequence[TrialParams], epochs: int) -> tuple[TrialParam
 
 
 def workloads(scale: float = 1.0) -> dict[str, Workload]:
-    """The issue's workloads with epochs cut by `scale` (1.0: the benchmark suite's cut)."""
+    """The benchmark workloads with epochs cut by `scale` (1.0: the benchmark suite's cut)."""
 
     def cut(epochs: int) -> int:
         return max(2, round(epochs * scale))
@@ -176,7 +177,7 @@ def time_reference(workload: Workload) -> Timing:
     return Timing(seconds, Workload.trial_epochs(workload.reference), results, peak_rss())
 
 
-def time_engine(workload: Workload, engine: str, jobs: int = 2) -> Timing:
+def time_engine(workload: Workload, engine: str, jobs: int = JOBS) -> Timing:
     """Train every trial; jobs > 1 fans the runner's batches out to loky workers."""
     from nnsweep.grid import Trial
 
@@ -239,6 +240,18 @@ def warm_up(engine: str, jobs: int) -> None:
     tiny = [TrialParams(epochs=2)]
     joblib.Parallel(n_jobs=jobs)(joblib.delayed(_train_task)(x, y, tiny, engine)
                                  for _ in range(jobs))
+
+
+def chaotic(trial: TrialParams) -> bool:
+    """Whether the engines' last-bit differences may grow in this trial until they show.
+
+    The Numba engine's exp and order of summation differ from BLAS's in the last bits; in a
+    trial with a large learning rate over many hidden units a one-ulp difference grows to
+    1e-2 within a few hundred epochs (the NumPy engine does the same from a one-ulp change of
+    one starting weight). Measured on every workload: only trials with alpha >= 0.1 and
+    alpha x hidden units >= 20 ever differ by more than DRIFT.
+    """
+    return trial.alpha >= 0.1 and trial.alpha * sum(trial.hidden) >= 20
 
 
 def drift(actual: Sequence[TrialResult], expected: Sequence[TrialResult]) -> list[float]:
@@ -357,6 +370,71 @@ def has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+# --- every engine by name -------------------------------------------------------------------
+
+ENGINES = ("reference", "numpy", "numba", "plain-numba", "jax")
+
+
+def missing(engine: str) -> str | None:
+    """Why this machine cannot time `engine` (an optional package is not installed); None
+    when it can."""
+    if engine in ("numba", "plain-numba") and not has("numba"):
+        return "numba is not installed (pip install 'nnsweep[numba]')"
+    if engine == "plain-numba" and not has("scipy"):
+        return ("scipy is not installed, and plain Numba compiles the loop's matrix products "
+                "with scipy's BLAS (pip install 'nnsweep[bench]')")
+    if engine == "jax" and not has("jax"):
+        return "jax is not installed (pip install 'nnsweep[bench]')"
+    return None
+
+
+def measure(workload: Workload, engine: str, jobs: int = JOBS) -> Timing:
+    """One engine on one workload: the loop on its sample, the NumPy engine on `jobs` loky
+    workers, the Numba engine in this process on all cores, the baselines on all trials."""
+    if engine == "reference":
+        return time_reference(workload)
+    if engine == "numpy":
+        return time_engine(workload, "numpy", jobs)
+    if engine == "numba":
+        return time_engine(workload, "numba", 1)
+    if engine == "plain-numba":
+        return time_plain_numba(workload)
+    if engine == "jax":
+        return time_jax(workload)
+    raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+
+
+class Measurements:
+    """One run's timings, (workload, engine) -> Timing: each measured once, when first asked
+    for unless it was recorded before, so that every figure is a ratio of the same run."""
+
+    def __init__(self, scale: float = 1.0, jobs: int = JOBS) -> None:
+        self.scale, self.jobs = scale, jobs
+        self.workloads = workloads(scale)
+        self._timings: dict[tuple[str, str], Timing] = {}
+
+    def record(self, workload: str, engine: str, timing: Timing) -> None:
+        self._timings[workload, engine] = timing
+
+    def get(self, workload: str, engine: str) -> Timing:
+        if (workload, engine) not in self._timings:
+            self.record(workload, engine,
+                        measure(self.workloads[workload], engine, self.jobs))
+        return self._timings[workload, engine]
+
+    def ratio(self, workload: str, engine: str) -> float:
+        """How many times the loop's speed the engine trains at, per trial-epoch."""
+        loop = self.get(workload, "reference").per_trial_epoch
+        return loop / self.get(workload, engine).per_trial_epoch
+
+    def differing(self, workload: str) -> list[tuple[TrialParams, float]]:
+        """The trials whose Numba result is more than DRIFT from the NumPy engine's, with
+        their drift."""
+        gaps = drift(self.get(workload, "numba").results, self.get(workload, "numpy").results)
+        return [(trial, gap) for trial, gap in zip(self.workloads[workload].trials, gaps,
+                                                   strict=True) if gap > DRIFT]
+
+
 # --- the table --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -369,46 +447,33 @@ class Row:
     note: str = ""
 
 
-def compare(workload: Workload, engine_names: Sequence[str], jobs: int = 2) -> list[Row]:
+def compare(workload: Workload, engine_names: Sequence[str], jobs: int = JOBS) -> list[Row]:
     """The loop and each engine on one workload, as rows of the table."""
     reference = time_reference(workload)
     base = reference.per_trial_epoch
     rows = [Row(workload.name, "reference (loop)", reference.seconds, base, 1.0,
                 f"{len(workload.reference)} x {workload.reference[0].epochs} epochs")]
+    notes = {"numpy": f"--jobs {jobs}", "numba": "threads", "plain-numba": "textbook loop",
+             "jax": "vmap(scan)"}
     numpy_timing: Timing | None = None
     for name in engine_names:
+        timing, note = measure(workload, name, jobs), notes.get(name, "")
         if name == "numpy":
-            timing = time_engine(workload, "numpy", jobs)
             numpy_timing = timing
-            note = f"--jobs {jobs}"
-        elif name == "numba":
-            timing = time_engine(workload, "numba", 1)
-            note = "threads"
-            if numpy_timing is not None:
-                gaps = drift(timing.results, numpy_timing.results)
-                off = [g for g in gaps if g > DRIFT]
-                note += (f"; {len(off)}/{len(gaps)} differ > {DRIFT:g}"
-                         + (f" (max {max(off):.0e})" if off else ""))
-        elif name == "plain-numba":
-            timing, note = time_plain_numba(workload), "textbook loop"
-        elif name == "jax":
-            timing, note = time_jax(workload), "vmap(scan)"
-        else:
-            raise ValueError(f"unknown engine {name!r}")
+        elif name == "numba" and numpy_timing is not None:
+            gaps = drift(timing.results, numpy_timing.results)
+            off = [g for g in gaps if g > DRIFT]
+            note += (f"; {len(off)}/{len(gaps)} differ > {DRIFT:g}"
+                     + (f" (max {max(off):.0e})" if off else ""))
         rows.append(Row(workload.name, name, timing.seconds, timing.per_trial_epoch,
                         base / timing.per_trial_epoch, note))
     return rows
 
 
 def engines_for(workload: Workload) -> list[str]:
-    names = ["numpy"]
-    if has("numba"):
-        names.append("numba")
-        if workload.baselines:
-            names.append("plain-numba")
-    if workload.baselines and has("jax"):
-        names.append("jax")
-    return names
+    """The engines this machine can time on the workload (the baselines fit some only)."""
+    names = ["numpy", "numba", *(["plain-numba", "jax"] if workload.baselines else [])]
+    return [name for name in names if missing(name) is None]
 
 
 def versions() -> str:
@@ -432,7 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nnsweep bench", description=main.__doc__)
     parser.add_argument("--scale", type=float, default=1.0,
                         help="fraction of the benchmark suite's epochs (default 1.0)")
-    parser.add_argument("--jobs", type=int, default=2, help="workers for the NumPy engine")
+    parser.add_argument("--jobs", type=int, default=JOBS, help="workers for the NumPy engine")
     parser.add_argument("--workloads", nargs="*", default=["W49", "W490", "streetlights",
                                                            "rectangles-minibatch"],
                         help="which workloads (default: W49 W490 streetlights "
