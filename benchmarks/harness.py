@@ -3,7 +3,7 @@
 Every figure is a ratio against nnsweep.reference measured in the same run, as seconds per
 trial-epoch: the loop trains a sample of each workload's trials (the same mix of widths) for
 fewer epochs, the engines train every trial. The NumPy engine runs the way the runner runs it:
-batches (from `engines.plan`), joblib's loky workers, BLAS capped to one thread each.
+batches (from `batching.batch_indices`), joblib's loky workers, BLAS capped to one thread each.
 The Numba engine runs in this process on all cores (its own threads). test_speed.py times the
 same functions under pytest-benchmark and asserts the figures; `python -m nnsweep bench`
 prints them in about a minute. The harness is part of the source checkout, not of the package:
@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
 from nnsweep import engines
+from nnsweep.batching import batch_indices
 from nnsweep.datasets import builtin
 from nnsweep.network import initial_weights
 from nnsweep.params import TrialParams
@@ -191,7 +192,7 @@ def time_engine(workload: Workload, engine: str, jobs: int = JOBS) -> Timing:
         return Timing(time.perf_counter() - started, Workload.trial_epochs(trials), results,
                       peak)
     planned = [[Trial(str(i), trials[i]) for i in batch]
-               for batch in engines.plan(trials, jobs, len(y))]
+               for batch in batch_indices(trials, jobs, len(y))]
     parallel = joblib.Parallel(n_jobs=jobs)
     warm_up(engine, jobs)
     started = time.perf_counter()
@@ -220,7 +221,7 @@ def _memory_child(workload_name: str, scale: float, engine: str, jobs: int) -> i
     workload = workloads(scale)[workload_name]
     x, y = workload.data()
     trials = list(workload.trials)
-    planned = engines.plan(trials, jobs, len(y))
+    planned = batch_indices(trials, jobs, len(y))
     tasks = (joblib.delayed(_train_task)(x, y, [trials[i] for i in batch], engine)
              for batch in planned)
     if jobs <= 1:

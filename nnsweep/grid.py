@@ -24,7 +24,6 @@ from typing import Any, overload
 import numpy as np
 from numpy.typing import NDArray
 
-from nnsweep.engines import plan
 from nnsweep.errors import GridTooLarge, NnsweepError
 from nnsweep.params import TrialParams
 
@@ -265,14 +264,3 @@ def check_size(count: int, limit: int, where: str, available_memory: int) -> Non
         raise NnsweepError(f"{where}: the grid has {count:,} trials; planning them needs about "
                            f"{count * TRIAL_BYTES / 1e9:.1f} GB of memory, more than the "
                            f"{available_memory / 1e9:.1f} GB available; narrow the grid")
-
-
-def batches(trials: Sequence[Trial], workers: int, *, rows: int = 4) -> list[list[Trial]]:
-    """The trials grouped for the vectorized trainer, in a deterministic order.
-
-    The engines' plan: one batch key per batch, split by cost so every worker has an equal
-    share and no batch runs for long unjournaled. A trial's numbers do not depend on the
-    batch it lands in, so results never depend on the plan.
-    """
-    planned = plan([t.params for t in trials], workers, rows)
-    return [[trials[i] for i in batch] for batch in planned]

@@ -21,11 +21,11 @@ from typing import Any
 import joblib
 
 from nnsweep import backends, engines, store
+from nnsweep.batching import batches, estimate_seconds
 from nnsweep.errors import EngineMismatch, NnsweepError, NnsweepWarning, NoRoom, OtherSpec
-from nnsweep.grid import Trial, batches, check_size
+from nnsweep.grid import Trial, check_size
 from nnsweep.journal import Record
 from nnsweep.spec import MAX_WORKERS, Spec
-from nnsweep.trainer import epoch_seconds
 
 DEFAULT_MAX_TRIALS = 100_000
 
@@ -70,16 +70,6 @@ class Plan:
 
     def estimate_seconds(self, rows: int) -> float:
         return estimate_seconds(self.batches, self.workers, rows)
-
-
-def estimate_seconds(planned: Sequence[Sequence[Trial]], workers: int, rows: int) -> float:
-    """About how long the batches take on `workers` processes (the trainer's cost model)."""
-    loads = [0.0] * max(1, min(workers, len(planned)))
-    costs = [batch[0].params.epochs * epoch_seconds([t.params for t in batch], rows)
-             for batch in planned]
-    for cost in sorted(costs, reverse=True):  # as the workers take them: the freest next
-        loads[loads.index(min(loads))] += cost
-    return max(loads)
 
 
 # --- room -----------------------------------------------------------------------------------

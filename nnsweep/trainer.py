@@ -10,13 +10,12 @@ every other operation is elementwise, so results equal the loop's bit for bit an
 numbers never depend on the batch it trained in. (Zero-padding narrower networks to the
 widest is not exact: BLAS picks other kernels for other matrix widths, and the last bits move.)
 
-The trainer knows nothing about files, processes or progress bars. It also holds what every
-engine shares about batches: the batch key, the check of a batch, the cost model and split().
+The trainer knows nothing about files, processes or progress bars. It also holds the check of
+a batch that every engine makes before training (one batch key, contiguous float64 data).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from nnsweep.batching import batch_key
 from nnsweep.network import (
     TABLE,
     Array,
@@ -34,36 +34,13 @@ from nnsweep.network import (
     weight_shapes,
     with_bias_column,
 )
-from nnsweep.packing import pack
 from nnsweep.params import TrialParams
 from nnsweep.result import EpochLog, TrialResult
 
-BatchKey = tuple[object, ...]
-
 # Epochs whose errors are kept before best, converged and history are brought up to date.
 EPOCH_CHUNK = 512
-# split()'s cost model: NumPy dispatch per array operation, arithmetic per value.
-SECONDS_PER_CALL = 1.5e-6
-SECONDS_PER_VALUE = 2e-9
 # Bytes of update directions kept before the direction changes are counted.
 DIRECTION_BYTES = 8_000_000
-
-
-def batch_key(params: TrialParams) -> BatchKey:
-    """Trials with equal keys can train together; widths, alpha, seed, init, tolerance vary."""
-    return (
-        len(params.hidden),
-        params.activation,
-        params.output,
-        params.descent,
-        params.batch_size if params.descent == "minibatch" else 0,
-        params.reduction,
-        params.epochs,
-        params.record_step,
-        params.metric,
-        params.bias,
-        params.shuffle and params.descent != "full",
-    )
 
 
 def checked_batch(
@@ -76,54 +53,6 @@ def checked_batch(
     x = np.ascontiguousarray(x_data, dtype=np.float64)  # (rows, inputs)
     y = np.ascontiguousarray(y_data, dtype=np.float64)  # (rows, outputs)
     return x, y
-
-
-def epoch_seconds(trials: Sequence[TrialParams], rows: int = 4) -> float:
-    """About how long one epoch of these trials (one batch key) takes as one batch.
-
-    The cost model of split(), the runner's time estimates and the batch sizes: NumPy's
-    dispatch is paid once per width group and step, the arithmetic once per value.
-    """
-    widths: dict[tuple[int, ...], list[TrialParams]] = {}
-    for trial in trials:
-        widths.setdefault(trial.hidden, []).append(trial)
-    total = 0.0
-    for hidden, members in widths.items():
-        step_rows = members[0].rows_per_step(rows)
-        sizes = [1, *hidden, 1]  # inputs and outputs do not change the balance
-        values = step_rows * sum(a * b + b for a, b in itertools.pairwise(sizes))
-        steps = -(-rows // step_rows)
-        total += steps * (SECONDS_PER_CALL * 5 * len(sizes)
-                          + len(members) * values * SECONDS_PER_VALUE)
-    return total
-
-
-def split(trials: Sequence[TrialParams], pieces: int, rows: int = 4) -> list[list[int]]:
-    """Indices of `trials` (one batch key) in at most `pieces` batches of about equal cost.
-
-    A width group pays NumPy's dispatch once per batch it lands in, so whole groups are dealt
-    out, costliest first, each to the cheapest batch so far; only a group costlier than a
-    batch's share is cut, into as few equal parts as it takes.
-    """
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for index, trial in enumerate(trials):
-        groups.setdefault(trial.hidden, []).append(index)
-
-    def cost(members: Sequence[int]) -> float:
-        return epoch_seconds([trials[i] for i in members], rows)
-
-    share = sum(cost(members) for members in groups.values()) / max(1, pieces)
-    parts: list[list[int]] = []
-    for members in groups.values():
-        count = min(len(members), max(1, math.ceil(cost(members) / share - 1e-9)))
-        size, extra = divmod(len(members), count)
-        start = 0
-        for piece in range(count):
-            stop = start + size + (1 if piece < extra else 0)
-            parts.append(members[start:stop])
-            start = stop
-    bins, _ = pack([cost(part) for part in parts], pieces)
-    return [sorted(i for p in members for i in parts[p]) for members in bins if members]
 
 
 def train_batch(

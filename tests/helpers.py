@@ -30,11 +30,12 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from nnsweep import store, tables
+from nnsweep.batching import batch_key
 from nnsweep.grid import trial_id
 from nnsweep.journal import JournalWarning, Record
 from nnsweep.params import TrialParams
 from nnsweep.reference import train_one
-from nnsweep.trainer import batch_key, train_batch
+from nnsweep.trainer import train_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = ROOT / "sweeps"

@@ -13,11 +13,12 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from nnsweep import engines
+from nnsweep.batching import batch_indices, batch_key, epoch_seconds, split
 from nnsweep.errors import NnsweepError
 from nnsweep.params import ACTIVATIONS, TrialParams
 from nnsweep.reference import train_one
 from nnsweep.result import TrialResult
-from nnsweep.trainer import batch_key, epoch_seconds, split, train_batch
+from nnsweep.trainer import train_batch
 
 Array = NDArray[np.float64]
 Data = tuple[Array, Array]
@@ -107,7 +108,7 @@ def w49(epochs: int = 10) -> list[TrialParams]:
 @pytest.mark.parametrize("workers", [1, 2, 3, 8])
 def test_a_plan_holds_every_trial_once_and_one_batch_key_per_batch(workers: int) -> None:
     trials = [*w49(), *[replace(t, hidden=(4, 4)) for t in w49()[:5]]]
-    planned = engines.plan(trials, workers)
+    planned = batch_indices(trials, workers)
     assert sorted(i for batch in planned for i in batch) == list(range(len(trials)))
     assert all(len({batch_key(trials[i]) for i in batch}) == 1 for batch in planned)
     assert len(planned) <= 2 * workers
@@ -115,7 +116,7 @@ def test_a_plan_holds_every_trial_once_and_one_batch_key_per_batch(workers: int)
 
 def test_a_plan_deals_out_whole_width_groups_when_they_fit_a_workers_share() -> None:
     trials = w49()
-    planned = engines.plan(trials, 2)
+    planned = batch_indices(trials, 2)
     assert len(planned) == 2
     homes = {h: {b for b, batch in enumerate(planned) for i in batch
                  if trials[i].hidden == (h,)} for h in (4, 8, 16, 32, 64, 128, 256)}
@@ -123,14 +124,14 @@ def test_a_plan_deals_out_whole_width_groups_when_they_fit_a_workers_share() -> 
 
 
 def test_no_batch_exceeds_the_size_limit() -> None:
-    planned = engines.plan(w49(), 1, max_batch=7)
+    planned = batch_indices(w49(), 1, max_batch=7)
     assert max(len(batch) for batch in planned) <= 7
 
 
 def test_no_batch_holds_much_more_than_the_time_limit() -> None:
     trials = w49(epochs=1_000_000)
     limit = 60.0
-    planned = engines.plan(trials, 1, max_seconds=limit)
+    planned = batch_indices(trials, 1, max_seconds=limit)
     costs = [trials[0].epochs * epoch_seconds([trials[i] for i in batch]) for batch in planned]
     assert len(planned) > 1 and max(costs) < 2 * limit
 

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from nnsweep.batching import batch_key, batches
 from nnsweep.errors import GridTooLarge, NnsweepError
-from nnsweep.grid import Axis, Grid, Trial, batches, check_size, matches, trial_id
+from nnsweep.grid import Axis, Grid, Trial, check_size, matches, trial_id
 from nnsweep.params import DEFAULTS, TrialParams
 from nnsweep.spec import Spec, parse_spec
-from nnsweep.trainer import batch_key
 
 # Axis values as a sweep file writes them, per parameter.
 AXIS_VALUES: dict[str, st.SearchStrategy[list[Any]]] = {

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from nnsweep.batching import batch_key
 from nnsweep.network import forward, initial_weights
 from nnsweep.params import ACTIVATIONS, TrialParams
 from nnsweep.reference import train_one
 from nnsweep.result import TrialResult
-from nnsweep.trainer import batch_key, train_batch
+from nnsweep.trainer import train_batch
 
 Array = NDArray[np.float64]
 Data = tuple[Array, Array]

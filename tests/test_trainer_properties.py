@@ -17,10 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
+from nnsweep.batching import batch_key
 from nnsweep.params import ACTIVATIONS, DESCENTS, METRICS, REDUCTIONS, TrialParams
 from nnsweep.reference import train_one
 from nnsweep.result import TrialResult
-from nnsweep.trainer import batch_key, train_batch
+from nnsweep.trainer import train_batch
 
 Array = NDArray[np.float64]
 Same = Callable[[TrialResult, TrialResult], None]

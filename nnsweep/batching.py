@@ -1,0 +1,140 @@
+"""Which trials train together, and about how long they take: batch keys, the cost model,
+batches, time estimates.
+
+Trials of one batch key can train as one array program; a key's trials are cut into batches of
+about equal cost, so every worker gets an equal share and no batch trains long unjournaled. A
+trial's numbers never depend on the batch it lands in, so results never depend on batching.
+Nothing here trains: the engines use `batch_key`, the planner `batches` and `estimate_seconds`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+from nnsweep.packing import pack
+from nnsweep.params import TrialParams
+
+if TYPE_CHECKING:
+    from nnsweep.grid import Trial
+
+BatchKey = tuple[object, ...]
+T = TypeVar("T")
+
+# The cost model: NumPy dispatch per array operation, arithmetic per value.
+SECONDS_PER_CALL = 1.5e-6
+SECONDS_PER_VALUE = 2e-9
+
+
+def batch_key(params: TrialParams) -> BatchKey:
+    """Trials with equal keys can train together; widths, alpha, seed, init, tolerance vary."""
+    return (
+        len(params.hidden),
+        params.activation,
+        params.output,
+        params.descent,
+        params.batch_size if params.descent == "minibatch" else 0,
+        params.reduction,
+        params.epochs,
+        params.record_step,
+        params.metric,
+        params.bias,
+        params.shuffle and params.descent != "full",
+    )
+
+
+def epoch_seconds(trials: Sequence[TrialParams], rows: int = 4) -> float:
+    """About how long one epoch of these trials (one batch key) takes as one batch.
+
+    The cost model of split(), the runner's time estimates and the batch sizes: NumPy's
+    dispatch is paid once per width group and step, the arithmetic once per value.
+    """
+    widths: dict[tuple[int, ...], list[TrialParams]] = {}
+    for trial in trials:
+        widths.setdefault(trial.hidden, []).append(trial)
+    total = 0.0
+    for hidden, members in widths.items():
+        step_rows = members[0].rows_per_step(rows)
+        sizes = [1, *hidden, 1]  # inputs and outputs do not change the balance
+        values = step_rows * sum(a * b + b for a, b in itertools.pairwise(sizes))
+        steps = -(-rows // step_rows)
+        total += steps * (SECONDS_PER_CALL * 5 * len(sizes)
+                          + len(members) * values * SECONDS_PER_VALUE)
+    return total
+
+
+def split(trials: Sequence[TrialParams], pieces: int, rows: int = 4) -> list[list[int]]:
+    """Indices of `trials` (one batch key) in at most `pieces` batches of about equal cost.
+
+    A width group pays NumPy's dispatch once per batch it lands in, so whole groups are dealt
+    out, costliest first, each to the cheapest batch so far; only a group costlier than a
+    batch's share is cut, into as few equal parts as it takes.
+    """
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, trial in enumerate(trials):
+        groups.setdefault(trial.hidden, []).append(index)
+
+    def cost(members: Sequence[int]) -> float:
+        return epoch_seconds([trials[i] for i in members], rows)
+
+    share = sum(cost(members) for members in groups.values()) / max(1, pieces)
+    parts: list[list[int]] = []
+    for members in groups.values():
+        count = min(len(members), max(1, math.ceil(cost(members) / share - 1e-9)))
+        size, extra = divmod(len(members), count)
+        start = 0
+        for piece in range(count):
+            stop = start + size + (1 if piece < extra else 0)
+            parts.append(members[start:stop])
+            start = stop
+    bins, _ = pack([cost(part) for part in parts], pieces)
+    return [sorted(i for p in members for i in parts[p]) for members in bins if members]
+
+
+# Trials per batch at most, so that a worker's memory stays bounded (about 100 MiB here).
+MAX_BATCH = 512
+# About how long one batch may train before its results are journaled.
+MAX_SECONDS = 120.0
+
+
+def batch_indices(
+    trials: Sequence[TrialParams],
+    workers: int,
+    rows: int = 4,
+    max_batch: int = MAX_BATCH,
+    max_seconds: float = MAX_SECONDS,
+) -> list[list[int]]:
+    """Indices of `trials` in batches for `workers` processes: one batch key per batch.
+
+    Each key's trials are split into `workers` batches of about equal cost (split),
+    or more where that would put more than `max_batch` trials in one, or give one batch more
+    than about `max_seconds` of work: a finished batch is journaled, so long sweeps are saved
+    as they go.
+    """
+    groups: dict[object, list[int]] = {}
+    for index, params in enumerate(trials):
+        groups.setdefault(batch_key(params), []).append(index)
+    planned = []
+    for indices in groups.values():
+        members = [trials[i] for i in indices]
+        seconds = members[0].epochs * epoch_seconds(members, rows)
+        pieces = max(workers, -(-len(indices) // max_batch), math.ceil(seconds / max_seconds))
+        for part in split(members, min(pieces, len(indices)), rows):
+            for start in range(0, len(part), max_batch):  # cost-balanced parts, size-capped
+                planned.append([indices[i] for i in part[start : start + max_batch]])
+    return planned
+
+
+def batches(trials: Sequence[Trial], workers: int, *, rows: int = 4) -> list[list[Trial]]:
+    """The trials in batches for `workers` processes, in a deterministic order."""
+    planned = batch_indices([t.params for t in trials], workers, rows)
+    return [[trials[i] for i in batch] for batch in planned]
+
+
+def estimate_seconds(planned: Sequence[Sequence[Trial]], workers: int, rows: int) -> float:
+    """About how long the batches take on `workers` processes, each taking the next when free."""
+    costs = [batch[0].params.epochs * epoch_seconds([t.params for t in batch], rows)
+             for batch in planned]
+    return max(pack(costs, min(workers, len(costs)))[1], default=0.0)
