@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from nnsweep import store, tables
 from nnsweep.batching import batch_key
 from nnsweep.grid import trial_id
 from nnsweep.journal import JournalWarning, Record
-from nnsweep.params import TrialParams
+from nnsweep.params import GivenWeights, TrialParams
 from nnsweep.reference import train_one
 from nnsweep.trainer import train_batch
 
@@ -42,7 +42,7 @@ SWEEPS = ROOT / "sweeps"
 TABLES = ("trials", "history", "directions", "summary")
 
 
-def frozen(rows: list[list[float]]) -> NDArray[np.float64]:
+def frozen(rows: ArrayLike) -> NDArray[np.float64]:
     """A float array no test can change: datasets are shared by many tests."""
     array = np.array(rows, dtype=np.float64)
     array.setflags(write=False)
@@ -53,6 +53,23 @@ def frozen(rows: list[list[float]]) -> NDArray[np.float64]:
 XOR_X = frozen([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]])
 XOR_Y = frozen([[0], [1], [1], [0]])
 DATA_HASH = "0123456789abcdef"  # a dataset's hash, as the runner stamps it on each record
+
+# The 4-3-2-1 regression notebook's network: one input row, its target, the printed weights.
+NOTEBOOK_WEIGHTS: GivenWeights = (
+    ((0.48933789, -0.72347172, 0.08183022), (-0.23113807, 0.23997173, -0.21066809),
+     (0.29863268, -0.23236267, -0.41801194), (-0.20281991, -1.07067008, 0.10292864)),
+    ((1.16625098, 0.5995312), (0.9691656, 0.49771763), (-0.48026261, -0.69073575)),
+    ((-0.54822941,), (-0.82546952,)),
+)
+NOTEBOOK_X = frozen([[0.5, -0.2, 0.1, 0.3]])  # (1, 4)
+NOTEBOOK_Y = frozen([[0.4]])  # (1, 1)
+
+
+def notebook_params() -> TrialParams:
+    """The notebook's network and step: sigmoid hidden layers, linear output, alpha 1."""
+    return TrialParams(hidden=(3, 2), activation="sigmoid", output="linear", alpha=1.0,
+                       descent="full", epochs=1, init="given", weights=NOTEBOOK_WEIGHTS)
+
 
 # 64 trials of 20000 epochs, eight batch keys (one per epochs value), so many small batches
 # finish one by one: a run long enough to be killed, interrupted or read while it trains.

@@ -13,10 +13,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from helpers import NOTEBOOK_X, NOTEBOOK_Y, frozen, notebook_params
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from numpy.typing import NDArray
-from test_textbooks import NOTEBOOK_X, NOTEBOOK_Y, notebook_params
 
 from nnsweep.network import ACTIVATION_FNS, forward, initial_weights, with_bias_column
 from nnsweep.params import ACTIVATIONS, TrialParams
@@ -103,8 +103,8 @@ def assert_gradient_matches(engine: Engine, x: Array, y: Array, params: TrialPar
 
 
 RNG = np.random.RandomState(20)
-X = RNG.uniform(-1.0, 1.0, (5, 3))  # (rows, inputs)
-Y = RNG.uniform(0.1, 0.9, (5, 2))  # (rows, outputs): two outputs, inside sigmoid's range
+X = frozen(RNG.uniform(-1.0, 1.0, (5, 3)))  # (rows, inputs)
+Y = frozen(RNG.uniform(0.1, 0.9, (5, 2)))  # (rows, outputs): two outputs, in sigmoid's range
 HIDDEN = {0: (), 1: (4,), 2: (4, 3), 3: (3, 4, 2)}
 
 CASES = [
@@ -145,7 +145,6 @@ def configurations(draw: st.DrawFn) -> tuple[Array, Array, TrialParams]:
     return x, y, params
 
 
-@settings(max_examples=60, deadline=None)
 @given(configuration=configurations())
 def test_backprop_equals_central_differences_on_random_networks(
     configuration: tuple[Array, Array, TrialParams],
@@ -155,9 +154,9 @@ def test_backprop_equals_central_differences_on_random_networks(
     assert_gradient_matches(batched, x, y, params)
 
 
-# --- the 4-3-2-1 notebook (003) -------------------------------------------------------------
+# --- the 4-3-2-1 regression notebook ----------------------------------------------------------
 
-NOTEBOOK = notebook_params()  # the network of test_textbooks.py, its printed weights
+NOTEBOOK = notebook_params()  # the notebook's network (test_textbooks.py), its printed weights
 
 
 def test_the_4_3_2_1_step_is_the_true_gradient_of_half_the_squared_error() -> None:

@@ -24,6 +24,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from helpers import NOTEBOOK_X, NOTEBOOK_Y, notebook_params
 from numpy.typing import NDArray
 from textbook_loops import (
     Dot,
@@ -462,21 +463,6 @@ def test_the_summation_order_moves_exactly_the_figures_compared_within_kernel_rt
 
 
 # --- the 4-3-2-1 notebook ---------------------------------------------------------------------
-
-NOTEBOOK_WEIGHTS: GivenWeights = (
-    ((0.48933789, -0.72347172, 0.08183022), (-0.23113807, 0.23997173, -0.21066809),
-     (0.29863268, -0.23236267, -0.41801194), (-0.20281991, -1.07067008, 0.10292864)),
-    ((1.16625098, 0.5995312), (0.9691656, 0.49771763), (-0.48026261, -0.69073575)),
-    ((-0.54822941,), (-0.82546952,)),
-)
-NOTEBOOK_X = np.array([[0.5, -0.2, 0.1, 0.3]])  # (1, 4)
-NOTEBOOK_Y = np.array([[0.4]])  # (1, 1)
-
-
-def notebook_params() -> TrialParams:
-    return TrialParams(hidden=(3, 2), activation="sigmoid", output="linear", alpha=1.0,
-                       descent="full", epochs=1, init="given", weights=NOTEBOOK_WEIGHTS)
-
 
 def notebook_step() -> TrialResult:
     (result,) = train_batch(NOTEBOOK_X, NOTEBOOK_Y, [notebook_params()])
