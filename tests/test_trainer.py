@@ -1,4 +1,5 @@
-"""The batched trainer: equal to the plain loop bit for bit; the numbers of DESIGN.md section 4."""
+"""The batched trainer: equal to the plain loop bit for bit; the numbers README's "The numbers"
+states (one update step, the errors of an epoch, direction changes, divergence)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from helpers import frozen
 from numpy.typing import NDArray
 
 from nnsweep.batching import batch_key
@@ -22,8 +24,8 @@ Data = tuple[Array, Array]
 Same = Callable[[TrialResult, TrialResult], None]
 
 RNG = np.random.RandomState(4)
-X7 = RNG.uniform(-1.0, 1.0, (7, 3))  # (rows, inputs): 7 rows, so minibatches of 3 leave 1
-Y7 = RNG.uniform(0.0, 1.0, (7, 2))  # (rows, outputs)
+X7 = frozen(RNG.uniform(-1.0, 1.0, (7, 3)))  # (rows, inputs): 7 rows, minibatches of 3 leave 1
+Y7 = frozen(RNG.uniform(0.0, 1.0, (7, 2)))  # (rows, outputs)
 
 
 def alone(x: Array, y: Array, params: TrialParams) -> TrialResult:
