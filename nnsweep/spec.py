@@ -244,8 +244,8 @@ class _Reader:
         axis_list += [Axis(tuple(sorted(group)), tuple(zip(*(group[n] for n in sorted(group)),
                                                            strict=True))) for group in zips]
         base = {**DEFAULTS, **params}
-        the_grid = Grid(base, axis_list, include, exclude, dataset.hash)
-        self.check_grid(the_grid)
+        trials = Grid(base, axis_list, include, exclude, dataset.hash)
+        self.check_grid(trials)
         self.raise_problems()
         # An include-only key keeps its [params] value in the hash: product trials still use it.
         non_swept = {n: v for n, v in base.items() if n not in swept}
@@ -255,7 +255,7 @@ class _Reader:
         spec = Spec(name, description, self.source, dataset, params, axes, run, report, text,
                     spec_hash, tuple(axis_list), tuple(include), tuple(exclude),
                     tuple(self.notes))
-        spec.__dict__["_grid"] = the_grid  # already built and checked
+        spec.__dict__["_grid"] = trials  # already built and checked
         return spec
 
     def raise_problems(self) -> None:
