@@ -53,7 +53,7 @@ def run_to_end(sweep: Path, out: Path, *options: str) -> int:
     return subprocess.run(command(sweep, out, *options), timeout=300).returncode
 
 
-def journaled(out: Path) -> list[dict[str, object]]:
+def journal_lines(out: Path) -> list[dict[str, object]]:
     path = out / "journal.jsonl"
     if not path.exists():
         return []
@@ -70,13 +70,13 @@ def kill_a_worker_mid_sweep(sweep: Path, out: Path, worker: str, *options: str
     """
     process = subprocess.Popen(command(sweep, out, *options))
     try:
-        assert wait_until(lambda: journaled(out) or process.poll() is not None, 120,
+        assert wait_until(lambda: journal_lines(out) or process.poll() is not None, 120,
                           interval=0.05), "no batch finished in two minutes"
-        assert journaled(out), "the sweep ended before any worker could be killed"
+        assert journal_lines(out), "the sweep ended before any worker could be killed"
         workers = [child for child in psutil.Process(process.pid).children(recursive=True)
                    if worker in " ".join(child.cmdline())]
         assert workers, f"no worker process matching {worker!r}"
-        before = {str(record["trial"]) for record in journaled(out)}
+        before = {str(record["trial"]) for record in journal_lines(out)}
         os.kill(workers[0].pid, signal.SIGKILL)
         assert process.poll() is None, "the sweep ended before the kill"
         return process.wait(timeout=300), before
@@ -87,7 +87,7 @@ def kill_a_worker_mid_sweep(sweep: Path, out: Path, worker: str, *options: str
 
 
 def assert_kept_and_not_retrained(out: Path, before: set[str]) -> None:
-    counts = Counter(str(record["trial"]) for record in journaled(out))
+    counts = Counter(str(record["trial"]) for record in journal_lines(out))
     assert before and all(counts[trial] == 1 for trial in before)
     status = trial_status(out)
     assert all(status[trial] in FINISHED for trial in before)
@@ -110,7 +110,7 @@ def test_a_killed_loky_worker_marks_its_trials_crashed_and_a_retry_completes_the
     crashed = {trial for trial, s in statuses.items() if s == "crashed"}
     assert crashed
     assert set(statuses) - crashed == {t for t, s in statuses.items() if s in FINISHED}
-    errors = {str(r["error"]) for r in journaled(out) if r["status"] == "crashed"}
+    errors = {str(r["error"]) for r in journal_lines(out) if r["status"] == "crashed"}
     assert all(e.startswith("worker lost: TerminatedWorkerError: ") for e in errors)
     assert_kept_and_not_retrained(out, before)
 
