@@ -263,9 +263,11 @@ def _with_cluster(spec: Any, scheduler: str | None, address: str | None) -> Any:
 def _report_after_run(results: Any) -> None:
     """A finished run's report, written while the run still holds its folder (a failed write
     is told as any failed write of the run is)."""
-    from nnsweep.report import build_report
+    from nnsweep import store
 
-    if len(results.trials):
+    if len(results.trials) and not store.report_is_current(results.directory, results.manifest):
+        from nnsweep.report import build_report
+
         build_report(results.directory)
 
 

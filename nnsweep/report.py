@@ -12,7 +12,7 @@ import html
 import json
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,7 @@ class Contents:
     versions: pd.DataFrame
     times: pd.DataFrame
     manifest: dict[str, Any]
+    key: str = ""  # store.report_key of what the page shows
 
 
 def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
@@ -86,6 +87,8 @@ def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
     _remove_old_pictures(out)
     pictures = plots.draw_all(frames, layout, out, chosen)
     contents = gather(directory, frames, manifest, layout, pictures, expected=results.expected)
+    contents = replace(contents, key=store.report_key(manifest, x=x, y=y, facet=facet,
+                                                      trial=trial))
     write_atomic(directory / "report.md", render_markdown(contents).encode("utf-8"))
     page = directory / "report.html"
     write_atomic(page, render_html(contents).encode("utf-8"))
@@ -260,6 +263,7 @@ def render_html(contents: Contents) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<link rel="icon" href="data:,">',  # no favicon request from a page opened from disk
+        store.report_meta(contents.key),  # what it shows: a rerun with nothing new keeps it
         f"<title>{e(contents.title)}: nnsweep report</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>{e(contents.title)}</h1>",

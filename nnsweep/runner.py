@@ -227,6 +227,14 @@ def crashed_records(task: tuple[Any, ...], reason: str) -> list[Record]:
             for trial, params in batch]
 
 
+def _unchanged_generation(plan: Plan, ordered: list[Record]) -> str | None:
+    """The folder's table generation, when this run changed nothing it holds."""
+    if len(ordered) != len(plan.reused) or plan.manifest.get("trials") != [
+            t.id for t in plan.trials]:
+        return None
+    return store.intact_generation(plan.directory, plan.manifest)
+
+
 def _publish(
     spec: Spec,
     plan: Plan,
@@ -235,13 +243,21 @@ def _publish(
     *,
     interrupted: bool,
 ) -> Results:
-    """Write the tables of everything finished so far, then the manifest that names them."""
+    """Write the tables of everything finished so far, then the manifest that names them.
+
+    A run that trained nothing, over a folder whose tables already hold exactly these trials
+    in one whole generation, keeps them: a rerun of a finished sweep costs next to nothing.
+    """
     directory = plan.directory
     ordered = [records[t.id] for t in plan.trials if t.id in records]
-    frames = store.build_tables(ordered)
-    generation = store.new_generation()
-    store.write_tables(directory, frames, generation)
-    if spec.run.save_weights:
+    generation = _unchanged_generation(plan, ordered)
+    if generation is not None:
+        frames = store.read_tables(directory, generation)
+    else:
+        frames = store.build_tables(ordered)
+        generation = store.new_generation()
+        store.write_tables(directory, frames, generation)
+    if spec.run.save_weights:  # always anew: a damaged archive is mended by any rerun
         store.write_weights(directory, ordered)
     finish_manifest(manifest, generation=generation, statuses=[r.status for r in ordered],
                     trained=len(ordered) - len(plan.reused), reused=len(plan.reused),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -199,6 +200,11 @@ def read_table(directory: Path, name: str, generation: str | None = None) -> pd.
     if generation is not None and found != generation:
         raise ValueError(f"{path.name} is of another run's generation")
     return tables.typed(table.to_pandas(), tables.SCHEMAS[name])
+
+
+def read_tables(directory: Path, generation: str) -> dict[str, pd.DataFrame]:
+    """All four tables of one generation."""
+    return {name: read_table(directory, name, generation) for name in TABLES}
 
 
 def write_tables(directory: Path, frames: Mapping[str, pd.DataFrame],
@@ -405,6 +411,50 @@ def write_weights(directory: Path, records: Iterable[Record]) -> None:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
     write_atomic(directory / WEIGHTS, buffer.getvalue())
+
+
+def intact_generation(directory: Path, manifest: Mapping[str, Any]) -> str | None:
+    """The manifest's table generation when every table on disk is of it, else None (read from
+    the parquet footers alone: cheap whatever the tables' size)."""
+    generation = manifest.get("generation")
+    if not isinstance(generation, str):
+        return None
+    for name in TABLES:
+        path = directory / f"{name}.parquet"
+        try:
+            if path.is_symlink() or not path.is_file():
+                return None
+            found = (pq.read_schema(path).metadata or {}).get(GENERATION_KEY, b"")
+        except (OSError, ValueError, pa.ArrowException):
+            return None
+        if found != generation.encode("ascii", "replace"):
+            return None
+    return generation
+
+
+def report_key(manifest: Mapping[str, Any], x: str | None = None, y: str | None = None,
+               facet: str | None = None, trial: str | None = None) -> str:
+    """What a report shows: the tables' generation, the sweep's [report] layout and the
+    options it was asked for. A page whose key is current needs no rebuilding."""
+    payload = [manifest.get("generation"), manifest.get("report"), [x, y, facet, trial]]
+    return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[:16]
+
+
+def report_meta(key: str) -> str:
+    return f'<meta name="nnsweep-report" content="{key}">'
+
+
+def report_is_current(directory: Path, manifest: Mapping[str, Any]) -> bool:
+    """Whether report.html shows these tables in the sweep's own layout already."""
+    page = directory / REPORTS[0]
+    if page.is_symlink() or not page.is_file() or not (directory / PLOTS).is_dir():
+        return False
+    try:
+        with open(page, "rb") as handle:
+            head = handle.read(4096).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return manifest.get("generation") is not None and report_meta(report_key(manifest)) in head
 
 
 # --- reading results back -----------------------------------------------------------------

@@ -269,3 +269,34 @@ def test_the_report_of_a_run_is_written_before_the_run_lets_go_of_its_folder(
     monkeypatch.setattr(nnsweep.report, "build_report", build_report)
     assert main(["run", str(spec), "--out", str(out), "--quiet", "--jobs", "1"]) == 0
     assert events == ["taken", "report", "released"]
+
+
+def test_a_rerun_with_nothing_new_keeps_the_tables_and_the_report_it_already_has(
+        tmp_path: Path) -> None:
+    spec, out = write_spec(tmp_path, TWO_ALPHAS), tmp_path / "out"
+    assert main(["run", str(spec), "--out", str(out), "--quiet", "--jobs", "1"]) == 0
+    kept = {p.name: (p.stat().st_mtime_ns, p.read_bytes())
+            for p in [*out.glob("*.parquet"), *out.glob("*.csv"), out / "report.html"]}
+    generation = json.loads((out / "manifest.json").read_text())["generation"]
+    assert main(["run", str(spec), "--out", str(out), "--quiet", "--jobs", "1"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["generation"] == generation
+    assert manifest["invocations"][-1]["trained"] == 0
+    assert len(manifest["invocations"]) == 2
+    assert {name: (p.stat().st_mtime_ns, p.read_bytes())
+            for name, p in ((n, out / n) for n in kept)} == kept
+
+
+def test_a_rerun_rebuilds_a_report_that_shows_another_layout_than_the_sweeps(
+        tmp_path: Path) -> None:
+    text = TWO_ALPHAS
+    spec, out = write_spec(tmp_path, text), tmp_path / "out"
+    assert main(["run", str(spec), "--out", str(out), "--quiet", "--jobs", "1"]) == 0
+    assert main(["report", str(out), "--x", "hidden", "--y", "alpha"]) == 0
+    custom = (out / "report.html").read_bytes()
+    assert main(["run", str(spec), "--out", str(out), "--quiet", "--jobs", "1"]) == 0
+    back = (out / "report.html").read_bytes()
+    assert back != custom  # the sweep's own layout again
+    write_spec(tmp_path, text + '[report]\nx = "hidden"\n')
+    assert main(["run", str(spec), "--out", str(out), "--quiet", "--jobs", "1"]) == 0
+    assert (out / "report.html").read_bytes() != back  # the sweep's layout changed
