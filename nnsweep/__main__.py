@@ -332,14 +332,10 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    import nnsweep
     from nnsweep import store
-    from nnsweep.errors import NnsweepWarning
     from nnsweep.report import build_report
 
-    with warnings.catch_warnings():  # build_report reads it again: one warning, not two
-        warnings.simplefilter("ignore", NnsweepWarning)
-        nnsweep.load_results(args.dir)  # a clear message for a folder that holds no results
+    store.check_results_folder(args.dir)  # before the lock: no .lock left in a stranger's folder
     with store.locked(args.dir):  # no run may start writing while the report is written
         page = build_report(args.dir, x=args.x, y=args.y, facet=args.facet, trial=args.trial)
     print(page)

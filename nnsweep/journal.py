@@ -24,10 +24,9 @@ import numpy as np
 from nnsweep.errors import NnsweepWarning
 from nnsweep.grid import trial_id
 from nnsweep.params import PARAM_NAMES, TrialParams
-from nnsweep.result import TrialResult
+from nnsweep.result import STATUSES, TrialResult
 
 FORMAT = 2
-STATUSES: tuple[str, ...] = ("converged", "not_converged", "diverged", "failed", "crashed")
 MAX_INT = 2**63 - 1
 
 

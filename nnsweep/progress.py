@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.table import Column
 
-from nnsweep.tables import STATUSES
+from nnsweep.result import STATUSES
 from nnsweep.text import terminal_safe
 
 # Always counted, zeros included: "diverged 0" is news too. Crashed and any other status

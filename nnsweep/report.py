@@ -18,9 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from nnsweep import plots, store, tables
+from nnsweep import plots, store
 from nnsweep.errors import ResultsError
 from nnsweep.plots import Layout, Picture
+from nnsweep.result import STATUSES
 from nnsweep.store import write_atomic
 
 TABLE_NAMES: tuple[str, ...] = ("trials", "history", "directions", "summary")
@@ -33,10 +34,6 @@ BEST_TRIAL_OUTCOMES = ("status", "final_error", "best_error", "converged_epoch",
 def read_tables(directory: Path) -> dict[str, pd.DataFrame]:
     """The four saved tables in their schemas (rebuilt in memory from the journal when torn)."""
     return _tables_of(_results(directory))
-
-
-def read_manifest(directory: Path) -> dict[str, Any]:
-    return _results(directory).manifest
 
 
 def _results(directory: Path) -> store.Results:
@@ -172,7 +169,7 @@ def _saved_text(path: Path) -> str:
 def status_counts(trials: pd.DataFrame) -> pd.DataFrame:
     """Trials per status, counted from the trials table (the manifest's copy may be older)."""
     counts = trials["status"].value_counts()
-    rows = [(s, int(counts[s])) for s in tables.STATUSES if counts.get(s, 0)]
+    rows = [(s, int(counts[s])) for s in STATUSES if counts.get(s, 0)]
     return pd.DataFrame(rows, columns=["status", "trials"])
 
 

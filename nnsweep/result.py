@@ -18,6 +18,10 @@ from nnsweep.params import TrialParams
 
 Array = NDArray[np.float64]
 
+# How a trial ended: TrialResult.status's three, and the two of a trial that raised or whose
+# worker was lost.
+STATUSES: tuple[str, ...] = ("converged", "not_converged", "diverged", "failed", "crashed")
+
 # Column order of TrialResult.errors.
 ERROR_NAMES: tuple[str, ...] = ("mae", "mse", "sse")
 

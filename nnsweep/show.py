@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from nnsweep.result import STATUSES
 from nnsweep.store import Results
-from nnsweep.tables import STATUSES
 from nnsweep.text import terminal_safe
 
 

@@ -542,6 +542,15 @@ def _saved_weights(path: Path, trial_id: str) -> tuple[Array, ...]:
     return weights
 
 
+def check_results_folder(directory: Path) -> None:
+    """Refuse, in one line, a folder that holds no results or that nnsweep may not read."""
+    check_name(directory)
+    if not is_results_folder(directory):
+        raise ResultsError(f"{directory}: not a results folder (no {MANIFEST}); "
+                           "run a sweep first: python -m nnsweep run SPEC")
+    check_links(directory)
+
+
 def load_results(directory: str | Path) -> Results:
     """Read a results folder without writing to it.
 
@@ -550,11 +559,7 @@ def load_results(directory: str | Path) -> Results:
     something was damaged).
     """
     directory = Path(directory)
-    check_name(directory)
-    if not is_results_folder(directory):
-        raise ResultsError(f"{directory}: not a results folder (no {MANIFEST}); "
-                           "run a sweep first: python -m nnsweep run SPEC")
-    check_links(directory)
+    check_results_folder(directory)
     manifest = read_manifest(directory)
     running = live_owner(directory)
     generation = manifest.get("generation")

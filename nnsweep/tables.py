@@ -18,8 +18,6 @@ import pandas as pd
 from nnsweep.params import PARAM_NAMES, TrialParams, hidden_order, hidden_text
 from nnsweep.result import ERROR_NAMES, TrialResult
 
-STATUSES: tuple[str, ...] = ("converged", "not_converged", "diverged", "failed", "crashed")
-
 # Parameter columns of the trials table: every parameter but the given weights (a list of
 # matrices is not a cell; the resolved spec.toml keeps them).
 PARAM_COLUMNS: dict[str, str] = {
