@@ -1,0 +1,148 @@
+"""Results folders written by an older journal format still load, resume and extend.
+
+tests/format2/ was written by nnsweep when the journal was at format 2 (every number a JSON
+number): `results/` is the folder a run of `sweep.toml` left (12 trials: converged, not
+converged and diverged, with weights), and `records.jsonl` holds a trained trial journaled
+without weights, a failed one and a crashed one. The folder's parquet tables were built by that
+run from the same records, so they are the oracle for what its journal must read back as.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nnsweep import journal, store
+from nnsweep.__main__ import main
+from nnsweep.result import TrialResult
+
+FORMAT2 = Path(__file__).parent / "format2"
+
+
+def old_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "results"
+    shutil.copytree(FORMAT2 / "results", folder)
+    return folder
+
+
+def saved_tables(folder: Path) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_parquet(folder / f"{name}.parquet") for name in store.TABLES}
+
+
+def run(spec: Path, folder: Path) -> int:
+    return main(["run", str(spec), "--out", str(folder), "--jobs", "1", "--quiet",
+                 "--no-report"])
+
+
+def last_invocation(folder: Path) -> dict[str, object]:
+    manifest = json.loads((folder / store.MANIFEST).read_text(encoding="utf-8"))
+    return dict(manifest["invocations"][-1])
+
+
+def test_the_fixture_is_of_format_2() -> None:
+    for path in (FORMAT2 / "results" / store.JOURNAL, FORMAT2 / "records.jsonl"):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert lines and all(json.loads(line)["v"] == 2 for line in lines)
+
+
+def test_a_format_2_journal_reads_back_as_the_tables_its_run_built(tmp_path: Path) -> None:
+    folder = old_folder(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        records = store.finished_records(folder)
+    order = json.loads((folder / store.MANIFEST).read_text(encoding="utf-8"))["trials"]
+    assert sorted(records) == sorted(order)
+    rebuilt = store.build_tables(records[t] for t in order)
+    for name, frame in saved_tables(folder).items():
+        pd.testing.assert_frame_equal(rebuilt[name], frame, check_exact=True)
+
+
+def test_a_format_2_results_folder_loads_without_a_warning(tmp_path: Path) -> None:
+    folder = old_folder(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        results = store.load_results(folder)
+    assert not results.partial and len(results.trials) == 12
+    pd.testing.assert_frame_equal(results.history, saved_tables(folder)["history"])
+
+
+def test_a_rerun_over_a_format_2_folder_trains_nothing_and_adds_no_line(tmp_path: Path) -> None:
+    folder = old_folder(tmp_path)
+    before = (folder / store.JOURNAL).read_bytes()
+    assert run(FORMAT2 / "sweep.toml", folder) == 0
+    assert (folder / store.JOURNAL).read_bytes() == before
+    assert last_invocation(folder)["trained"] == 0
+
+
+def test_torn_tables_of_a_format_2_folder_are_rebuilt_from_its_journal_exactly(
+        tmp_path: Path) -> None:
+    folder = old_folder(tmp_path)
+    expected = saved_tables(folder)
+    for name in store.TABLES:
+        (folder / f"{name}.parquet").unlink()
+    assert run(FORMAT2 / "sweep.toml", folder) == 0
+    assert last_invocation(folder)["trained"] == 0
+    for name, frame in saved_tables(folder).items():
+        pd.testing.assert_frame_equal(frame, expected[name], check_exact=True)
+
+
+def test_a_format_2_folder_extended_by_a_new_seed_reads_old_and_new_lines(
+        tmp_path: Path) -> None:
+    folder = old_folder(tmp_path)
+    text = (FORMAT2 / "sweep.toml").read_text(encoding="utf-8")
+    assert "\nseed = 3\n" in text and "[grid]\n" in text
+    spec = tmp_path / "more_seeds.toml"
+    more = text.replace("\nseed = 3\n", "\n").replace("[grid]\n", "[grid]\nseed = [3, 4]\n")
+    spec.write_text(more, encoding="utf-8")
+    old = saved_tables(folder)["trials"]
+    assert run(spec, folder) == 0
+    assert last_invocation(folder)["trained"] == 12
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        records = store.finished_records(folder)
+    assert len(records) == 24
+    trials = saved_tables(folder)["trials"].set_index("trial")
+    kept = trials.loc[old["trial"], old.columns.drop("trial")].reset_index()
+    pd.testing.assert_frame_equal(kept, old, check_exact=True)
+
+
+def test_format_2_records_of_every_kind_read_back_and_journal_anew_the_same(
+        tmp_path: Path, same_result: Callable[[TrialResult, TrialResult], None]) -> None:
+    old = list(journal.read(FORMAT2 / "records.jsonl"))
+    assert [r.status for r in old] == ["not_converged", "failed", "crashed"]
+    assert old[1].error == "ValueError: bad row" and not old[1].finished
+    path = tmp_path / store.JOURNAL
+    journal.append(path, old, keep_weights=True)
+    again = list(journal.read(path))
+    for before, after in zip(old, again, strict=True):
+        assert (after.trial, after.params, after.status, after.seconds, after.error,
+                after.engine, after.dataset) == (before.trial, before.params, before.status,
+                                                 before.seconds, before.error, before.engine,
+                                                 before.dataset)
+        assert (after.result is None) == (before.result is None)
+        if before.result is not None and after.result is not None:
+            same_result(after.result, before.result)
+    trained = old[0].result
+    assert trained is not None and trained.weights == ()
+    assert np.isfinite(trained.errors).all()
+
+
+@pytest.mark.parametrize("keep_weights", [False, True])
+def test_the_journal_written_today_reads_back_as_the_format_2_one(
+        tmp_path: Path, keep_weights: bool,
+        same_result: Callable[[TrialResult, TrialResult], None]) -> None:
+    old = store.finished_records(FORMAT2 / "results")
+    path = tmp_path / store.JOURNAL
+    journal.append(path, list(old.values()), keep_weights=keep_weights)
+    for trial, record in journal.latest(path).items():
+        before = old[trial].result
+        assert before is not None and record.result is not None
+        expected = before if keep_weights else TrialResult(**{**vars(before), "weights": ()})
+        same_result(record.result, expected)
