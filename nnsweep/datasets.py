@@ -8,6 +8,18 @@ Built-ins:
 - ``streetlights6-dimmer``: the same six patterns with dimmer lights, same y.
 - ``rectangles``: ``rows`` random 4-value rows rounded to 0.1, target their mean, drawn from
   ``numpy.random.RandomState(seed)`` (the 4-3-2-1 notebook's data, reproducibly).
+- ``moons``, ``circles``: two classes of ``rows`` points in the plane, as scikit-learn's
+  ``make_moons`` and ``make_circles`` (inner circle at half the radius) draw them from
+  ``RandomState(seed)``, shuffled, with Gaussian ``noise``; y is the class, 0 or 1.
+- ``spirals``: two interleaved spiral arms (one and a half turns each), drawn the same way.
+- ``parity``: every string of ``bits`` bits, y 1 where it holds an odd number of ones (XOR is
+  the two-bit case without the constant column).
+- ``modular``: every pair a, b below ``modulus``, one-hot a beside one-hot b, y one-hot
+  (a + b) mod modulus: the task networks grok.
+- ``digits``: scikit-learn's bundled 8x8 handwritten digits (1797 rows), pixels scaled to
+  [0, 1], y one-hot over the 10 classes; needs the ``datasets`` extra.
+
+Each generated set takes only its own options (``OPTIONS``), with the defaults given there.
 
 ``y`` is always 2-D, (rows, outputs). A CSV file has a header row of column names; the ``target``
 columns become y and the other columns, in file order, become x. Every problem with user data
@@ -23,7 +35,7 @@ import hashlib
 import math
 import os
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -40,7 +52,26 @@ BUILTINS: tuple[str, ...] = (
     "streetlights6",
     "streetlights6-dimmer",
     "rectangles",
+    "moons",
+    "circles",
+    "spirals",
+    "parity",
+    "modular",
+    "digits",
 )
+
+# The options each generated set takes, with their defaults; a set not named takes none.
+OPTIONS: dict[str, dict[str, int | float]] = {
+    "rectangles": {"rows": 1000, "seed": 0},
+    "moons": {"rows": 200, "noise": 0.1, "seed": 0},
+    "circles": {"rows": 200, "noise": 0.05, "seed": 0},
+    "spirals": {"rows": 200, "noise": 0.05, "seed": 0},
+    "parity": {"bits": 4},
+    "modular": {"modulus": 7},
+}
+MAX_BITS = 20  # parity: 2**20 rows
+MAX_MODULUS = 1000  # modular: a million rows of 2000 inputs
+EXTRA = "pip install 'nnsweep[datasets]'"  # what the digits need
 
 _FIXED: dict[str, tuple[list[list[float]], list[float]]] = {
     "xor": ([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], [0, 1, 1, 0]),
@@ -108,26 +139,111 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def builtin(name: str, *, rows: int = 1000, seed: int = 0) -> Dataset:
-    """A built-in dataset; `rows` and `seed` shape only `rectangles`."""
-    if name == "rectangles":
-        if not 1 <= rows <= MAX_ROWS:
-            raise DataError(f"rectangles: rows = {rows}: expected an integer from 1 to "
-                            f"{MAX_ROWS:,}")
-        if not 0 <= seed < 2**32:
-            raise DataError(f"rectangles: seed = {seed}: expected an integer from 0 to 2**32 - 1")
-        rng = np.random.RandomState(seed)
-        x = np.round(rng.random_sample((rows, 4)), 1)  # (rows, 4), drawn row by row
-        y = (x.sum(axis=1) / 4).reshape(rows, 1)  # (rows, 1)
-        return Dataset("rectangles", x, y, f"built-in rectangles (rows={rows}, seed={seed})")
-    if name not in _FIXED:
+def builtin(name: str, **options: int | float) -> Dataset:
+    """A built-in dataset; `options` (rows, seed, noise, bits, modulus) shape the generated
+    ones, each taking only its own (OPTIONS) and the defaults for the rest."""
+    if name not in BUILTINS:
         raise DataError(f"unknown dataset {name!r}{did_you_mean(name, BUILTINS)}; expected "
                         f"one of {', '.join(BUILTINS)}, a [dataset] table with x and y, "
                         "or csv = \"file.csv\"")
-    x_rows, targets = _FIXED[name]
-    x = np.array(x_rows, dtype=np.float64)  # (rows, 3)
-    y = np.array(targets, dtype=np.float64).reshape(-1, 1)  # (rows, 1)
-    return Dataset(name, x, y, f"built-in {name}")
+    allowed = OPTIONS.get(name, {})
+    if unknown := sorted(set(options) - set(allowed)):
+        raise DataError(f"{name}: takes no {unknown[0]}" + (
+            f"; it takes {', '.join(allowed)}" if allowed else ""))
+    chosen = {**allowed, **options}
+    for key, value in chosen.items():
+        low, high = _RANGES[key]
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if not (whole or (key == "noise" and isinstance(value, float))) or not (
+                low <= value <= high):
+            raise DataError(f"{name}: {key} = {value}: expected "
+                            + ("a number from 0 to 10" if key == "noise" else
+                               f"an integer from {low:,} to {high:,}"))
+    if name in _FIXED:
+        x_rows, targets = _FIXED[name]
+        x = np.array(x_rows, dtype=np.float64)  # (rows, 3)
+        y = np.array(targets, dtype=np.float64).reshape(-1, 1)  # (rows, 1)
+        return Dataset(name, x, y, f"built-in {name}")
+    x, y = _GENERATORS[name](**chosen)
+    shown = ", ".join(f"{key}={value}" for key, value in chosen.items())
+    return Dataset(name, x, y, f"built-in {name}" + (f" ({shown})" if shown else ""))
+
+
+_RANGES: dict[str, tuple[float, float]] = {
+    "rows": (1, MAX_ROWS), "seed": (0, 2**32 - 1), "noise": (0.0, 10.0),
+    "bits": (1, MAX_BITS), "modulus": (2, MAX_MODULUS),
+}
+Pair = tuple[NDArray[np.float64], NDArray[np.float64]]
+
+
+def _rectangles(rows: int, seed: int) -> Pair:
+    rng = np.random.RandomState(seed)
+    x = np.round(rng.random_sample((rows, 4)), 1)  # (rows, 4), drawn row by row
+    return x, (x.sum(axis=1) / 4).reshape(rows, 1)  # (rows, 1)
+
+
+def _two_classes(first: NDArray[np.float64], second: NDArray[np.float64], noise: float,
+                 rng: np.random.RandomState) -> Pair:
+    """scikit-learn's order of draws: shuffle the rows, then add the noise."""
+    x = np.concatenate([first, second])  # (rows, 2)
+    y = np.concatenate([np.zeros(len(first)), np.ones(len(second))])  # (rows,)
+    order = rng.permutation(len(x))  # (rows,)
+    x, y = x[order], y[order]
+    x = x + rng.normal(scale=noise, size=x.shape)  # (rows, 2)
+    return x, y.reshape(-1, 1)  # (rows, 1)
+
+
+def _moons(rows: int, noise: float, seed: int) -> Pair:
+    outer = np.linspace(0, np.pi, rows // 2)  # (rows // 2,) angles
+    inner = np.linspace(0, np.pi, rows - rows // 2)  # (rows - rows // 2,)
+    return _two_classes(np.column_stack([np.cos(outer), np.sin(outer)]),
+                        np.column_stack([1 - np.cos(inner), 1 - np.sin(inner) - 0.5]),
+                        noise, np.random.RandomState(seed))
+
+
+def _circles(rows: int, noise: float, seed: int) -> Pair:
+    outer = np.linspace(0, 2 * np.pi, rows // 2, endpoint=False)  # (rows // 2,)
+    inner = np.linspace(0, 2 * np.pi, rows - rows // 2, endpoint=False)
+    return _two_classes(np.column_stack([np.cos(outer), np.sin(outer)]),
+                        np.column_stack([np.cos(inner) * 0.5, np.sin(inner) * 0.5]),
+                        noise, np.random.RandomState(seed))
+
+
+def _spirals(rows: int, noise: float, seed: int) -> Pair:
+    def arm(count: int, turn: float) -> NDArray[np.float64]:
+        t = np.linspace(0.05, 1, count)  # (count,) radius, from near the centre out
+        angle = 3 * np.pi * t + turn  # one and a half turns
+        return np.column_stack([t * np.cos(angle), t * np.sin(angle)])  # (count, 2)
+    return _two_classes(arm(rows // 2, 0.0), arm(rows - rows // 2, np.pi), noise,
+                        np.random.RandomState(seed))
+
+
+def _parity(bits: int) -> Pair:
+    numbers = np.arange(2**bits)  # (2**bits,)
+    x = (numbers[:, None] >> np.arange(bits - 1, -1, -1)) & 1  # (2**bits, bits), big-endian
+    return x.astype(np.float64), (x.sum(axis=1) % 2).astype(np.float64).reshape(-1, 1)
+
+
+def _modular(modulus: int) -> Pair:
+    a, b = np.divmod(np.arange(modulus**2), modulus)  # (p*p,) each: every pair, a major
+    eye = np.eye(modulus)  # (p, p)
+    return np.hstack([eye[a], eye[b]]), eye[(a + b) % modulus]  # (p*p, 2p), (p*p, p)
+
+
+def _digits() -> Pair:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise DataError(f"digits: needs scikit-learn: {EXTRA}") from None
+    bunch = load_digits()
+    x = np.asarray(bunch.data, dtype=np.float64) / 16.0  # (1797, 64) in [0, 1]
+    return x, np.eye(10)[np.asarray(bunch.target)]  # (1797, 10) one-hot
+
+
+_GENERATORS: dict[str, Callable[..., Pair]] = {
+    "rectangles": _rectangles, "moons": _moons, "circles": _circles, "spirals": _spirals,
+    "parity": _parity, "modular": _modular, "digits": _digits,
+}
 
 
 def from_inline(x: object, y: object, where: str, *, name: str = "inline") -> Dataset:

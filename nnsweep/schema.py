@@ -16,7 +16,14 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic_core import PydanticCustomError
 
-from nnsweep.datasets import BUILTINS, MAX_ROWS, finite_float
+from nnsweep.datasets import (
+    BUILTINS,
+    MAX_BITS,
+    MAX_MODULUS,
+    MAX_ROWS,
+    OPTIONS,
+    finite_float,
+)
 from nnsweep.params import PARAM_NAMES, Activation, Descent, GivenWeights, Init, Metric, Reduction
 
 MAX_AXIS = 1_000_000  # values one axis or range may hold
@@ -206,8 +213,9 @@ RANGES = {  # by the key that names the kind; the parts in the order their probl
         min_length=2, max_length=2, description="[start, stop], two integers")], ...),
                              "step": (nonzero("a non-zero integer"), 1)}, Spread),
 }
+OPTION_NAMES = ("rows", "seed", "noise", "bits", "modulus")  # a generated set's, datasets.OPTIONS
 DatasetKeys = model("DatasetKeys", dict.fromkeys(  # any [dataset] table; its form checks more
-    ("name", "rows", "seed", "x", "y", "csv", "target"), object))
+    ("name", *OPTION_NAMES, "x", "y", "csv", "target"), object))
 
 
 def _columns(value: object) -> list[str]:
@@ -218,34 +226,41 @@ def _columns(value: object) -> list[str]:
 
 
 Csv = model("Csv", {  # the keys in the order their problems are reported
-    **dict.fromkeys(("x", "y", "rows", "seed", "name"), refused('not used with csv = "..."')),
+    **dict.fromkeys(("x", "y", *OPTION_NAMES, "name"), refused('not used with csv = "..."')),
     "csv": text("the CSV file's path, relative to the sweep file"),
     "target": (Annotated[object, pydantic.PlainValidator(_columns), Field(
         description='missing; expected the target columns, e.g. target = ["y"]')], ...)})
 _XY = (Annotated[object, Field(description="missing; inline data needs both x and y")], ...)
 Inline = model("Inline", {
-    "x": _XY, "y": _XY, **dict.fromkeys(("rows", "seed", "target"),
+    "x": _XY, "y": _XY, **dict.fromkeys((*OPTION_NAMES, "target"),
                                         refused("not used with inline x and y")),
     "name": (text("a non-empty string"), "inline")})
 
 
 class _Builtin(BaseModel):
-    """A built-in dataset: an unknown name's error says it all; only rectangles takes rows and
-    a seed."""
+    """A built-in dataset: an unknown name's error says it all; each generated set takes its
+    own options (datasets.OPTIONS) and no other."""
 
     model_config = STRICT
 
-    @pydantic.field_validator("target", "rows", "seed", mode="wrap", check_fields=False)
+    @pydantic.field_validator(*OPTION_NAMES, mode="wrap", check_fields=False)
     @classmethod
     def _named_first(cls, value: object, check: pydantic.ValidatorFunctionWrapHandler,
                      info: pydantic.ValidationInfo) -> object:
-        name = info.data.get("name")
-        if name is not None and name != "rectangles" and info.field_name != "target":
-            raise problem(f'only the "rectangles" dataset takes {info.field_name}; {name} is fixed')
+        name, option = info.data.get("name"), str(info.field_name)
+        takes = OPTIONS.get(name, {}) if isinstance(name, str) else {}
+        if name is not None and option not in takes:
+            takers = [f'"{n}"' for n in OPTIONS if option in OPTIONS[n]]
+            who = (f"the {takers[0]} dataset takes" if len(takers) == 1 else
+                   f"the {', '.join(takers[:-1])} and {takers[-1]} datasets take")
+            raise problem(f"only {who} {option}; {name} "
+                          + (f"takes {', '.join(takes)}" if takes else "is fixed"))
         return value if name is None else check(value)
 
 
 Builtin = model("Builtin", {
     "name": (choice(Literal.__getitem__(BUILTINS), quoted=False), ...),  # Literal[*BUILTINS]
-    "target": refused('only used with csv = "..."'), "rows": (integer(1, MAX_ROWS), 1000),
-    "seed": (SEED, 0)}, _Builtin)
+    "target": refused('only used with csv = "..."'), "rows": integer(1, MAX_ROWS),
+    "seed": SEED, "noise": Annotated[float, Field(ge=0, le=10, allow_inf_nan=False,
+                                                  description="a number from 0 to 10")],
+    "bits": integer(1, MAX_BITS), "modulus": integer(2, MAX_MODULUS)}, _Builtin)

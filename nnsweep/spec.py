@@ -318,11 +318,12 @@ class _Reader:
     def data(self, kind: type[BaseModel], form: Any) -> tuple[datasets.Dataset, str]:
         """A checked [dataset] table's data, and how the resolved spec writes it."""
         if kind is schema.Builtin:
-            text = f"[dataset]\nname = {_toml_string(form.name)}\n"
-            if form.name != "rectangles":
-                return datasets.builtin(form.name), text
-            return (datasets.builtin(form.name, rows=form.rows, seed=form.seed),
-                    text + f"rows = {form.rows}\nseed = {form.seed}\n")
+            options = {**datasets.OPTIONS.get(form.name, {}), **{
+                key: value for key, value in dict(form).items()
+                if key in schema.OPTION_NAMES and value is not None}}
+            return datasets.builtin(form.name, **options), (
+                f"[dataset]\nname = {_toml_string(form.name)}\n"
+                + "".join(f"{key} = {_toml(value)}\n" for key, value in options.items()))
         if kind is schema.Inline:
             data = datasets.from_inline(form.x, form.y, f"{self.where}: dataset", name=form.name)
             return data, (f"[dataset]\nname = {_toml_string(form.name)}\nx = "

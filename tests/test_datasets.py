@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nnsweep import datasets
-from nnsweep.datasets import BUILTINS, Dataset, builtin, from_csv, from_inline
+from nnsweep.datasets import BUILTINS, OPTIONS, Dataset, builtin, from_csv, from_inline
 from nnsweep.errors import DataError
 
 BAD_DATA = Path(__file__).parent / "bad_data"
@@ -36,10 +38,99 @@ def test_streetlights6_and_its_dimmer_variant_share_the_walk_stop_targets() -> N
     assert lights.y.ravel().tolist() == dimmer.y.ravel().tolist() == [0, 1, 0, 1, 1, 0]
 
 
-def test_every_builtin_has_two_dimensional_targets() -> None:
-    for name in BUILTINS:
-        data = builtin(name, rows=7)
-        assert data.y.ndim == 2 and data.y.shape == (data.x.shape[0], 1), name
+@pytest.mark.parametrize("name", BUILTINS)
+def test_every_builtin_has_two_dimensional_targets(name: str) -> None:
+    if name == "digits":
+        pytest.importorskip("sklearn")
+    data = builtin(name)
+    assert data.y.ndim == 2 and data.y.shape[0] == data.x.shape[0] >= 1, name
+    assert np.isfinite(data.x).all() and np.isfinite(data.y).all()
+
+
+@pytest.mark.parametrize("name", [name for name in BUILTINS if name not in OPTIONS])
+def test_a_fixed_builtin_takes_no_options(name: str) -> None:
+    with pytest.raises(DataError, match=f"{name}: takes no rows$"):
+        builtin(name, rows=7)
+
+
+def test_a_generated_builtin_takes_only_its_own_options() -> None:
+    with pytest.raises(DataError, match="parity: takes no noise; it takes bits"):
+        builtin("parity", noise=0.1)
+    with pytest.raises(DataError, match=r"moons: noise = 11: expected a number from 0 to 10"):
+        builtin("moons", noise=11)
+    with pytest.raises(DataError, match=r"modular: modulus = 1: expected an integer from 2"):
+        builtin("modular", modulus=1)
+
+
+@pytest.mark.parametrize(("name", "maker"), [("moons", "make_moons"),
+                                             ("circles", "make_circles")])
+@pytest.mark.parametrize(("rows", "noise", "seed"), [(200, 0.1, 0), (7, 0.0, 3), (1, 0.3, 9)])
+def test_moons_and_circles_are_scikit_learns_bit_for_bit(name: str, maker: str, rows: int,
+                                                         noise: float, seed: int) -> None:
+    """The same draws from the same RandomState, so a reader can recreate them with sklearn."""
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    extra = {"factor": 0.5} if name == "circles" else {}
+    x, y = getattr(sklearn_datasets, maker)(rows, shuffle=True, noise=noise,
+                                            random_state=np.random.RandomState(seed), **extra)
+    data = builtin(name, rows=rows, noise=noise, seed=seed)
+    assert np.array_equal(data.x, x) and np.array_equal(data.y[:, 0], y)
+
+
+@pytest.mark.parametrize("name", ["moons", "circles", "spirals"])
+def test_two_class_sets_are_balanced_and_follow_their_seed(name: str) -> None:
+    data = builtin(name, rows=101, seed=1)
+    assert data.x.shape == (101, 2) and sorted(set(data.y[:, 0])) == [0.0, 1.0]
+    assert abs(int(data.y.sum()) - 101 / 2) <= 0.5
+    assert builtin(name, rows=101, seed=1).hash == data.hash
+    assert builtin(name, rows=101, seed=2).hash != data.hash
+
+
+def test_without_noise_circles_lie_on_two_radii_and_spirals_arms_are_half_a_turn_apart() -> None:
+    circles = builtin("circles", rows=40, noise=0.0)
+    radius = np.hypot(circles.x[:, 0], circles.x[:, 1])
+    assert np.allclose(radius[circles.y[:, 0] == 0], 1.0)
+    assert np.allclose(radius[circles.y[:, 0] == 1], 0.5)
+    spirals = builtin("spirals", rows=40, noise=0.0)
+    arms = [spirals.x[spirals.y[:, 0] == k] for k in (0, 1)]
+    by_radius = [arm[np.argsort(np.hypot(arm[:, 0], arm[:, 1]))] for arm in arms]
+    assert np.allclose(by_radius[0], -by_radius[1])  # the second arm: the first turned by pi
+
+
+@pytest.mark.parametrize("bits", [1, 2, 5])
+def test_parity_holds_every_bit_string_once_with_its_parity(bits: int) -> None:
+    data = builtin("parity", bits=bits)
+    assert data.x.shape == (2**bits, bits)
+    assert {tuple(row) for row in data.x.astype(int)} == set(
+        itertools.product((0, 1), repeat=bits))
+    assert np.array_equal(data.y[:, 0], data.x.sum(axis=1) % 2)
+
+
+def test_modular_holds_every_pair_with_its_sum_one_hot() -> None:
+    p = 5
+    data = builtin("modular", modulus=p)
+    assert data.x.shape == (p * p, 2 * p) and data.y.shape == (p * p, p)
+    a, b = data.x[:, :p].argmax(axis=1), data.x[:, p:].argmax(axis=1)
+    pairs = sorted(zip(a.tolist(), b.tolist(), strict=True))
+    assert pairs == [(i, j) for i in range(p) for j in range(p)]
+    assert np.array_equal(data.y.argmax(axis=1), (a + b) % p)
+    assert (data.x.sum(axis=1) == 2).all() and (data.y.sum(axis=1) == 1).all()
+
+
+def test_digits_are_sklearns_scaled_to_unit_range_with_one_hot_targets() -> None:
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    data = builtin("digits")
+    bunch = sklearn_datasets.load_digits()
+    assert data.x.shape == (1797, 64) and data.y.shape == (1797, 10)
+    assert np.array_equal(data.x * 16, bunch.data)
+    assert np.array_equal(data.y.argmax(axis=1), bunch.target)
+
+
+def test_digits_without_scikit_learn_name_the_extra_in_one_line(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # import fails as if absent
+    with pytest.raises(DataError) as caught:
+        builtin("digits")
+    assert str(caught.value) == "digits: needs scikit-learn: pip install 'nnsweep[datasets]'"
 
 
 def test_rectangles_are_tenths_with_their_mean_as_target() -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from nnsweep import datasets
 from nnsweep import spec as spec_module
 from nnsweep.errors import DataError, NnsweepWarning, SpecError
 from nnsweep.params import DEFAULTS
@@ -30,6 +31,12 @@ def spec(text: str, source: Path | None = None) -> Spec:
 
 def values(s: Spec, name: str) -> list[object]:
     return [getattr(t.params, name) for t in s.trials()]
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(SpecError) as raised:
+        parse_spec(text)
+    return raised.value.problems
 
 
 # --- bad files ------------------------------------------------------------------------------
@@ -219,6 +226,34 @@ def test_an_include_may_bring_back_a_trial_an_exclude_removed() -> None:
 def test_rectangles_take_rows_and_a_seed() -> None:
     s = spec('[dataset]\nname = "rectangles"\nrows = 20\nseed = 4\n')
     assert s.dataset.x.shape == (20, 4)
+
+
+@pytest.mark.parametrize(("table", "shape"), [
+    ('name = "moons"\nrows = 30\nnoise = 0.2\nseed = 7', (30, 2)),
+    ('name = "circles"\nnoise = 0', (200, 2)),
+    ('name = "spirals"\nrows = 11', (11, 2)),
+    ('name = "parity"\nbits = 3', (8, 3)),
+    ('name = "modular"\nmodulus = 3', (9, 6)),
+])
+def test_generated_datasets_take_their_options_and_write_them_all_back(
+        table: str, shape: tuple[int, int]) -> None:
+    """The resolved spec spells every option, defaults included, and loads back to the same
+    data and trials."""
+    s = spec(f"[dataset]\n{table}\n")
+    assert s.dataset.x.shape == shape
+    again = parse_spec(s.text)
+    assert again.dataset.hash == s.dataset.hash and again.hash == s.hash
+    name = s.dataset.name
+    assert s.text.count("\n[dataset]\n") == 1 and all(
+        f"\n{key} = " in s.text for key in datasets.OPTIONS[name])
+
+
+def test_a_generated_dataset_refuses_another_sets_option_and_names_its_own() -> None:
+    assert problems('[dataset]\nname = "modular"\nbits = 3\n') == [
+        '<spec>: dataset.bits: only the "parity" dataset takes bits; modular takes modulus']
+    assert problems('[dataset]\nname = "digits"\nnoise = 0.5\n') == [
+        '<spec>: dataset.noise: only the "moons", "circles" and "spirals" datasets take noise; '
+        "digits is fixed"]
 
 
 def test_inline_data_with_plain_number_targets_has_one_output() -> None:
