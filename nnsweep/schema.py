@@ -166,7 +166,7 @@ Document = model("Document", {
     **{key: Annotated[list[dict[str, Any]], Field(description=f"an array of tables ([[{key}]])")]
        if key in ("zip", "include", "exclude") else
        Annotated[dict[str, Any], Field(description=f"a table ([{key}])")]
-       for key in ("params", "grid", "zip", "include", "exclude", "run", "report")},
+       for key in ("params", "grid", "zip", "include", "exclude", "search", "run", "report")},
 })
 
 
@@ -214,6 +214,60 @@ RANGES = {  # by the key that names the kind; the parts in the order their probl
                              "step": (nonzero("a non-zero integer"), 1)}, Spread),
 }
 OPTION_NAMES = ("rows", "seed", "noise", "bits", "modulus")  # a generated set's, datasets.OPTIONS
+
+
+class Drawn(BaseModel):
+    """An axis that [search] random or sobol draws from, one value per sample: { loguniform =
+    [low, high] } and { uniform = ... } continuous (log: uniform in log scale), { intloguniform
+    = [low, high] } whole numbers in log scale, both ends possible, { choice = [...] } one of
+    the values, equally likely. Each maps a point of the unit interval to a value, so the
+    sampler alone decides how the space is covered."""
+
+    model_config = STRICT
+
+    def value(self, u: float, choices: list[Any]) -> Any:
+        """The value at u in [0, 1); `choices`: a choice's values, resolved."""
+        kind, ends = next(iter(dict(self).items()))
+        if kind == "choice":
+            return choices[min(int(u * len(choices)), len(choices) - 1)]
+        low, high = ends
+        if kind == "uniform":
+            return float(f"{low + u * (high - low):.12g}")
+        if kind == "loguniform":
+            return float(f"{math.exp(math.log(low) + u * math.log(high / low)):.12g}")
+        drawn = math.exp(math.log(low) + u * math.log((high + 1) / low))  # [low, high + 1)
+        return min(int(drawn), high)
+
+
+def _ordered(pair: list[Any]) -> list[Any]:
+    if pair[0] >= pair[1]:
+        raise expected("[low, high] with low < high")
+    return pair
+
+
+def _pair(kind: type, low: float | None, text: str) -> Any:
+    number: Any = (Annotated[kind, Field(gt=low, allow_inf_nan=False)] if kind is float else
+                   Annotated[kind, Field(ge=1, le=MAX_EPOCHS)])
+    return (Annotated[list[number], Field(min_length=2, max_length=2, description=text),
+                      pydantic.AfterValidator(_ordered)], ...)
+
+
+DRAWN = {  # by the key that names the kind
+    "loguniform": model("LogUniform", {"loguniform": _pair(float, 0, "[low, high], two "
+                                                           "numbers > 0")}, Drawn),
+    "uniform": model("Uniform", {"uniform": _pair(float, None, "[low, high], two numbers")},
+                     Drawn),
+    "intloguniform": model("IntLogUniform", {"intloguniform": _pair(
+        int, None, f"[low, high], two integers from 1 to {MAX_EPOCHS:,}")}, Drawn),
+    "choice": model("Choice", {"choice": (Annotated[list[Any], Field(
+        min_length=1, description="a non-empty list of values")], ...)}, Drawn),
+}
+METHODS = Literal["grid", "random", "sobol"]
+Search = model("Search", {
+    "method": choice(METHODS),
+    "samples": integer(1, MAX_AXIS, f"an integer from 1 to {MAX_AXIS:,} (points to draw)"),
+    "seed": SEED,
+})
 DatasetKeys = model("DatasetKeys", dict.fromkeys(  # any [dataset] table; its form checks more
     ("name", *OPTION_NAMES, "x", "y", "csv", "target"), object))
 

@@ -21,6 +21,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ValidationError
 
 from nnsweep import datasets, schema
@@ -54,6 +56,16 @@ class RunOptions:
 
 
 @dataclass(frozen=True)
+class SearchOptions:
+    """[search]: how the trials are chosen; random and sobol draw `samples` points from the
+    [grid] axes given as distributions, and cross them with the axes given as values."""
+
+    method: str = "grid"  # grid | random | sobol
+    samples: int = 32
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class ReportOptions:
     """[report]: which swept parameters the heatmaps put on x, y and facets."""
 
@@ -78,6 +90,7 @@ class Spec:
     include: tuple[Mapping[str, Any], ...] = ()
     exclude: tuple[Mapping[str, Any], ...] = ()
     notes: tuple[str, ...] = ()  # valid, but likely not what was meant; one line each
+    search: SearchOptions = SearchOptions()
 
     @cached_property
     def _grid(self) -> Grid:
@@ -133,6 +146,9 @@ class _Reader:
     data_problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seen: list[tuple[str, str, Any]] = field(default_factory=list)  # key, parameter, value
+    drawn: dict[str, tuple[str, Any, list[Any]]] = field(default_factory=dict)  # name: key,
+    # its distribution, a choice's resolved values
+    drawing: set[str] = field(default_factory=set)  # parameters given as distributions
 
     @property
     def where(self) -> str:
@@ -222,15 +238,17 @@ class _Reader:
         description = self.top(document, "description", "")
         dataset, dataset_text = self.dataset(document.get("dataset"))
         params = self.values(schema.Params, self.top(document, "params", {}), "params")
-        fits = self.check_count(document)
+        search = self.search_options(self.top(document, "search", {}))
+        fits = self.check_count(document, search)
         grid = self.axes(self.top(document, "grid", {}), "grid") if fits else {}
         zips = self.zips(self.top(document, "zip", [])) if fits else []
+        sampled = self.sample(search) if fits else {}
         include, exclude = (self.trials(self.top(document, kind, []), kind)
                             for kind in ("include", "exclude"))
         written = self.check_places(document)
-        swept = {**grid, **{n: v for group in zips for n, v in group.items()}}
+        swept = {**grid, **sampled, **{n: v for group in zips for n, v in group.items()}}
         if fits:
-            self.check_exclude(exclude, grid, zips, written)
+            self.check_exclude(exclude, {**grid, **sampled}, zips, written)
         axes = tuple(sorted({*swept, *(n for trial in include for n in trial)}))
         run = self.run_options(self.top(document, "run", {}))
         report = self.report_options(self.top(document, "report", {}), sorted({*axes, *written}))
@@ -242,7 +260,8 @@ class _Reader:
             raise SpecError([f"{self.where}: dataset: unusable"])
         axis_list = [Axis((n,), tuple((v,) for v in values)) for n, values in grid.items()]
         axis_list += [Axis(tuple(sorted(group)), tuple(zip(*(group[n] for n in sorted(group)),
-                                                           strict=True))) for group in zips]
+                                                           strict=True)))
+                      for group in [*zips, sampled] if group]
         base = {**DEFAULTS, **params}
         trials = Grid(base, axis_list, include, exclude, dataset.hash)
         self.check_grid(trials)
@@ -251,10 +270,10 @@ class _Reader:
         non_swept = {n: v for n, v in base.items() if n not in swept}
         spec_hash = _digest({"data": dataset.hash, "fixed": non_swept, "axes": list(axes)})
         text = "".join(_spec_text(name, description, dataset_text, params, grid, zips, include,
-                                  exclude, run, report, base, swept))
+                                  exclude, run, report, base, swept, search, sampled))
         spec = Spec(name, description, self.source, dataset, params, axes, run, report, text,
                     spec_hash, tuple(axis_list), tuple(include), tuple(exclude),
-                    tuple(self.notes))
+                    tuple(self.notes), search)
         spec.__dict__["_grid"] = trials  # already built and checked
         return spec
 
@@ -340,10 +359,59 @@ class _Reader:
         """The axes of [grid] or a [[zip]] that pass, as resolved values."""
         axes = {}
         for name, value in table.items():
-            if self.check(schema.Grid, {name: value}, where) is not None and (
-                    values := self.axis(f"{where}.{name}", name, value, distinct)) is not None:
+            if self.check(schema.Grid, {name: value}, where) is None:
+                continue
+            if isinstance(value, dict) and set(value) & set(schema.DRAWN):
+                self.distribution(f"{where}.{name}", name, value, where)
+            elif (values := self.axis(f"{where}.{name}", name, value, distinct)) is not None:
                 axes[name] = values
         return axes
+
+    def distribution(self, key: str, name: str, value: dict[str, Any], where: str) -> None:
+        """An axis to draw from, kept for `sample`; a choice's values are resolved here."""
+        kinds = [kind for kind in schema.DRAWN if kind in value]
+        self.drawing.add(name)
+        if where != "grid":
+            self.problem(key, "a distribution is drawn from in [grid] only")
+        elif len(kinds) != 1 or (drawn := self.check(schema.DRAWN[kinds[0]], value, key)) is None:
+            if len(kinds) != 1:
+                self.invalid(key, value, "one distribution: { loguniform = [a, b] }, { uniform "
+                             "= [a, b] }, { intloguniform = [a, b] } or { choice = [...] }")
+        elif name in schema.INTEGER_PARAMS and kinds[0] in ("loguniform", "uniform"):
+            self.invalid(key, value, f"whole numbers for {name}: {{ intloguniform = [a, b] }} "
+                         "or { choice = [...] }")
+        elif kinds[0] == "choice":
+            if (resolved := self.axis(f"{key}.choice", name, value["choice"], True)) is not None:
+                self.drawn[name] = (key, drawn, resolved)
+        elif all([self.value(schema.Params, name, end, key=f"{key}.{kinds[0]}[{i}]") is not None
+                  for i, end in enumerate(value[kinds[0]])]):  # the ends fit: so does all between
+            self.drawn[name] = (key, drawn, [])
+
+    def sample(self, search: SearchOptions) -> dict[str, list[Any]]:
+        """The drawn axes' points, one list per parameter, zipped: `samples` of them, less any
+        that repeat an earlier point (whole numbers and choices can)."""
+        if search.method == "grid" or not self.drawn:
+            if search.method != "grid" and not self.drawing:  # else its axes' problems say it
+                self.problem("search.method", f'"{search.method}" draws from distributions, but '
+                             "[grid] has none; expected an axis such as alpha = { loguniform = "
+                             "[0.001, 1] }")
+            for key, _, _ in self.drawn.values():
+                self.problem(key, 'a distribution needs [search] method = "random" or "sobol"')
+            return {}
+        names = sorted(self.drawn)
+        units = _unit_points(search, len(names))  # (samples, axes) in [0, 1)
+        raw = {name: [self.drawn[name][1].value(float(u), self.drawn[name][2])
+                      for u in units[:, i]] for i, name in enumerate(names)}
+        resolved = {name: self.axis(self.drawn[name][0], name, raw[name], False)
+                    for name in names}
+        if any(values is None for values in resolved.values()):
+            return {}
+        points = list(dict.fromkeys(zip(*(resolved[n] for n in names), strict=True)))
+        if len(points) < search.samples:
+            self.notes.append(f"{self.where}: search: {search.samples - len(points)} of the "
+                              f"{search.samples} samples repeat an earlier point; "
+                              f"{len(points)} distinct points kept")
+        return {name: [point[i] for point in points] for i, name in enumerate(names)}
 
     def axis(self, key: str, name: str, value: Any, distinct: bool) -> list[Any] | None:
         """An axis's resolved values, from a list or a range table; None after a problem."""
@@ -425,6 +493,15 @@ class _Reader:
                 self.problem(f"run.{key}", f"only used with backend = \"{wanted}\"")
         return RunOptions(**good)
 
+    def search_options(self, table: Mapping[str, Any]) -> SearchOptions:
+        good = {k: v for k, v in table.items()
+                if self.check(schema.Search, {k: v}, "search") is not None}
+        if good.get("method", "grid") == "grid":
+            for key in ("samples", "seed"):
+                if key in good:
+                    self.problem(f"search.{key}", 'only used with method = "random" or "sobol"')
+        return SearchOptions(**good)
+
     def report_options(self, table: Mapping[str, Any], axes: list[str]) -> ReportOptions:
         self.check(schema.Report, table, "report")
         chosen: dict[str, str] = {}
@@ -444,7 +521,7 @@ class _Reader:
 
     # --- checks across the file -------------------------------------------------------
 
-    def check_count(self, document: Mapping[str, Any]) -> bool:
+    def check_count(self, document: Mapping[str, Any], search: SearchOptions) -> bool:
         """Whether the product, counted from the axes' lengths as written, is one a run can
         hold; its values are resolved only then (a grid of 10^18 is refused at once, without
         expanding its ranges of a million values each)."""
@@ -453,7 +530,7 @@ class _Reader:
         if isinstance(zips, list):
             lengths += [max((_written_length(v) for v in group.values()), default=1)
                         for group in zips if isinstance(group, dict)]
-        count = math.prod(lengths)
+        count = math.prod(lengths) * (search.samples if search.method != "grid" else 1)
         if document.get("exclude"):  # a run holds what the rules leave; the mask, every trial
             if count > MAX_FILTERED:
                 self.problem("exclude", f"cannot filter {count:,} trials; exclude works on "
@@ -573,6 +650,19 @@ def _written_length(value: object) -> int:
     return num if isinstance(num, int) and num > 0 else 1
 
 
+def _unit_points(search: SearchOptions, dimensions: int) -> NDArray[np.float64]:
+    """`samples` points of the unit cube, (samples, dimensions): scrambled Sobol' points (the
+    first of the next power of two, whose prefix keeps a low discrepancy) or uniform random
+    ones, both from the search's seed."""
+    if search.method == "random":
+        return np.random.default_rng(search.seed).random((search.samples, dimensions))
+    from scipy.stats import qmc  # imported here: only sobol sweeps pay for it
+
+    sobol = qmc.Sobol(dimensions, scramble=True, seed=search.seed)
+    points = sobol.random_base2(max(0, math.ceil(math.log2(search.samples))))
+    return np.asarray(points[: search.samples], dtype=np.float64)
+
+
 def _section(place: str) -> str:
     return f"[{place}]" if place in ("params", "grid") else place
 
@@ -644,6 +734,7 @@ def _spec_text(
     grid: Mapping[str, list[Any]], zips: list[dict[str, list[Any]]],
     include: list[dict[str, Any]], exclude: list[dict[str, Any]], run: RunOptions,
     report: ReportOptions, base: Mapping[str, Any], swept: Mapping[str, Any],
+    search: SearchOptions, sampled: Mapping[str, list[Any]],
 ) -> Iterator[str]:
     """The spec with ranges expanded and defaults spelled out; it loads back to the same trials.
 
@@ -659,6 +750,10 @@ def _spec_text(
             yield f"# {param} = {_toml(base[param])}  (default)\n"
     if grid:
         yield _toml_table("[grid]", {n: grid[n] for n in sorted(grid)})
+    if sampled:
+        yield (f"\n# [search] method = {_toml_string(search.method)}, samples = "
+               f"{search.samples}, seed = {search.seed} drew these points:")
+        yield _toml_table("[[zip]]", {n: sampled[n] for n in sorted(sampled)})
     yield from (_toml_table(f"[[{kind}]]", table) for kind, tables in
                 (("zip", zips), ("include", include), ("exclude", exclude)) for table in tables)
     yield _toml_table("[run]", {k: v for k, v in vars(run).items() if v is not None})
