@@ -16,10 +16,13 @@ import argparse
 import importlib
 import importlib.util
 import math
+import os
 import platform
+import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -503,7 +506,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                            "rectangles-minibatch"],
                         help="which workloads (default: W49 W490 streetlights "
                              "rectangles-minibatch)")
+    parser.add_argument("--end-to-end", action="store_true",
+                        help="W49 as the user runs it instead: each figure a process timed "
+                             "from start to exit, against iamtrask's loop (minutes at --scale 1)")
     args = parser.parse_args(argv)
+    if args.end_to_end:
+        return print_end_to_end(args.scale)
     known = {name: w for name, w in workloads(args.scale).items() if w.reference}
     unknown = [name for name in args.workloads if name not in known]
     if unknown:
@@ -519,5 +527,169 @@ def main(argv: Sequence[str] | None = None) -> int:
         for row in rows:
             table.add_row(row.workload, row.engine, f"{row.seconds:.2f}",
                           f"{row.per_trial_epoch * 1e6:.2f}", f"{row.ratio:.1f}", row.note)
+    console.print(table)
+    return 0
+
+
+# --- end to end: what the user waits for, process start to exit -----------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+W49_SWEEP = ROOT / "sweeps" / "xor.toml"
+FIGURES = ("loop", "numpy", "numpy-no-report", "numba-first", "numba-second",
+           "numba-no-report", "report", "rerun", "jax")
+FIGURE_NOTES = {
+    "loop": "iamtrask's loop, 49 networks in turn (benchmarks/loop_w49.py)",
+    "numpy": "nnsweep run (numpy engine), report included",
+    "numpy-no-report": "nnsweep run --no-report",
+    "numba-first": "nnsweep run --engine numba, empty compile cache",
+    "numba-second": "the same, compiled kernels cached",
+    "numba-no-report": "--engine numba --no-report, kernels cached",
+    "report": "nnsweep report of the numpy run's folder",
+    "rerun": "nnsweep run again over the finished numpy folder: nothing to train",
+    "jax": "jit(vmap(lax.scan)), float64, compile included (benchmarks/jax_w49.py)",
+}
+
+
+def sweep_epochs(scale: float) -> int:
+    """W49's epochs at `scale` (sweeps/xor.toml's 60000 at 1.0)."""
+    return max(2, round(FULL_EPOCHS * scale))
+
+
+def write_sweep(folder: Path, scale: float) -> Path:
+    """sweeps/xor.toml with its epochs cut by `scale`, written into `folder`."""
+    text = W49_SWEEP.read_text(encoding="utf-8")
+    cut, count = re.subn(r"(?m)^epochs = \d+", f"epochs = {sweep_epochs(scale)}", text)
+    if count != 1:
+        raise ValueError(f"{W49_SWEEP}: expected one 'epochs = N' line to scale, found {count}")
+    path = folder / "xor.toml"
+    path.write_text(cut, encoding="utf-8")
+    return path
+
+
+def cache_env(folder: Path) -> dict[str, str]:
+    """An environment whose compile caches start empty in `folder`: Numba's own variable and
+    the user cache folder (XDG), which nnsweep's caches live under; matplotlib keeps its font
+    cache where it is, so a first run measures compiling, not fonts."""
+    env = dict(os.environ)
+    home = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    env.setdefault("MPLCONFIGDIR", str(home / "matplotlib"))
+    env["NUMBA_CACHE_DIR"] = str(folder / "numba")
+    env["XDG_CACHE_HOME"] = str(folder)
+    return env
+
+
+def time_process(argv: Sequence[str], env: dict[str, str] | None = None) -> float:
+    """Seconds from starting `argv` (python and its arguments) to its exit, as a shell's
+    `time` reports it; a failed command raises with its output."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True,
+                          text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}:\n"
+                           f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return seconds
+
+
+class EndToEnd:
+    """W49 end to end, each figure a process timed from start to exit, measured once, when
+    first asked for, in `folder`; figures that need another's folder or cache measure it
+    first, so any figure can be asked for alone and every ratio is of the same run."""
+
+    def __init__(self, folder: Path, scale: float = 1.0) -> None:
+        self.folder, self.scale = folder, scale
+        self.sweep = write_sweep(folder, scale)
+        self.numba_env = cache_env(folder / "numba-cache")
+        self._seconds: dict[str, float] = {}
+
+    def _nnsweep(self, *args: str, env: dict[str, str] | None = None) -> float:
+        return time_process(["-m", "nnsweep", *args], env)
+
+    def _run(self, out: str, *flags: str, env: dict[str, str] | None = None) -> float:
+        return self._nnsweep("run", str(self.sweep), "--out", str(self.folder / out), *flags,
+                             env=env)
+
+    def _measure(self, figure: str) -> float:
+        epochs = str(sweep_epochs(self.scale))
+        if figure == "loop":
+            return time_process([str(ROOT / "benchmarks" / "loop_w49.py"), epochs])
+        if figure == "jax":
+            return time_process([str(ROOT / "benchmarks" / "jax_w49.py"), epochs])
+        if figure == "numpy":
+            return self._run("numpy")
+        if figure == "numpy-no-report":
+            return self._run("numpy-no-report", "--no-report")
+        if figure == "numba-first":
+            return self._run("numba-first", "--engine", "numba", env=self.numba_env)
+        if figure == "numba-second":
+            self.get("numba-first")
+            return self._run("numba-second", "--engine", "numba", env=self.numba_env)
+        if figure == "numba-no-report":
+            self.get("numba-first")
+            return self._run("numba-no-report", "--engine", "numba", "--no-report",
+                             env=self.numba_env)
+        if figure == "report":
+            self.get("numpy")
+            return self._nnsweep("report", str(self.folder / "numpy"))
+        if figure == "rerun":
+            self.get("numpy")
+            return self._run("numpy")
+        raise ValueError(f"unknown figure {figure!r}; expected one of {', '.join(FIGURES)}")
+
+    def record(self, figure: str, seconds: float) -> None:
+        self._seconds[figure] = seconds
+
+    def get(self, figure: str) -> float:
+        if figure not in self._seconds:
+            self.record(figure, self._measure(figure))
+        return self._seconds[figure]
+
+    def ratio(self, figure: str) -> float:
+        """How many times faster than the loop, process start to exit."""
+        return self.get("loop") / self.get(figure)
+
+
+def end_to_end_missing(figure: str) -> str | None:
+    """Why this machine cannot time `figure` (an optional package is missing); None if it can."""
+    if figure.startswith("numba"):
+        return missing("numba")
+    if figure == "jax":
+        return missing("jax")
+    return None
+
+
+def end_to_end_rows(e2e: EndToEnd) -> list[Row]:
+    """Every figure this machine can time, as rows of the table (per trial-epoch: 49 trials)."""
+    trial_epochs = len(ALPHAS) * len(WIDTHS) * sweep_epochs(e2e.scale)
+    rows = []
+    for figure in FIGURES:
+        if (why := end_to_end_missing(figure)) is not None:
+            rows.append(Row("W49 end to end", figure, math.nan, math.nan, math.nan, why))
+            continue
+        seconds = e2e.get(figure)
+        rows.append(Row("W49 end to end", figure, seconds, seconds / trial_epochs,
+                        e2e.ratio(figure), FIGURE_NOTES[figure]))
+    return rows
+
+
+def print_end_to_end(scale: float) -> int:
+    """The end-to-end table of benchmarks/test_end_to_end.py, measured in a temporary folder."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"W49 end to end, {sweep_epochs(scale)} epochs, against the loop",
+                  caption=f"{machine()}; {versions()}")
+    for column in ("figure", "seconds", "x loop", "note"):
+        table.add_column(column, justify="right" if column[0] in "sx" else "left")
+    with tempfile.TemporaryDirectory(prefix="nnsweep-e2e-") as folder:
+        e2e = EndToEnd(Path(folder), scale)
+        for figure in FIGURES:
+            if end_to_end_missing(figure) is None:
+                with console.status(f"timing {figure} ..."):
+                    e2e.get(figure)
+        rows = end_to_end_rows(e2e)
+    for row in rows:
+        table.add_row(row.engine, f"{row.seconds:.2f}", f"{row.ratio:.1f}", row.note)
     console.print(table)
     return 0
