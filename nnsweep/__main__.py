@@ -192,6 +192,8 @@ def _with_flags(exc: Exception) -> str:
         case errors.EngineMismatch(engine=engine):
             return (f"{text}: resume with --engine {engine}, start over with --fresh, or choose "
                     "another folder with --out")
+        case errors.EngineLacks():
+            return f"{text}: run with --engine numpy"
         case errors.CannotWrite():
             return f"{text}: free some space or choose another --out, then run again to resume"
         case errors.GridTooLarge(size=size, most=most) if size <= most:

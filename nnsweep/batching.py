@@ -42,6 +42,8 @@ def batch_key(params: TrialParams) -> BatchKey:
         params.metric,
         params.bias,
         params.shuffle and params.descent != "full",
+        params.optimizer,
+        params.weight_decay > 0,  # decay on: an operation more per step
     )
 
 

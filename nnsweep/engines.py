@@ -8,13 +8,14 @@ processes or files, and this module knows of them only the Engine protocol.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from numpy.typing import ArrayLike
 
 from nnsweep.batching import batch_key
-from nnsweep.errors import NnsweepError
+from nnsweep.errors import EngineLacks, NnsweepError
 from nnsweep.params import TrialParams
 from nnsweep.result import TrialResult
 
@@ -43,12 +44,29 @@ def installed() -> list[str]:
             if name == "numpy" or importlib.util.find_spec(name) is not None]
 
 
-def resolve(engine: str) -> str:
-    """Map a requested engine to a concrete, installed one ("auto": the fastest)."""
+def lacks(engine: str, trials: Iterable[TrialParams]) -> str | None:
+    """The first setting of `trials` that the concrete `engine` cannot train, as written in a
+    sweep file, or None: the compiled engine trains plain gradient descent only, so far."""
+    if engine != "numba":
+        return None
+    for trial in trials:
+        if trial.optimizer != "sgd":
+            return f"optimizer = {json.dumps(trial.optimizer)}"
+        if trial.weight_decay > 0:
+            return "weight_decay > 0"
+    return None
+
+
+def resolve(engine: str, trials: Iterable[TrialParams] = ()) -> str:
+    """Map a requested engine to a concrete, installed one ("auto": the fastest that trains
+    every one of `trials`)."""
     if engine not in ENGINES:
         raise NnsweepError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
     if engine == "auto":
-        return installed()[0]
+        trials = list(trials)
+        return next(name for name in installed() if lacks(name, trials) is None)
+    if (setting := lacks(engine, trials)) is not None:
+        raise EngineLacks(engine, setting)
     if engine not in installed():
         raise NnsweepError(
             f"engine {engine!r} needs the {engine} extra: pip install 'nnsweep[{engine}]'")
@@ -70,7 +88,7 @@ def train(
     engine: str, x: ArrayLike, y: ArrayLike, trials: Sequence[TrialParams]
 ) -> list[TrialResult]:
     """One result per trial, in order; trials of several batch keys are trained key by key."""
-    chosen = load(engine)
+    chosen = load(resolve(engine, trials))
     groups: dict[object, list[int]] = {}
     for index, params in enumerate(trials):
         groups.setdefault(batch_key(params), []).append(index)

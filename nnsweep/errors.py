@@ -65,6 +65,14 @@ class EngineMismatch(ResultsError):
                          f"and this run uses {wanted}; one folder never mixes engines")
 
 
+class EngineLacks(NnsweepError):
+    """The `engine` asked for cannot train a trial's `setting` (say 'optimizer = "adam"')."""
+
+    def __init__(self, engine: str, setting: str) -> None:
+        self.engine, self.setting = engine, setting
+        super().__init__(f"the {engine} engine does not train {setting}; the numpy engine does")
+
+
 class CannotWrite(ResultsError):
     """Writing into the folder failed (`reason`: the system's words); `journal`, the file
     that keeps every trial finished so far."""

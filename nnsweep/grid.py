@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nnsweep.errors import GridTooLarge, NnsweepError
-from nnsweep.params import TrialParams
+from nnsweep.params import DEFAULTS, LATER_PARAMS, TrialParams
 
 # Exclude rules need a mask over the whole product; beyond this many trials, refuse.
 MAX_FILTERED = 50_000_000
@@ -58,23 +58,23 @@ class Axis:
             raise ValueError(f"axis {self.names}: every value needs {len(self.names)} parts")
 
 
+FLOAT_PARAMS = ("alpha", "tolerance", "momentum", "beta1", "beta2", "eps", "weight_decay")
+
+
 def trial_id(params: TrialParams, dataset_hash: str) -> str:
     """12 hex chars of sha256 over the canonical parameters and the dataset's hash."""
-    canonical = params.to_dict()
-    canonical["alpha"] = float(params.alpha)
-    canonical["tolerance"] = float(params.tolerance)
-    if params.weights is not None:
-        canonical["weights"] = [[[float(v) for v in row] for row in layer]
-                                for layer in params.weights]
+    canonical = {name: _canonical(name, value) for name, value in params.to_dict().items()
+                 if name not in LATER_PARAMS or value != DEFAULTS[name]}
     payload = json.dumps({"data": dataset_hash, "params": canonical}, sort_keys=True,
                          separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
+
 def _canonical(name: str, value: Any) -> Any:
     """A parameter's value as trial_id hashes it (numbers that may be written as integers are
     floats, given weights nested lists of floats)."""
-    if name in ("alpha", "tolerance"):
+    if name in FLOAT_PARAMS:
         return float(value)
     if name == "weights" and value is not None:
         return [[[float(v) for v in row] for row in layer] for layer in value]
@@ -82,7 +82,9 @@ def _canonical(name: str, value: Any) -> Any:
 
 
 def _fragment(name: str, value: Any) -> str:
-    """`"name":value` exactly as it stands in trial_id's JSON payload."""
+    """`"name":value` exactly as it stands in trial_id's JSON payload ("" where it does not)."""
+    if name in LATER_PARAMS and value == DEFAULTS[name]:
+        return ""
     return (json.dumps(name) + ":"
             + json.dumps(_canonical(name, value), separators=(",", ":"), allow_nan=False))
 
@@ -248,7 +250,8 @@ class Grid(Sequence[Trial]):
                 pairs = seen[digit] = (values, tuple((n, _fragment(n, v)) for n, v in values))
             params.update(pairs[0])
             encoded.update(pairs[1])
-        payload = self._id_head + ",".join([encoded[n] for n in _SORTED_NAMES]) + "}}"
+        payload = self._id_head + ",".join([encoded[n] for n in _SORTED_NAMES if encoded[n]]
+                                           ) + "}}"
         return Trial(hashlib.sha256(payload.encode()).hexdigest()[:12], TrialParams(**params))
 
 

@@ -15,12 +15,14 @@ Descent = Literal["full", "minibatch", "stochastic"]
 Reduction = Literal["sum", "mean"]
 Init = Literal["uniform", "normal", "xavier", "he", "given"]
 Metric = Literal["mae", "mse", "sse"]
+Optimizer = Literal["sgd", "momentum", "adam"]
 
 ACTIVATIONS: tuple[str, ...] = get_args(Activation)
 DESCENTS: tuple[str, ...] = get_args(Descent)
 REDUCTIONS: tuple[str, ...] = get_args(Reduction)
 INITS: tuple[str, ...] = get_args(Init)
 METRICS: tuple[str, ...] = get_args(Metric)
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 
 # Given weights: one matrix per layer, each a tuple of rows, as written in the sweep file.
 GivenWeights = tuple[tuple[tuple[float, ...], ...], ...]
@@ -46,6 +48,15 @@ class TrialParams:
     tolerance: float = 0.01
     bias: bool = False
     shuffle: bool = False
+    # How a gradient becomes an update (reference.py spells each rule out): sgd (w -= alpha *
+    # g, the textbooks'), momentum (v = momentum * v + g; w -= alpha * v) or adam (Kingma and
+    # Ba, bias-corrected); weight_decay adds weight_decay * w to g first (coupled L2).
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
 
     @property
     def record_step(self) -> int:
@@ -77,6 +88,13 @@ class TrialParams:
 
 PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in fields(TrialParams))
 DEFAULTS: dict[str, Any] = TrialParams().to_dict()
+# Parameters added after trial ids were first given out: at their defaults they are left out of
+# a trial's id, so the trials of older sweeps keep theirs (and their results folders resume).
+LATER_PARAMS: tuple[str, ...] = ("optimizer", "momentum", "beta1", "beta2", "eps",
+                                 "weight_decay")
+# Which optimizer each of its settings belongs to (weight decay belongs to every one).
+OPTIMIZER_OF: dict[str, str] = {"momentum": "momentum", "beta1": "adam", "beta2": "adam",
+                                "eps": "adam"}
 
 
 def hidden_text(hidden: tuple[int, ...]) -> str:

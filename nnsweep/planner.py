@@ -166,12 +166,12 @@ def preflight(spec: Spec, *, out: str | Path | None = None, jobs: int | None = N
     """Every check that needs no journal: limits, engine, backend, the folder, the room."""
     check_grid(spec, max_trials)
     directory = Path(out) if out is not None else default_directory(spec)
-    chosen_engine = engines.resolve(engine or spec.run.engine)
+    trials = list(spec.trials())
+    chosen_engine = engines.resolve(engine or spec.run.engine, (t.params for t in trials))
     chosen_backend = backend or spec.run.backend
     backends.check(chosen_backend, scheduler=spec.run.scheduler)
     store.check_name(directory)
     store.check_folder(directory, fresh=fresh)
-    trials = list(spec.trials())
     check_room(directory, trials, spec.dataset.x.shape[1], spec.dataset.y.shape[1],
                keep_weights=spec.run.save_weights)
     workers = workers_for(jobs if jobs is not None else spec.run.jobs, chosen_backend)

@@ -38,6 +38,7 @@ def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams) -> Tria
     steps = _slices(x, y, np.arange(rows), step_rows)
 
     changes = [np.zeros(w.shape, dtype=np.int64) for w in weights]
+    state = _State([np.zeros(w.shape) for w in weights], [np.zeros(w.shape) for w in weights])
     previous_up: list[np.ndarray] | None = None
     sse_rows: list[float] = []  # each epoch's sum of squared errors
     abs_rows: list[float] = []  # and of absolute errors
@@ -66,14 +67,18 @@ def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams) -> Tria
                         delta = back * hidden_deriv(outs[layer]) if hidden_deriv else back
                 if params.reduction == "mean":
                     grads = [g / len(x_step) for g in grads]
+                if params.weight_decay > 0:
+                    grads = [g + params.weight_decay * w for g, w in zip(grads, weights,
+                                                                         strict=True)]
+                moves = _moves(params, grads, state)
 
-                up = [g < 0 for g in grads]  # the direction of the update, -grad > 0
+                up = [m < 0 for m in moves]  # the direction of the update, -alpha * move > 0
                 if previous_up is not None:
                     for count, now, before in zip(changes, up, previous_up, strict=True):
                         count += now != before
                 previous_up = up
-                for w, g in zip(weights, grads, strict=True):
-                    w -= params.alpha * g
+                for w, m in zip(weights, moves, strict=True):
+                    w -= params.alpha * m
 
             sse_rows.append(sse)
             abs_rows.append(abs_sum)
@@ -83,6 +88,33 @@ def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams) -> Tria
     log = EpochLog([params], rows * n_outputs)
     log.absorb(np.array(sse_rows)[:, None], np.array(abs_rows)[:, None])  # (epochs, 1)
     return log.results([weights], [changes])[0]
+
+
+class _State:
+    """The optimizer's memory: momentum's velocity or Adam's first moment, Adam's second
+    moment, and beta1 ** t, beta2 ** t kept as running products."""
+
+    def __init__(self, first: list[Array], second: list[Array]) -> None:
+        self.first, self.second = first, second
+        self.beta1_t, self.beta2_t = 1.0, 1.0
+
+
+def _moves(params: TrialParams, grads: list[Array], state: _State) -> list[Array]:
+    """What each weight moves by before alpha: the gradient (sgd), the velocity (momentum),
+    or Adam's ratio of bias-corrected moments."""
+    if params.optimizer == "sgd":
+        return grads
+    if params.optimizer == "momentum":
+        state.first = [params.momentum * v + g for v, g in zip(state.first, grads, strict=True)]
+        return state.first
+    b1, b2 = params.beta1, params.beta2
+    state.first = [b1 * m + (1 - b1) * g for m, g in zip(state.first, grads, strict=True)]
+    state.second = [b2 * v + (1 - b2) * (g * g) for v, g in zip(state.second, grads,
+                                                                  strict=True)]
+    state.beta1_t *= b1
+    state.beta2_t *= b2
+    return [(m / (1 - state.beta1_t)) / (np.sqrt(v / (1 - state.beta2_t)) + params.eps)
+            for m, v in zip(state.first, state.second, strict=True)]
 
 
 def _slices(x: Array, y: Array, order: np.ndarray, step_rows: int) -> list[tuple[Array, Array]]:

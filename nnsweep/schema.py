@@ -24,7 +24,16 @@ from nnsweep.datasets import (
     OPTIONS,
     finite_float,
 )
-from nnsweep.params import PARAM_NAMES, Activation, Descent, GivenWeights, Init, Metric, Reduction
+from nnsweep.params import (
+    PARAM_NAMES,
+    Activation,
+    Descent,
+    GivenWeights,
+    Init,
+    Metric,
+    Optimizer,
+    Reduction,
+)
 
 MAX_AXIS = 1_000_000  # values one axis or range may hold
 MAX_EPOCHS = 1_000_000_000
@@ -116,6 +125,8 @@ def _weights(value: object) -> GivenWeights:
 Layer = Annotated[int, Field(ge=1, le=MAX_LAYER)]
 SEED = integer(0, 2**32 - 1, f"an integer from 0 to {2**32 - 1}")
 FLAG = Annotated[bool, Field(description="true or false")]
+FRACTION = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False,
+                                  description="a number from 0 up to, not including, 1")]
 PARAMS: dict[str, Any] = {  # TrialParams' fields, in their order
     "hidden": Annotated[Layer | Annotated[list[Layer], Field(max_length=100)],
                         pydantic.AfterValidator(lambda v: tuple(v if isinstance(v, list) else [v])),
@@ -136,6 +147,13 @@ PARAMS: dict[str, Any] = {  # TrialParams' fields, in their order
     "tolerance": Annotated[float, Field(ge=0, allow_inf_nan=False, description="a number >= 0")],
     "bias": FLAG,
     "shuffle": FLAG,
+    "optimizer": choice(Optimizer),
+    "momentum": FRACTION,
+    "beta1": FRACTION,
+    "beta2": FRACTION,
+    "eps": Annotated[float, Field(gt=0, allow_inf_nan=False, description="a number > 0")],
+    "weight_decay": Annotated[float, Field(ge=0, allow_inf_nan=False,
+                                           description="a number >= 0")],
 }
 assert tuple(PARAMS) == PARAM_NAMES
 Params = model("Params", PARAMS)  # [params]; one value of an axis

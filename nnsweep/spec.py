@@ -29,7 +29,7 @@ from nnsweep import datasets, schema
 from nnsweep.errors import DataError, NnsweepWarning, SpecError
 from nnsweep.grid import MAX_FILTERED, MAX_TRIALS, Axis, Grid
 from nnsweep.network import weight_shapes
-from nnsweep.params import DEFAULTS, PARAM_NAMES, TrialParams
+from nnsweep.params import DEFAULTS, OPTIMIZER_OF, PARAM_NAMES, TrialParams
 
 ENGINES: tuple[str, ...] = get_args(schema.Engine)
 BACKENDS: tuple[str, ...] = get_args(schema.Backend)
@@ -255,6 +255,7 @@ class _Reader:
         if dataset is not None:
             self.check_against_data(dataset, params, written)
         self.check_weights(params, dataset)
+        self.check_optimizer_settings(params)
         self.raise_problems()
         if dataset is None or name is None:  # always reported above; this keeps types honest
             raise SpecError([f"{self.where}: dataset: unusable"])
@@ -620,6 +621,16 @@ class _Reader:
                                  f"hidden = {_show(list(hidden))}{', bias' if bias else ''} "
                                  f"with {_count(n_in, 'input')} and {_count(n_out, 'output')}; "
                                  f"expected {_shapes(needed)}")
+
+    def check_optimizer_settings(self, params: Mapping[str, Any]) -> None:
+        """A setting of an optimizer no trial uses (momentum with sgd alone) changes ids, not
+        numbers: it is a mistake."""
+        used = {params.get("optimizer", DEFAULTS["optimizer"])} | {
+            value for _, name, value in self.seen if name == "optimizer"}
+        unused = {key.split("[")[0]: name for key, name, _ in self.seen  # an axis: once
+                  if name in OPTIMIZER_OF and OPTIMIZER_OF[name] not in used}
+        for key, name in unused.items():
+            self.problem(key, f'only used with optimizer = "{OPTIMIZER_OF[name]}"')
 
     def check_grid(self, grid: Grid) -> None:
         seen_include: dict[tuple[tuple[str, Any], ...], int] = {}

@@ -36,6 +36,12 @@ PARAM_COLUMNS: dict[str, str] = {
     "tolerance": "float64",
     "bias": "bool",
     "shuffle": "bool",
+    "optimizer": "string",
+    "momentum": "float64",
+    "beta1": "float64",
+    "beta2": "float64",
+    "eps": "float64",
+    "weight_decay": "float64",
 }
 assert set(PARAM_COLUMNS) == set(PARAM_NAMES) - {"weights"}
 

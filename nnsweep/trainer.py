@@ -198,13 +198,32 @@ class _BatchTrainer:
                   for layer in range(self.depth)]
         self.weights = _Packed(shapes)  # views (B_g, fan_in, fan_out)
         self.grads = self.weights.like()
-        self.alpha = self.weights.like()  # each trial's alpha at each of its weights
         self.changes = self.weights.like(np.int64)
+        self.optimizer, self.decay = first.optimizer, first.weight_decay > 0
+        # Each trial's settings at each of its weights, so an update is one operation for all.
+        settings: dict[str, Callable[[TrialParams], float]] = {"alpha": lambda t: t.alpha}
+        if self.decay:
+            settings["weight_decay"] = lambda t: t.weight_decay
+        if self.optimizer == "momentum":
+            settings["momentum"] = lambda t: t.momentum
+        if self.optimizer == "adam":
+            settings.update(beta1=lambda t: t.beta1, beta2=lambda t: t.beta2,
+                            rest1=lambda t: 1 - t.beta1, rest2=lambda t: 1 - t.beta2,
+                            eps=lambda t: t.eps)
+        self.setting = {name: self.weights.like() for name in settings}
         for slot, trial in enumerate(self.trials):
             g, i = self.group_of[slot], slot - self.bounds[self.group_of[slot]][0]
             for layer, w in enumerate(initial_weights(trial, n_inputs, self.n_outputs)):
                 self.weights.views[layer][g][i] = w
-                self.alpha.views[layer][g][i] = trial.alpha
+                for name, of in settings.items():
+                    self.setting[name].views[layer][g][i] = of(trial)
+        self.alpha = self.setting["alpha"]
+        # The optimizer's memory (momentum's velocity, Adam's moments, beta ** t as running
+        # products) and scratch for the update, flat (N,) like the weights.
+        self.memory = [self.weights.like() for _ in range(
+            {"sgd": 0, "momentum": 1, "adam": 2}[self.optimizer])]  # views (B_g, in, out)
+        self.beta_t = np.ones((2, self.weights.data.size if len(self.memory) == 2 else 0))
+        self.work = np.empty((2, self.weights.data.size))  # (2, N)
         self.tolerance = np.array([t.tolerance for t in self.trials])  # (B,)
         self.buffers: dict[int, _StepBuffers] = {}
 
@@ -302,16 +321,52 @@ class _BatchTrainer:
         grads = self.grads.data  # (N,) every weight of every network
         if self.first.reduction == "mean":
             np.divide(grads, x_step.shape[1], out=grads)
-        directions.add(grads)
-        np.multiply(self.alpha.data, grads, out=grads)
-        np.subtract(self.weights.data, grads, out=self.weights.data)
+        moves = self._moves(grads)  # (N,)
+        directions.add(moves)
+        np.multiply(self.alpha.data, moves, out=moves)
+        np.subtract(self.weights.data, moves, out=self.weights.data)
+
+    def _moves(self, grads: Array) -> Array:
+        """What each weight moves by before alpha, the operations of reference._moves in
+        their order (so the numbers are the loop's): decay, then sgd, momentum or adam."""
+        work, setting = self.work, self.setting
+        moves: Array = work[1]  # (N,) the result, apart from the velocity itself
+        if self.decay:
+            np.multiply(setting["weight_decay"].data, self.weights.data, out=work[0])
+            np.add(grads, work[0], out=grads)
+        if self.optimizer == "sgd":
+            return grads
+        first = self.memory[0].data  # (N,)
+        if self.optimizer == "momentum":
+            np.multiply(setting["momentum"].data, first, out=first)
+            np.add(first, grads, out=first)
+            np.copyto(moves, first)
+            return moves
+        second, beta_t = self.memory[1].data, self.beta_t  # (N,), (2, N)
+        np.multiply(setting["beta1"].data, first, out=first)
+        np.multiply(setting["rest1"].data, grads, out=work[0])
+        np.add(first, work[0], out=first)  # m = beta1 * m + (1 - beta1) * g
+        np.multiply(setting["beta2"].data, second, out=second)
+        np.multiply(grads, grads, out=work[0])
+        np.multiply(setting["rest2"].data, work[0], out=work[0])
+        np.add(second, work[0], out=second)  # v = beta2 * v + (1 - beta2) * g * g
+        np.multiply(beta_t[0], setting["beta1"].data, out=beta_t[0])
+        np.multiply(beta_t[1], setting["beta2"].data, out=beta_t[1])
+        np.subtract(1, beta_t[1], out=work[0])
+        np.divide(second, work[0], out=work[0])
+        np.sqrt(work[0], out=work[0])
+        np.add(work[0], setting["eps"].data, out=work[0])  # sqrt(v_hat) + eps
+        np.subtract(1, beta_t[0], out=moves)
+        np.divide(first, moves, out=moves)  # m_hat
+        np.divide(moves, work[0], out=moves)
+        return moves
 
     def run(self, on_epoch: Callable[[int], None] | None) -> list[TrialResult]:
         first, B = self.first, self.B
         epochs = first.epochs
         in_order = np.broadcast_to(np.arange(self.rows), (B, self.rows))
         shufflers = ([shuffle_generator(t.seed) for t in self.trials]
-                     if batch_key(first)[-1] else None)
+                     if first.shuffle and first.descent != "full" else None)
         steps = self._steps(in_order)
         directions = _Directions(self.changes.data)
         log = EpochLog(self.trials, self.rows * self.n_outputs)  # slot order
@@ -365,4 +420,6 @@ class _BatchTrainer:
             for layer in range(self.depth):
                 self.weights.views[layer][g][i] = 0.0
                 self.alpha.views[layer][g][i] = 0.0
+                for memory in self.memory:  # a lost trial's moments, nan maybe: none now
+                    memory.views[layer][g][i] = 0.0
         self.active &= ~bad

@@ -149,7 +149,9 @@ def resolve(name: str, value: Any) -> Any:
 CHANGED = {"hidden": (5,), "activation": "relu", "output": "linear", "alpha": 0.2,
            "descent": "stochastic", "batch_size": 3, "reduction": "mean", "epochs": 7,
            "seed": 9, "init": "given", "weights": (((1.0,),),), "record_every": 2,
-           "metric": "sse", "tolerance": 0.5, "bias": True, "shuffle": True}
+           "metric": "sse", "tolerance": 0.5, "bias": True, "shuffle": True,
+           "optimizer": "adam", "momentum": 0.5, "beta1": 0.5, "beta2": 0.5, "eps": 0.5,
+           "weight_decay": 0.5}
 
 
 def test_every_parameter_has_a_changed_value_in_the_id_test() -> None:

@@ -22,6 +22,9 @@ CASES = [
      "nnsweep: results/xor: 49 trials here were trained by the numpy engine and this run uses "
      "numba; one folder never mixes engines: resume with --engine numpy, start over with "
      "--fresh, or choose another folder with --out"),
+    (errors.EngineLacks("numba", 'optimizer = "adam"'),
+     'nnsweep: the numba engine does not train optimizer = "adam"; the numpy engine does: run '
+     "with --engine numpy"),
     (errors.GridTooLarge("sweeps/big.toml", 4_000_000, 100_000, 10_000_000),
      "nnsweep: sweeps/big.toml: the grid has 4,000,000 trials, more than the limit of 100,000; "
      "narrow the grid, or raise the limit with --max-trials 4000000"),
