@@ -37,7 +37,7 @@ def test_mypy_strict_finds_nothing() -> None:
 LAYERS = (
     "params", "result", "errors", "text", "packing", "batching", "network", "reference",
     "trainer", "engine_numba", "engines", "datasets", "grid", "schema", "spec", "journal",
-    "tables", "store", "manifest", "backends", "progress", "planner", "runner", "plots",
+    "tables", "outcomes", "store", "manifest", "backends", "progress", "planner", "runner", "plots",
     "report", "show", "__main__",
 )
 

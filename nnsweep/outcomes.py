@@ -1,0 +1,93 @@
+"""What each trial's training did, in one word: the outcome classes of the figures and the page.
+
+A pure function of the trials table and the history table. The status decides converged,
+diverged and failed; a trial that finished without reaching its tolerance is judged by its own
+recorded metric at three epochs: the first, the middle of the run, and the last.
+
+- learning: still falling at the end, and at most half of its starting error is left;
+- too_slow: still falling at the end, but more than half of its starting error is left: the
+  steps are too small (alpha too small) to get there in the epochs given;
+- stuck: stopped falling (flat or rising over the last half of the run) above the tolerance:
+  saturated sigmoids, dead relu units, or an alpha so large that the updates bounce.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from nnsweep.result import STATUSES
+
+# The classes in the order legends and tables list them.
+OUTCOME_NAMES: tuple[str, ...] = (
+    "converged", "learning", "too_slow", "stuck", "diverged", "failed",
+)
+
+# One line per class, for captions, legends and the README.
+DEFINITIONS: dict[str, str] = {
+    "converged": "the metric reached the tolerance",
+    "learning": "not converged, still falling at the end, at most half the starting error left",
+    "too_slow": "still falling at the end, more than half the starting error left (alpha too "
+                "small for the epochs given)",
+    "stuck": "stopped falling above the tolerance (saturated or dead units, or bouncing)",
+    "diverged": "an error or a weight overflowed",
+    "failed": "the trial raised (or its worker crashed): no error to judge",
+}
+
+# Still falling: over the last half of the run (from the first recorded epoch at or past half
+# the last one) the metric fell by at least this share of its mid-run level. A trial that is
+# learning loses tens of percent there (the XOR nets lose about a third at any alpha that
+# converges); a saturated or dead network loses well under a percent, or nothing.
+STILL_FALLING = 0.01
+# Too slow: while still falling, more than this share of the starting error is left. A slow but
+# steady fall (alpha too small) has barely dented the error; a learner has taken most of it.
+TOO_SLOW_LEFT = 0.5
+
+_FAILED = ("failed", "crashed")
+assert set(_FAILED) <= set(STATUSES)
+
+
+def trial_outcomes(trials: pd.DataFrame, history: pd.DataFrame) -> pd.Series:
+    """Each trial's outcome (one of OUTCOME_NAMES), on the trials table's index.
+
+    A not-converged trial with no recorded history cannot show a fall, so it reads as stuck.
+    """
+    start, middle, end = _three_points(trials, history)  # (trials,) each, NaN where unrecorded
+    with np.errstate(invalid="ignore"):
+        falling = (middle - end) >= STILL_FALLING * middle  # (trials,)
+        slow = end > TOO_SLOW_LEFT * start  # (trials,)
+    judged = np.where(falling & slow, "too_slow", np.where(falling, "learning", "stuck"))
+    status = trials["status"].astype(str).to_numpy()  # (trials,)
+    result = np.where(np.isin(status, _FAILED), "failed",
+                      np.where(np.isin(status, ("converged", "diverged")), status, judged))
+    return pd.Series(result, index=trials.index, dtype="string")
+
+
+def _three_points(
+    trials: pd.DataFrame, history: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each trial's metric at its first recorded epoch, the first at or past half its last
+    recorded epoch, and its last: vectorised over the whole history (no loop per trial)."""
+    nan = np.full(len(trials), np.nan)  # (trials,)
+    if history.empty or trials.empty:
+        return nan, nan.copy(), nan.copy()
+    metric = trials.set_index("trial")["metric"].astype(str)
+    frame = history[history["trial"].isin(metric.index)]
+    frame = frame.sort_values(["trial", "epoch"], kind="stable")
+    wanted = frame["trial"].map(metric).to_numpy()  # (rows,) each row's own metric name
+    values = np.full(len(frame), np.nan)  # (rows,)
+    for name in np.unique(wanted):
+        rows = wanted == name
+        values[rows] = frame[str(name)].to_numpy(dtype=float)[rows]
+    frame = pd.DataFrame({"trial": frame["trial"].to_numpy(),
+                          "epoch": frame["epoch"].to_numpy(), "value": values})
+    groups = frame.groupby("trial", sort=False)
+    last_epoch = groups["epoch"].transform("max").to_numpy()  # (rows,)
+    first = groups["value"].first()
+    last = groups["value"].last()
+    middle = frame[frame["epoch"].to_numpy() * 2 >= last_epoch].groupby(
+        "trial", sort=False)["value"].first()
+    ids = trials["trial"]
+    return (ids.map(first).to_numpy(dtype=float, na_value=np.nan),
+            ids.map(middle).to_numpy(dtype=float, na_value=np.nan),
+            ids.map(last).to_numpy(dtype=float, na_value=np.nan))
