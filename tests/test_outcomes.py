@@ -13,7 +13,7 @@ from nnsweep.outcomes import STILL_FALLING, TOO_SLOW_LEFT
 from nnsweep.params import TrialParams
 
 
-def judge(*curves: Sequence[float], status: str = "not_converged", metric: str = "mae",
+def judge(*curves: Sequence[float] | np.ndarray, status: str = "not_converged", metric: str = "mae",
           epochs: Sequence[int] | None = None) -> list[str]:
     """The outcomes of trials whose metric takes these values at these epochs (0, 1, 2, ...);
     the other metrics stay flat, so only the trial's own metric can decide."""
@@ -27,7 +27,7 @@ def judge(*curves: Sequence[float], status: str = "not_converged", metric: str =
         history.append(pd.DataFrame({"trial": trial, "epoch": at,
                                      **{**flat, metric: list(curve)}}))
     frame = tables.concat(history, tables.HISTORY_SCHEMA)
-    return outcomes.trial_outcomes(tables.trials_frame(rows), frame).tolist()
+    return [str(o) for o in outcomes.trial_outcomes(tables.trials_frame(rows), frame)]
 
 
 def test_the_status_decides_converged_diverged_and_failed_whatever_the_history() -> None:
