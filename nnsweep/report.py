@@ -1,21 +1,30 @@
 """A results folder's report: plots/ plus one self-contained report.html and a report.md.
 
 Built from the saved tables only, so `python -m nnsweep report DIR` rebuilds it without
-training. The HTML page embeds its images as data URIs and loads nothing else: it opens from
-disk, offline, and can be mailed as one file.
+training. The page answers first (the best cell, where the sweep converges and where it
+diverges), then shows the evidence: the outcome table, an explorer, the figures, and last the
+failures, the spec and the manifest. It embeds its images as data URIs, its explorer's data
+as inline JSON and its script inline, and loads nothing else: it opens from disk, offline, and
+can be mailed as one file.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import html
 import json
+import math
+import re
+import struct
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from nnsweep import plots, store
@@ -29,6 +38,16 @@ BEST_TRIALS = 10
 # The outcome columns of the best trials' table, after the trial and its varying parameters.
 BEST_TRIAL_OUTCOMES = ("status", "final_error", "best_error", "converged_epoch",
                        "direction_changes")
+# The explorer's curves: at most CURVE_POINTS log-spaced epochs per cell, and fewer when the
+# grid is big, so that all cells together hold at most about CURVE_BUDGET points: the page
+# grows with the cells, never with the trials or the epochs.
+CURVE_POINTS = 100
+CURVE_BUDGET = 50_000
+MIN_CURVE_POINTS = 16
+# The smallest tick text, in CSS pixels, a figure may be shown at; a figure that would shrink
+# below it keeps its width and scrolls sideways instead.
+LEGIBLE_PX = 9.0
+SCRIPT = "explore.js"  # shipped beside this module (package data), inlined into the page
 
 
 def read_tables(directory: Path) -> dict[str, pd.DataFrame]:
@@ -66,6 +85,10 @@ class Contents:
     times: pd.DataFrame
     manifest: dict[str, Any]
     key: str = ""  # store.report_key of what the page shows
+    answer: list[str] = field(default_factory=list)  # the answer's sentences
+    explore: dict[str, Any] | None = None  # the explorer's data; None: nothing to explore
+    invocations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sweep_time: str = ""  # the sweep's times over every invocation, as one sentence
 
 
 def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
@@ -116,7 +139,7 @@ def _remove_old_pictures(out: Path) -> None:
 
 def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str, Any],
            layout: Layout, pictures: list[Picture], expected: int | None = None) -> Contents:
-    trials = frames["trials"]
+    trials, history = frames["trials"], frames["history"]
     spec_path = directory / "spec.toml"
     dataset = manifest.get("dataset")
     facts = [f"{len(trials)} trials in {directory}"]
@@ -133,15 +156,19 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
                   *([f"one panel per {', '.join(layout.facet)}"] if layout.facet else []),
                   *([f"median over {layout.seeds} seeds"] if layout.seeds > 1 else [])]
         facts.append(f"figures: {', '.join(placed)}")
+    cells = _cell_summary(trials, history, layout) if not trials.empty else None
+    glance = at_a_glance(trials, history, layout)
+    sweep_time, invocations = sweep_times(manifest)
     return Contents(
         title=str(manifest.get("name") or directory.name),
         description=str(manifest.get("description") or ""),
         facts=facts,
         spec=_saved_text(spec_path),
         counts=status_counts(trials),
-        glance=at_a_glance(trials, frames["history"], layout),
-        glance_note=GLANCE.format(x=layout.x or "", seeds=", the median seed deciding"
-                                  if layout.seeds > 1 else ""),
+        glance=glance,
+        glance_note=GLANCE.format(
+            x=layout.x or "", seeds=", the median seed deciding" if layout.seeds > 1 else "",
+            classes="; ".join(text for name, text, *_ in plots.OUTCOMES if name in glance)),
         best=best_trials(trials, layout),
         failed=failed_trials(trials, layout),
         pictures=pictures,
@@ -151,6 +178,11 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
                             ("created", "started", "finished", "spec_hash", "host")
                             if manifest.get(k) is not None], columns=["field", "value"]),
         manifest=manifest,
+        answer=answer(trials, layout, cells),
+        explore=explore_data(trials, history, layout, cells,
+                             title=str(manifest.get("name") or directory.name)),
+        invocations=invocations,
+        sweep_time=sweep_time,
     )
 
 
@@ -231,25 +263,424 @@ def _cells(frame: pd.DataFrame) -> pd.DataFrame:
                         columns=list(frame.columns))
 
 
+# --- one row per cell: what the answer and the explorer read ------------------------------
+
+def _cell_summary(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    """plots.cell_frame's cells (the figures' own numbers: median error, outcome, converged
+    share) with, per cell, its index (`cell`), the median best error (`best`) and its trials
+    per status (`n_converged`, ...); groupbys over the trials only."""
+    keys = layout.keys
+    cells = plots.cell_frame(trials, history, layout)
+    if not keys:
+        grouped = trials.assign(_all="all").groupby("_all", sort=False)
+        cells = cells.assign(_all="all")
+        keys = ["_all"]
+    else:
+        grouped = trials.groupby(keys, sort=False, dropna=False)
+    counts = trials.assign(_all="all").groupby([*keys, "status"], sort=False, dropna=False)
+    per_status = counts.size().unstack("status", fill_value=0)
+    per_status.columns = [f"n_{status}" for status in per_status.columns]
+    extra = per_status.assign(best=grouped["best_error"].median()).reset_index()
+    cells = cells.merge(extra, on=keys, how="left")
+    return cells.reset_index(drop=True).assign(cell=np.arange(len(cells)))
+
+
+def _metric(trials: pd.DataFrame) -> str:
+    """The metric the figures use: the sweep's own, or mae when trials differ."""
+    metrics = plots.ordered_values("metric", trials["metric"])
+    return str(metrics[0]) if len(metrics) == 1 else "mae"
+
+
+def _tolerance(trials: pd.DataFrame) -> str:
+    return "/".join(f"{t:g}" for t in plots.ordered_values("tolerance", trials["tolerance"]))
+
+
+def _where(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame,
+           chosen: pd.Series) -> str:
+    """The chosen cells as a phrase: runs of x values, grouped by the rows that share them
+    ("alpha 1 to 10 at hidden 4 to 32; alpha 1 at hidden 64")."""
+    assert layout.x is not None
+    x_order = plots.ordered_values(layout.x, trials[layout.x])
+    row_columns = [c for c in (*layout.facet, layout.y) if c is not None]
+    rows = plots.facet_keys(trials, Layout(None, None, tuple(row_columns), 1)) \
+        if row_columns else [()]
+    by_runs: dict[str, list[int]] = {}
+    for index, key in enumerate(rows):
+        mask = chosen.copy()
+        for column, value in zip(row_columns, key, strict=True):
+            mask &= cells[column] == value
+        if not mask.any():
+            continue
+        positions = sorted(x_order.index(v) for v in cells.loc[mask, layout.x])
+        runs = _runs(positions, [plots.value_label(layout.x, v) for v in x_order])
+        by_runs.setdefault(f"{layout.x} {runs}", []).append(index)
+    phrases = []
+    for runs, indices in by_runs.items():
+        if not row_columns or len(indices) == len(rows):
+            every = f" (every {' and '.join(row_columns)})" if row_columns and len(rows) > 1 \
+                else ""
+            phrases.append(runs + every)
+        elif len(row_columns) == 1:
+            labels = [plots.value_label(row_columns[0], k[0]) for k in rows]
+            phrases.append(f"{runs} at {row_columns[0]} {_runs(indices, labels)}")
+        else:
+            where = " or ".join(", ".join(f"{c} = {plots.value_label(c, v)}"
+                                          for c, v in zip(row_columns, rows[i], strict=True))
+                                for i in indices)
+            phrases.append(f"{runs} at {where}")
+    if len(phrases) > 6:
+        phrases = [*phrases[:6], f"and in {len(phrases) - 6} more groups of rows"]
+    return "; ".join(phrases)
+
+
+def _runs(positions: Sequence[int], labels: Sequence[str]) -> str:
+    """Sorted positions as runs of neighbours: "0.01, 1 to 100"."""
+    runs: list[list[int]] = []
+    for p in positions:
+        if runs and p == runs[-1][-1] + 1:
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    return ", ".join(labels[r[0]] if len(r) == 1 else f"{labels[r[0]]} to {labels[r[-1]]}"
+                     for r in runs)
+
+
+def answer(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame | None) -> list[str]:
+    """The page's first paragraph, written from the data: the best cell with its parameters
+    and error, where most seeds converge, where most diverge, and how many failed."""
+    if cells is None or trials.empty:
+        return ["The tables hold no trials yet."]
+    metric, tolerance = _metric(trials), _tolerance(trials)
+    seeds = layout.seeds > 1
+    median = "median " if seeds else ""
+    sentences = []
+    finite = cells[np.isfinite(cells["error"].to_numpy(dtype=float))]
+    if finite.empty:
+        sentences.append("No trial finished with a finite error.")
+    else:
+        best = finite.loc[finite["error"].idxmin()]
+        where = ", ".join(f"{c} = {plots.value_label(c, best[c])}" for c in
+                          (layout.x, layout.y, *layout.facet) if c is not None)
+        text = (f"The best {'cell' if layout.keys else 'result'}"
+                f"{' is ' + where if where else ''}: {median}final {metric} "
+                f"{_number(best['error'])}")
+        if seeds:
+            text += f" over {int(best['seeds'])} seeds (median best {_number(best['best'])})"
+        converged = round(float(best["converged_share"]) * int(best["seeds"]))
+        if converged and np.isfinite(best["converged_epoch"]):
+            text += (f"; {converged} of {int(best['seeds'])} seeds" if seeds else "; it") + \
+                f" reached {metric} <= {tolerance} by epoch {best['converged_epoch']:.0f}"
+            text += " (median)" if converged > 1 else ""
+        sentences.append(text + ".")
+    if layout.x is None:
+        return sentences
+    majority = cells["converged_share"] > 0.5
+    some = cells["converged_share"] > 0
+    if majority.any():
+        sentences.append(f"{'Most seeds converge' if seeds else 'It converges'} (reach "
+                         f"{metric} <= {tolerance}) at {_where(trials, layout, cells, majority)}.")
+    elif some.any():
+        sentences.append(f"No cell converges in most of its seeds; some seeds reach {metric} "
+                         f"<= {tolerance} at {_where(trials, layout, cells, some)}.")
+    else:
+        sentences.append(f"No trial reaches {metric} <= {tolerance}.")
+    diverged = cells["diverged"] / cells["seeds"] > 0.5
+    if diverged.any():
+        sentences.append(f"{'Most seeds diverge' if seeds else 'It diverges'} (a weight or "
+                         f"the error overflows) at {_where(trials, layout, cells, diverged)}.")
+    else:
+        sentences.append("No cell diverges in most of its seeds." if seeds
+                         else "No trial diverges.")
+    failed = int(trials["status"].isin(["failed", "crashed"]).sum())
+    if failed:
+        sentences.append(f"{failed} trial{'s' if failed > 1 else ''} failed (listed at the "
+                         "end).")
+    return sentences
+
+
+def _number(value: Any) -> str:
+    return f"{float(value):.3g}"
+
+
+# --- the explorer's data ------------------------------------------------------------------
+
+def explore_data(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
+                 cells: pd.DataFrame | None, *, title: str = "") -> dict[str, Any] | None:
+    """Per heatmap cell: its parameters, seeds, final and best error, outcome, and its curve
+    (median and min..max over seeds, at most `curve_points` log-spaced epochs). None when there
+    is no x axis to lay cells out on. Sized by the cells: one groupby reads the history."""
+    if layout.x is None or cells is None or cells.empty:
+        return None
+    metric = _metric(trials)
+    x_order = plots.ordered_values(layout.x, trials[layout.x])
+    y_order = plots.ordered_values(layout.y, trials[layout.y]) if layout.y else [None]
+    panels = plots.facet_keys(trials, layout)
+    points = curve_points(len(cells))
+    curves = _cell_curves(trials, history, layout, cells, metric, points)
+    out = []
+    for row in cells.itertuples(index=False):
+        values = row._asdict()
+        panel = tuple(values[c] for c in layout.facet)
+        error = float(values["error"])
+        out.append({
+            "panel": panels.index(panel),
+            "i": x_order.index(values[layout.x]),
+            "j": y_order.index(values[layout.y]) if layout.y else 0,
+            "params": [[c, plots.value_label(c, values[c])] for c in
+                       (layout.x, *([layout.y] if layout.y else []), *layout.facet)],
+            "seeds": int(values["seeds"]),
+            "statuses": _statuses(values),
+            "outcome": str(values["outcome"]),
+            "final": _json_number(error),
+            "diverged": bool(error == math.inf),
+            "best": _json_number(values["best"]),
+            "share": float(values["converged_share"]),
+            "epoch": _json_number(values["converged_epoch"]),
+            "changes": _json_number(values["direction_changes"]),
+            "curve": curves.get(int(values["cell"]), {"e": [], "m": [], "lo": [], "hi": []}),
+        })
+    start = int(np.nanargmin(np.where(np.isfinite(cells["error"].to_numpy(dtype=float)),
+                                      cells["error"].to_numpy(dtype=float), np.nan))) \
+        if np.isfinite(cells["error"].to_numpy(dtype=float)).any() else 0
+    return {
+        "title": title,
+        "metric": metric,
+        "tolerance": float(np.min(trials["tolerance"].to_numpy(dtype=float))),
+        "x": {"name": layout.x, "title": plots.axis_title(layout.x),
+              "labels": [plots.value_label(layout.x, v) for v in x_order]},
+        "y": {"name": layout.y, "title": plots.axis_title(layout.y),
+              "labels": [plots.value_label(layout.y, v) for v in y_order]}
+        if layout.y else None,
+        "panels": [plots.facet_label(layout, k) for k in panels],
+        "points": points,
+        "start": start,
+        "cells": out,
+    }
+
+
+def _statuses(cell: dict[str, Any]) -> dict[str, int]:
+    """A cell's trials per status, in STATUSES' order (any other status after them)."""
+    counts = {column[2:]: int(n) for column, n in cell.items() if column.startswith("n_") and n}
+    rank = {status: i for i, status in enumerate(STATUSES)}
+    return dict(sorted(counts.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+
+
+def curve_points(cells: int) -> int:
+    """Points per cell's curve: CURVE_POINTS, fewer for big grids (CURVE_BUDGET in all), never
+    fewer than MIN_CURVE_POINTS."""
+    return max(MIN_CURVE_POINTS, min(CURVE_POINTS, CURVE_BUDGET // max(cells, 1)))
+
+
+def _cell_curves(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
+                 cells: pd.DataFrame, metric: str, points: int) -> dict[int, dict[str, list[Any]]]:
+    """Each cell's error against epoch over its seeds (median, min, max), thinned to at most
+    `points` + 1 log-spaced epochs, first and last kept. The one pass over the history is a
+    groupby by (cell, epoch); the thinning works on its result, cells x epochs."""
+    keys = layout.keys
+    trial_cells = trials[["trial", *keys]].merge(cells[[*keys, "cell"]], on=keys, how="left")
+    cell_of = pd.Series(trial_cells["cell"].to_numpy(), index=trial_cells["trial"].to_numpy())
+    errors = history[metric].to_numpy(dtype=float)  # (rows,)
+    frame = pd.DataFrame({"cell": history["trial"].map(cell_of).to_numpy(),
+                          "epoch": history["epoch"].to_numpy(),
+                          "error": np.where(np.isfinite(errors), errors, np.nan)})
+    stats = frame.groupby(["cell", "epoch"], sort=True)["error"].agg(["median", "min", "max"])
+    stats = stats.reset_index()
+    position = stats.groupby("cell", sort=False).cumcount().to_numpy()  # (cell epochs,)
+    count = stats.groupby("cell", sort=False)["epoch"].transform("size").to_numpy()
+    scale = points / np.log1p(np.maximum(count - 1, 1))  # (cell epochs,)
+    bucket = np.floor(np.log1p(position) * scale)
+    previous = np.floor(np.log1p(np.maximum(position - 1, 0)) * scale)
+    stats = stats[(position == 0) | (position == count - 1) | (bucket != previous)]
+    curves: dict[int, dict[str, list[Any]]] = {}
+    for cell, curve in stats.groupby("cell", sort=False):
+        curves[int(cell)] = {
+            "e": [int(e) for e in curve["epoch"]],
+            "m": [_json_number(v, 4) for v in curve["median"]],
+            "lo": [_json_number(v, 4) for v in curve["min"]],
+            "hi": [_json_number(v, 4) for v in curve["max"]],
+        }
+    return curves
+
+
+def _json_number(value: Any, digits: int = 6) -> float | None:
+    """A finite number rounded to `digits` significant digits; None (JSON null) otherwise."""
+    if value is None or value is pd.NA:
+        return None
+    number = float(value)
+    return float(f"{number:.{digits}g}") if math.isfinite(number) else None
+
+
+def embedded_json(data: Any) -> str:
+    """JSON that is safe inside a <script> element: no `<`, `>` or `&` (so no `</script>` and
+    no `<!--` can appear, whatever a string holds), and no raw U+2028/U+2029."""
+    text = json.dumps(data, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def explore_script() -> str:
+    """The explorer's script, shipped as package data beside this module."""
+    return resources.files("nnsweep").joinpath(SCRIPT).read_text(encoding="utf-8")
+
+
+# --- the sweep's times --------------------------------------------------------------------
+
+def sweep_times(manifest: dict[str, Any]) -> tuple[str, pd.DataFrame]:
+    """Every invocation's times and work, with the sweep's totals as a sentence: the running
+    time summed over invocations and the span from the first start to the last end."""
+    runs = [r for r in manifest.get("invocations") or [] if isinstance(r, dict)]
+    if not runs:
+        started, finished = _time(manifest.get("started")), _time(manifest.get("finished"))
+        if started and finished:
+            return (f"One recorded run: {_seconds((finished - started).total_seconds())} "
+                    f"from {manifest['started']} to {manifest['finished']}."), pd.DataFrame()
+        return "", pd.DataFrame()
+    rows, total, trained, reused = [], 0.0, 0, 0
+    for number, run in enumerate(runs, start=1):
+        start, end = _time(run.get("started")), _time(run.get("finished"))
+        seconds = (end - start).total_seconds() if start and end else None
+        total += seconds or 0.0
+        trained += _count(run.get("trained"))
+        reused += _count(run.get("reused"))
+        rows.append({"run": number, "started": str(run.get("started") or ""),
+                     "finished": str(run.get("finished") or "did not finish"),
+                     "seconds": "" if seconds is None else _seconds(seconds),
+                     "trained": run.get("trained"), "reused": run.get("reused"),
+                     "engine": run.get("engine"), "workers": run.get("jobs"),
+                     "interrupted": "yes" if run.get("interrupted") else "",
+                     "command": str(run.get("command") or "")})
+    starts = [t for t in (_time(r.get("started")) for r in runs) if t]
+    ends = [t for t in (_time(r.get("finished")) for r in runs) if t]
+    span = f", {_seconds((max(ends) - min(starts)).total_seconds())} from the first start " \
+        f"to the last end" if starts and ends else ""
+    unfinished = sum(1 for r in runs if not _time(r.get("finished")))
+    note = f" ({unfinished} did not record an end)" if unfinished else ""
+    sentence = (f"{len(runs)} invocation{'s' if len(runs) > 1 else ''}{note}: "
+                f"{_seconds(total)} of running in all{span}; {trained} trials trained, "
+                f"{reused} reused.")
+    frame = pd.DataFrame(rows)
+    return sentence, frame.astype({c: "object" for c in frame.columns})
+
+
+def _time(value: Any) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _seconds(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    minutes = seconds / 60
+    return f"{minutes:.1f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+
+
+# --- figures at a legible size ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FigureSize:
+    """A saved figure's PNG size and resolution, and its smallest tick text."""
+
+    width: int  # pixels
+    height: int
+    dpi: float
+    tick_points: float | None  # the smallest tick label, in points; None when unknown
+
+    @property
+    def tick_pixels(self) -> float | None:
+        """The smallest tick label's height in the PNG's pixels."""
+        return None if self.tick_points is None else self.tick_points * self.dpi / 72
+
+    @property
+    def min_width(self) -> float:
+        """The narrowest CSS width at which its ticks stay LEGIBLE_PX tall; the natural width
+        when the tick size is unknown."""
+        pixels = self.tick_pixels
+        return self.width * LEGIBLE_PX / pixels if pixels else float(self.width)
+
+
+def png_size(png: bytes) -> tuple[int, int, float]:
+    """Width, height (IHDR) and dots per inch (pHYs, matplotlib writes it; 72 without)."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        raise ValueError("not a PNG file")
+    width, height = struct.unpack(">II", png[16:24])
+    dpi = 72.0
+    at = 8
+    while at + 8 <= len(png):
+        length, kind = struct.unpack(">I4s", png[at:at + 8])
+        if kind == b"pHYs" and length >= 9:
+            per_metre, _, unit = struct.unpack(">IIB", png[at + 8:at + 17])
+            if unit == 1 and per_metre:
+                dpi = per_metre * 0.0254
+            break
+        if kind in (b"IDAT", b"IEND"):
+            break
+        at += 12 + length
+    return width, height, dpi
+
+
+# A tick group of matplotlib's SVG, then its label's size: text as paths (the default) is
+# scaled by size / 100; text as text carries a font size in points (SVG user units).
+_TICK_TEXT = re.compile(r'<g id="[xy]tick_\d+">.*?(?:scale\(([0-9.e+-]+) -|font(?:-size)?:\s*'
+                        r"(?:[a-z]+ )*([0-9.]+)px)", re.S)
+
+
+def tick_font_points(svg: str) -> float | None:
+    """The smallest tick label's font size, in points, of a matplotlib SVG; None without
+    labelled ticks."""
+    sizes = [float(scale) * 100 if scale else float(size)
+             for scale, size in _TICK_TEXT.findall(svg)]
+    return min(sizes) if sizes else None
+
+
+def figure_size(picture: Picture, png: bytes) -> FigureSize:
+    width, height, dpi = png_size(png)
+    svg = _saved_text(picture.svg)
+    return FigureSize(width, height, dpi, tick_font_points(svg) if svg else None)
+
+
 # --- HTML ---------------------------------------------------------------------------------
 
 GLANCE = ("Which values of {x} fell in which outcome class, row by row (the outcome figure "
-          "below, as text{seeds}): converged reached the tolerance; learning more than halved "
-          "its error; slow fell by less than half; flat stayed within 2% of its epoch-0 error "
-          "(too small an alpha to move, or too large: stalled).")
+          "below, as text{seeds}): {classes}.")
+
+EXPLORE = ("Point at a cell to see its learning curve ({metric} against epoch, both on log "
+           "scales: the line is the median over the cell's seeds, the band their range) and "
+           "its numbers; click a cell, or press Enter on it, to keep it. Colours: final "
+           "{metric}, log scale; grey cells marked \u00d7 diverged. Curves hold at most "
+           "{points} log-spaced epochs.")
+
+# Where each figure goes: heatmaps first, then curves, then the rest.
+SECTIONS = (("heatmaps", "Heatmaps"), ("curves", "Learning curves"), ("more", "More figures"))
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
        max-width: 1250px; padding: 0 1.5rem; color: #222; line-height: 1.45; }
 h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ddd; }
-.facts { color: #555; }
+.facts { color: #555; } .answer { font-size: 1.1rem; max-width: 60rem; }
 table { border-collapse: collapse; font-size: 0.9rem; margin: 0.6rem 0; }
 th, td { border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: right; }
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 td { font-variant-numeric: tabular-nums; }
 pre { background: #f7f7f7; border: 1px solid #e3e3e3; padding: 0.8rem; overflow-x: auto; }
-figure { margin: 1.5rem 0 2rem; } figure img { max-width: 100%; height: auto; display: block; }
+figure { margin: 1.5rem 0 2rem; }
+.scroll { overflow-x: auto; }
+figure img { max-width: 100%; height: auto; display: block; }
 figcaption { color: #444; font-size: 0.95rem; margin-top: 0.4rem; }
+.explore { display: flex; flex-wrap: wrap; gap: 1.5rem; align-items: flex-start; }
+.explore svg { font-size: 12px; font-family: inherit; overflow: visible; }
+.explore .axis-title { font-size: 13px; } .explore .panel-title { font-weight: 600; }
+.explore .cell { cursor: pointer; } .explore .cell:focus { outline: none; }
+.explore .cell.shown rect { stroke: #000; stroke-width: 1.5; }
+.explore .cell.pinned rect { stroke: #d62728; stroke-width: 3; }
+.explore .mark { font-size: 14px; pointer-events: none; }
+.explore .value { font-size: 11px; pointer-events: none; }
+#explore-numbers th { text-align: left; font-weight: normal; }
+#explore-cell { font-weight: 600; margin: 0 0 0.3rem; }
 """
 
 
@@ -268,44 +699,99 @@ def render_html(contents: Contents) -> str:
     if contents.description:
         parts.append(f'<p class="description">{e(contents.description)}</p>')
     parts.append(f'<p class="facts">{e("; ".join(contents.facts))}</p>')
-    parts.append('<h2 id="spec">Spec</h2>')
-    parts.append(f"<pre>{e(contents.spec)}</pre>" if contents.spec
-                 else "<p>No spec.toml in this folder.</p>")
-    parts.append('<h2 id="status">Status</h2>')
-    parts.append(_html_table(contents.counts, "status counts"))
+    parts.append('<h2 id="answer">Answer</h2>')
+    parts.append(f'<p class="answer">{e(" ".join(contents.answer))}</p>')
+    parts.append('<h2 id="glance">At a glance</h2>')
     if not contents.glance.empty:
-        parts.append('<h2 id="glance">At a glance</h2>')
         parts.append(f"<p>{e(contents.glance_note)}</p>")
         parts.append(_html_table(contents.glance, "at a glance"))
-    parts.append('<h2 id="best">Best trials</h2>')
+    parts.append(_html_table(contents.counts, "status counts"))
+    parts.append("<h3>Best trials</h3>")
     parts.append(_html_table(contents.best, "best trials") if not contents.best.empty
                  else "<p>No trial finished with a finite error.</p>")
+    groups = _grouped(contents.pictures)
+    if not contents.pictures:
+        parts.append('<h2 id="figures">Figures</h2>')
+        parts.append("<p>No figures: the tables hold no trials to draw.</p>")
+    for section, heading in SECTIONS:
+        if section == "heatmaps" and (groups[section] or contents.explore):
+            parts.append(f'<h2 id="{section}">{heading}</h2>')
+            if contents.explore:
+                parts.append(_explorer(contents.explore))
+        elif groups[section]:
+            parts.append(f'<h2 id="{section}">{heading}</h2>')
+        parts.extend(_html_figure(picture) for picture in groups[section])
     if not contents.failed.empty:
         parts.append('<h2 id="failed">Failed trials</h2>')
         parts.append(_html_table(contents.failed, "failed trials"))
-    parts.append('<h2 id="figures">Figures</h2>')
-    if not contents.pictures:
-        parts.append("<p>No figures: the tables hold no trials to draw.</p>")
-    for picture in contents.pictures:
-        data = base64.b64encode(picture.png.read_bytes()).decode("ascii")
-        parts.append(
-            f'<figure id="{e(picture.name)}"><img src="data:image/png;base64,{data}" '
-            f'alt="{e(picture.title)}"><figcaption><b>{e(picture.title)}.</b> '
-            f"{e(picture.caption)} "
-            f'<a href="plots/{e(picture.svg.name)}">SVG</a></figcaption></figure>')
+    parts.append('<h2 id="spec">Spec</h2>')
+    parts.append(f"<pre>{e(contents.spec)}</pre>" if contents.spec
+                 else "<p>No spec.toml in this folder.</p>")
     parts.append('<h2 id="manifest">Manifest</h2>')
+    if contents.sweep_time:
+        parts.append(f'<p class="sweep-time">{e(contents.sweep_time)}</p>')
+    if not contents.invocations.empty:
+        parts.append(_html_table(contents.invocations, "invocations"))
     parts.append(_html_table(contents.times, "run"))
     parts.append(_html_table(contents.versions, "versions"))
     manifest_text = json.dumps(contents.manifest, indent=2, default=str)
     parts.append(f"<details><summary>manifest.json</summary><pre>{e(manifest_text)}</pre>"
                  "</details>")
+    if contents.explore:
+        parts.append('<script type="application/json" id="explore-data">'
+                     f"{embedded_json(contents.explore)}</script>")
+        parts.append(f'<script id="explore-script">\n{explore_script()}</script>')
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 
+def _grouped(pictures: Sequence[Picture]) -> dict[str, list[Picture]]:
+    """Pictures by section, by their stable names: heatmaps and the outcome map, curves, the
+    rest."""
+    groups: dict[str, list[Picture]] = {section: [] for section, _ in SECTIONS}
+    for picture in pictures:
+        if picture.name == "outcome" or picture.name.startswith("heatmap"):
+            groups["heatmaps"].append(picture)
+        elif "curve" in picture.name:
+            groups["curves"].append(picture)
+        else:
+            groups["more"].append(picture)
+    return groups
+
+
+def _explorer(data: dict[str, Any]) -> str:
+    note = EXPLORE.format(metric=data["metric"], points=data["points"])
+    return (f'<section id="explore"><p>{html.escape(note)}</p>'
+            '<div class="explore">'
+            '<svg id="explore-heatmap" role="group" aria-label="cells of the sweep"></svg>'
+            '<div><p id="explore-cell"></p>'
+            '<svg id="explore-curves" role="img" aria-label="the cell\'s learning curve"></svg>'
+            '<table id="explore-numbers" aria-label="the cell\'s numbers"></table></div>'
+            "</div><noscript><p>The explorer needs JavaScript; the figures below show the "
+            "same cells.</p></noscript></section>")
+
+
+def _html_figure(picture: Picture) -> str:
+    """An embedded PNG at its natural width at most, and never narrower than keeps its tick
+    text LEGIBLE_PX tall: a figure wider than the page then scrolls sideways."""
+    e = html.escape
+    png = picture.png.read_bytes()
+    size = figure_size(picture, png)
+    data = base64.b64encode(png).decode("ascii")
+    floor = f' style="min-width: {math.ceil(size.min_width)}px"'
+    return (f'<figure id="{e(picture.name)}"><div class="scroll">'
+            f'<img src="data:image/png;base64,{data}" width="{size.width}" '
+            f'height="{size.height}"{floor} alt="{e(picture.title)}"></div>'
+            f"<figcaption><b>{e(picture.title)}.</b> {e(picture.caption)}"
+            + (f' <a href="plots/{e(picture.svg.name)}">SVG</a>' if picture.svg.is_file()
+               else "") + "</figcaption></figure>")
+
+
 def _html_table(frame: pd.DataFrame, label: str) -> str:
+    """A table that scrolls sideways on its own when wider than the page."""
     table: str = _cells(frame).to_html(index=False, escape=True, border=0)
-    return table.replace("<table", f'<table aria-label="{html.escape(label)}"', 1)
+    labelled = table.replace("<table", f'<table aria-label="{html.escape(label)}"', 1)
+    return f'<div class="scroll">{labelled}</div>'
 
 
 # --- Markdown -----------------------------------------------------------------------------
@@ -313,34 +799,44 @@ def _html_table(frame: pd.DataFrame, label: str) -> str:
 def render_markdown(contents: Contents) -> str:
     """The page as Markdown, which viewers render as HTML: every text from the folder is
     HTML-escaped (`_md`), but for the spec, which a code fence shows as typed; the fence is
-    longer than any run of backticks in the spec, so no line of it closes the fence early."""
+    longer than any run of backticks in the spec, so no line of it closes the fence early.
+    No explorer: Markdown viewers run no script."""
     lines = [f"# {_md(contents.title)}", ""]
     if contents.description:
         lines += [_md(contents.description, one_line=False), ""]
-    lines += [_md("; ".join(contents.facts)), "", "## Spec", ""]
+    lines += [_md("; ".join(contents.facts)), "", "## Answer", "",
+              _md(" ".join(contents.answer)), "", "## At a glance", ""]
+    if not contents.glance.empty:
+        lines += [_md(contents.glance_note), "", *_markdown_table(contents.glance), ""]
+    lines += [*_markdown_table(contents.counts), "", "### Best trials", ""]
+    lines += _markdown_table(contents.best) if not contents.best.empty \
+        else ["No trial finished with a finite error."]
+    lines.append("")
+    groups = _grouped(contents.pictures)
+    if not contents.pictures:
+        lines += ["## Figures", "", "No figures: the tables hold no trials to draw.", ""]
+    for section, heading in SECTIONS:
+        if groups[section]:
+            lines += [f"## {heading}", ""]
+        for picture in groups[section]:
+            title = _md(picture.title)
+            vector = f" ([SVG](plots/{picture.svg.name}))" if picture.svg.is_file() else ""
+            lines += [f"![{title}](plots/{picture.png.name})", "",
+                      f"*{title}.* {_md(picture.caption)}{vector}", ""]
+    if not contents.failed.empty:
+        lines += ["## Failed trials", "", *_markdown_table(contents.failed), ""]
     fence = "```"
     while fence in contents.spec:
         fence += "`"
+    lines += ["## Spec", ""]
     lines += [f"{fence}toml", contents.spec.rstrip("\n"), fence, ""] if contents.spec \
         else ["No spec.toml in this folder.", ""]
-    lines += ["## Status", "", *_markdown_table(contents.counts), ""]
-    if not contents.glance.empty:
-        lines += ["## At a glance", "", _md(contents.glance_note), "",
-                  *_markdown_table(contents.glance), ""]
-    lines += ["## Best trials", ""]
-    lines += _markdown_table(contents.best) if not contents.best.empty \
-        else ["No trial finished with a finite error."]
-    if not contents.failed.empty:
-        lines += ["", "## Failed trials", "", *_markdown_table(contents.failed)]
-    lines += ["", "## Figures", ""]
-    if not contents.pictures:
-        lines += ["No figures: the tables hold no trials to draw.", ""]
-    for picture in contents.pictures:
-        title = _md(picture.title)
-        lines += [f"![{title}](plots/{picture.png.name})", "",
-                  f"*{title}.* {_md(picture.caption)} ([SVG](plots/{picture.svg.name}))", ""]
-    lines += ["## Manifest", "", *_markdown_table(contents.times), "",
-              *_markdown_table(contents.versions), ""]
+    lines += ["## Manifest", ""]
+    if contents.sweep_time:
+        lines += [_md(contents.sweep_time), ""]
+    if not contents.invocations.empty:
+        lines += [*_markdown_table(contents.invocations), ""]
+    lines += [*_markdown_table(contents.times), "", *_markdown_table(contents.versions), ""]
     return "\n".join(lines)
 
 

@@ -8,19 +8,41 @@ into tables by nnsweep.tables, saved as parquet beside spec.toml and manifest.js
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 import shutil
+import tomllib
 from pathlib import Path
+from typing import Any
 
+import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
-from helpers import write_results
+from helpers import ROOT, write_results
+from matplotlib.figure import Figure
+from PIL import Image
 
-from nnsweep import tables
+from nnsweep import plots, tables
 from nnsweep.errors import NnsweepError, ResultsError, UnknownTrial
 from nnsweep.params import TrialParams
-from nnsweep.report import build_report, choose_layout, gather, read_tables, render_html
+from nnsweep.plots import Layout
+from nnsweep.report import (
+    CURVE_BUDGET,
+    CURVE_POINTS,
+    LEGIBLE_PX,
+    MIN_CURVE_POINTS,
+    build_report,
+    choose_layout,
+    curve_points,
+    explore_script,
+    gather,
+    png_size,
+    read_tables,
+    render_html,
+    tick_font_points,
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +123,16 @@ def test_every_figure_is_embedded_in_the_page_as_a_png_data_uri(small: Path) -> 
 
 def test_the_page_loads_nothing_from_elsewhere(small: Path) -> None:
     page = _page(small)
-    assert "http://" not in page and "https://" not in page
-    assert "<script" not in page
+    assert not re.search(r"[a-z][a-z0-9+.-]*://", page, flags=re.I)  # no URL of any scheme
+    assert not re.search(r'(?:src|href)="//', page)
     assert not re.search(r'<link[^>]+href="(?!data:)', page)
+    assert not re.search(r'<(?:img|script|iframe|source|embed)[^>]+src="(?!data:)', page)
+    assert "url(" not in page and "@import" not in page
+    # Its scripts are inline, and the explorer's asks for nothing either.
+    assert re.findall(r"<script[^>]*>", page) == [
+        '<script type="application/json" id="explore-data">', '<script id="explore-script">']
+    for call in ("fetch(", "XMLHttpRequest", "WebSocket", "import(", "EventSource", ".src"):
+        assert call not in explore_script()
 
 
 def test_every_figure_has_a_title_and_a_one_line_caption(small: Path) -> None:
@@ -141,10 +170,20 @@ def test_the_outcome_classes_are_listed_as_text_row_by_row(small: Path) -> None:
     glance = _page(small).split('aria-label="at a glance"')[1].split("</table>")[0]
     header = re.findall(r"<th>([^<]*)</th>", glance)
     # With two seeds the upper median decides: no cell has both seeds converged.
-    assert header == ["hidden", "learning", "slow", "diverged", "failed"]
+    classes = [name for name, *_ in plots.OUTCOMES]
+    assert header[0] == "hidden" and "converged" not in header
+    assert header[1:] == [name for name in classes if name in header[1:]]
+    assert {"diverged", "failed"} <= set(header)
     rows = re.findall(r"<tr>\s*<td>(\d+)</td>((?:\s*<td>[^<]*</td>)+)", glance)
     assert [hidden for hidden, _ in rows] == ["2", "3", "4"]
-    assert all("<td>1000</td>" in cells for hidden, cells in rows if hidden != "3")
+    for hidden, cells in rows:
+        listed = [v for cell in re.findall(r"<td>([^<]*)</td>", cells) if cell
+                  for v in cell.split(", ")]
+        expected = ["0.5"] if hidden == "3" else ["0.01", "1", "10", "1000"]
+        assert sorted(listed, key=float) == expected  # every cell of the row, once
+    diverged = header.index("diverged") - 1
+    assert all("1000" in re.findall(r"<td>([^<]*)</td>", cells)[diverged].split(", ")
+               for hidden, cells in rows if hidden != "3")
 
 
 def test_failed_trials_are_listed_with_their_error(small: Path) -> None:
@@ -160,6 +199,295 @@ def test_text_from_the_folder_is_escaped_in_the_page(unreported: Path) -> None:
     assert "<h1>a&lt;b</h1>" in page
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; &lt;script&gt;" in page
     assert "<script>" not in page
+
+
+def _sections(page: str) -> list[str]:
+    return re.findall(r'<h2 id="([^"]+)"', page)
+
+
+def test_the_page_answers_first_then_shows_the_evidence_and_ends_with_the_record(
+        small: Path) -> None:
+    assert _sections(_page(small)) == ["answer", "glance", "heatmaps", "curves", "more",
+                                       "failed", "spec", "manifest"]
+    page = _page(small)
+    assert page.index('id="explore"') < page.index('<figure id="outcome"')
+    assert page.index('<figure id="learning_curves"') > page.index('<h2 id="curves"')
+
+
+def test_the_markdown_follows_the_same_order(small: Path) -> None:
+    text = (small / "report.md").read_text(encoding="utf-8")
+    assert re.findall(r"^## (.+)$", text, flags=re.M) == [
+        "Answer", "At a glance", "Heatmaps", "Learning curves", "More figures",
+        "Failed trials", "Spec", "Manifest"]
+
+
+# --- the answer ---------------------------------------------------------------------------
+
+def designed(folder: Path, outcomes: dict[tuple[float, str], tuple[str, list[float]]]
+             ) -> tuple[dict[str, pd.DataFrame], Layout]:
+    """The folder's tables with each cell's seeds given a status and final errors by design
+    (cells not named: not converged at 0.4), and the layout alpha across, hidden down."""
+    frames = read_tables(folder)
+    trials = frames["trials"].copy()
+    for row in trials.index:
+        status, errors = outcomes.get((float(trials.at[row, "alpha"]),
+                                       str(trials.at[row, "hidden"])), ("not_converged", []))
+        seed = int(trials.at[row, "seed"])
+        error = errors[seed - 1] if errors else 0.4
+        trials.at[row, "status"] = status
+        trials.at[row, "final_error"] = np.nan if status == "diverged" else error
+        trials.at[row, "best_error"] = np.nan if status == "diverged" else error
+        trials.at[row, "converged_epoch"] = 100 * seed if status == "converged" else pd.NA
+    frames = {**frames, "trials": trials}
+    return frames, choose_layout(trials, {}, x="alpha", y="hidden")
+
+
+def _answer(folder: Path, frames: dict[str, pd.DataFrame], layout: Layout) -> str:
+    return _answer_of(render_html(gather(folder, frames, {"name": "designed"}, layout, [])))
+
+
+def _answer_of(page: str) -> str:
+    found = re.search(r'<p class="answer">(.*?)</p>', page)
+    assert found is not None
+    return html.unescape(found.group(1))
+
+
+def test_the_answer_names_the_best_cell_with_its_parameters_and_error(unreported: Path) -> None:
+    frames, layout = designed(unreported, {(10.0, "2"): ("converged", [0.002, 0.004]),
+                                           (1.0, "2"): ("converged", [0.01, 0.03])})
+    answer = _answer(unreported, frames, layout)
+    metric = str(frames["trials"]["metric"].iloc[0])
+    assert answer.startswith(f"The best cell is alpha = 10, hidden = 2: median final {metric} "
+                             "0.003 over 2 seeds (median best 0.003); 2 of 2 seeds reached ")
+    assert "by epoch 150 (median)." in answer
+
+
+def test_the_answer_says_where_most_seeds_converge_and_where_they_diverge(
+        unreported: Path) -> None:
+    frames, layout = designed(unreported, {
+        (1.0, "2"): ("converged", [0.01, 0.02]), (10.0, "2"): ("converged", [0.01, 0.02]),
+        (1.0, "4"): ("converged", [0.01, 0.02]),
+        (10.0, "4"): ("converged", [0.01, 0.02]),  # ... but one seed only: not most
+        (1000.0, "2"): ("diverged", []), (1000.0, "4"): ("diverged", [])})
+    trials = frames["trials"]
+    trials.loc[(trials["alpha"] == 10.0) & (trials["hidden"] == "4") & (trials["seed"] == 2),
+               "status"] = "not_converged"
+    answer = _answer(unreported, frames, layout)
+    assert "Most seeds converge (reach " in answer
+    assert "at alpha 1 to 10 at hidden 2; alpha 1 at hidden 4." in answer
+    assert answer.endswith("Most seeds diverge (a weight or the error overflows) at "
+                           "alpha 1000 (every hidden).")
+
+
+def test_the_answer_says_so_when_nothing_converges_or_diverges(unreported: Path) -> None:
+    frames, layout = designed(unreported, {})
+    answer = _answer(unreported, frames, layout)
+    assert "No trial reaches " in answer
+    assert answer.endswith("No cell diverges in most of its seeds.")
+
+
+def test_the_answer_counts_the_failed_trials(small: Path) -> None:
+    answer = _answer_of(_page(small))
+    assert answer.endswith("1 trial failed (listed at the end).")
+
+
+# --- the sweep's times --------------------------------------------------------------------
+
+def test_the_manifest_section_shows_every_invocation_and_the_sweeps_totals(
+        unreported: Path) -> None:
+    frames = read_tables(unreported)
+    manifest = {"name": "resumed", "invocations": [
+        {"started": "2026-11-23T14:00:00+00:00", "finished": "2026-11-23T14:00:30+00:00",
+         "command": "python -m nnsweep run a.toml", "jobs": 2, "engine": "numpy",
+         "trained": 12, "reused": 0, "interrupted": True},
+        {"started": "2026-11-23T14:01:00+00:00", "finished": "2026-11-23T14:01:20+00:00",
+         "command": "python -m nnsweep run a.toml", "jobs": 2, "engine": "numpy",
+         "trained": 4, "reused": 12, "interrupted": False},
+        {"started": "2026-11-23T15:00:00+00:00", "command": "python -m nnsweep run a.toml"},
+    ]}
+    layout = choose_layout(frames["trials"], manifest)
+    page = render_html(gather(unreported, frames, manifest, layout, []))
+    manifest_section = page.split('<h2 id="manifest">')[1]
+    assert ("3 invocations (1 did not record an end): 50 s of running in all, 80 s from the "
+            "first start to the last end; 16 trials trained, 12 reused.") in manifest_section
+    table = manifest_section.split('aria-label="invocations"')[1].split("</table>")[0]
+    rows = re.findall(r"<tr>\s*<td>(\d)</td>", table)
+    assert rows == ["1", "2", "3"]
+    assert "did not finish" in table
+
+
+# --- the explorer -------------------------------------------------------------------------
+
+def _explore(page: str) -> dict[str, Any]:
+    found = re.search(r'<script type="application/json" id="explore-data">(.*?)</script>',
+                      page, flags=re.S)
+    assert found is not None
+    data: dict[str, Any] = json.loads(found.group(1))
+    return data
+
+
+def test_the_explorer_holds_one_entry_per_heatmap_cell_with_its_numbers(small: Path) -> None:
+    data = _explore(_page(small))
+    trials = read_tables(small)["trials"]
+    cells = trials.groupby(["alpha", "hidden"])
+    assert len(data["cells"]) == cells.ngroups
+    for cell in data["cells"]:
+        params = dict(cell["params"])
+        alpha = float(params["alpha"])
+        mine = trials[(trials["alpha"] == alpha) & (trials["hidden"] == params["hidden"])]
+        assert data["x"]["labels"][cell["i"]] == params["alpha"]
+        assert data["y"]["labels"][cell["j"]] == params["hidden"]
+        assert cell["seeds"] == len(mine)
+        assert cell["statuses"] == {s: int(n) for s, n in mine["status"].value_counts().items()}
+        if (mine["status"] == "diverged").sum() * 2 > len(mine):
+            assert cell["diverged"] and cell["final"] is None
+        elif mine["final_error"].notna().all():
+            assert cell["final"] == pytest.approx(float(mine["final_error"].median()),
+                                                  rel=1e-5)
+
+
+def test_each_cells_curve_is_the_median_and_range_of_its_seeds(small: Path) -> None:
+    data = _explore(_page(small))
+    frames = read_tables(small)
+    trials, history = frames["trials"], frames["history"]
+    metric = data["metric"]
+    for cell in data["cells"]:
+        params = dict(cell["params"])
+        mine = trials[(trials["alpha"] == float(params["alpha"]))
+                      & (trials["hidden"] == params["hidden"])]["trial"]
+        recorded = history[history["trial"].isin(mine)]
+        curve = cell["curve"]
+        if recorded.empty:
+            assert curve["e"] == []
+            continue
+        assert curve["e"][0] == recorded["epoch"].min()
+        assert curve["e"][-1] == recorded["epoch"].max()
+        assert curve["e"] == sorted(curve["e"])
+        first = recorded[recorded["epoch"] == curve["e"][0]][metric]
+        assert curve["m"][0] == pytest.approx(float(first.median()), rel=1e-3)
+        assert curve["lo"][0] == pytest.approx(float(first.min()), rel=1e-3)
+        assert curve["hi"][0] == pytest.approx(float(first.max()), rel=1e-3)
+
+
+def _long_history(frames: dict[str, pd.DataFrame], epochs: int) -> dict[str, pd.DataFrame]:
+    """The tables with every trial given `epochs` recorded epochs of a falling error."""
+    trials = frames["trials"]
+    epoch = np.tile(np.arange(epochs), len(trials))  # (trials * epochs,)
+    error = 1.0 / (1.0 + epoch)
+    history = pd.DataFrame({"trial": np.repeat(trials["trial"].to_numpy(), epochs),
+                            "epoch": epoch, "mae": error, "mse": error, "sse": error})
+    return {**frames, "history": history}
+
+
+def test_the_explorers_data_grows_with_the_cells_not_with_the_epochs(unreported: Path) -> None:
+    frames = read_tables(unreported)
+    layout = choose_layout(frames["trials"], {})
+    for epochs in (2_000, 40_000):  # twenty times the epochs, the same bound
+        page = render_html(gather(unreported, _long_history(frames, epochs), {}, layout, []))
+        data = _explore(page)
+        assert len(data["cells"]) == frames["trials"].groupby(list(layout.keys)).ngroups
+        assert data["points"] == curve_points(len(data["cells"]))
+        for cell in data["cells"]:
+            curve = cell["curve"]
+            assert len(curve["e"]) <= data["points"] + 1
+            assert len(curve["m"]) == len(curve["lo"]) == len(curve["hi"]) == len(curve["e"])
+            assert (curve["e"][0], curve["e"][-1]) == (0, epochs - 1)
+
+
+@pytest.mark.parametrize("cells", [1, 49, CURVE_BUDGET // CURVE_POINTS + 1, 10_000, 10**6])
+def test_big_grids_get_fewer_points_per_curve_within_the_budget(cells: int) -> None:
+    points = curve_points(cells)
+    assert MIN_CURVE_POINTS <= points <= CURVE_POINTS
+    assert cells * points <= max(CURVE_BUDGET, cells * MIN_CURVE_POINTS)
+    if cells * CURVE_POINTS <= CURVE_BUDGET:
+        assert points == CURVE_POINTS
+
+
+HOSTILE = ("</script><script>alert(1)</script>", "<!-- \u2028 \u2029 & </SCRIPT >")
+
+
+def test_hostile_text_cannot_close_the_explorers_script(unreported: Path) -> None:
+    frames = read_tables(unreported)
+    trials = frames["trials"].copy()
+    trials["init"] = [HOSTILE[i % 2] for i in range(len(trials))]  # a facet of hostile values
+    frames = {**frames, "trials": trials}
+    manifest = {"name": HOSTILE[0], "description": HOSTILE[1]}
+    layout = choose_layout(trials, manifest)
+    assert layout.facet == ("init",)
+    page = render_html(gather(unreported, frames, manifest, layout, []))
+    assert page.count("<script") == 2 and page.lower().count("</script") == 2
+    assert "<!--" not in page
+    embedded = page.split('id="explore-data">')[1].split("</script>")[0]
+    assert "\u2028" not in embedded and "\u2029" not in embedded  # line ends to a script
+    data = _explore(page)
+    assert data["title"] == HOSTILE[0]
+    assert sorted(data["panels"]) == sorted(f"init = {value}" for value in HOSTILE)
+
+
+def test_the_explorers_script_ships_with_the_package_and_cannot_end_early() -> None:
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "explore.js" in setuptools["tool"]["setuptools"]["package-data"]["nnsweep"]
+    script = explore_script()
+    assert "</script" not in script.lower() and "<!--" not in script
+    assert "innerHTML" not in script  # data goes in as text, never as markup
+
+
+def test_a_sweep_without_an_x_axis_has_no_explorer(tmp_path: Path,
+                                                   unreported: Path) -> None:
+    frames = read_tables(unreported)
+    one = {**frames, "trials": frames["trials"].head(1)}
+    layout = choose_layout(one["trials"], {})
+    page = render_html(gather(unreported, one, {}, layout, []))
+    assert "<script" not in page and 'id="explore"' not in page
+
+
+# --- figures at a legible size ------------------------------------------------------------
+
+def test_every_figure_is_sized_to_keep_its_tick_text_legible(small: Path) -> None:
+    page = _page(small)
+    figures = re.findall(r'<figure id="([^"]+)"><div class="scroll"><img src="[^"]+" '
+                         r'width="(\d+)" height="(\d+)" style="min-width: (\d+)px"', page)
+    assert len(figures) == len(list((small / "plots").glob("*.png")))
+    for name, width, height, floor in figures:
+        png = small / "plots" / f"{name}.png"
+        with Image.open(png) as image:
+            assert (int(width), int(height)) == image.size
+            dpi = float(image.info["dpi"][0])
+        points = tick_font_points(png.with_suffix(".svg").read_text(encoding="utf-8"))
+        assert points is not None
+        tick = points * dpi / 72  # the smallest tick text, in the PNG's pixels
+        assert int(floor) / int(width) * tick >= LEGIBLE_PX  # never shrunk below legible
+        assert int(floor) <= max(int(width), 1) or tick < LEGIBLE_PX  # nor more than needed
+
+
+@pytest.mark.parametrize("fonttype", ["path", "none"])
+def test_the_tick_text_size_is_read_from_a_matplotlib_svg(tmp_path: Path,
+                                                          fonttype: str) -> None:
+    figure = Figure(figsize=(3, 2))
+    axes = figure.subplots()
+    axes.plot([1, 2, 3], [1, 4, 9])
+    axes.tick_params(axis="x", labelsize=7.5)
+    axes.tick_params(axis="y", labelsize=11)
+    with matplotlib.rc_context({"svg.fonttype": fonttype}):
+        figure.savefig(tmp_path / "f.svg")
+    assert tick_font_points((tmp_path / "f.svg").read_text(encoding="utf-8")) == 7.5
+
+
+def test_a_figure_without_tick_labels_has_no_tick_size(tmp_path: Path) -> None:
+    figure = Figure(figsize=(3, 2))
+    figure.subplots().set_axis_off()
+    figure.savefig(tmp_path / "f.svg")
+    assert tick_font_points((tmp_path / "f.svg").read_text(encoding="utf-8")) is None
+
+
+def test_a_pngs_size_and_resolution_are_read_from_its_header(tmp_path: Path) -> None:
+    figure = Figure(figsize=(3, 2))
+    figure.subplots().plot([0, 1])
+    figure.savefig(tmp_path / "f.png", dpi=110)
+    width, height, dpi = png_size((tmp_path / "f.png").read_bytes())
+    with Image.open(tmp_path / "f.png") as image:
+        assert (width, height) == image.size
+        assert dpi == pytest.approx(image.info["dpi"][0], rel=1e-6)
 
 
 # --- report.md ----------------------------------------------------------------------------

@@ -1,6 +1,8 @@
-"""report.html in a real browser: headless Chromium opens it from disk, offline, and every image
-decodes with no console error. Skipped, with the reason, where Chromium or its driver is not
-installed (Debian: apt-get install chromium chromium-driver; .ci/run does it)."""
+"""report.html in a real browser: headless Chromium opens it from disk, offline; every image
+decodes with no console error; the sections come answer first; every figure's tick text is
+legible at the page's width; and the explorer shows the cell a reader clicks. Skipped, with
+the reason, where Chromium or its driver is not installed (Debian: apt-get install chromium
+chromium-driver; .ci/run does it)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from typing import Any
 
 import pytest
 from helpers import write_results
+from PIL import Image
 
-from nnsweep.report import build_report
+from nnsweep.report import LEGIBLE_PX, build_report, read_tables, tick_font_points
 
 pytestmark = pytest.mark.browser
 
@@ -84,3 +87,135 @@ def test_a_screenshot_of_the_report_is_taken(opened: tuple[Any, Path]) -> None:
     assert driver.save_screenshot(str(screenshot))
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert screenshot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+# --- the page's order and its figures' legibility -----------------------------------------
+
+def test_the_sections_come_answer_first_and_the_record_last(opened: tuple[Any, Path]) -> None:
+    driver, _ = opened
+    shown = driver.execute_script(
+        "return Array.from(document.querySelectorAll('h2'))"
+        ".filter(h => h.getBoundingClientRect().height > 0).map(h => h.id);")
+    assert shown == ["answer", "glance", "heatmaps", "curves", "more", "spec", "manifest"]
+
+
+def _tick_pixels(png: Path) -> float:
+    """The figure's smallest tick text in the PNG's own pixels: its size in points (from the
+    SVG saved beside it) at the resolution the PNG records."""
+    points = tick_font_points(png.with_suffix(".svg").read_text(encoding="utf-8"))
+    assert points is not None
+    with Image.open(png) as image:
+        dpi = float(image.info["dpi"][0])
+    return points * dpi / 72
+
+
+def _shown_tick_pixels(driver: Any, directory: Path) -> dict[str, float]:
+    """Each figure's smallest tick text as the page shows it, in CSS pixels."""
+    shown = driver.execute_script(
+        "return Array.from(document.images).map(i => "
+        "[i.closest('figure').id, i.getBoundingClientRect().width, i.naturalWidth]);")
+    return {name: width / natural * _tick_pixels(directory / "plots" / f"{name}.png")
+            for name, width, natural in shown}
+
+
+@pytest.mark.parametrize("window", [1300, 760])
+def test_every_figure_keeps_its_tick_text_legible_at_the_pages_width(
+        opened: tuple[Any, Path], window: int) -> None:
+    driver, directory = opened
+    driver.set_window_size(window, 1800)
+    try:
+        sizes = _shown_tick_pixels(driver, directory)
+        assert len(sizes) == len(list((directory / "plots").glob("*.png")))
+        assert {name: size for name, size in sizes.items() if size < LEGIBLE_PX} == {}
+    finally:
+        driver.set_window_size(1300, 1800)
+
+
+def test_a_figure_wider_than_a_narrow_page_scrolls_instead_of_shrinking(
+        opened: tuple[Any, Path]) -> None:
+    driver, _ = opened
+    driver.set_window_size(600, 1800)
+    try:
+        overflowing = driver.execute_script(
+            "return Array.from(document.querySelectorAll('figure .scroll'))"
+            ".filter(d => d.scrollWidth > d.clientWidth).length;")
+        assert overflowing > 0
+        assert driver.execute_script(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1;")
+    finally:
+        driver.set_window_size(1300, 1800)
+
+
+# --- the explorer -------------------------------------------------------------------------
+
+def _click_cell(driver: Any, label: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    cell = driver.find_element(By.CSS_SELECTOR, f'#explore-heatmap .cell[aria-label="{label}"]')
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", cell)
+    cell.click()
+
+
+def _numbers(driver: Any) -> dict[str, str]:
+    rows = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#explore-numbers tr'))"
+        ".map(r => [r.cells[0].textContent, r.cells[1].textContent]);")
+    return dict(rows)
+
+
+def test_the_explorer_draws_one_heatmap_cell_per_cell_of_the_sweep(
+        opened: tuple[Any, Path]) -> None:
+    driver, directory = opened
+    trials = read_tables(directory)["trials"]
+    labels = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#explore-heatmap .cell'))"
+        ".map(c => c.getAttribute('aria-label'));")
+    expected = {f"alpha = {a:g}, hidden = {h}"
+                for a, h in trials[["alpha", "hidden"]].drop_duplicates().itertuples(
+                    index=False)}
+    assert sorted(labels) == sorted(expected)
+
+
+@pytest.mark.parametrize("alpha, hidden", [("1", "2"), ("0.01", "4")])
+def test_clicking_a_cell_shows_its_curve_and_its_numbers(opened: tuple[Any, Path], alpha: str,
+                                                         hidden: str) -> None:
+    driver, directory = opened
+    _click_cell(driver, f"alpha = {alpha}, hidden = {hidden}")
+    numbers = _numbers(driver)
+    assert (numbers["alpha"], numbers["hidden"]) == (alpha, hidden)
+    trials = read_tables(directory)["trials"]
+    cell = trials[(trials["alpha"] == float(alpha)) & (trials["hidden"] == hidden)]
+    assert numbers["seeds"] == str(len(cell))
+    points = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#explore-curves polyline'))"
+        ".map(p => p.getAttribute('points'));")
+    assert len(points) == 1 and len(points[0].split()) >= 2
+    pinned = driver.execute_script(
+        "return document.querySelector('#explore-heatmap .cell.pinned')"
+        ".getAttribute('aria-label');")
+    assert pinned == f"alpha = {alpha}, hidden = {hidden}"
+
+
+def test_two_cells_show_two_different_curves(opened: tuple[Any, Path]) -> None:
+    driver, _ = opened
+    shown = []
+    for label in ("alpha = 0.01, hidden = 2", "alpha = 10, hidden = 2"):
+        _click_cell(driver, label)
+        shown.append(driver.execute_script(
+            "return document.querySelector('#explore-curves polyline').getAttribute('points');"))
+    assert shown[0] != shown[1]
+
+
+def test_hostile_text_in_the_data_stays_data(browser: Any,
+                                             tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A sweep named to close the data's script element and run its own: the page still runs
+    its explorer, shows the name as text and raises no alert."""
+    hostile = "</script><script>alert(1)</script><!-- \u2028 \u2029"
+    directory = write_results(tmp_path_factory.mktemp("hostile") / "results", name=hostile)
+    browser.get(build_report(directory).resolve().as_uri())
+    assert browser.find_element("tag name", "h1").text.startswith(hostile.split(" ")[0])
+    assert browser.execute_script(
+        "return document.querySelectorAll('#explore-heatmap .cell').length;") > 0
+    assert browser.execute_script("return document.querySelectorAll('script').length;") == 2
+    severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert severe == []
