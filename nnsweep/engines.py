@@ -54,6 +54,8 @@ def lacks(engine: str, trials: Iterable[TrialParams]) -> str | None:
             return f"optimizer = {json.dumps(trial.optimizer)}"
         if trial.weight_decay > 0:
             return "weight_decay > 0"
+        if trial.dropout > 0 and trial.hidden:
+            return "dropout > 0"
     return None
 
 

@@ -58,7 +58,8 @@ class Axis:
             raise ValueError(f"axis {self.names}: every value needs {len(self.names)} parts")
 
 
-FLOAT_PARAMS = ("alpha", "tolerance", "momentum", "beta1", "beta2", "eps", "weight_decay")
+FLOAT_PARAMS = ("alpha", "tolerance", "momentum", "beta1", "beta2", "eps", "weight_decay",
+                "dropout")
 
 
 def trial_id(params: TrialParams, dataset_hash: str) -> str:

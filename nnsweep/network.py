@@ -180,6 +180,34 @@ def shuffle_generator(seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, 1])
 
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(z: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """splitmix64's finalizer: every bit of z moves every bit of the result."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def dropout_scales(seeds: NDArray[np.uint64], step: int, layer: int, rows: int, units: int,
+                   rate: NDArray[np.float64]) -> Array:
+    """Inverted dropout's factors for one update step's hidden layer: 0 for a dropped unit,
+    1 / (1 - rate) for a kept one, (B, rows, units) for B trials.
+
+    Each factor is a hash of (the trial's seed, the step counted from 0, the layer, the row's
+    place in the step, the unit): counter-based, so a trial's masks never depend on the
+    trials beside it, and every engine draws them alike in one vectorized pass.
+    """
+    with np.errstate(over="ignore"):
+        key = _mix(_mix(_mix(seeds + _GOLDEN) ^ np.uint64(step)) ^ np.uint64(layer))  # (B,)
+        counter = np.arange(1, rows * units + 1, dtype=np.uint64).reshape(rows, units)
+        bits = _mix(key[:, None, None] + counter * _GOLDEN)  # (B, rows, units)
+    uniform = (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53  # [0, 1)
+    keep = (uniform >= rate[:, None, None]).astype(np.float64)  # (B, rows, units)
+    return keep / (1 - rate[:, None, None])
+
+
 def layer_sizes(params: TrialParams, n_inputs: int, n_outputs: int) -> list[int]:
     """Units per layer from the input to the output, e.g. [3, 4, 1]."""
     return [n_inputs, *params.hidden, n_outputs]

@@ -57,6 +57,9 @@ class TrialParams:
     beta2: float = 0.999
     eps: float = 1e-8
     weight_decay: float = 0.0
+    # Inverted dropout on every hidden layer while training: each unit is zeroed with this
+    # probability and the kept ones scaled by 1 / (1 - dropout); network.dropout_scales.
+    dropout: float = 0.0
 
     @property
     def record_step(self) -> int:
@@ -91,7 +94,7 @@ DEFAULTS: dict[str, Any] = TrialParams().to_dict()
 # Parameters added after trial ids were first given out: at their defaults they are left out of
 # a trial's id, so the trials of older sweeps keep theirs (and their results folders resume).
 LATER_PARAMS: tuple[str, ...] = ("optimizer", "momentum", "beta1", "beta2", "eps",
-                                 "weight_decay")
+                                 "weight_decay", "dropout")
 # Which optimizer each of its settings belongs to (weight decay belongs to every one).
 OPTIMIZER_OF: dict[str, str] = {"momentum": "momentum", "beta1": "adam", "beta2": "adam",
                                 "eps": "adam"}

@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike
 from nnsweep.network import (
     TABLE,
     Array,
+    dropout_scales,
     forward,
     initial_weights,
     shuffle_generator,
@@ -39,6 +40,7 @@ def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams) -> Tria
 
     changes = [np.zeros(w.shape, dtype=np.int64) for w in weights]
     state = _State([np.zeros(w.shape) for w in weights], [np.zeros(w.shape) for w in weights])
+    step = 0  # update steps so far: dropout's masks are drawn per step
     previous_up: list[np.ndarray] | None = None
     sse_rows: list[float] = []  # each epoch's sum of squared errors
     abs_rows: list[float] = []  # and of absolute errors
@@ -50,7 +52,8 @@ def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams) -> Tria
             sse = 0.0
             abs_sum = 0.0
             for x_step, y_step in steps:
-                outs = forward(x_step, weights, params.activation, params.output, params.bias)
+                outs, ins, scales = _forward(x_step, weights, params, step)
+                step += 1
                 err = outs[-1] - y_step  # (n, outputs)
                 sse += (err * err).sum()
                 abs_sum += np.abs(err).sum()
@@ -58,12 +61,14 @@ def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams) -> Tria
                 delta = err * output_deriv(outs[-1]) if output_deriv else err
                 grads: list[Array] = [np.empty(0)] * len(weights)
                 for layer in reversed(range(len(weights))):
-                    inputs = with_bias_column(outs[layer]) if params.bias else outs[layer]
+                    inputs = with_bias_column(ins[layer]) if params.bias else ins[layer]
                     grads[layer] = np.matmul(inputs.T, delta)  # (fan_in, fan_out)
                     if layer > 0:
                         back = np.matmul(delta, weights[layer].T)  # (n, fan_in)
                         if params.bias:
                             back = np.ascontiguousarray(back[:, :-1])
+                        if scales:  # through the dropped units: their factor, 0 or 1/(1-p)
+                            back = back * scales[layer - 1]
                         delta = back * hidden_deriv(outs[layer]) if hidden_deriv else back
                 if params.reduction == "mean":
                     grads = [g / len(x_step) for g in grads]
@@ -88,6 +93,29 @@ def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams) -> Tria
     log = EpochLog([params], rows * n_outputs)
     log.absorb(np.array(sse_rows)[:, None], np.array(abs_rows)[:, None])  # (epochs, 1)
     return log.results([weights], [changes])[0]
+
+
+def _forward(x: Array, weights: list[Array], params: TrialParams, step: int
+             ) -> tuple[list[Array], list[Array], list[Array]]:
+    """Every layer's output (the input first), what the next layer takes in (the same, or
+    with dropout the hidden outputs times their factors), and those factors per hidden layer."""
+    if params.dropout == 0 or len(weights) == 1:
+        outs = forward(x, weights, params.activation, params.output, params.bias)
+        return outs, outs, []
+    outs, ins, scales = [x], [x], []
+    for layer, w in enumerate(weights):
+        inputs = with_bias_column(ins[-1]) if params.bias else ins[-1]
+        last = layer == len(weights) - 1
+        out = TABLE[params.output if last else params.activation].value(np.matmul(inputs, w))
+        outs.append(out)  # (n, fan_out)
+        if last:
+            ins.append(out)
+        else:
+            rows, units = out.shape
+            scales.append(dropout_scales(np.array([params.seed], dtype=np.uint64), step, layer,
+                                         rows, units, np.array([params.dropout]))[0])
+            ins.append(out * scales[-1])  # (n, fan_out)
+    return outs, ins, scales
 
 
 class _State:

@@ -154,6 +154,7 @@ PARAMS: dict[str, Any] = {  # TrialParams' fields, in their order
     "eps": Annotated[float, Field(gt=0, allow_inf_nan=False, description="a number > 0")],
     "weight_decay": Annotated[float, Field(ge=0, allow_inf_nan=False,
                                            description="a number >= 0")],
+    "dropout": FRACTION,
 }
 assert tuple(PARAMS) == PARAM_NAMES
 Params = model("Params", PARAMS)  # [params]; one value of an axis

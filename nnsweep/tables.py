@@ -42,6 +42,7 @@ PARAM_COLUMNS: dict[str, str] = {
     "beta2": "float64",
     "eps": "float64",
     "weight_decay": "float64",
+    "dropout": "float64",
 }
 assert set(PARAM_COLUMNS) == set(PARAM_NAMES) - {"weights"}
 

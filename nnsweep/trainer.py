@@ -29,6 +29,7 @@ from nnsweep.network import (
     TABLE,
     Array,
     Mask,
+    dropout_scales,
     initial_weights,
     shuffle_generator,
     weight_shapes,
@@ -119,6 +120,13 @@ class _StepBuffers:
     backs: list[list[Array]]  # with bias, per layer > 0 and group: delta @ w.T, (B_g, n, in)
     err: Array  # (B, n * outputs)
     square: Array  # (B, n * outputs)
+    dropped: _Packed | None = None  # with dropout, per hidden layer: its output times scales
+    scales: _Packed | None = None  # per hidden layer: dropout's factors, 0 or 1 / (1 - p)
+
+    @property
+    def ins(self) -> _Packed:
+        """What each layer passes on to the next: its output, or that output dropped out."""
+        return self.dropped if self.dropped is not None else self.outs
 
 
 class _Directions:
@@ -226,6 +234,10 @@ class _BatchTrainer:
         self.work = np.empty((2, self.weights.data.size))  # (2, N)
         self.tolerance = np.array([t.tolerance for t in self.trials])  # (B,)
         self.buffers: dict[int, _StepBuffers] = {}
+        self.dropout = first.dropout > 0 and self.depth > 1
+        self.seeds = np.array([t.seed for t in self.trials], dtype=np.uint64)  # (B,)
+        self.rates = np.array([t.dropout for t in self.trials])  # (B,)
+        self.step_count = 0  # update steps so far: dropout's masks are drawn per step
 
     def _steps(self, order: NDArray[np.intp]) -> list[tuple[Array, Array]]:
         """Each update step's inputs (B, n, fan_in) and targets, for row order (B, rows)."""
@@ -250,7 +262,9 @@ class _BatchTrainer:
                 outs=outs, deltas=outs.like(), scratch=outs.like(), mask=outs.like(np.bool_),
                 inputs=inputs, backs=[[np.empty_like(a) for a in layer] for layer in inputs],
                 err=np.empty((self.B, n * self.n_outputs)),
-                square=np.empty((self.B, n * self.n_outputs)))
+                square=np.empty((self.B, n * self.n_outputs)),
+                dropped=outs.like() if self.dropout else None,
+                scales=outs.like() if self.dropout else None)
         return self.buffers[n]
 
     def _input(self, buffers: _StepBuffers, x_step: Array, layer: int, g: int) -> Array:
@@ -260,7 +274,7 @@ class _BatchTrainer:
             return x_step[lo:hi]
         if self.bias:
             return buffers.inputs[layer][g]
-        return buffers.outs.views[layer - 1][g]
+        return buffers.ins.views[layer - 1][g]
 
     def _step(
         self, x_step: Array, y_step: Array, sse: Array, abs_sum: Array, first_step: bool,
@@ -277,9 +291,17 @@ class _BatchTrainer:
             name = self.first.output if layer == last else self.first.activation
             z = outs.layers[layer]  # every network's pre-activations, activated in place
             TABLE[name].value(z, z, buffers.mask.layers[layer])
+            if buffers.dropped is not None and buffers.scales is not None and layer < last:
+                for g in groups:
+                    lo, hi = self.bounds[g]
+                    out = outs.views[layer][g]  # (B_g, n, units)
+                    scales = buffers.scales.views[layer][g]
+                    scales[...] = dropout_scales(self.seeds[lo:hi], self.step_count, layer,
+                                                 out.shape[1], out.shape[2], self.rates[lo:hi])
+                    np.multiply(out, scales, out=buffers.dropped.views[layer][g])
             if self.bias and layer < last:
                 for g in groups:
-                    buffers.inputs[layer + 1][g][..., :-1] = outs.views[layer][g]
+                    buffers.inputs[layer + 1][g][..., :-1] = buffers.ins.views[layer][g]
 
         err, square = buffers.err, buffers.square  # (B, n * outputs)
         np.subtract(outs.layers[last].reshape(self.B, -1), y_step.reshape(self.B, -1), out=err)
@@ -315,12 +337,15 @@ class _BatchTrainer:
                         deltas.views[layer - 1][g][...] = back[..., :-1]
             if layer > 0:
                 hidden = deltas.layers[layer - 1]
+                if buffers.scales is not None:  # through the dropped units: their factor
+                    np.multiply(hidden, buffers.scales.layers[layer - 1], out=hidden)
                 _backprop(self.first.activation, hidden, outs.layers[layer - 1], hidden,
                           buffers.scratch.layers[layer - 1], buffers.mask.layers[layer - 1])
 
         grads = self.grads.data  # (N,) every weight of every network
         if self.first.reduction == "mean":
             np.divide(grads, x_step.shape[1], out=grads)
+        self.step_count += 1
         moves = self._moves(grads)  # (N,)
         directions.add(moves)
         np.multiply(self.alpha.data, moves, out=moves)
