@@ -157,7 +157,7 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
                   *([f"median over {layout.seeds} seeds"] if layout.seeds > 1 else [])]
         facts.append(f"figures: {', '.join(placed)}")
     cells = _cell_summary(trials, history, layout) if not trials.empty else None
-    glance = at_a_glance(trials, history, layout)
+    glance = at_a_glance(trials, history, layout, cells)
     sweep_time, invocations = sweep_times(manifest)
     return Contents(
         title=str(manifest.get("name") or directory.name),
@@ -205,12 +205,15 @@ def status_counts(trials: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["status", "trials"])
 
 
-def at_a_glance(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+def at_a_glance(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
+                cells: pd.DataFrame | None = None) -> pd.DataFrame:
     """The outcome map as text: for each row of the heatmaps, which x values fell in which
-    outcome class (the same cells and classes as the outcome figure)."""
+    outcome class (the same cells and classes as the outcome figure). `cells`: the layout's
+    plots.cell_frame, when the caller has it already."""
     if layout.x is None or trials.empty:
         return pd.DataFrame()
-    cells = plots.cell_frame(trials, history, layout)
+    if cells is None:
+        cells = plots.cell_frame(trials, history, layout)
     rows = [c for c in (*layout.facet, layout.y) if c is not None]
     groups = plots.facet_keys(trials, Layout(None, None, tuple(rows), 1)) if rows else [()]
     classes = [name for name, *_ in plots.OUTCOMES if name in set(cells["outcome"])]
@@ -377,7 +380,7 @@ def answer(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame | None) -> 
     majority = cells["converged_share"] > 0.5
     some = cells["converged_share"] > 0
     if majority.any():
-        sentences.append(f"{'Most seeds converge' if seeds else 'It converges'} (reach "
+        sentences.append(f"{'Most seeds converge' if seeds else 'Trials converge'} (reach "
                          f"{metric} <= {tolerance}) at {_where(trials, layout, cells, majority)}.")
     elif some.any():
         sentences.append(f"No cell converges in most of its seeds; some seeds reach {metric} "
@@ -386,7 +389,7 @@ def answer(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame | None) -> 
         sentences.append(f"No trial reaches {metric} <= {tolerance}.")
     diverged = cells["diverged"] / cells["seeds"] > 0.5
     if diverged.any():
-        sentences.append(f"{'Most seeds diverge' if seeds else 'It diverges'} (a weight or "
+        sentences.append(f"{'Most seeds diverge' if seeds else 'Trials diverge'} (a weight or "
                          f"the error overflows) at {_where(trials, layout, cells, diverged)}.")
     else:
         sentences.append("No cell diverges in most of its seeds." if seeds
@@ -473,33 +476,48 @@ def curve_points(cells: int) -> int:
 
 def _cell_curves(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
                  cells: pd.DataFrame, metric: str, points: int) -> dict[int, dict[str, list[Any]]]:
-    """Each cell's error against epoch over its seeds (median, min, max), thinned to at most
-    `points` + 1 log-spaced epochs, first and last kept. The one pass over the history is a
-    groupby by (cell, epoch); the thinning works on its result, cells x epochs."""
+    """Each cell's error against epoch over its seeds (median, min and max of the seeds
+    recorded at that epoch), thinned to at most `points` + 1 log-spaced epochs, first and last
+    kept. The one pass over the history is a groupby by (cell, epoch), as one integer key; the
+    thinning works on its result, cells x epochs."""
     keys = layout.keys
     trial_cells = trials[["trial", *keys]].merge(cells[[*keys, "cell"]], on=keys, how="left")
-    cell_of = pd.Series(trial_cells["cell"].to_numpy(), index=trial_cells["trial"].to_numpy())
-    errors = history[metric].to_numpy(dtype=float)  # (rows,)
-    frame = pd.DataFrame({"cell": history["trial"].map(cell_of).to_numpy(),
-                          "epoch": history["epoch"].to_numpy(),
-                          "error": np.where(np.isfinite(errors), errors, np.nan)})
-    stats = frame.groupby(["cell", "epoch"], sort=True)["error"].agg(["median", "min", "max"])
-    stats = stats.reset_index()
-    position = stats.groupby("cell", sort=False).cumcount().to_numpy()  # (cell epochs,)
-    count = stats.groupby("cell", sort=False)["epoch"].transform("size").to_numpy()
-    scale = points / np.log1p(np.maximum(count - 1, 1))  # (cell epochs,)
+    at = pd.Index(trial_cells["trial"]).get_indexer(history["trial"])  # (rows,) -1: unknown
+    known = at >= 0
+    cell = trial_cells["cell"].to_numpy(dtype=np.int64)[at[known]]  # (rows,)
+    epoch = history["epoch"].to_numpy(dtype=np.int64)[known]  # (rows,)
+    errors = history[metric].to_numpy(dtype=float)[known]  # (rows,)
+    if not len(cell):
+        return {}
+    span = int(epoch.max()) + 1
+    stats = pd.Series(np.where(np.isfinite(errors), errors, np.nan)).groupby(
+        cell * span + epoch, sort=True).agg(["median", "min", "max"])
+    key = stats.index.to_numpy(dtype=np.int64)  # (cell epochs,) sorted by cell, then epoch
+    owner = key // span
+    _, first, count = np.unique(owner, return_index=True, return_counts=True)
+    position = np.arange(len(key)) - np.repeat(first, count)  # (cell epochs,)
+    total = np.repeat(count, count)
+    scale = points / np.log1p(np.maximum(total - 1, 1))
     bucket = np.floor(np.log1p(position) * scale)
     previous = np.floor(np.log1p(np.maximum(position - 1, 0)) * scale)
-    stats = stats[(position == 0) | (position == count - 1) | (bucket != previous)]
+    keep = (position == 0) | (position == total - 1) | (bucket != previous)
+    kept_owner, kept_epoch = owner[keep], key[keep] % span
+    columns = {name: stats[name].to_numpy(dtype=float)[keep] for name in ("median", "min", "max")}
+    bounds = np.flatnonzero(np.diff(kept_owner)) + 1
     curves: dict[int, dict[str, list[Any]]] = {}
-    for cell, curve in stats.groupby("cell", sort=False):
-        curves[int(cell)] = {
-            "e": [int(e) for e in curve["epoch"]],
-            "m": [_json_number(v, 4) for v in curve["median"]],
-            "lo": [_json_number(v, 4) for v in curve["min"]],
-            "hi": [_json_number(v, 4) for v in curve["max"]],
+    for part in np.split(np.arange(len(kept_owner)), bounds):
+        curves[int(kept_owner[part[0]])] = {
+            "e": kept_epoch[part].tolist(),
+            "m": _json_numbers(columns["median"][part]),
+            "lo": _json_numbers(columns["min"][part]),
+            "hi": _json_numbers(columns["max"][part]),
         }
     return curves
+
+
+def _json_numbers(values: np.ndarray[Any, np.dtype[np.float64]]) -> list[float | None]:
+    """Four significant digits, enough for a curve on a log axis; None where not finite."""
+    return [float(f"{v:.4g}") if math.isfinite(v) else None for v in values.tolist()]
 
 
 def _json_number(value: Any, digits: int = 6) -> float | None:
