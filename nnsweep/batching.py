@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from nnsweep.packing import pack
@@ -23,9 +24,23 @@ if TYPE_CHECKING:
 BatchKey = tuple[object, ...]
 T = TypeVar("T")
 
-# The cost model: NumPy dispatch per array operation, arithmetic per value.
+# The cost model's coefficients as first measured (the NumPy engine, one thread): dispatch per
+# array operation, arithmetic per value. Batches are cut by these, so a plan never depends on
+# the machine; time estimates scale them by a Speed measured where the sweep will run.
 SECONDS_PER_CALL = 1.5e-6
 SECONDS_PER_VALUE = 2e-9
+
+
+@dataclass(frozen=True)
+class Speed:
+    """The cost model's coefficients for one engine on one machine: seconds per array operation
+    (NumPy's dispatch, a compiled loop's per-step overhead) and per value computed."""
+
+    per_call: float = SECONDS_PER_CALL
+    per_value: float = SECONDS_PER_VALUE
+
+
+REFERENCE = Speed()
 
 
 def batch_key(params: TrialParams) -> BatchKey:
@@ -45,27 +60,36 @@ def batch_key(params: TrialParams) -> BatchKey:
         params.optimizer,
         params.weight_decay > 0,  # decay on: an operation more per step
         params.dropout > 0 and len(params.hidden) > 0,  # masks drawn: a pass more per layer
+        params.loss,
     )
 
 
-def epoch_seconds(trials: Sequence[TrialParams], rows: int = 4) -> float:
-    """About how long one epoch of these trials (one batch key) takes as one batch.
+def epoch_terms(trials: Sequence[TrialParams], rows: int = 4) -> tuple[float, float]:
+    """One epoch of these trials (one batch key) as one batch: (array operations, values).
 
-    The cost model of split(), the runner's time estimates and the batch sizes: NumPy's
-    dispatch is paid once per width group and step, the arithmetic once per value.
+    NumPy's dispatch is paid once per width group and step, the arithmetic once per value.
     """
     widths: dict[tuple[int, ...], list[TrialParams]] = {}
     for trial in trials:
         widths.setdefault(trial.hidden, []).append(trial)
-    total = 0.0
+    calls = values = 0.0
     for hidden, members in widths.items():
         step_rows = members[0].rows_per_step(rows)
         sizes = [1, *hidden, 1]  # inputs and outputs do not change the balance
-        values = step_rows * sum(a * b + b for a, b in itertools.pairwise(sizes))
+        per_trial = step_rows * sum(a * b + b for a, b in itertools.pairwise(sizes))
         steps = -(-rows // step_rows)
-        total += steps * (SECONDS_PER_CALL * 5 * len(sizes)
-                          + len(members) * values * SECONDS_PER_VALUE)
-    return total
+        calls += steps * 5 * len(sizes)
+        values += steps * len(members) * per_trial
+    return calls, values
+
+
+def epoch_seconds(trials: Sequence[TrialParams], rows: int = 4,
+                  speed: Speed = REFERENCE) -> float:
+    """About how long one epoch of these trials (one batch key) takes as one batch: the cost
+    model of split(), the batch sizes (at REFERENCE) and the time estimates (at a measured
+    Speed)."""
+    calls, values = epoch_terms(trials, rows)
+    return calls * speed.per_call + values * speed.per_value
 
 
 def split(trials: Sequence[TrialParams], pieces: int, rows: int = 4) -> list[list[int]]:
@@ -136,8 +160,10 @@ def batches(trials: Sequence[Trial], workers: int, *, rows: int = 4) -> list[lis
     return [[trials[i] for i in batch] for batch in planned]
 
 
-def estimate_seconds(planned: Sequence[Sequence[Trial]], workers: int, rows: int) -> float:
-    """About how long the batches take on `workers` processes, each taking the next when free."""
-    costs = [batch[0].params.epochs * epoch_seconds([t.params for t in batch], rows)
+def estimate_seconds(planned: Sequence[Sequence[Trial]], workers: int, rows: int,
+                     speed: Speed = REFERENCE) -> float:
+    """About how long the batches train on `workers` processes, each taking the next when
+    free, at `speed` (the engine's, measured on this machine)."""
+    costs = [batch[0].params.epochs * epoch_seconds([t.params for t in batch], rows, speed)
              for batch in planned]
     return max(pack(costs, min(workers, len(costs)))[1], default=0.0)

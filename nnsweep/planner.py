@@ -11,20 +11,25 @@ import contextlib
 import itertools
 import os
 import shutil
+import time
 import warnings
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
+from threadpoolctl import threadpool_limits
 
 from nnsweep import backends, engines, store
-from nnsweep.batching import batches, estimate_seconds
+from nnsweep.batching import REFERENCE, Speed, batches, epoch_terms, estimate_seconds
 from nnsweep.errors import EngineMismatch, NnsweepError, NnsweepWarning, NoRoom, OtherSpec
 from nnsweep.grid import Trial, check_size
 from nnsweep.journal import Record
+from nnsweep.params import TrialParams
+from nnsweep.result import TrialResult
 from nnsweep.spec import MAX_WORKERS, Spec
 
 DEFAULT_MAX_TRIALS = 100_000
@@ -68,8 +73,17 @@ class Plan:
     backend: str
     manifest: dict[str, Any]  # the folder's manifest so far ({} for a new folder)
 
-    def estimate_seconds(self, rows: int) -> float:
-        return estimate_seconds(self.batches, self.workers, rows)
+    def estimate_seconds(self, rows: int, *, report: bool = True) -> float:
+        """About how long the run takes from start to exit on this machine, report included
+        unless `report` is False: the cost model calibrated by a short probe of the engine."""
+        return self.estimate(rows, calibrate(self.engine) if self.pending else None,
+                             report=report).total
+
+    def estimate(self, rows: int, calibration: Calibration | None, *,
+                 report: bool = True) -> Estimate:
+        """The run's time, part by part, at `calibration` (None: the reference machine)."""
+        return estimate(self, rows, calibration or Calibration(self.engine, REFERENCE, 1.0),
+                        report=report)
 
 
 # --- room -----------------------------------------------------------------------------------
@@ -241,3 +255,203 @@ def _saved_spec_text(directory: Path) -> str | None:
     with contextlib.suppress(OSError, UnicodeDecodeError):
         return path.read_text(encoding="utf-8")
     return None
+
+
+# --- how long a run takes ---------------------------------------------------------------------
+
+# The fixed costs of a run, in seconds of the machine the cost model's constants were measured
+# on (batching.SECONDS_PER_CALL); an estimate scales them by Calibration.slowdown, measured
+# where the sweep will run. Start: the interpreter, imports, reading the spec, planning.
+START_SECONDS = 1.0
+# Starting the workers and loading the engine in each (numba: its cached kernels).
+WORKER_SECONDS = {"numpy": 1.0, "numba": 2.5}
+# The Numba engine compiling its kernels into an empty cache, once per machine.
+COMPILE_SECONDS = 30.0
+# The journal and the tables, per history row (the history dominates them).
+TABLE_SECONDS_PER_ROW = 4e-6
+# The report: imports and the page, each trial (heatmap cells, a line each), each history row.
+REPORT_SECONDS = 4.0
+REPORT_SECONDS_PER_TRIAL = 0.01
+REPORT_SECONDS_PER_ROW = 2e-6
+# The Numba engine's coefficients on the reference machine, for a cache too cold to probe.
+NUMBA_SPEED = Speed(per_call=2e-8, per_value=1.5e-9)
+# Each of the probe's runs trains for about this long.
+PROBE_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How fast this machine runs a sweep with one engine: the engine's cost-model coefficients
+    and how much slower than the reference machine it runs plain NumPy (for the fixed costs),
+    both in CPU seconds; `load`, what else keeps the cores busy (the load average), for the
+    share of them the run will get; `compiled` False when the engine will first compile."""
+
+    engine: str
+    speed: Speed
+    slowdown: float
+    compiled: bool = True
+    load: float = 0.0
+    cores: int = 1
+
+    def contention(self, processes: int) -> float:
+        """How much longer `processes` busy processes take than on idle cores."""
+        return max(1.0, (self.load + processes) / max(1, self.cores))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A run's time, part by part, in seconds."""
+
+    start: float  # interpreter, imports, planning, workers, compiling
+    training: float
+    tables: float
+    report: float
+
+    @property
+    def total(self) -> float:
+        return self.start + self.training + self.tables + self.report
+
+
+def estimate(plan: Plan, rows: int, calibration: Calibration, *, report: bool = True
+             ) -> Estimate:
+    """How long `plan` takes at `calibration`; a plan with nothing to train starts no worker
+    and, its tables and report current, rewrites neither."""
+    alone = calibration.contention(1)
+    slow = calibration.slowdown * alone
+    engine = calibration.engine
+    start = slow * START_SECONDS
+    if plan.pending:
+        workers = calibration.contention(plan.workers)
+        start += calibration.slowdown * workers * WORKER_SECONDS.get(engine,
+                                                                    WORKER_SECONDS["numpy"])
+        if not calibration.compiled:
+            start += calibration.slowdown * workers * COMPILE_SECONDS
+    training = (calibration.contention(min(plan.workers, len(plan.batches)))
+                * estimate_seconds(plan.batches, plan.workers, rows, calibration.speed))
+    history_rows = sum(len(range(0, t.params.epochs, t.params.record_step)) + 1
+                       for t in plan.trials)
+    changed = bool(plan.pending)
+    tables = slow * TABLE_SECONDS_PER_ROW * history_rows if changed else 0.0
+    drawn = slow * (REPORT_SECONDS + REPORT_SECONDS_PER_TRIAL * len(plan.trials)
+                    + REPORT_SECONDS_PER_ROW * history_rows)
+    return Estimate(start, training, tables, drawn if report and changed else 0.0)
+
+
+@dataclass(frozen=True)
+class ProbeRun:
+    """One timed batch of the probe: what it trained and how long it took."""
+
+    trials: tuple[TrialParams, ...]
+    rows: int
+    seconds: float
+
+
+Train = Callable[[np.ndarray, np.ndarray, Sequence[TrialParams]], list[TrialResult]]
+Clock = Callable[[], float]
+
+
+def probe_trials(hidden: int, epochs: int) -> tuple[TrialParams, ...]:
+    """The probe's batch: XOR-shaped networks of one width, rates that neither stall nor blow."""
+    return tuple(TrialParams(alpha=alpha, hidden=(hidden,), epochs=epochs, record_every=100)
+                 for alpha in (0.1, 0.3, 1.0, 3.0))
+
+
+def probe(train: Train, *, clock: Clock = time.perf_counter,
+          budget: float = PROBE_SECONDS) -> list[ProbeRun]:
+    """Time `train` on a narrow batch (dispatch-bound) and a wide one (arithmetic-bound), each
+    grown from a few epochs until it takes about `budget` seconds."""
+    x = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
+    y = np.array([[0.0], [1.0], [1.0], [0.0]])
+    train(x, y, probe_trials(4, 2))  # load (or compile) outside the timing
+    runs = []
+    for hidden in (4, 128):
+        epochs = 16
+        while True:
+            trials = probe_trials(hidden, epochs)
+            started = clock()
+            train(x, y, trials)
+            seconds = clock() - started
+            if seconds >= budget / 2 or epochs >= 2**20:
+                break
+            epochs *= 2 if seconds <= 0 else max(2, min(64, round(budget / seconds)))
+        runs.append(ProbeRun(trials, len(y), seconds))
+    return runs
+
+
+def fit_speed(runs: Sequence[ProbeRun]) -> Speed:
+    """The coefficients that best explain the probe's runs (least squares, none negative)."""
+    terms = [epoch_terms(run.trials, run.rows) for run in runs]
+    a = np.array([[run.trials[0].epochs * c, run.trials[0].epochs * v]
+                  for run, (c, v) in zip(runs, terms, strict=True)])  # (runs, 2)
+    b = np.array([run.seconds for run in runs])  # (runs,)
+    (per_call, per_value), *_ = np.linalg.lstsq(a, b, rcond=None)
+    if per_call < 0 or per_value < 0:  # one term explains it all: fit that one alone
+        column = 1 if per_call < 0 else 0
+        alone = max(0.0, float(a[:, column] @ b / (a[:, column] @ a[:, column])))
+        per_call, per_value = (0.0, alone) if column == 1 else (alone, 0.0)
+    return Speed(per_call=float(per_call), per_value=float(per_value))
+
+
+def slowdown(runs: Sequence[ProbeRun]) -> float:
+    """How much slower than the reference machine the NumPy engine ran the probe."""
+    model = sum(run.trials[0].epochs * (c * REFERENCE.per_call + v * REFERENCE.per_value)
+                for run in runs for c, v in [epoch_terms(run.trials, run.rows)])
+    return sum(run.seconds for run in runs) / model
+
+
+def calibrate(engine: str, *, clock: Clock = time.process_time, budget: float = PROBE_SECONDS,
+              trainer: Callable[[str], Train] | None = None,
+              load: Callable[[], float] | None = None) -> Calibration:
+    """Probe this machine with the NumPy engine (for the fixed costs) and with `engine` as a
+    worker runs it: one thread, timed in CPU seconds so that other work on the machine counts
+    once, as `load` (the 1-minute load average unless given), not in every figure. A Numba
+    cache too cold to load is not compiled here: the reference's coefficients are scaled,
+    and the run's compiling is counted."""
+    concrete = engines.resolve(engine)
+    trainer = trainer or _trainer
+    busy = load() if load is not None else os.getloadavg()[0]
+    cores = max(1, int(joblib.cpu_count()))
+    with threadpool_limits(limits=1):
+        numpy_runs = probe(trainer("numpy"), clock=clock, budget=budget)
+    slow = slowdown(numpy_runs)
+    if concrete == "numpy":
+        return Calibration(concrete, fit_speed(numpy_runs), slow, load=busy, cores=cores)
+    if not numba_compiled():
+        scaled = Speed(NUMBA_SPEED.per_call * slow, NUMBA_SPEED.per_value * slow)
+        return Calibration(concrete, scaled, slow, compiled=False, load=busy, cores=cores)
+    with _one_numba_thread():
+        runs = probe(trainer(concrete), clock=clock, budget=budget)
+    return Calibration(concrete, fit_speed(runs), slow, load=busy, cores=cores)
+
+
+def _trainer(engine: str) -> Train:
+    def train(x: np.ndarray, y: np.ndarray, trials: Sequence[TrialParams]) -> list[TrialResult]:
+        return engines.train(engine, x, y, trials)
+
+    return train
+
+
+@contextlib.contextmanager
+def _one_numba_thread() -> Iterator[None]:
+    """Numba's threads held to one, as each worker's share of the cores."""
+    import numba
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def numba_compiled() -> bool:
+    """Whether the Numba engine's cached kernels are all in its cache (False: a run compiles
+    them first, or this Numba's cache cannot be read)."""
+    from nnsweep import engine_numba
+
+    kernels = [kernel for kernel in vars(engine_numba).values()
+               if hasattr(getattr(kernel, "_cache", None), "_cache_file")]
+    try:
+        return bool(kernels) and all(k._cache._cache_file._load_index() for k in kernels)
+    except (AttributeError, OSError):  # another Numba's internals
+        return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TextIO
 
 from rich.console import Console, RenderableType
@@ -17,9 +17,9 @@ from rich.progress import (
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Column
+from rich.text import Text
 
 from nnsweep.result import STATUSES
 from nnsweep.text import terminal_safe
@@ -46,6 +46,42 @@ def _label(status: str, short: bool) -> str:
     return label or terminal_safe(status.replace("_", " "))  # a journal may hold anything
 
 
+def eta_seconds(estimate: float | None, elapsed: float, done: float) -> float | None:
+    """Seconds left, with `done` the share of the trials to train that are trained.
+
+    Before any batch returns, the plan's estimate is all there is (rich's own eta would wait
+    for the first batch, half the sweep where there are two); as batches return, the pace
+    they set takes over in proportion to the share done. None: nothing to go on yet.
+    """
+    if done <= 0:
+        return None if estimate is None else max(0.0, estimate - elapsed)
+    at_pace = elapsed / min(done, 1.0)  # the whole training, at the pace so far
+    if estimate is None:
+        return max(0.0, at_pace - elapsed)
+    blended = done * at_pace + (1 - done) * max(estimate, elapsed)
+    return max(0.0, blended - elapsed)
+
+
+def clock_text(seconds: float | None) -> str:
+    """h:mm:ss as rich writes times, or -:--:-- for unknown."""
+    if seconds is None:
+        return "-:--:--"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+class _EtaColumn(ProgressColumn):
+    """Time left by eta_seconds, redrawn at every refresh as the clock runs."""
+
+    def __init__(self, left: Callable[[], float | None]) -> None:
+        self.left = left
+        super().__init__(table_column=_one_line())
+
+    def render(self, task: object) -> Text:
+        return Text(clock_text(self.left()), style="progress.remaining")
+
+
 def _one_line(*, ellipsis: bool = False) -> Column:
     """A bar cell that never wraps: rich would otherwise fold the line when it runs short."""
     return Column(no_wrap=True, overflow="ellipsis" if ellipsis else "crop")
@@ -66,7 +102,7 @@ class _FittedProgress(Progress):
         yield self.make_tasks_table(self.tasks)
 
 
-def _layouts() -> dict[int, tuple[ProgressColumn, ...]]:
+def _layouts(left: Callable[[], float | None]) -> dict[int, tuple[ProgressColumn, ...]]:
     """The bar's columns for each width, widest first; the bar itself takes what is left."""
     def counts(field: str) -> TextColumn:
         return TextColumn(f"{{task.fields[{field}]}}", markup=False,
@@ -81,17 +117,17 @@ def _layouts() -> dict[int, tuple[ProgressColumn, ...]]:
     def done() -> MofNCompleteColumn:
         return MofNCompleteColumn(table_column=_one_line())
 
-    def left() -> TimeRemainingColumn:
-        return TimeRemainingColumn(table_column=_one_line())
+    def eta() -> _EtaColumn:
+        return _EtaColumn(left)
 
     return {
         WIDE: (text("[bold]training"), bar(), done(),
                TaskProgressColumn(table_column=_one_line()), text("{task.fields[rate]}"),
-               TimeElapsedColumn(table_column=_one_line()), text("eta"), left(),
+               TimeElapsedColumn(table_column=_one_line()), text("eta"), eta(),
                counts("counts")),
         MEDIUM: (bar(), done(), TaskProgressColumn(table_column=_one_line()),
-                 text("{task.fields[rate]}"), text("eta"), left(), counts("counts")),
-        NARROW: (bar(), done(), text("eta"), left(), counts("short")),
+                 text("{task.fields[rate]}"), text("eta"), eta(), counts("counts")),
+        NARROW: (bar(), done(), text("eta"), eta(), counts("short")),
         0: (bar(), done()),
     }
 
@@ -100,22 +136,33 @@ class ProgressReporter:
     """A rich bar on a terminal; on a pipe or file, one final line; with quiet, nothing."""
 
     def __init__(self, total: int, *, reused: int = 0, quiet: bool = False,
-                 stream: TextIO | None = None, width: int | None = None) -> None:
-        """`width` fixes the terminal's columns (None: ask the terminal, as it is resized)."""
+                 stream: TextIO | None = None, width: int | None = None,
+                 estimate: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """`width` fixes the terminal's columns (None: ask the terminal, as it is resized);
+        `estimate` is the plan's seconds for the training (Plan.estimate), which the eta
+        starts from."""
         self.stream = stream if stream is not None else sys.stderr
         self.total, self.done, self.reused = total, reused, reused
         self.counts: Counter[str] = Counter()
         self.quiet = quiet
-        self.started = time.monotonic()
+        self.estimate, self.clock = estimate, clock
+        self.started = clock()
         self.live = not quiet and self.stream.isatty()
         self._progress: Progress | None = None
         if self.live:
             console = Console(file=self.stream, width=width, force_terminal=True)
-            self._progress = _FittedProgress(_layouts(), console)
+            self._progress = _FittedProgress(_layouts(self.seconds_left), console)
             self._task = self._progress.add_task(
                 "sweep", total=total, completed=reused, rate="",
                 counts=counts_text(self.counts), short=counts_text(self.counts, short=True))
             self._progress.start()
+
+    def seconds_left(self) -> float | None:
+        """The eta: eta_seconds of the trials still to train when the run started."""
+        to_train = self.total - self.reused
+        done = (self.done - self.reused) / to_train if to_train > 0 else 1.0
+        return eta_seconds(self.estimate, self.clock() - self.started, done)
 
     def add_reused(self, statuses: list[str]) -> None:
         self.counts.update(statuses)
@@ -130,7 +177,7 @@ class ProgressReporter:
         if self._progress is None:
             return
         trained = self.done - self.reused
-        elapsed = max(time.monotonic() - self.started, 1e-9)
+        elapsed = max(self.clock() - self.started, 1e-9)
         self._progress.update(self._task, advance=step, counts=counts_text(self.counts),
                               short=counts_text(self.counts, short=True),
                               rate=f"{trained / elapsed:.1f} trials/s")
