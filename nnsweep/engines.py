@@ -56,6 +56,8 @@ def lacks(engine: str, trials: Iterable[TrialParams]) -> str | None:
             return "weight_decay > 0"
         if trial.dropout > 0 and trial.hidden:
             return "dropout > 0"
+        if trial.output == "softmax" or trial.loss != "squared":
+            return f"output = {json.dumps(trial.output)} with loss = {json.dumps(trial.loss)}"
     return None
 
 

@@ -175,6 +175,27 @@ ACTIVATION_FNS: dict[str, ActivationFn] = {name: a.value for name, a in TABLE.it
 DERIVATIVE_FNS: dict[str, ActivationFn | None] = {name: a.deriv for name, a in TABLE.items()}
 
 
+def softmax(x: Array, out: Array | None = None) -> Array:
+    """Each row's exponentials over their sum (the last axis: one row's outputs), shifted by
+    the row's largest value first so that no exponential overflows."""
+    target = _target(x, out)
+    np.subtract(x, x.max(axis=-1, keepdims=True), out=target)
+    np.exp(target, out=target)
+    np.divide(target, target.sum(axis=-1, keepdims=True), out=target)
+    return target
+
+
+def activate(name: str, x: Array) -> Array:
+    """A layer's output: an activation of the table, or softmax over the outputs."""
+    return softmax(x) if name == "softmax" else TABLE[name].value(x)
+
+
+def output_delta_factor(output: str, loss: str) -> ArrayForm | None:
+    """What the output's error is multiplied by to give its delta: the output activation's
+    derivative under squared loss; nothing under cross-entropy, whose delta is p - y."""
+    return None if loss == "cross_entropy" else TABLE[output].deriv
+
+
 def shuffle_generator(seed: int) -> np.random.Generator:
     """The minibatch shuffle's own stream, apart from the weights' RandomState."""
     return np.random.default_rng([seed, 1])
@@ -265,7 +286,7 @@ def forward(
     for index, w in enumerate(weights):
         inputs = with_bias_column(outs[-1]) if bias else outs[-1]
         name = output if index == len(weights) - 1 else activation
-        outs.append(TABLE[name].value(np.matmul(inputs, w)))  # (rows, fan_out)
+        outs.append(activate(name, np.matmul(inputs, w)))  # (rows, fan_out)
     return outs
 
 

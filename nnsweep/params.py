@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args
 
 Activation = Literal["sigmoid", "relu", "tanh", "linear", "leaky_relu", "softplus"]
+Output = Literal["sigmoid", "relu", "tanh", "linear", "leaky_relu", "softplus", "softmax"]
+Loss = Literal["squared", "cross_entropy"]
 Descent = Literal["full", "minibatch", "stochastic"]
 Reduction = Literal["sum", "mean"]
 Init = Literal["uniform", "normal", "xavier", "he", "given"]
@@ -18,6 +20,8 @@ Metric = Literal["mae", "mse", "sse"]
 Optimizer = Literal["sgd", "momentum", "adam"]
 
 ACTIVATIONS: tuple[str, ...] = get_args(Activation)
+OUTPUTS: tuple[str, ...] = get_args(Output)
+LOSSES: tuple[str, ...] = get_args(Loss)
 DESCENTS: tuple[str, ...] = get_args(Descent)
 REDUCTIONS: tuple[str, ...] = get_args(Reduction)
 INITS: tuple[str, ...] = get_args(Init)
@@ -60,6 +64,9 @@ class TrialParams:
     # Inverted dropout on every hidden layer while training: each unit is zeroed with this
     # probability and the kept ones scaled by 1 / (1 - dropout); network.dropout_scales.
     dropout: float = 0.0
+    # What the output's error is measured by: squared (SSE/2, the textbooks') or cross_entropy
+    # (with softmax over the outputs, or sigmoid per output), whose output delta is p - y.
+    loss: str = "squared"
 
     @property
     def record_step(self) -> int:
@@ -94,7 +101,7 @@ DEFAULTS: dict[str, Any] = TrialParams().to_dict()
 # Parameters added after trial ids were first given out: at their defaults they are left out of
 # a trial's id, so the trials of older sweeps keep theirs (and their results folders resume).
 LATER_PARAMS: tuple[str, ...] = ("optimizer", "momentum", "beta1", "beta2", "eps",
-                                 "weight_decay", "dropout")
+                                 "weight_decay", "dropout", "loss")
 # Which optimizer each of its settings belongs to (weight decay belongs to every one).
 OPTIMIZER_OF: dict[str, str] = {"momentum": "momentum", "beta1": "adam", "beta2": "adam",
                                 "eps": "adam"}

@@ -16,9 +16,11 @@ from numpy.typing import ArrayLike
 from nnsweep.network import (
     TABLE,
     Array,
+    activate,
     dropout_scales,
     forward,
     initial_weights,
+    output_delta_factor,
     shuffle_generator,
     with_bias_column,
 )
@@ -31,7 +33,7 @@ def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams) -> Tria
     y = np.asarray(y_data, dtype=np.float64)  # (rows, outputs)
     rows, n_outputs = y.shape
     weights = initial_weights(params, x.shape[1], n_outputs)
-    output_deriv = TABLE[params.output].deriv
+    output_deriv = output_delta_factor(params.output, params.loss)
     hidden_deriv = TABLE[params.activation].deriv
     step_rows = params.rows_per_step(rows)
     shuffler = (shuffle_generator(params.seed)
@@ -106,7 +108,7 @@ def _forward(x: Array, weights: list[Array], params: TrialParams, step: int
     for layer, w in enumerate(weights):
         inputs = with_bias_column(ins[-1]) if params.bias else ins[-1]
         last = layer == len(weights) - 1
-        out = TABLE[params.output if last else params.activation].value(np.matmul(inputs, w))
+        out = activate(params.output if last else params.activation, np.matmul(inputs, w))
         outs.append(out)  # (n, fan_out)
         if last:
             ins.append(out)

@@ -30,8 +30,10 @@ from nnsweep.params import (
     Descent,
     GivenWeights,
     Init,
+    Loss,
     Metric,
     Optimizer,
+    Output,
     Reduction,
 )
 
@@ -133,7 +135,7 @@ PARAMS: dict[str, Any] = {  # TrialParams' fields, in their order
                         Field(description=f"a layer size from 1 to {MAX_LAYER:,}, or a list of "
                                           "them (4, [3, 2], [] for none)")],
     "activation": choice(Activation),
-    "output": choice(Activation),
+    "output": choice(Output),
     "alpha": Annotated[float, Field(gt=0, allow_inf_nan=False, description="a number > 0")],
     "descent": choice(Descent),
     "batch_size": integer(1, MAX_EPOCHS, "an integer >= 1"),
@@ -155,6 +157,7 @@ PARAMS: dict[str, Any] = {  # TrialParams' fields, in their order
     "weight_decay": Annotated[float, Field(ge=0, allow_inf_nan=False,
                                            description="a number >= 0")],
     "dropout": FRACTION,
+    "loss": choice(Loss),
 }
 assert tuple(PARAMS) == PARAM_NAMES
 Params = model("Params", PARAMS)  # [params]; one value of an axis

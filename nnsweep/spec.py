@@ -266,6 +266,7 @@ class _Reader:
         base = {**DEFAULTS, **params}
         trials = Grid(base, axis_list, include, exclude, dataset.hash)
         self.check_grid(trials)
+        self.check_losses(trials, params, dataset)
         self.raise_problems()
         # An include-only key keeps its [params] value in the hash: product trials still use it.
         non_swept = {n: v for n, v in base.items() if n not in swept}
@@ -631,6 +632,27 @@ class _Reader:
                   if name in OPTIMIZER_OF and OPTIMIZER_OF[name] not in used}
         for key, name in unused.items():
             self.problem(key, f'only used with optimizer = "{OPTIMIZER_OF[name]}"')
+
+    def check_losses(self, grid: Grid, params: Mapping[str, Any],
+                     dataset: datasets.Dataset) -> None:
+        """Softmax takes cross-entropy (its squared loss is not elementwise) over two or more
+        outputs; cross-entropy takes probabilities: softmax's or a sigmoid's. Trials are
+        looked at only when the file names values that could clash."""
+        written = {name: {params.get(name, DEFAULTS[name])} | {
+            v for _, n, v in self.seen if n == name} for name in ("output", "loss")}
+        if "softmax" not in written["output"] and "cross_entropy" not in written["loss"]:
+            return
+        pairs = {(t.params.output, t.params.loss) for t in grid}
+        for output, loss in sorted(pairs):
+            if output == "softmax" and loss != "cross_entropy":
+                self.problems.append(f'{self.where}: output = "softmax" needs loss = '
+                                     f'"cross_entropy" (a trial has loss = "{loss}")')
+            elif loss == "cross_entropy" and output not in ("softmax", "sigmoid"):
+                self.problems.append(f'{self.where}: loss = "cross_entropy" needs output = '
+                                     f'"softmax" or "sigmoid" (a trial has output = "{output}")')
+        if "softmax" in {output for output, _ in pairs} and dataset.y.shape[1] < 2:
+            self.problems.append(f'{self.where}: output = "softmax" needs two or more outputs; '
+                                 f"{dataset.name} has one (softmax over one output is always 1)")
 
     def check_grid(self, grid: Grid) -> None:
         seen_include: dict[tuple[tuple[str, Any], ...], int] = {}

@@ -43,6 +43,7 @@ PARAM_COLUMNS: dict[str, str] = {
     "eps": "float64",
     "weight_decay": "float64",
     "dropout": "float64",
+    "loss": "string",
 }
 assert set(PARAM_COLUMNS) == set(PARAM_NAMES) - {"weights"}
 

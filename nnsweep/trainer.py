@@ -28,10 +28,13 @@ from nnsweep.batching import batch_key
 from nnsweep.network import (
     TABLE,
     Array,
+    ArrayForm,
     Mask,
     dropout_scales,
     initial_weights,
+    output_delta_factor,
     shuffle_generator,
+    softmax,
     weight_shapes,
     with_bias_column,
 )
@@ -162,10 +165,9 @@ class _Directions:
 
 
 def _backprop(
-    name: str, back: Array, out: Array, result: Array, scratch: Array, mask: Mask
+    deriv: ArrayForm | None, back: Array, out: Array, result: Array, scratch: Array, mask: Mask
 ) -> None:
     """result = back * f'(out), the derivative from the table, written into the buffers."""
-    deriv = TABLE[name].deriv
     if deriv is not None:
         np.multiply(back, deriv(out, scratch, mask), out=result)
     elif result is not back:
@@ -290,7 +292,10 @@ class _BatchTrainer:
                           out=outs.views[layer][g])  # (B_g, n, fan_out)
             name = self.first.output if layer == last else self.first.activation
             z = outs.layers[layer]  # every network's pre-activations, activated in place
-            TABLE[name].value(z, z, buffers.mask.layers[layer])
+            if name == "softmax":  # over each row's outputs: (B * n, outputs)
+                softmax(z.reshape(-1, self.n_outputs), z.reshape(-1, self.n_outputs))
+            else:
+                TABLE[name].value(z, z, buffers.mask.layers[layer])
             if buffers.dropped is not None and buffers.scales is not None and layer < last:
                 for g in groups:
                     lo, hi = self.bounds[g]
@@ -316,7 +321,8 @@ class _BatchTrainer:
         else:
             abs_sum += np.add.reduce(square, axis=1)
 
-        _backprop(self.first.output, err.reshape(-1), outs.layers[last], deltas.layers[last],
+        _backprop(output_delta_factor(self.first.output, self.first.loss), err.reshape(-1),
+                  outs.layers[last], deltas.layers[last],
                   buffers.scratch.layers[last], buffers.mask.layers[last])
         for layer in reversed(range(self.depth)):
             for g in groups:
@@ -339,8 +345,9 @@ class _BatchTrainer:
                 hidden = deltas.layers[layer - 1]
                 if buffers.scales is not None:  # through the dropped units: their factor
                     np.multiply(hidden, buffers.scales.layers[layer - 1], out=hidden)
-                _backprop(self.first.activation, hidden, outs.layers[layer - 1], hidden,
-                          buffers.scratch.layers[layer - 1], buffers.mask.layers[layer - 1])
+                _backprop(TABLE[self.first.activation].deriv, hidden, outs.layers[layer - 1],
+                          hidden, buffers.scratch.layers[layer - 1],
+                          buffers.mask.layers[layer - 1])
 
         grads = self.grads.data  # (N,) every weight of every network
         if self.first.reduction == "mean":

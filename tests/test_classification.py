@@ -1,0 +1,148 @@
+"""Classification: softmax over the outputs, cross-entropy loss (with softmax, or per output
+with a sigmoid), whose output delta is p - y. The loop spells it out, the NumPy engine equals
+it bit for bit, and the update is the gradient of the loss (central differences)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import nnsweep
+from nnsweep import engines
+from nnsweep.datasets import builtin
+from nnsweep.errors import EngineLacks, SpecError
+from nnsweep.network import TABLE, initial_weights, softmax
+from nnsweep.params import TrialParams
+from nnsweep.reference import train_one
+from nnsweep.result import TrialResult
+from nnsweep.spec import parse_spec
+from nnsweep.trainer import train_batch
+
+MODULAR = builtin("modular", modulus=4)  # 16 rows, 8 inputs, 4 one-hot outputs
+MOONS = builtin("moons", rows=24, noise=0.2, seed=1)  # 2 inputs, one 0/1 output
+
+
+def same(a: TrialResult, b: TrialResult) -> bool:
+    return all(np.array_equal(x, y, equal_nan=True) for x, y in (
+        (a.errors, b.errors), *zip(a.weights, b.weights, strict=True),
+        *zip(a.direction_changes, b.direction_changes, strict=True)))
+
+
+@given(output=st.sampled_from(["softmax", "sigmoid"]),
+       descent=st.sampled_from(["full", "minibatch", "stochastic"]),
+       reduction=st.sampled_from(["sum", "mean"]),
+       optimizer=st.sampled_from(["sgd", "adam"]),
+       dropout=st.sampled_from([0.0, 0.3]), bias=st.booleans(),
+       hidden=st.sampled_from([(), (5,), (3, 4)]))
+def test_the_numpy_engine_is_the_loop_bit_for_bit_for_cross_entropy(
+        output: str, descent: str, reduction: str, optimizer: str, dropout: float, bias: bool,
+        hidden: tuple[int, ...]) -> None:
+    data = MODULAR if output == "softmax" else MOONS
+    trials = [TrialParams(hidden=hidden, output=output, loss="cross_entropy", descent=descent,
+                          batch_size=5, reduction=reduction, optimizer=optimizer,
+                          dropout=dropout, bias=bias, activation="relu", alpha=alpha,
+                          epochs=10, seed=seed)
+              for alpha in (0.05, 3.0) for seed in (0, 1)]
+    for trial, result in zip(trials, train_batch(data.x, data.y, trials), strict=True):
+        assert same(result, train_one(data.x, data.y, trial)), trial
+
+
+def _central_differences(loss: object, w: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    numeric = np.zeros_like(w)
+    for index in np.ndindex(w.shape):
+        step = np.zeros_like(w)
+        step[index] = h
+        numeric[index] = (loss(w + step) - loss(w - step)) / (2 * h)  # type: ignore[operator]
+    return numeric
+
+
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+def test_the_update_is_the_gradient_of_the_cross_entropy(output: str) -> None:
+    data = MODULAR if output == "softmax" else MOONS
+    x, y = data.x, data.y
+    params = TrialParams(hidden=(6,), activation="tanh", output=output, loss="cross_entropy",
+                         alpha=1e-3, epochs=1, seed=3)
+    w0, w1 = initial_weights(params, x.shape[1], y.shape[1])
+
+    def cross_entropy(first: np.ndarray, second: np.ndarray) -> float:
+        z = TABLE["tanh"].value(x @ first) @ second
+        if output == "softmax":
+            return float(-(y * np.log(softmax(z))).sum())
+        p = TABLE["sigmoid"].value(z)
+        return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).sum())
+
+    trained = train_one(x, y, params).weights
+    for layer, numeric in enumerate([
+            _central_differences(lambda w: cross_entropy(w, w1), w0),
+            _central_differences(lambda w: cross_entropy(w0, w), w1)]):
+        start = (w0, w1)[layer]
+        assert np.allclose((start - trained[layer]) / params.alpha, numeric, rtol=1e-6,
+                           atol=1e-8), layer
+
+
+def test_softmax_rows_are_probabilities_whatever_their_scale() -> None:
+    z = np.array([[1.0, 2.0, 3.0], [1e300, -1e300, 0.0], [-750.0, -750.0, -750.0]])
+    p = softmax(z)
+    assert np.allclose(p.sum(axis=1), 1) and np.isfinite(p).all()
+    assert np.array_equal(softmax(z[:1] + 100.0), softmax(z[:1]))  # shifted by the row's max
+    assert np.allclose(p[2], 1 / 3)
+
+
+def test_a_softmax_network_learns_modular_addition_with_adam() -> None:
+    data = builtin("modular", modulus=5)
+    params = TrialParams(hidden=(32,), activation="relu", output="softmax",
+                         loss="cross_entropy", optimizer="adam", alpha=0.01, epochs=400,
+                         init="he", seed=0, metric="mse", tolerance=1e-3)
+    result = train_one(data.x, data.y, params)
+    probabilities = nnsweep.network.predict(data.x, result.weights, "relu", "softmax", False)
+    assert (probabilities.argmax(axis=1) == data.y.argmax(axis=1)).all()
+    assert result.converged_epoch is not None
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ('dataset = "modular"\n[params]\noutput = "softmax"\n',
+     '<spec>: output = "softmax" needs loss = "cross_entropy" (a trial has loss = "squared")'),
+    ('dataset = "xor"\n[params]\noutput = "softmax"\nloss = "cross_entropy"\n',
+     '<spec>: output = "softmax" needs two or more outputs; xor has one (softmax over one '
+     "output is always 1)"),
+    ('dataset = "xor"\n[params]\nloss = "cross_entropy"\n[grid]\noutput = ["sigmoid", '
+     '"linear"]\n', '<spec>: loss = "cross_entropy" needs output = "softmax" or "sigmoid" (a '
+     'trial has output = "linear")'),
+    ('dataset = "xor"\n[params]\nactivation = "softmax"\n',
+     '<spec>: params.activation = "softmax": expected one of "sigmoid", "relu", "tanh", '
+     '"linear", "leaky_relu", "softplus"'),
+    ('dataset = "xor"\n[params]\nloss = "hinge"\n',
+     '<spec>: params.loss = "hinge": expected one of "squared", "cross_entropy"'),
+])
+def test_a_loss_that_does_not_fit_its_output_is_told(text: str, line: str) -> None:
+    with pytest.raises(SpecError) as raised:
+        parse_spec(text)
+    assert raised.value.problems == [line]
+
+
+def test_a_zip_may_pair_each_output_with_its_own_loss() -> None:
+    spec = parse_spec('dataset = "modular"\n[[zip]]\noutput = ["sigmoid", "softmax"]\n'
+                      'loss = ["squared", "cross_entropy"]\n')
+    assert [(t.params.output, t.params.loss) for t in spec.trials()] == [
+        ("sigmoid", "squared"), ("softmax", "cross_entropy")]
+
+
+def test_the_compiled_engine_refuses_cross_entropy_and_auto_picks_numpy() -> None:
+    trials = [TrialParams(output="softmax", loss="cross_entropy")]
+    with pytest.raises(EngineLacks, match='output = "softmax" with loss = "cross_entropy"'):
+        engines.resolve("numba", trials)
+    assert engines.resolve("auto", trials) == "numpy"
+
+
+def test_a_classification_sweep_runs_end_to_end(tmp_path: Path) -> None:
+    path = tmp_path / "moons.toml"
+    path.write_text('[dataset]\nname = "moons"\nrows = 40\n[params]\nloss = "cross_entropy"\n'
+                    'activation = "tanh"\nhidden = 8\nepochs = 200\nreduction = "mean"\n'
+                    "[grid]\nalpha = [0.1, 1]\n", encoding="utf-8")
+    results = nnsweep.run(nnsweep.load_spec(path), out=tmp_path / "out", jobs=1)
+    assert list(results.trials["loss"]) == ["cross_entropy"] * 2
+    assert results.trials["final_error"].notna().all()
