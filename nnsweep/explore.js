@@ -133,12 +133,18 @@
     for (var e = Math.floor(a); e <= Math.ceil(b); e++) { if (e >= a - 1e-9 && e <= b + 1e-9) { out.push(e); } }
     return out;
   }
-  function drawCurve(cell) {
-    clear(curves);
-    var c = cell.curve, points = [];
+  function drawn(c) {
+    var points = [];
     for (var i = 0; i < c.e.length; i++) {
       if (c.m[i] !== null && c.m[i] > 0) { points.push(i); }
     }
+    return points;
+  }
+  // `reference`: the pinned cell, drawn grey behind the cell pointed at, to compare the two.
+  function drawCurve(cell, reference) {
+    clear(curves);
+    var c = cell.curve, points = drawn(c);
+    var r = reference ? reference.curve : null, rPoints = r ? drawn(r) : [];
     if (!points.length) {
       node(curves, "text", {x: W / 2, y: H / 2, "text-anchor": "middle"}, "no finite errors recorded");
       return;
@@ -147,10 +153,12 @@
     points.forEach(function (i) {
       [c.m[i], c.lo[i], c.hi[i]].forEach(function (v) { if (v !== null && v > 0) { ys.push(Math.log10(v)); } });
     });
+    rPoints.forEach(function (i) { ys.push(Math.log10(r.m[i])); });
     if (data.tolerance > 0) { ys.push(Math.log10(data.tolerance)); }
     var y0 = Math.min.apply(null, ys), y1 = Math.max.apply(null, ys);
     if (y1 - y0 < 0.3) { y0 -= 0.15; y1 += 0.15; }
-    var x0 = 0, x1 = Math.max(1, Math.log10(c.e[c.e.length - 1] + 1));
+    var last = Math.max(c.e[c.e.length - 1], r && r.e.length ? r.e[r.e.length - 1] : 0);
+    var x0 = 0, x1 = Math.max(1, Math.log10(last + 1));
     function px(epoch) { return M.left + (Math.log10(epoch + 1) - x0) / (x1 - x0) * (W - M.left - M.right); }
     function py(v) { return H - M.bottom - (Math.log10(v) - y0) / (y1 - y0) * (H - M.top - M.bottom); }
     node(curves, "rect", {x: M.left, y: M.top, width: W - M.left - M.right,
@@ -175,6 +183,12 @@
       var ty = py(data.tolerance);
       node(curves, "line", {x1: M.left, x2: W - M.right, y1: ty, y2: ty, stroke: "#1a9850",
                             "stroke-dasharray": "4 3", "class": "tolerance"});
+    }
+    if (rPoints.length) {
+      node(curves, "polyline", {points: rPoints.map(function (i) {
+        return px(r.e[i]).toFixed(1) + "," + py(r.m[i]).toFixed(1); }).join(" "),
+        fill: "none", stroke: "#999", "stroke-width": "1.5", "stroke-dasharray": "5 3",
+        "class": "reference"});
     }
     if (cell.seeds > 1) {
       var upper = [], lower = [];
@@ -228,9 +242,10 @@
     rects[index].classList.add("shown");
     if (caption) {
       caption.textContent = cell.params.map(function (p) { return p[0] + " = " + p[1]; }).join(", ")
-        + (pin || index === pinned ? " (pinned: click another cell to change)" : " (click to pin)");
+        + (pin || index === pinned ? " (pinned: click another cell to change)"
+           : " (click to pin; dashed grey: the pinned cell)");
     }
-    drawCurve(cell);
+    drawCurve(cell, pinned !== null && pinned !== index ? data.cells[pinned] : null);
     drawNumbers(cell);
   }
   if (data.cells.length) { show(data.start, true); }

@@ -301,7 +301,7 @@ def _tolerance(trials: pd.DataFrame) -> str:
 def _where(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame,
            chosen: pd.Series) -> str:
     """The chosen cells as a phrase: runs of x values, grouped by the rows that share them
-    ("alpha 1 to 10 at hidden 4 to 32; alpha 1 at hidden 64")."""
+    ("alpha 1 to 10 for hidden 4 to 32; alpha 1 for hidden 64")."""
     assert layout.x is not None
     x_order = plots.ordered_values(layout.x, trials[layout.x])
     row_columns = [c for c in (*layout.facet, layout.y) if c is not None]
@@ -325,12 +325,12 @@ def _where(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame,
             phrases.append(runs + every)
         elif len(row_columns) == 1:
             labels = [plots.value_label(row_columns[0], k[0]) for k in rows]
-            phrases.append(f"{runs} at {row_columns[0]} {_runs(indices, labels)}")
+            phrases.append(f"{runs} for {row_columns[0]} {_runs(indices, labels)}")
         else:
             where = " or ".join(", ".join(f"{c} = {plots.value_label(c, v)}"
                                           for c, v in zip(row_columns, rows[i], strict=True))
                                 for i in indices)
-            phrases.append(f"{runs} at {where}")
+            phrases.append(f"{runs} for {where}")
     if len(phrases) > 6:
         phrases = [*phrases[:6], f"and in {len(phrases) - 6} more groups of rows"]
     return "; ".join(phrases)
@@ -668,7 +668,8 @@ GLANCE = ("Which values of {x} fell in which outcome class, row by row (the outc
 
 EXPLORE = ("Point at a cell to see its learning curve ({metric} against epoch, both on log "
            "scales: the line is the median over the cell's seeds, the band their range) and "
-           "its numbers; click a cell, or press Enter on it, to keep it. Colours: final "
+           "its numbers; click a cell, or press Enter on it, to keep it (the kept cell's "
+           "curve stays behind, dashed grey, for comparison). Colours: final "
            "{metric}, log scale; grey cells marked \u00d7 diverged. Curves hold at most "
            "{points} log-spaced epochs.")
 

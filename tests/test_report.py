@@ -274,7 +274,7 @@ def test_the_answer_says_where_most_seeds_converge_and_where_they_diverge(
                "status"] = "not_converged"
     answer = _answer(unreported, frames, layout)
     assert "Most seeds converge (reach " in answer
-    assert "at alpha 1 to 10 at hidden 2; alpha 1 at hidden 4." in answer
+    assert "at alpha 1 to 10 for hidden 2; alpha 1 for hidden 4." in answer
     assert answer.endswith("Most seeds diverge (a weight or the error overflows) at "
                            "alpha 1000 (every hidden).")
 

@@ -219,3 +219,23 @@ def test_hostile_text_in_the_data_stays_data(browser: Any,
     assert browser.execute_script("return document.querySelectorAll('script').length;") == 2
     severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert severe == []
+
+
+def test_pointing_at_a_cell_previews_it_over_the_pinned_one(opened: tuple[Any, Path]) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    driver, _ = opened
+    _click_cell(driver, "alpha = 1, hidden = 4")
+    other = driver.find_element(By.CSS_SELECTOR,
+                                '#explore-heatmap .cell[aria-label="alpha = 10, hidden = 2"]')
+    ActionChains(driver).move_to_element(other).perform()
+    assert (_numbers(driver)["alpha"], _numbers(driver)["hidden"]) == ("10", "2")
+    lines = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#explore-curves polyline'))"
+        ".map(p => p.getAttribute('class'));")
+    assert sorted(lines) == ["median", "reference"]
+    pinned = driver.execute_script(
+        "return document.querySelector('#explore-heatmap .cell.pinned')"
+        ".getAttribute('aria-label');")
+    assert pinned == "alpha = 1, hidden = 4"
