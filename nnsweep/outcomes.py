@@ -4,11 +4,16 @@ A pure function of the trials table and the history table. The status decides co
 diverged and failed; a trial that finished without reaching its tolerance is judged by its own
 recorded metric at three epochs: the first, the middle of the run, and the last.
 
-- learning: still falling at the end, and at most half of its starting error is left;
-- too_slow: still falling at the end, but more than half of its starting error is left: the
-  steps are too small (alpha too small) to get there in the epochs given;
-- stuck: stopped falling (flat or rising over the last half of the run) above the tolerance:
-  saturated sigmoids, dead relu units, or an alpha so large that the updates bounce.
+- too_slow: more than half of its starting error is left, and it still moves at its early pace
+  (the last half of the run moved it at least a quarter of its whole way): the steps are too
+  small (alpha too small) to get there in the epochs given;
+- learning: otherwise, if it is still falling at the end;
+- stuck: stopped falling above the tolerance (flat, barely creeping, or rising over the last
+  half of the run): saturated sigmoids, dead relu units, an alpha so large that updates bounce.
+
+A plateau and a slow start both leave the error near where it began; what tells them apart is
+whether the error is still moving as it did early on: a slow learner moves by about as much in
+each half of its run, a stuck one has spent its movement early.
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ OUTCOME_NAMES: tuple[str, ...] = (
 DEFINITIONS: dict[str, str] = {
     "converged": "the metric reached the tolerance",
     "learning": "not converged, still falling at the end, at most half the starting error left",
-    "too_slow": "still falling at the end, more than half the starting error left (alpha too "
-                "small for the epochs given)",
+    "too_slow": "more than half the starting error left and still moving at its early pace "
+                "(alpha too small for the epochs given)",
     "stuck": "stopped falling above the tolerance (saturated or dead units, or bouncing)",
     "diverged": "an error or a weight overflowed",
     "failed": "the trial raised (or its worker crashed): no error to judge",
@@ -39,9 +44,17 @@ DEFINITIONS: dict[str, str] = {
 # learning loses tens of percent there (the XOR nets lose about a third at any alpha that
 # converges); a saturated or dead network loses well under a percent, or nothing.
 STILL_FALLING = 0.01
-# Too slow: while still falling, more than this share of the starting error is left. A slow but
-# steady fall (alpha too small) has barely dented the error; a learner has taken most of it.
+# Too slow: more than this share of the starting error is left (a learner has taken most of
+# it; too small an alpha has barely dented it) ...
 TOO_SLOW_LEFT = 0.5
+# ... and the last half of the run moved the metric by at least this share of its whole path
+# (|middle - first| + |last - middle|): about half for a steady crawl (the XOR nets at alpha
+# 0.001 move 0.5 to 0.66 of theirs there), next to nothing for a plateau (saturated nets: 1e-5
+# and less; dead relu units: a few percent).
+STEADY_SHARE = 0.25
+# ... and that path is at least this share of the starting error, so float noise on a flat
+# curve is no crawl.
+MIN_PATH = 1e-4
 
 _FAILED = ("failed", "crashed")
 assert set(_FAILED) <= set(STATUSES)
@@ -55,8 +68,10 @@ def trial_outcomes(trials: pd.DataFrame, history: pd.DataFrame) -> pd.Series:
     start, middle, end = _three_points(trials, history)  # (trials,) each, NaN where unrecorded
     with np.errstate(invalid="ignore"):
         falling = (middle - end) >= STILL_FALLING * middle  # (trials,)
-        slow = end > TOO_SLOW_LEFT * start  # (trials,)
-    judged = np.where(falling & slow, "too_slow", np.where(falling, "learning", "stuck"))
+        early, late = np.abs(middle - start), np.abs(end - middle)  # (trials,) each
+        steady = (late >= STEADY_SHARE * (early + late)) & (early + late >= MIN_PATH * start)
+        slow = (end > TOO_SLOW_LEFT * start) & steady  # (trials,)
+    judged = np.where(slow, "too_slow", np.where(falling, "learning", "stuck"))
     status = trials["status"].astype(str).to_numpy()  # (trials,)
     result = np.where(np.isin(status, _FAILED), "failed",
                       np.where(np.isin(status, ("converged", "diverged")), status, judged))

@@ -1,14 +1,18 @@
 """Pictures of a sweep, drawn from its saved tables only.
 
 Heatmaps of the outcome over two swept parameters (one panel per value of the others), learning
-curves as small multiples, and direction-change maps. Each picture is written as PNG and SVG
-under a stable name, so a rebuilt report replaces the same files. Figures are built on
-matplotlib's `Figure` directly (Agg canvas, no pyplot), so nothing here opens a window or keeps
-global figure state.
+curves as small multiples, a line of final error for a one-axis sweep, and direction-change
+maps. Drawing costs in proportion to the grid's cells, not its trials or recorded epochs:
+seeds are aggregated with pandas before anything is drawn, histories are thinned to a bounded
+number of log-spaced epochs, and many lines go into one collection per panel. Each picture is
+written as PNG (and SVG when asked) under a stable name, so a rebuilt report replaces the same
+files. Figures are built on matplotlib's `Figure` directly (Agg canvas, no pyplot), so nothing
+here opens a window or keeps global figure state.
 """
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,21 +24,23 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.colors import (
     BoundaryNorm,
     Colormap,
     ListedColormap,
     LogNorm,
     Normalize,
-    SymLogNorm,
 )
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 from numpy.typing import NDArray
 
+from nnsweep import outcomes
 from nnsweep.errors import NnsweepError, UnknownTrial
 from nnsweep.params import hidden_order
 from nnsweep.tables import PARAM_COLUMNS
@@ -45,10 +51,19 @@ FINISHED = ("converged", "not_converged", "diverged")
 MARK = "\u00d7"  # the multiplication sign that marks diverged cells and curve ends
 DIVERGED_COLOR = "0.62"
 FAILED_COLOR = "0.25"
-FLAT = 0.98  # final / initial error at or above this: the trial did not move (too small an
-# alpha) or stalled (too large: saturated units); the learning curves tell the two apart
 MAX_CURVE_POINTS = 200  # per trial: history is thinned to log-spaced epochs before drawing
 MAX_ANNOTATED_WEIGHTS = 160  # per layer: more cells than this are drawn without numbers
+MAX_PANEL_COLUMNS = 4  # learning-curve panels side by side at most
+# Epoch 0 has no place on a log axis: it is drawn apart, at the first recorded epoch after it
+# divided by this, left of a dotted break; a factor of 2 keeps that stub to about a third of a
+# decade, so a short run's first epochs keep most of the width.
+EPOCH0_SHIFT = 2.0
+# The curves' palette: perceptually uniform, ordered, dark to light; its palest end is left out
+# so the largest value stays visible on white.
+CURVE_PALETTE = "viridis"
+CURVE_PALETTE_END = 0.9
+TITLE_CHARACTERS = 36  # a panel title wraps past this many characters
+MAX_TICKS = 6  # labelled ticks on a log axis or colour bar at most
 
 # Axis titles with units; parameters not listed use their own name.
 AXIS_TITLES: dict[str, str] = {
@@ -61,15 +76,24 @@ AXIS_TITLES: dict[str, str] = {
     "seed": "seed",
 }
 
-# Outcome of one trial, in the order the legend lists them, with colour and cell label.
-OUTCOMES: tuple[tuple[str, str, str, str], ...] = (
-    ("converged", "converged: error <= tolerance", "#1a9850", "conv"),
-    ("learning", "learning: error more than halved", "#a6d96a", "learn"),
-    ("slow", "slow: error fell by less than half", "#fee08b", "slow"),
-    ("flat", "flat: error within 2% of epoch 0's, or higher", "#f46d43", "flat"),
-    ("diverged", "diverged: a weight or error overflowed", DIVERGED_COLOR, "div"),
-    ("failed", "failed: the trial raised", FAILED_COLOR, "fail"),
-)
+# One distinct colour per outcome (Okabe-Ito, distinguishable with colour-blindness), and the
+# short label written in a heatmap cell.
+OUTCOME_COLOURS: dict[str, str] = {
+    "converged": "#009E73",  # bluish green
+    "learning": "#56B4E9",  # sky blue
+    "too_slow": "#F0E442",  # yellow
+    "stuck": "#D55E00",  # vermilion
+    "diverged": DIVERGED_COLOR,
+    "failed": FAILED_COLOR,
+}
+OUTCOME_LABELS: dict[str, str] = {
+    "converged": "conv", "learning": "learn", "too_slow": "slow", "stuck": "stuck",
+    "diverged": "div", "failed": "fail",
+}
+# Outcome of one trial, in the order the legend lists them: name, legend text, colour, label.
+OUTCOMES: tuple[tuple[str, str, str, str], ...] = tuple(
+    (name, f"{name.replace('_', ' ')}: {outcomes.DEFINITIONS[name]}", OUTCOME_COLOURS[name],
+     OUTCOME_LABELS[name]) for name in outcomes.OUTCOME_NAMES)
 
 
 # Log-axis ticks as plain numbers (0.01, 1000) rather than powers of ten: easier to read next
@@ -93,7 +117,10 @@ class Layout:
 
 @dataclass(frozen=True)
 class Picture:
-    """One written figure: its stable file stem under plots/, a title and a one-line caption."""
+    """One written figure: its stable file stem under plots/, a title and a one-line caption.
+
+    `svg` is where its vector copy goes; it exists only when the figures were drawn with
+    `vector=True`."""
 
     name: str
     title: str
@@ -195,62 +222,158 @@ def _compact(value: float) -> str:
     return f"{value:.0f}"
 
 
+# --- facet grids and ticks ----------------------------------------------------------------
+
+def grid_shape(panels: int, max_columns: int = MAX_PANEL_COLUMNS) -> tuple[int, int]:
+    """Rows and columns for `panels` facets: the squarest grid (a lone panel in its last row
+    counting as one more row), then the fewest empty slots, then the wider: 4 panels make
+    2 x 2, 3 make 1 x 3 and 7 make 4 + 3, never 3 + 1 or 3 + 3 + 1."""
+    if panels <= 1:
+        return 1, 1
+    widest = max(2, min(max_columns, panels))
+
+    def cost(columns: int) -> tuple[int, int, int]:
+        rows = -(-panels // columns)
+        lone = rows > 1 and panels - (rows - 1) * columns == 1
+        return max(rows, columns) + lone, rows * columns - panels, -columns
+
+    columns = min(range(2, widest + 1), key=cost) if max_columns > 1 else 1
+    return -(-panels // columns), columns
+
+
+def log_ticks(low: float, high: float, most: int = MAX_TICKS) -> list[float]:
+    """At least two and at most `most` readable ticks between low and high (both > 0): powers
+    of ten, thinned when too many; 1-2-5 steps under about a decade; else three rounded
+    geometric steps, so that even a narrow log colour bar names two values."""
+    decades = [10.0 ** k for k in range(math.floor(math.log10(low)),
+                                        math.ceil(math.log10(high)) + 1)]
+    ticks = [t for t in decades if low * (1 - 1e-9) <= t <= high * (1 + 1e-9)]
+    if len(ticks) > most:
+        step = -(-len(ticks) // most)
+        ticks = ticks[::step]
+    if len(ticks) >= 2:
+        return ticks
+    steps = [d * s for d in decades for s in (1.0, 2.0, 5.0)]
+    ticks = [t for t in steps if low * (1 - 1e-9) <= t <= high * (1 + 1e-9)]
+    if 2 <= len(ticks) <= most:
+        return ticks
+    if len(ticks) > most:
+        return ticks[:: -(-len(ticks) // most)]
+    for digits in range(2, 8):  # as few digits as keep three steps apart
+        ticks = sorted({float(f"{v:.{digits}g}") for v in np.geomspace(low, high, 3)})
+        if len(ticks) == 3:
+            break
+    return [t for t in ticks if low * (1 - 1e-9) <= t <= high * (1 + 1e-9)] or [low, high]
+
+
+def _set_log_ticks(axis: Any, low: float, high: float) -> None:
+    axis.set_major_locator(FixedLocator(log_ticks(low, high)))
+    axis.set_major_formatter(PLAIN)
+    axis.set_minor_formatter(NullFormatter())
+
+
 # --- one row per heatmap cell -------------------------------------------------------------
 
 def trial_outcomes(trials: pd.DataFrame, history: pd.DataFrame) -> pd.Series:
-    """Each trial's outcome class (see OUTCOMES), judged by its metric at epoch 0 and at the end."""
-    first = history.sort_values(["trial", "epoch"]).drop_duplicates("trial").set_index("trial")
-    outcomes = []
-    for row in trials.itertuples(index=False):
-        status = str(row.status)
-        if status in ("failed", "crashed"):
-            outcomes.append("failed")
-        elif status in ("diverged", "converged"):
-            outcomes.append(status)
-        else:
-            start = float(first.at[row.trial, row.metric]) if row.trial in first.index else np.nan
-            ratio = float(row.final_error) / start if start > 0 else np.nan
-            outcomes.append("learning" if ratio <= 0.5 else "slow" if ratio < FLAT else "flat")
-    return pd.Series(outcomes, index=trials.index, dtype="string")
+    """Each trial's outcome class (see nnsweep.outcomes and OUTCOMES)."""
+    return outcomes.trial_outcomes(trials, history)
 
 
-def cell_frame(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout) -> pd.DataFrame:
-    """One row per cell of the layout, aggregated across seeds.
+def dataset_rows(history: pd.DataFrame, directions: pd.DataFrame) -> int | None:
+    """The dataset's rows, told by the tables themselves: mse is sse / (rows x outputs), and
+    the last weight matrix has one column per output. None when they cannot tell."""
+    if history.empty or directions.empty:
+        return None
+    sse, mse = history["sse"].to_numpy(dtype=float), history["mse"].to_numpy(dtype=float)
+    usable = np.isfinite(sse) & np.isfinite(mse) & (mse > 0)  # (rows,)
+    if not usable.any():
+        return None
+    values = np.rint(sse[usable] / mse[usable])  # (usable,) rows x outputs
+    product = float(pd.Series(values).mode().iloc[0])
+    last = directions[directions["layer"] == directions.groupby("trial")["layer"].transform("max")]
+    outputs = int(last["col"].max()) + 1
+    rows = product / outputs
+    return int(rows) if rows >= 1 and rows == int(rows) else None
+
+
+def change_rates(trials: pd.DataFrame, directions: pd.DataFrame,
+                 rows: int | None) -> pd.Series:
+    """Each trial's direction changes per weight and per update step, so widths, descents and
+    epochs compare: its total over (weights x steps trained). Steps per epoch: 1 for full
+    descent, ceil(rows / batch size) for minibatches, rows for stochastic; a diverged trial
+    counts the epochs up to its divergence. NaN where the weights or the rows are unknown."""
+    weights = trials["trial"].map(directions["trial"].value_counts()).to_numpy(
+        dtype=float, na_value=np.nan)  # (trials,)
+    descent = trials["descent"].astype(str).to_numpy()  # (trials,)
+    data_rows = float(rows) if rows else np.nan
+    step_rows = np.where(descent == "full", data_rows,
+                         np.where(descent == "stochastic", 1.0,
+                                  np.minimum(trials["batch_size"].to_numpy(dtype=float),
+                                             data_rows)))  # (trials,)
+    per_epoch = np.where(descent == "full", 1.0, np.ceil(data_rows / step_rows))  # (trials,)
+    diverged = trials["diverged_epoch"].to_numpy(dtype=float, na_value=np.nan)  # (trials,)
+    epochs = np.where(np.isfinite(diverged), np.maximum(diverged, 1.0),
+                      trials["epochs"].to_numpy(dtype=float))  # (trials,)
+    changes = trials["direction_changes"].to_numpy(dtype=float, na_value=np.nan)  # (trials,)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = changes / (weights * epochs * per_epoch)  # (trials,)
+    return pd.Series(rate, index=trials.index, dtype="float64")
+
+
+CELL_COLUMNS = ("seeds", "diverged", "error", "error_low", "error_high", "converged_share",
+                "converged_epoch", "direction_changes", "change_rate", "outcome")
+
+
+def cell_frame(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
+               directions: pd.DataFrame | None = None, rows: int | None = None) -> pd.DataFrame:
+    """One row per cell of the layout, aggregated across seeds with groupby (no loop per cell).
 
     error: median final error over finished seeds, a diverged seed counting as infinite (so a
-    cell where most seeds diverge reads as diverged); NaN when no seed finished (all failed).
-    outcome: the class of the seed at the median error, consistent with `error`.
+    cell where most seeds diverge reads as diverged; with an even count, the mean of the middle
+    two); NaN when no seed finished (all failed). error_low/error_high: the least and largest
+    finite final error of its seeds. outcome: the class of the median seed (the upper of the
+    middle two by final error), consistent with `error`. change_rate: the median seed's
+    direction changes per weight per update step (NaN without the directions table).
     """
     frame = trials.assign(
         _outcome=trial_outcomes(trials, history),
         _error=np.where(trials["status"] == "diverged", np.inf,
                         trials["final_error"].to_numpy(dtype=float, na_value=np.nan)),
         _finished=trials["status"].isin(FINISHED),
+        _converged=(trials["status"] == "converged").astype(float),
+        _diverged=(trials["status"] == "diverged").astype(int),
+        _changes=trials["direction_changes"].to_numpy(dtype=float, na_value=np.nan),
+        _rate=(change_rates(trials, directions, rows if rows is not None
+                            else dataset_rows(history, directions))
+               if directions is not None else np.nan),
     )
+    frame["_epoch"] = np.where(frame["_converged"] > 0,
+                               trials["converged_epoch"].to_numpy(dtype=float, na_value=np.nan),
+                               np.nan)
     keys = layout.keys or ["_all"]
     if not layout.keys:
         frame = frame.assign(_all="all")
-    rows = []
-    for key, cell in frame.groupby(keys, sort=False, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
-        finished = cell[cell["_finished"]].sort_values("_error", kind="stable")
-        errors = finished["_error"].to_numpy(dtype=float)  # (finished seeds,)
-        converged = cell["status"] == "converged"
-        epochs = cell.loc[converged, "converged_epoch"].to_numpy(dtype=float, na_value=np.nan)
-        changes = cell["direction_changes"].to_numpy(dtype=float, na_value=np.nan)
-        rows.append({
-            **dict(zip(keys, key, strict=True)),
-            "seeds": len(cell),
-            "diverged": int((cell["status"] == "diverged").sum()),
-            "error": float(np.median(errors)) if len(errors) else np.nan,
-            "converged_share": float(converged.mean()),
-            "converged_epoch": float(np.median(epochs)) if len(epochs) else np.nan,
-            "direction_changes": float(np.nanmedian(changes)) if np.isfinite(changes).any()
-            else np.nan,
-            "outcome": str(finished["_outcome"].iloc[len(finished) // 2]) if len(finished)
-            else "failed",
-        })
-    return pd.DataFrame(rows)
+    groups = frame.groupby(keys, sort=False, dropna=False)
+    cells = groups.agg(seeds=("_outcome", "size"), diverged=("_diverged", "sum"),
+                       converged_share=("_converged", "mean"),
+                       converged_epoch=("_epoch", "median"),
+                       direction_changes=("_changes", "median"),
+                       change_rate=("_rate", "median"))
+    finished = frame[frame["_finished"]].sort_values([*keys, "_error"], kind="stable")
+    finite = finished[np.isfinite(finished["_error"])]
+    by_cell = finished.groupby(keys, sort=False, dropna=False)
+    middle = finished[by_cell.cumcount().to_numpy()
+                      == by_cell["_error"].transform("size").to_numpy() // 2]
+    cells["error"] = by_cell["_error"].median()
+    cells["outcome"] = middle.set_index(keys)["_outcome"] if len(keys) > 1 else \
+        middle.set_index(keys[0])["_outcome"]
+    finite_cells = finite.groupby(keys, sort=False, dropna=False)["_error"]
+    cells["error_low"] = finite_cells.min()
+    cells["error_high"] = finite_cells.max()
+    cells["outcome"] = cells["outcome"].fillna("failed").astype(str)
+    cells = cells.reset_index()
+    cells = cells.drop(columns=["_all"]) if "_all" in cells else cells
+    return cells[[*layout.keys, *CELL_COLUMNS]]
 
 
 def facet_keys(trials: pd.DataFrame, layout: Layout) -> list[tuple[Any, ...]]:
@@ -289,44 +412,46 @@ class _Grid:
             if layout.y == "hidden" or pd.api.types.is_numeric_dtype(trials[layout.y]):
                 self.y_values.reverse()  # sizes and numbers grow upwards, as on a y axis
         self.y_column = layout.y or "_y"
-        self.cells = cells
         self.facets = facet_keys(trials, layout)
+        # Every cell's place: its panel, row and column, found once for all the heatmaps.
+        panel_of = {key: n for n, key in enumerate(self.facets)}
+        facet_values = (cells[list(layout.facet)].itertuples(index=False, name=None)
+                        if layout.facet else [()] * len(cells))
+        self.place = (np.array([panel_of[tuple(k)] for k in facet_values], dtype=int),
+                      cells[self.y_column].map({v: i for i, v in enumerate(self.y_values)})
+                      .to_numpy(dtype=int),
+                      cells[layout.x].map({v: j for j, v in enumerate(self.x_values)})
+                      .to_numpy(dtype=int))  # (cells,) each
+        self.cells = cells
 
     def panels(
         self, value: Callable[[pd.Series], float], text: Callable[[pd.Series], str]
     ) -> list[_Panel]:
-        ny, nx = len(self.y_values), len(self.x_values)
-        panels = []
-        for key in self.facets:
-            cells = self.cells
-            for column, wanted in zip(self.layout.facet, key, strict=True):
-                cells = cells[cells[column] == wanted]
-            values = np.full((ny, nx), np.nan)  # (ny, nx)
-            labels = np.full((ny, nx), "", dtype=object)  # (ny, nx)
-            grey = np.zeros((ny, nx), dtype=bool)  # (ny, nx)
-            dark = np.zeros((ny, nx), dtype=bool)  # (ny, nx)
-            for _, cell in cells.iterrows():
-                i = self.y_values.index(cell[self.y_column])
-                j = self.x_values.index(cell[self.layout.x])
-                if cell["outcome"] == "failed" and not np.isfinite(cell["error"]):
-                    dark[i, j], labels[i, j] = True, "failed"
-                elif cell["error"] == np.inf:
-                    grey[i, j], labels[i, j] = True, "diverged"
-                else:
-                    values[i, j], labels[i, j] = value(cell), text(cell)
-            title = facet_label(self.layout, key) if key else ""
-            panels.append(_Panel(title, values, labels.astype(str), grey, dark))
-        return panels
+        ny, nx, count = len(self.y_values), len(self.x_values), len(self.facets)
+        values = np.full((count, ny, nx), np.nan)  # (panels, ny, nx)
+        labels = np.full((count, ny, nx), "", dtype=object)  # (panels, ny, nx)
+        grey = np.zeros((count, ny, nx), dtype=bool)  # (panels, ny, nx)
+        dark = np.zeros((count, ny, nx), dtype=bool)  # (panels, ny, nx)
+        for (p, i, j), (_, cell) in zip(zip(*self.place, strict=True), self.cells.iterrows(),
+                                        strict=True):
+            if cell["outcome"] == "failed" and not np.isfinite(cell["error"]):
+                dark[p, i, j], labels[p, i, j] = True, "failed"
+            elif cell["error"] == np.inf:
+                grey[p, i, j], labels[p, i, j] = True, "diverged"
+            else:
+                values[p, i, j], labels[p, i, j] = value(cell), text(cell)
+        return [_Panel(facet_label(self.layout, key) if key else "", values[n],
+                       labels[n].astype(str), grey[n], dark[n])
+                for n, key in enumerate(self.facets)]
 
     def figure(self, panels: list[_Panel], *, title: str, norm: Normalize, cmap: Colormap | str,
-               colorbar: str, legend: Sequence[Patch] = ()) -> Figure:
+               colorbar: str | None, legend: Sequence[Artist] = ()) -> Figure:
         layout = self.layout
         ny, nx = len(self.y_values), len(self.x_values)
-        columns = min(len(panels), max(1, int(15 // (0.62 * nx + 1.6))))
-        rows = -(-len(panels) // columns)
-        width = columns * (0.62 * nx + 1.6) + 1.4
+        rows, columns = grid_shape(len(panels), max(1, int(15 // (0.62 * nx + 1.6))))
+        width = columns * (0.62 * nx + 1.6) + (3.2 if legend else 1.4)
         height = rows * (0.42 * ny + 1.5) + 1.0 if rows > 1 else max(0.42 * ny + 2.5, 4.0)
-        fig = Figure(figsize=(width, height), layout="constrained")
+        fig = _figure((width, height))
         axes = fig.subplots(rows, columns, squeeze=False)
         x_labels = [value_label(layout.x or "", v) for v in self.x_values]
         y_labels = [value_label(layout.y, v) if layout.y else "" for v in self.y_values]
@@ -337,25 +462,22 @@ class _Grid:
                 continue
             panel = panels[index]
             _heatmap(ax, panel, norm, cmap, size)
-            ax.set_title(panel.title, fontsize=10)
+            ax.set_title(textwrap.fill(panel.title, TITLE_CHARACTERS + 10), fontsize=10)
             _ticks(ax, x_labels, y_labels)
             ax.set_xlabel(axis_title(layout.x or ""))
             ax.set_ylabel(axis_title(layout.y) if layout.y else "")
-        bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, label=colorbar,
-                           shrink=0.9 if rows > 1 else 1.0)
-        if isinstance(norm, LogNorm | SymLogNorm):
-            bar.ax.yaxis.set_major_formatter(PLAIN)
-            bar.ax.yaxis.set_minor_formatter(NullFormatter())
-        low, high = float(norm.vmin or 0.0), float(norm.vmax or 0.0)
-        if isinstance(norm, LogNorm) and high < 20 * low:  # no power of ten to label
-            ticks = [float(v) for v in np.geomspace(low, high, 4)]
-            bar.set_ticks(ticks, labels=[f"{v:.3g}" for v in ticks])
+        if colorbar is not None:
+            bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, label=colorbar,
+                               shrink=0.9 if rows > 1 else 1.0)
+            if isinstance(norm, LogNorm):
+                _set_log_ticks(bar.ax.yaxis, float(norm.vmin or 1.0), float(norm.vmax or 1.0))
+                bar.ax.yaxis.set_minor_locator(NullLocator())
         marks = [*legend]
         if any(p.grey.any() for p in panels):
             marks.append(Patch(facecolor=DIVERGED_COLOR, hatch="//", edgecolor="white",
-                               label="diverged"))
+                               label=f"diverged ({MARK})"))
         if any(p.dark.any() for p in panels):
-            marks.append(Patch(facecolor=FAILED_COLOR, label="failed (no error)"))
+            marks.append(Patch(facecolor=FAILED_COLOR, label=f"failed, no error ({MARK})"))
         if len(marks) > 2:
             fig.legend(handles=marks, loc="outside right center", frameon=False, fontsize=9)
         elif marks:
@@ -368,11 +490,7 @@ class _Grid:
 def _heatmap(ax: Axes, panel: _Panel, norm: Normalize, cmap: Colormap | str,
              size: float) -> None:
     shown = np.isfinite(panel.values)  # (ny, nx)
-    data = np.where(shown, panel.values, norm.vmin if norm.vmin is not None else 0.0)
-    sns.heatmap(data, mask=~shown, annot=np.where(shown, panel.text, ""), fmt="", norm=norm,
-                vmin=norm.vmin, vmax=norm.vmax, cmap=cmap, cbar=False, ax=ax,
-                linewidths=0.6, linecolor="white", square=False,
-                annot_kws={"fontsize": size})
+    _matrix(ax, panel.values, norm, cmap, np.where(shown, panel.text, ""), size)
     ny, nx = panel.values.shape
     for i in range(ny):
         for j in range(nx):
@@ -385,8 +503,26 @@ def _heatmap(ax: Axes, panel: _Panel, norm: Normalize, cmap: Colormap | str,
                                        hatch="//" if panel.grey[i, j] else None, linewidth=0.6))
                 ax.text(j + 0.5, i + 0.5, MARK, ha="center", va="center", fontsize=size + 3,
                         color="white" if panel.dark[i, j] else "black")
+
+
+def _matrix(ax: Axes, values: FloatArray, norm: Normalize, cmap: Colormap | str,
+            text: NDArray[Any], size: float, lines: float = 0.6) -> None:
+    """A heatmap as one mesh and its cell texts, dark on light cells and white on dark, rows
+    from the top: what seaborn's heatmap draws, without its tick-overlap checks (a render of
+    the figure each)."""
+    colormap = sns.color_palette(cmap, as_cmap=True) if isinstance(cmap, str) else cmap
+    ny, nx = values.shape
+    ax.pcolormesh(np.arange(nx + 1), np.arange(ny + 1), np.ma.masked_invalid(values),
+                  norm=norm, cmap=colormap, edgecolors="white", linewidth=lines)
+    rgba = colormap(norm(np.where(np.isfinite(values), values, norm.vmin or 0.0)))  # (ny, nx, 4)
+    luminance = rgba[..., :3] @ np.array([0.2126, 0.7152, 0.0722])  # (ny, nx)
+    for i, j in zip(*np.nonzero(text != ""), strict=True):
+        ax.text(j + 0.5, i + 0.5, str(text[i, j]), ha="center", va="center", fontsize=size,
+                color="black" if luminance[i, j] > 0.4 else "white")
     ax.set_xlim(0, nx)
     ax.set_ylim(ny, 0)
+    for side in ax.spines.values():
+        side.set_visible(False)
 
 
 def _ticks(ax: Axes, x_labels: list[str], y_labels: list[str]) -> None:
@@ -412,18 +548,40 @@ def _log_norm(arrays: Sequence[FloatArray]) -> LogNorm:
     return LogNorm(low, high)
 
 
+def _rate_norm(arrays: Sequence[FloatArray]) -> Normalize:
+    """Log colours for positive rates; linear from 0 when some rate is zero."""
+    values = np.concatenate([a[np.isfinite(a)] for a in arrays])  # (cells,)
+    if values.size and values.min() > 0:
+        return _log_norm(arrays)
+    top = float(values.max()) if values.size else 1.0
+    return Normalize(0.0, top if top > 0 else 1.0)
+
+
 def _error_text(value: float) -> str:
     return f"{value:.2g}" if value >= 1e-4 else f"{value:.0e}"
 
 
+def _rate_text(value: float) -> str:
+    return f"{value:.2g}" if value >= 1e-3 or value == 0 else f"{value:.0e}"
+
+
+def _median_rule(seeds: int, what: str) -> str:
+    if seeds <= 1:
+        return f"each cell: one trial's {what}"
+    return (f"each cell: the median of its {seeds} seeds' {what} (a diverged seed counts as "
+            "infinite" + ("; with an even count, the mean of the middle two)" if seeds % 2 == 0
+                          else ")"))
+
+
 def heatmaps(
-    trials: pd.DataFrame, history: pd.DataFrame, layout: Layout, out: Path
+    trials: pd.DataFrame, history: pd.DataFrame, layout: Layout, out: Path, *,
+    directions: pd.DataFrame | None = None, rows: int | None = None, vector: bool = True,
 ) -> list[Picture]:
     """Outcome, final error and direction changes over (x, y); with seeds, also the share that
     converged and the median epoch of convergence."""
     if layout.x is None or trials.empty:
         return []
-    cells = cell_frame(trials, history, layout)
+    cells = cell_frame(trials, history, layout, directions, rows)
     grid = _Grid(cells, trials, layout)
     metric = "/".join(ordered_values("metric", trials["metric"]))
     tolerance = "/".join(f"{t:g}" for t in ordered_values("tolerance", trials["tolerance"]))
@@ -434,23 +592,24 @@ def heatmaps(
 
     names = [name for name, *_ in OUTCOMES]
     colours = ListedColormap([colour for _, _, colour, _ in OUTCOMES])
-    short = {name: label for name, _, _, label in OUTCOMES}
     outcome_panels = grid.panels(lambda c: float(names.index(c["outcome"])),
-                                 lambda c: short[str(c["outcome"])])
+                                 lambda c: OUTCOME_LABELS[str(c["outcome"])])
     present = {str(o) for o in cells["outcome"]}
-    legend = [Patch(facecolor=colour, label=text) for name, text, colour, _ in OUTCOMES
+    legend = [Patch(facecolor=colour, label=textwrap.fill(text, 40))
+              for name, text, colour, _ in OUTCOMES
               if name in present and name not in ("diverged", "failed")]
     fig = grid.figure(outcome_panels, title=f"Outcome {over}",
                       norm=BoundaryNorm(np.arange(len(OUTCOMES) + 1) - 0.5, len(OUTCOMES)),
-                      cmap=colours, colorbar="outcome", legend=legend)
-    fig.axes[-1].remove()  # the legend names the classes; a colour bar of categories would not
-    which = "; with several seeds, the seed at the median error decides" if median else ""
+                      cmap=colours, colorbar=None, legend=legend)
+    decides = ("; the median seed decides a cell (by final error; with an even count, the "
+               f"upper of the middle two), over {layout.seeds} seeds") if layout.seeds > 1 else ""
     pictures.append(_save(fig, out, "outcome", "Outcome at a glance",
-                          f"What each cell's training did {over}{per}: converged (final "
-                          f"{metric} <= {tolerance}), learning (error more than halved), slow "
-                          "(fell by less than half), flat (within 2% of its epoch-0 error), "
-                          "diverged "
-                          f"(grey, {MARK}) or failed{which}."))
+                          f"What each cell's training did {over}{per}, one colour per outcome: "
+                          f"converged (final {metric} <= {tolerance}); learning (still falling "
+                          "at the end, at most half its starting error left); too slow (still "
+                          "falling, more than half left: alpha too small); stuck (stopped "
+                          f"falling above the tolerance); diverged (grey, {MARK}); failed "
+                          f"(dark, {MARK}){decides}.", vector))
 
     error_panels = grid.panels(lambda c: float(c["error"]), lambda c: _error_text(c["error"]))
     norm = _log_norm([p.values for p in error_panels])
@@ -459,7 +618,8 @@ def heatmaps(
                       cmap="viridis_r", colorbar=f"final {metric} (log scale)")
     pictures.append(_save(fig, out, "heatmap_final_error", f"{title} ({metric})",
                           f"{title} ({median}{metric} at the last epoch, log colour scale) "
-                          f"{over}{per}; grey cells marked {MARK} diverged."))
+                          f"{over}{per}; {_median_rule(layout.seeds, f'final {metric}')}; "
+                          f"grey cells marked {MARK} diverged.", vector))
 
     if layout.seeds > 1:
         share_panels = grid.panels(lambda c: float(c["converged_share"]),
@@ -469,7 +629,7 @@ def heatmaps(
                           colorbar=f"share of seeds with {metric} <= {tolerance}")
         pictures.append(_save(fig, out, "heatmap_converged_share", "Share of seeds converged",
                               f"Share of the {layout.seeds} seeds whose final {metric} reached "
-                              f"the tolerance {tolerance}, {over}{per}."))
+                              f"the tolerance {tolerance}, {over}{per}.", vector))
         epoch_panels = grid.panels(lambda c: float(c["converged_epoch"]),
                                    lambda c: _compact(c["converged_epoch"])
                                    if np.isfinite(c["converged_epoch"]) else "never")
@@ -478,35 +638,111 @@ def heatmaps(
                           colorbar="epoch of convergence (log scale)")
         pictures.append(_save(fig, out, "heatmap_converged_epoch", "Median epoch of convergence",
                               "Median epoch at which the converged seeds first reached the "
-                              f"tolerance (log colour scale; 'never': no seed did), {over}{per}."))
+                              f"tolerance (log colour scale; 'never': no seed did), {over}{per}.",
+                              vector))
 
-    change_panels = grid.panels(lambda c: float(c["direction_changes"]),
-                                lambda c: _compact(c["direction_changes"]))
-    fig = grid.figure(change_panels, title=f"Weight-update direction changes {over}",
-                      norm=_count_norm([p.values for p in change_panels]), cmap="rocket_r",
-                      colorbar="direction changes, all weights (log scale)")
+    per_weight = cells["change_rate"].notna().any()
+    column = "change_rate" if per_weight else "direction_changes"
+    change_panels = grid.panels(lambda c: float(c[column]),
+                                lambda c: _rate_text(c[column]) if per_weight
+                                else _compact(c[column]))
+    change_norm = _rate_norm([p.values for p in change_panels])
+    unit = "per weight per update step" if per_weight else "all weights"
+    scale = " (log scale)" if isinstance(change_norm, LogNorm) else ""
+    fig = grid.figure(change_panels, title=f"Weight-update direction changes {unit} {over}",
+                      norm=change_norm, cmap="rocket_r",
+                      colorbar=f"direction changes {unit}{scale}")
+    rule = (_median_rule(layout.seeds, "direction changes divided by its weights and by its "
+                         "update steps (epochs x steps per epoch)") if per_weight
+            else _median_rule(layout.seeds, "direction changes summed over every weight"))
     pictures.append(_save(fig, out, "heatmap_direction_changes", "Direction changes",
-                          f"Total weight-update direction changes ({median}summed over every "
-                          f"weight of a trial; counted up to divergence) {over}{per}."))
+                          f"How often a weight's update changed sign, {unit} ({rule}; counted "
+                          f"up to divergence) {over}{per}.", vector))
     return pictures
 
 
-def _count_norm(arrays: Sequence[FloatArray]) -> Normalize:
-    """Log colours for counts; symmetric-log from 0 when some count is zero."""
-    values = np.concatenate([a[np.isfinite(a)] for a in arrays])  # (cells,)
-    if values.size and values.min() >= 1:
-        return _log_norm(arrays)
-    top = float(values.max()) if values.size else 1.0
-    return SymLogNorm(linthresh=1.0, vmin=0.0, vmax=max(top, 10.0), base=10)
+# --- final error along one axis -----------------------------------------------------------
+
+def final_error_line(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout, out: Path,
+                     *, vector: bool = True) -> list[Picture]:
+    """A one-axis sweep: the median seed's final error against the axis, its seeds' range as a
+    band; a heatmap of one row says less than a line."""
+    if layout.x is None or layout.y is not None or layout.facet or trials.empty:
+        return []
+    cells = cell_frame(trials, history, layout)
+    values = ordered_values(layout.x, trials[layout.x])
+    cells = cells.set_index(layout.x).reindex(values)
+    numeric = pd.api.types.is_numeric_dtype(trials[layout.x]) and layout.x != "hidden"
+    positions = np.array(values if numeric else range(len(values)), dtype=float)  # (n,)
+    logx = bool(numeric and positions.min() > 0 and positions.max() >= 20 * positions.min())
+    median = cells["error"].to_numpy(dtype=float)  # (n,)
+    low = cells["error_low"].to_numpy(dtype=float)  # (n,)
+    high = cells["error_high"].to_numpy(dtype=float)  # (n,)
+    metric = "/".join(ordered_values("metric", trials["metric"]))
+    fig = _figure((6.4, 4.0))
+    ax = fig.subplots()
+    colour = plt_colour(0.35)
+    finite = np.isfinite(median) & (median > 0)  # (n,)
+    positive = np.concatenate([median[finite], low[np.isfinite(low) & (low > 0)]])  # (k,)
+    floor = float(positive.min()) if positive.size else 1.0
+    top = float(np.concatenate([positive, high[np.isfinite(high)]]).max()) if positive.size \
+        else 1.0
+    if layout.seeds > 1:
+        band = np.isfinite(low) & np.isfinite(high)  # (n,)
+        ax.fill_between(positions[band], np.maximum(low[band], floor), high[band],
+                        color=colour, alpha=0.22, linewidth=0)
+    ax.plot(positions[finite], median[finite], color=colour, marker="o", markersize=4)
+    zero = np.isfinite(median) & (median == 0)  # (n,)
+    ax.scatter(positions[zero], np.full(zero.sum(), floor), marker="v", color=colour, zorder=5)
+    diverged = cells["diverged"].to_numpy(dtype=float) > 0  # (n,)
+    ax.scatter(positions[diverged], np.full(diverged.sum(), top), marker="x", color="black",
+               zorder=5, clip_on=False)
+    for x, n, seeds in zip(positions[diverged], cells["diverged"][diverged],
+                           cells["seeds"][diverged], strict=True):
+        ax.annotate(f"{int(n)}/{int(seeds)}", (x, top), textcoords="offset points",
+                    xytext=(0, 6), ha="center", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylim(floor / 1.3, top * 1.6)
+    _set_log_ticks(ax.yaxis, floor / 1.3, top * 1.6)
+    if logx:
+        ax.set_xscale("log")
+        _set_log_ticks(ax.xaxis, float(positions.min()), float(positions.max()))
+    else:
+        ax.set_xticks(positions, [value_label(layout.x, v) for v in values])
+    ax.set_xlabel(axis_title(layout.x) + (" (log scale)" if logx else ""))
+    ax.set_ylabel(f"final {metric} (log scale)")
+    ax.grid(True, which="major", alpha=0.3)
+    fig.suptitle(f"Final error ({metric}) against {layout.x}", fontsize=12)
+    band_text = (f"; band: least to largest final error of the {layout.seeds} seeds that did "
+                 "not diverge") if layout.seeds > 1 else ""
+    return [_save(fig, out, "final_error", "Final error along the sweep",
+                  f"Final {metric} (log scale) against {layout.x}: the line joins the median "
+                  f"seed's final error{band_text}; {MARK} at the top: cells where seeds "
+                  "diverged (how many of how many); ▼ at the floor: an error of exactly 0.",
+                  vector)]
+
+
+def plt_colour(position: float) -> tuple[float, float, float]:
+    """A colour from the curves' palette, `position` in [0, 1]."""
+    rgba = sns.color_palette(CURVE_PALETTE, as_cmap=True)(position * CURVE_PALETTE_END)
+    return float(rgba[0]), float(rgba[1]), float(rgba[2])
 
 
 # --- learning curves ----------------------------------------------------------------------
 
 def thin_history(history: pd.DataFrame, points: int = MAX_CURVE_POINTS) -> pd.DataFrame:
     """At most about `points` log-spaced epochs per trial, always keeping the first and last."""
-    frame = history.sort_values(["trial", "epoch"], kind="stable")
-    position = frame.groupby("trial", sort=False).cumcount().to_numpy()  # (rows,)
-    count = frame.groupby("trial", sort=False)["epoch"].transform("size").to_numpy()  # (rows,)
+    frame = history
+    order = frame[["trial", "epoch"]]
+    if not (order["trial"].is_monotonic_increasing and _epochs_rise(order)):
+        frame = history.sort_values(["trial", "epoch"], kind="stable")
+    trial = frame["trial"].to_numpy()  # (rows,)
+    new = np.ones(len(frame), dtype=bool)  # (rows,) first row of its trial
+    new[1:] = trial[1:] != trial[:-1]
+    starts = np.flatnonzero(new)  # (trials,)
+    ends = np.append(starts[1:], len(frame))  # (trials,)
+    position = np.arange(len(frame)) - np.repeat(starts, ends - starts)  # (rows,)
+    count = np.repeat(ends - starts, ends - starts)  # (rows,)
     scale = points / np.log1p(np.maximum(count - 1, 1))  # (rows,)
     bucket = np.floor(np.log1p(position) * scale)  # (rows,)
     previous = np.floor(np.log1p(np.maximum(position - 1, 0)) * scale)  # (rows,)
@@ -514,75 +750,227 @@ def thin_history(history: pd.DataFrame, points: int = MAX_CURVE_POINTS) -> pd.Da
     return frame[keep]
 
 
+def _epochs_rise(order: pd.DataFrame) -> bool:
+    """Whether epochs rise within each trial of a frame sorted by trial."""
+    trial = order["trial"].to_numpy()  # (rows,)
+    epoch = order["epoch"].to_numpy()  # (rows,)
+    same = trial[1:] == trial[:-1]  # (rows - 1,)
+    return bool(np.all(epoch[1:][same] > epoch[:-1][same]))
+
+
+def curve_frame(trials: pd.DataFrame, history: pd.DataFrame, keys: Sequence[str],
+                metric: str, points: int = MAX_CURVE_POINTS) -> pd.DataFrame:
+    """One row per curve (a combination of `keys`) and kept epoch: the median over its seeds
+    and their least and largest value, computed before drawing.
+
+    The median counts a seed that has stopped (diverged) as infinite, as the heatmaps do: it
+    is NaN (not drawn) once half the seeds are gone; the band spans the seeds still there.
+    """
+    keys = list(keys)
+    drawn = trials[trials["trial"].isin(history["trial"].unique())]
+    curve = (drawn.groupby(keys, sort=False, dropna=False).ngroup() if keys
+             else pd.Series(0, index=drawn.index))
+    seeds = curve.value_counts()  # trials per curve
+    thinned = thin_history(history[history["trial"].isin(drawn["trial"])][
+        ["trial", "epoch", metric]], points)
+    value = thinned[metric].to_numpy(dtype=float)  # (rows,)
+    frame = pd.DataFrame({
+        "curve": thinned["trial"].map(pd.Series(curve.to_numpy(), index=drawn["trial"]))
+        .to_numpy(dtype=int),
+        "epoch": thinned["epoch"].to_numpy(),
+        "value": np.where(np.isfinite(value), value, np.inf)})
+    frame = frame.sort_values(["curve", "epoch", "value"], kind="stable")
+    rank = frame.groupby(["curve", "epoch"], sort=False).cumcount().to_numpy()  # (rows,)
+    total = frame["curve"].map(seeds).to_numpy()  # (rows,) seeds of the row's curve
+    index = pd.MultiIndex.from_frame(frame[["curve", "epoch"]].drop_duplicates())
+    # The middle one or two of the n seeds' sorted values; a seed without a value there is
+    # infinite, so a missing middle value makes the median infinite (not drawn).
+    lower = frame[rank == (total - 1) // 2].set_index(["curve", "epoch"])["value"]
+    upper = frame[rank == total // 2].set_index(["curve", "epoch"])["value"]
+    median = (lower.reindex(index, fill_value=np.inf).to_numpy()
+              + upper.reindex(index, fill_value=np.inf).to_numpy()) / 2  # (points,)
+    finite = frame[np.isfinite(frame["value"])].groupby(["curve", "epoch"], sort=False)["value"]
+    stats = pd.DataFrame({"median": np.where(np.isfinite(median), median, np.nan)},
+                         index=index).join(finite.agg(["min", "max"]))
+    stats = stats.reset_index()
+    first = drawn.assign(curve=curve).drop_duplicates("curve").set_index("curve")[keys]
+    stats = stats.join(first, on="curve")
+    stats["seeds"] = stats["curve"].map(seeds)
+    return stats.sort_values(["curve", "epoch"]).reset_index(drop=True)
+
+
 def learning_curves(
-    trials: pd.DataFrame, history: pd.DataFrame, layout: Layout, out: Path
+    trials: pd.DataFrame, history: pd.DataFrame, layout: Layout, out: Path, *,
+    vector: bool = True,
 ) -> list[Picture]:
-    """Error against epoch, one line per x value, small multiples over y (rows: facets)."""
-    if history.empty:
+    """Error against epoch: one curve per x value (the median seed, the seeds' range as a
+    band), one panel per combination of y and the facets, in a compact grid. Seeds are never
+    a panel or a line of their own, even when the layout puts them on an axis."""
+    if history.empty or not history["trial"].isin(trials["trial"]).any():
         return []
     metrics = ordered_values("metric", trials["metric"])
     metric = metrics[0] if len(metrics) == 1 else "mae"
-    data = thin_history(history).merge(trials[["trial", *layout.keys, "status"]], on="trial")
-    data = data.assign(_error=data[metric].clip(lower=1e-12))
-    # One line per cell of the layout: the median over its seeds, with their range as a band.
-    stats = data.groupby([*layout.keys, "epoch"], sort=True, dropna=False)["_error"].agg(
-        ["median", "min", "max"]).reset_index()
-    ends = data[data["status"] == "diverged"].drop_duplicates("trial", keep="last")
-    hue = layout.x
+    hue = layout.x if layout.x != "seed" else None
+    panel_keys = [k for k in (*layout.facet, layout.y) if k is not None and k != "seed"]
+    keys = [*panel_keys, *([hue] if hue else [])]
+    stats = curve_frame(trials, history, keys, metric)
+    seeds = int(stats["seeds"].max())
     hues = ordered_values(hue, trials[hue]) if hue else [None]
-    palette = _ordered_palette(len(hues)) if hue else [(0.1, 0.3, 0.6)]
-    columns = ordered_values(layout.y, trials[layout.y]) if layout.y else [None]
-    rows = facet_keys(trials, layout)
-    n_cols = min(len(columns), 4) if len(rows) == 1 else len(columns)
-    n_rows = len(rows) * -(-len(columns) // n_cols)
-    fig = Figure(figsize=(3.3 * n_cols + 1.8, 2.7 * n_rows + 0.8), layout="constrained")
-    axes = fig.subplots(n_rows, n_cols, squeeze=False, sharex=True, sharey=True)
-    for r, key in enumerate(rows):
-        for c, y_value in enumerate(columns):
-            ax = axes.flat[r * len(columns) + c]
-            wanted = dict(zip(layout.facet, key, strict=True))
-            if layout.y is not None:
-                wanted[layout.y] = y_value
-            for h, colour in zip(hues, palette, strict=True):
-                line = _select(stats, {**wanted, **({hue: h} if hue else {})})
-                ax.plot(line["epoch"], line["median"], color=colour, linewidth=1.3)
-                if layout.seeds > 1:
-                    ax.fill_between(line["epoch"], line["min"], line["max"], color=colour,
-                                    alpha=0.18, linewidth=0)
-            marks = _select(ends, wanted)
-            ax.scatter(marks["epoch"], marks["_error"], marker="x", color="black", s=28,
-                       zorder=5)
-            parts = [facet_label(layout, key)] if key else []
-            if layout.y is not None:
-                parts.append(f"{layout.y} = {value_label(layout.y, y_value)}")
-            ax.set_title(", ".join(parts), fontsize=9)
-            ax.set_xscale("symlog", linthresh=1.0)
-            ax.set_yscale("log")
-            ax.xaxis.set_major_formatter(PLAIN)
-            ax.yaxis.set_major_formatter(PLAIN)
-            ax.yaxis.set_minor_formatter(NullFormatter())
-            ax.set_xlabel("epoch (log scale)")
-            ax.set_ylabel(f"{metric} (log scale)")
-            ax.grid(True, which="major", alpha=0.3)
-    for ax in axes.flat[len(rows) * len(columns):]:
-        ax.set_visible(False)
-    handles: list[Artist] = [Line2D([], [], color=colour, linewidth=2,
-                                    label=value_label(hue, h)) for h, colour in
-                             zip(hues, palette, strict=True)] if hue else []
-    if any(trials["status"] == "diverged"):
+    colours = ([plt_colour(p) for p in np.linspace(0.0, 1.0, len(hues))] if len(hues) > 1
+               else [plt_colour(0.35)])
+    colour_of = {h: colours[n] for n, h in enumerate(hues)}
+    panel_list = (_panel_keys(trials, panel_keys) if panel_keys else [()])
+
+    # The shared axes' extent: positive epochs on a log axis, epoch 0 at a stub left of them.
+    positive = stats.loc[stats["epoch"] > 0, "epoch"]
+    first_epoch = float(positive.min()) if len(positive) else 1.0
+    last_epoch = float(max(stats["epoch"].max(), first_epoch))
+    stub = first_epoch / EPOCH0_SHIFT
+    shown = np.concatenate([stats["median"].to_numpy(dtype=float),
+                            stats["min"].to_numpy(dtype=float),
+                            stats["max"].to_numpy(dtype=float)])  # (3 rows,)
+    shown = shown[np.isfinite(shown)]
+    floor = float(shown[shown > 0].min()) if (shown > 0).any() else 1.0
+    ceiling = float(shown.max()) if shown.size and shown.max() > floor else floor * 10
+    zeros = bool((shown == 0).any())
+
+    rows, columns = grid_shape(len(panel_list))
+    fig = _figure((3.4 * columns + 2.2, 2.8 * rows + 1.1))
+    axes = fig.subplots(rows, columns, squeeze=False, sharex=True, sharey=True)
+    ends = _diverged_ends(trials, history, metric, keys)
+    by_panel = {(k if isinstance(k, tuple) else (k,)): v for k, v in
+                stats.groupby(panel_keys, sort=False, dropna=False)} if panel_keys else {(): stats}
+    for index, ax in enumerate(axes.flat):
+        if index >= len(panel_list):
+            ax.set_visible(False)
+            continue
+        key = panel_list[index]
+        panel = by_panel.get(key, stats.iloc[:0])
+        _draw_curves(ax, panel, hue, colour_of, stub, floor, seeds > 1)
+        marks = _select(ends, dict(zip(panel_keys, key, strict=True)))
+        ax.scatter(np.where(marks["epoch"] > 0, marks["epoch"], stub),
+                   np.maximum(marks["value"], floor), marker="x", color="black", s=24,
+                   linewidths=1.0, zorder=5)
+        title = ", ".join(f"{c} = {value_label(c, v)}"
+                          for c, v in zip(panel_keys, key, strict=True))
+        ax.set_title(textwrap.fill(title, TITLE_CHARACTERS), fontsize=9)
+        ax.axvline(math.sqrt(stub * first_epoch), color="0.55", linestyle=":", linewidth=0.9)
+        ax.grid(True, which="major", alpha=0.3)
+    first_ax = axes.flat[0]
+    first_ax.set_xscale("log")
+    first_ax.set_yscale("log")
+    first_ax.set_xlim(stub / 1.35, last_epoch * 1.25)
+    first_ax.set_ylim(floor / 1.35, ceiling * 1.35)
+    decades = [t for t in log_ticks(first_epoch, last_epoch) if t >= first_epoch]
+    first_ax.xaxis.set_major_locator(FixedLocator([stub, *decades]))
+    first_ax.xaxis.set_major_formatter(FuncFormatter(
+        lambda value, _: "0" if math.isclose(value, stub) else f"{value:g}"))
+    first_ax.xaxis.set_minor_locator(NullLocator())  # minor ticks cost a Tick artist each
+    _set_log_ticks(first_ax.yaxis, floor / 1.35, ceiling * 1.35)
+    first_ax.yaxis.set_minor_locator(NullLocator())
+    for ax in axes[-1, :]:
+        ax.set_xlabel("epoch (log scale)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"{metric} (log scale)")
+    # A last panel whose column has no panel below: show its epoch ticks.
+    for index in range(len(panel_list)):
+        r, c = divmod(index, columns)
+        if r + 1 < rows and (r + 1) * columns + c >= len(panel_list):
+            axes[r, c].xaxis.set_tick_params(labelbottom=True)
+            axes[r, c].set_xlabel("epoch (log scale)")
+
+    handles: list[Artist] = [Line2D([], [], color=colour_of[h], linewidth=2,
+                                    label=value_label(hue, h)) for h in hues] if hue else []
+    if seeds > 1:
+        handles.append(Patch(facecolor="0.5", alpha=0.25, label=f"min to max of {seeds} seeds"))
+    handles.append(Line2D([], [], marker="o", markerfacecolor="white", color="0.3",
+                          linestyle="", label="epoch 0 (left of the dots)"))
+    if zeros:
+        handles.append(Line2D([], [], marker="v", color="0.3", linestyle="",
+                              label="exactly 0 (drawn at the floor)"))
+    if len(ends):
         handles.append(Line2D([], [], marker="x", color="black", linestyle="",
-                              label="diverged here"))
-    if handles:
-        fig.legend(handles=handles, title=axis_title(hue) if hue else None,
-                   loc="outside right center", frameon=False, fontsize=8)
-    spread = f"; band: min to max over {layout.seeds} seeds, line: median" \
-        if layout.seeds > 1 else ""
+                              label="a seed diverged here"))
+    fig.legend(handles=handles, title=axis_title(hue) if hue else None,
+               loc="outside right center", frameon=False, fontsize=8)
     fig.suptitle(f"Learning curves: {metric} against epoch", fontsize=12)
-    lines = f"one line per {hue}" if hue else "one line"
-    multiples = f", one panel per {layout.y}" if layout.y else ""
+    lines = f"one curve per {hue}, coloured dark to light as it grows" if hue else "one curve"
+    multiples = f"; one panel per {', '.join(panel_keys)}" if panel_keys else ""
+    spread = (f"; line: the median of {seeds} seeds (a diverged seed counts as infinite, so "
+              f"the line stops once half have diverged), band: their min to max"
+              if seeds > 1 else "")
+    zero_text = ("; ▼ marks an error of exactly 0, drawn at the floor (the smallest "
+                 "positive error shown)") if zeros else ""
     return [_save(fig, out, "learning_curves", "Learning curves",
-                  f"Training error ({metric}, log scale) against epoch (log scale), {lines}"
-                  f"{multiples}{spread}; {MARK} marks where a trial diverged.")]
+                  f"Training error ({metric}, log scale; the axis starts at the smallest "
+                  f"positive error shown, nothing is clipped) against epoch (log scale from "
+                  f"epoch {first_epoch:g}; epoch 0 as open circles left of the dotted break), "
+                  f"{lines}{multiples}{spread}{zero_text}; {MARK} marks where a trial "
+                  "diverged.", vector)]
+
+
+def _panel_keys(trials: pd.DataFrame, columns: list[str]) -> list[tuple[Any, ...]]:
+    return facet_keys(trials, Layout(None, None, tuple(columns), 1))
+
+
+def _draw_curves(ax: Axes, panel: pd.DataFrame, hue: str | None,
+                 colour_of: dict[Any, tuple[float, float, float]], stub: float, floor: float,
+                 band: bool) -> None:
+    """One LineCollection of medians, one PolyCollection of bands and one marker set per
+    panel: a handful of artists however many curves and epochs."""
+    lines, line_colours, polygons, polygon_colours = [], [], [], []
+    starts_x, starts_y, starts_c, zero_x, zero_y, zero_c = [], [], [], [], [], []
+    for _, curve in panel.groupby("curve", sort=False):
+        colour = colour_of[curve[hue].iloc[0]] if hue else colour_of[None]
+        epoch = curve["epoch"].to_numpy(dtype=float)  # (points,)
+        median = curve["median"].to_numpy(dtype=float)  # (points,)
+        low = curve["min"].to_numpy(dtype=float)  # (points,)
+        high = curve["max"].to_numpy(dtype=float)  # (points,)
+        later = epoch > 0  # (points,)
+        keep = later & np.isfinite(median)  # (points,)
+        if keep.sum() >= 1:
+            lines.append(np.column_stack([epoch[keep], np.maximum(median[keep], floor)]))
+            line_colours.append(colour)
+        zero = keep & (median == 0)  # (points,)
+        zero_x.extend(epoch[zero])
+        zero_y.extend([floor] * int(zero.sum()))
+        zero_c.extend([colour] * int(zero.sum()))
+        if band:
+            spread = later & np.isfinite(low) & np.isfinite(high)  # (points,)
+            if spread.sum() >= 2:
+                x = epoch[spread]  # (k,)
+                polygons.append(np.concatenate([
+                    np.column_stack([x, np.maximum(high[spread], floor)]),
+                    np.column_stack([x[::-1], np.maximum(low[spread], floor)[::-1]])]))
+                polygon_colours.append(colour)
+        at_zero = ~later & np.isfinite(median)  # (points,)
+        if at_zero.any():
+            starts_x.append(stub)
+            starts_y.append(max(float(median[at_zero][0]), floor))
+            starts_c.append(colour)
+    if polygons:
+        ax.add_collection(PolyCollection(polygons, facecolors=polygon_colours, alpha=0.2,
+                                         linewidths=0))
+    if lines:
+        ax.add_collection(LineCollection(lines, colors=line_colours, linewidths=1.4))
+    if starts_x:
+        ax.scatter(starts_x, starts_y, marker="o", facecolors="white", edgecolors=starts_c,
+                   s=22, linewidths=1.2, zorder=4)
+    if zero_x:
+        ax.scatter(zero_x, zero_y, marker="v", c=zero_c, s=26, zorder=4, clip_on=False)
+
+
+def _diverged_ends(trials: pd.DataFrame, history: pd.DataFrame, metric: str,
+                   keys: list[str]) -> pd.DataFrame:
+    """Each diverged trial's last finite recorded error, with its curve's keys."""
+    diverged = trials[trials["status"] == "diverged"]
+    if diverged.empty:
+        return pd.DataFrame(columns=[*keys, "epoch", "value"])
+    rows = history[history["trial"].isin(diverged["trial"])]
+    rows = rows[np.isfinite(rows[metric].to_numpy(dtype=float))]
+    rows = rows.sort_values(["trial", "epoch"]).drop_duplicates("trial", keep="last")
+    ends = rows.merge(diverged[["trial", *keys]], on="trial")
+    return ends.assign(value=ends[metric])[[*keys, "epoch", "value"]]
 
 
 def _select(frame: pd.DataFrame, wanted: dict[str, Any]) -> pd.DataFrame:
@@ -590,11 +978,6 @@ def _select(frame: pd.DataFrame, wanted: dict[str, Any]) -> pd.DataFrame:
     for column, value in wanted.items():
         frame = frame[frame[column] == value]
     return frame
-
-
-def _ordered_palette(n: int) -> list[tuple[float, float, float]]:
-    """Colours for ordered values that stay apart on white: turbo without its pale ends."""
-    return list(sns.color_palette("turbo", as_cmap=True)(np.linspace(0.08, 0.92, n))[:, :3])
 
 
 # --- direction changes of one trial -------------------------------------------------------
@@ -618,37 +1001,43 @@ def resolve_trial(trials: pd.DataFrame, trial: str) -> str:
 
 
 def weight_directions(
-    trials: pd.DataFrame, directions: pd.DataFrame, trial: str, out: Path
+    trials: pd.DataFrame, directions: pd.DataFrame, trial: str, out: Path, *,
+    steps: float | None = None, vector: bool = True,
 ) -> list[Picture]:
-    """Per-weight direction changes of one trial, one small heatmap per layer (iamtrask's
-    printed matrices), stacked from the input side."""
+    """Per-weight direction changes of one trial, per update step, one small heatmap per layer
+    (iamtrask's printed matrices), stacked from the input side. Without `steps` (the trial's
+    update steps) the raw counts are drawn."""
     counts = directions[directions["trial"] == trial]
     if counts.empty:
         return []
     row = trials[trials["trial"] == trial].iloc[0]
+    per_step = steps is not None and np.isfinite(steps) and steps > 0
+    divisor = float(steps) if per_step and steps is not None else 1.0
     layers = sorted(int(layer) for layer in counts["layer"].unique())
     matrices = []
     for layer in layers:
         cells = counts[counts["layer"] == layer]
         matrix = cells.pivot(index="row", columns="col", values="changes").sort_index()
-        matrices.append(matrix.sort_index(axis=1).to_numpy(dtype=float))  # (fan_in, fan_out)
+        matrices.append(matrix.sort_index(axis=1).to_numpy(dtype=float) / divisor)  # (in, out)
     shown = [m.T if m.shape[0] > m.shape[1] and m.shape[0] > 12 else m for m in matrices]
     widest = max(m.shape[1] for m in shown)
     width = min(max(0.5 * widest + 2.5, 7.0), 16.0)
     heights = [min(max(0.42 * m.shape[0], 0.6), 6.0) + 0.9 for m in shown]
-    fig = Figure(figsize=(width, sum(heights) + 1.0), layout="constrained")
+    fig = _figure((width, sum(heights) + 1.0))
     axes = fig.subplots(len(shown), 1, squeeze=False, height_ratios=heights)[:, 0]
     # From the fewest changes to the most, so that differences between weights show.
     low, high = min(float(m.min()) for m in matrices), max(float(m.max()) for m in matrices)
-    norm = Normalize(low, high if high > low else low + 1.0)
+    norm = Normalize(low, high if high > low else low + (1e-3 if per_step else 1.0))
+    fmt = ".2g" if per_step else ".0f"
     for layer, matrix, ax in zip(layers, shown, axes, strict=True):
         flipped = matrix is not matrices[layers.index(layer)]
         annotate = matrix.size <= MAX_ANNOTATED_WEIGHTS
-        sns.heatmap(matrix, ax=ax, norm=norm, vmin=norm.vmin, vmax=norm.vmax, cmap="rocket_r",
-                    annot=annotate, fmt=".0f", cbar=False, linewidths=0.4 if annotate else 0,
-                    linecolor="white", annot_kws={"fontsize": 8},
-                    xticklabels=matrix.shape[1] <= 40 or "auto",
-                    yticklabels=matrix.shape[0] <= 20 or "auto")
+        labels = np.vectorize(lambda v: format(v, fmt))(matrix) if annotate \
+            else np.full(matrix.shape, "")  # (rows, cols)
+        _matrix(ax, matrix, norm, "rocket_r", labels, 7 if per_step else 8,
+                lines=0.4 if annotate else 0.0)
+        _index_ticks(ax.xaxis, matrix.shape[1], 40)
+        _index_ticks(ax.yaxis, matrix.shape[0], 20)
         source = "input" if layer == 0 else f"hidden layer {layer}"
         target = "output" if layer == layers[-1] else f"hidden layer {layer + 1}"
         rows, cols = (target, source) if flipped else (source, target)
@@ -659,36 +1048,83 @@ def weight_directions(
         ax.set_ylabel(f"{rows} unit")
         ax.set_xlabel(f"{cols} unit")
         ax.tick_params(length=0, labelsize=7)
+    unit = "per update step (share of steps)" if per_step else "(count)"
     fig.colorbar(ScalarMappable(norm=norm, cmap="rocket_r"), ax=list(axes),
-                 label="direction changes per weight (count)")
+                 label=f"direction changes {unit}")
     settings = ", ".join(f"{c} = {value_label(c, row[c])}"
                          for c in ("hidden", "activation", "alpha", "descent", "seed"))
     fig.suptitle(f"Direction changes per weight, trial {trial}\n"
                  + textwrap.fill(settings.replace(" = ", "\u00a0=\u00a0"),  # break at commas
                                  width=int(width * 9)), fontsize=11)
+    over = (f" divided by its {divisor:g} update steps" if per_step else "")
     return [_save(fig, out, "weight_directions", "Direction changes per weight",
-                  f"How often each weight's update changed sign in trial {trial} ({settings}; "
-                  f"status {row['status']}), one map per weight matrix from the input side.")]
+                  f"How often each weight's update changed sign in trial {trial}{over} "
+                  f"({settings}; status {row['status']}), one map per weight matrix from the "
+                  "input side.", vector)]
+
+
+def trial_steps(trials: pd.DataFrame, directions: pd.DataFrame, trial: str,
+                rows: int | None) -> float | None:
+    """The update steps a trial took (epochs up to divergence x steps per epoch), told by
+    change_rates' rule; None when the dataset's rows are needed and unknown."""
+    one = trials[trials["trial"] == trial]
+    rate = change_rates(one, directions, rows).iloc[0]
+    weights = int((directions["trial"] == trial).sum())
+    changes = float(one["direction_changes"].to_numpy(dtype=float, na_value=np.nan)[0])
+    if not (np.isfinite(rate) and rate > 0 and weights):
+        return _steps_without_changes(one, rows)
+    return float(round(changes / (rate * weights)))
+
+
+def _steps_without_changes(one: pd.DataFrame, rows: int | None) -> float | None:
+    """change_rates' steps for a trial with no change to divide by."""
+    probe = one.assign(direction_changes=1)
+    rate = change_rates(probe, pd.DataFrame({"trial": probe["trial"]}), rows).iloc[0]
+    return float(round(1.0 / rate)) if np.isfinite(rate) and rate > 0 else None
 
 
 # --- all of it ----------------------------------------------------------------------------
 
 def draw_all(
-    frames: dict[str, pd.DataFrame], layout: Layout, out: Path, trial: str | None = None
+    frames: dict[str, pd.DataFrame], layout: Layout, out: Path, trial: str | None = None, *,
+    vector: bool = True, rows: int | None = None,
 ) -> list[Picture]:
-    """Every figure of a results folder's tables, written under `out` (PNG and SVG)."""
+    """Every figure of a results folder's tables, written under `out`: PNG, and SVG beside it
+    with `vector`. `rows`, the dataset's rows, is told by the tables when not given."""
     out.mkdir(parents=True, exist_ok=True)
     trials, history, directions = frames["trials"], frames["history"], frames["directions"]
     chosen = resolve_trial(trials, trial) if trial else default_trial(trials, directions)
-    pictures = heatmaps(trials, history, layout, out)
-    pictures += learning_curves(trials, history, layout, out)
+    rows = rows if rows is not None else dataset_rows(history, directions)
+    pictures = heatmaps(trials, history, layout, out, directions=directions, rows=rows,
+                        vector=vector)
+    pictures += final_error_line(trials, history, layout, out, vector=vector)
+    pictures += learning_curves(trials, history, layout, out, vector=vector)
     if chosen is not None:
-        pictures += weight_directions(trials, directions, chosen, out)
+        pictures += weight_directions(trials, directions, chosen, out,
+                                      steps=trial_steps(trials, directions, chosen, rows),
+                                      vector=vector)
     return pictures
 
 
-def _save(fig: Figure, out: Path, name: str, title: str, caption: str) -> Picture:
+def _index_ticks(axis: Any, count: int, most: int) -> None:
+    """Unit numbers at cell centres: every one up to `most`, else every k-th."""
+    step = 1 if count <= most else -(-count // most)
+    positions = np.arange(0, count, step)  # (shown,)
+    axis.set_ticks(positions + 0.5, [str(p) for p in positions])
+
+
+def _figure(size: tuple[float, float]) -> Figure:
+    """A figure with its own Agg canvas: text extents come from one cached renderer instead of
+    a throwaway render per query."""
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, out: Path, name: str, title: str, caption: str,
+          vector: bool = True) -> Picture:
     png, svg = out / f"{name}.png", out / f"{name}.svg"
     fig.savefig(png, dpi=110)
-    fig.savefig(svg)
+    if vector:
+        fig.savefig(svg)
     return Picture(name=name, title=title, caption=caption, png=png, svg=svg)

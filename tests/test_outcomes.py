@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from nnsweep import outcomes, tables
-from nnsweep.outcomes import STILL_FALLING, TOO_SLOW_LEFT
+from nnsweep.outcomes import MIN_PATH, STEADY_SHARE, STILL_FALLING, TOO_SLOW_LEFT
 from nnsweep.params import TrialParams
 
 
@@ -44,6 +44,27 @@ def test_still_falling_with_most_of_the_error_gone_is_learning() -> None:
 
 def test_a_slow_steady_fall_that_left_most_of_the_error_is_too_slow() -> None:
     assert judge(np.linspace(0.5, 0.45, 11)) == ["too_slow"]
+    assert judge(np.linspace(0.5, 0.499, 11)) == ["too_slow"]  # slower still: moves all along
+
+
+def test_a_slow_crawl_that_turns_back_up_is_still_too_slow_not_stuck() -> None:
+    # The XOR net with 64 units at alpha 0.001: down a little, then up a little, both slowly.
+    assert judge([0.4988, 0.495, 0.4919, 0.493, 0.4947]) == ["too_slow"]
+
+
+@pytest.mark.parametrize(("share", "expected"), [(1.05, "too_slow"), (0.95, "stuck")])
+def test_too_slow_means_the_last_half_moved_STEADY_SHARE_of_the_path(share: float,
+                                                                    expected: str) -> None:
+    path = 0.004  # too little to be falling by STILL_FALLING: only the pace can decide
+    late = STEADY_SHARE * share * path
+    middle = 0.5 - (path - late)
+    assert judge([0.5, (0.5 + middle) / 2, middle, middle - late / 2, middle - late]) == [
+        expected]
+
+
+def test_float_noise_on_a_flat_curve_is_no_crawl() -> None:
+    tiny = 0.5 * MIN_PATH / 10
+    assert judge([0.5, 0.5 - tiny, 0.5, 0.5 - tiny, 0.5 - 2 * tiny]) == ["stuck"]
 
 
 def test_a_curve_that_stopped_falling_above_the_target_is_stuck() -> None:
@@ -102,4 +123,4 @@ def test_the_outcomes_keep_the_trials_index_and_order() -> None:
 
 def test_every_class_has_a_definition_and_the_rules_are_ordered() -> None:
     assert set(outcomes.DEFINITIONS) == set(outcomes.OUTCOME_NAMES)
-    assert 0 < STILL_FALLING < TOO_SLOW_LEFT < 1
+    assert 0 < MIN_PATH < STILL_FALLING < STEADY_SHARE < TOO_SLOW_LEFT < 1

@@ -11,8 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import SMALL_FIXED, SMALL_GRID, sweep_frames
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.transforms import Bbox
 
-from nnsweep import plots, tables
+from nnsweep import outcomes, plots, tables
 from nnsweep.errors import NnsweepError, UnknownTrial
 from nnsweep.params import TrialParams
 
@@ -138,16 +144,13 @@ def test_history_is_thinned_to_log_spaced_epochs_keeping_the_first_and_last() ->
     assert thinned[thinned["trial"] == "b"]["epoch"].tolist() == [0, 1, 2, 3, 4]
 
 
-def test_outcomes_follow_status_and_how_far_the_error_fell(small: dict[str, pd.DataFrame]) -> None:
+def test_outcomes_are_nnsweep_outcomes_classes(small: dict[str, pd.DataFrame]) -> None:
+    """The figures use nnsweep.outcomes' judgement, with one colour and label per class."""
     trials, history = small["trials"], small["history"]
-    outcomes = plots.trial_outcomes(trials, history)
-    start = history[history["epoch"] == 0].set_index("trial")["mae"]
-    for row, outcome in zip(trials.itertuples(), outcomes, strict=True):
-        ratio = row.final_error / start[row.trial]
-        expected = (row.status if row.status in ("converged", "diverged")
-                    else "learning" if ratio <= 0.5 else "slow" if ratio < 0.98 else "flat")
-        assert outcome == expected
-    assert set(outcomes) == {"converged", "learning", "slow", "diverged"}
+    drawn = plots.trial_outcomes(trials, history)
+    assert drawn.tolist() == outcomes.trial_outcomes(trials, history).tolist()
+    assert {"converged", "diverged"} <= set(drawn) <= set(outcomes.OUTCOME_NAMES)
+    assert [name for name, *_ in plots.OUTCOMES] == list(outcomes.OUTCOME_NAMES)
 
 
 def test_a_failed_trial_is_its_own_outcome() -> None:
@@ -184,18 +187,18 @@ def test_the_converged_epoch_is_the_median_over_converged_seeds_only(
 
 
 def test_the_xor_sweep_tells_iamtrasks_story() -> None:
-    """Too small an alpha barely moves, 0.1 to 10 learn, 1000 stalls, and a wider layer moves
-    the boundary: alpha 10 converges with 4 hidden units and stalls with 64."""
+    """Too small an alpha is too slow, 0.1 to 10 learn, 1000 is stuck, and a wider layer moves
+    the boundary: alpha 10 converges with 4 hidden units and is stuck with 64."""
     frames = sweep_frames({"alpha": ALPHAS, "hidden": [(4,), (64,)]},
                           {"epochs": 4000, "seed": 1})
     trials = frames["trials"]
     cells = plots.cell_frame(trials, frames["history"], plots.choose_layout(trials))
     outcome = cells.set_index(["hidden", "alpha"])["outcome"]
-    assert outcome["4", 0.001] == "flat" and outcome["64", 0.001] == "flat"
+    assert outcome["4", 0.001] == "too_slow" and outcome["64", 0.001] == "too_slow"
     assert all(outcome["4", a] in ("learning", "converged") for a in (0.1, 1.0, 10.0))
-    assert outcome["4", 1000.0] == "flat" and outcome["64", 1000.0] == "flat"
+    assert outcome["4", 1000.0] == "stuck" and outcome["64", 1000.0] == "stuck"
     assert outcome["4", 10.0] == "converged"
-    assert outcome["64", 10.0] == "flat"
+    assert outcome["64", 10.0] == "stuck"
 
 
 # --- the trial whose weights are drawn ----------------------------------------------------
@@ -240,3 +243,422 @@ def test_a_sweep_whose_trials_all_failed_is_drawn_as_dark_cells_without_curves(
     assert [p.name for p in pictures] == ["outcome", "heatmap_final_error",
                                           "heatmap_direction_changes"]
     assert plots.learning_curves(trials, history, layout, tmp_path) == []
+
+
+# --- the figures themselves ---------------------------------------------------------------
+
+Drawn = list[tuple[Figure, plots.Picture]]
+
+
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> Drawn:
+    """Every figure the plots module saves, kept with its picture for the test to inspect."""
+    kept: Drawn = []
+    save = plots._save
+
+    def keep(fig: Figure, out: Path, name: str, title: str, caption: str,
+             vector: bool = True) -> plots.Picture:
+        picture = save(fig, out, name, title, caption, vector)
+        kept.append((fig, picture))
+        return picture
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return kept
+
+
+def figure_named(drawn: Drawn, name: str) -> tuple[Figure, plots.Picture]:
+    [found] = [(fig, picture) for fig, picture in drawn if picture.name == name]
+    return found
+
+
+def synthetic(axes: dict[str, list[Any]], *, seeds: int = 1, epochs: int = 200,
+              error: Any = None, record_every: int = 1) -> dict[str, pd.DataFrame]:
+    """Tables of a sweep without training: trial t's mae at epoch e is error(params, e) (by
+    default 0.5 / (1 + alpha e), a little higher for each seed); final error is the last."""
+    rows: list[dict[str, Any]] = [{}]
+    for name, values in {**axes, "seed": list(range(seeds))}.items():
+        rows = [{**row, name: value} for row in rows for value in values]
+    params = [TrialParams(epochs=epochs, record_every=record_every, **row) for row in rows]
+    trials = trials_of(*params)
+    error = error or (lambda p, e: 0.5 / (1 + p.alpha * e) * (1 + 0.1 * p.seed))
+    history = []
+    for trial, p in zip(trials["trial"], params, strict=True):
+        epoch = np.array(p.recorded_epochs())  # (recorded,)
+        mae = np.array([error(p, e) for e in epoch], dtype=float)  # (recorded,)
+        history.append(pd.DataFrame({"trial": trial, "epoch": epoch, "mae": mae,
+                                     "mse": mae ** 2, "sse": 4 * mae ** 2}))
+    frame = tables.concat(history, tables.HISTORY_SCHEMA)
+    last = frame.groupby("trial")["mae"].last()
+    trials["final_error"] = trials["trial"].map(last).astype("float64")
+    trials["direction_changes"] = pd.array([10] * len(trials), dtype="Int64")
+    return {"trials": trials, "history": frame,
+            "directions": tables.empty(tables.DIRECTIONS_SCHEMA)}
+
+
+def curves_figure(frames: dict[str, pd.DataFrame], drawn: Drawn, tmp_path: Path,
+                  **axes: Any) -> tuple[Figure, plots.Picture]:
+    layout = plots.choose_layout(frames["trials"], **axes)
+    plots.learning_curves(frames["trials"], frames["history"], layout, tmp_path, vector=False)
+    fig, picture = figure_named(drawn, "learning_curves")
+    fig.canvas.draw()
+    return fig, picture
+
+
+def panels(fig: Figure) -> list[Axes]:
+    """The visible axes that are not colour bars."""
+    return [ax for ax in fig.axes if ax.get_visible() and not hasattr(ax, "_colorbar")]
+
+
+def overlaps(boxes: list[Bbox]) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+            if boxes[i].overlaps(boxes[j])]
+
+
+def tick_label_boxes(axis: Any, renderer: Any) -> list[Bbox]:
+    return [label.get_window_extent(renderer) for label in axis.get_ticklabels()
+            if label.get_visible() and label.get_text()]
+
+
+def assert_tidy(fig: Figure) -> None:
+    """No two tick labels of an axis overlap, no two panel titles overlap, and every label and
+    title lies inside the figure (nothing clipped at its edge)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    page = fig.bbox
+    titles = []
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        for axis in (ax.xaxis, ax.yaxis):
+            boxes = tick_label_boxes(axis, renderer)
+            assert not overlaps(boxes), [t.get_text() for t in axis.get_ticklabels()]
+            for box in boxes:
+                assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1
+                assert page.y0 - 1 <= box.y0 and box.y1 <= page.y1 + 1
+        if ax.get_title():
+            titles.append(ax.title.get_window_extent(renderer))
+    assert not overlaps(titles)
+    for box in titles:
+        assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1
+
+
+def grid_of(axes: list[Axes]) -> tuple[int, int]:
+    """Rows and columns that the axes' positions form."""
+    lefts = {round(ax.get_position().x0, 3) for ax in axes}
+    bottoms = {round(ax.get_position().y0, 3) for ax in axes}
+    return len(bottoms), len(lefts)
+
+
+@pytest.mark.parametrize(("count", "shape"), [
+    (1, (1, 1)), (2, (1, 2)), (3, (1, 3)), (4, (2, 2)), (5, (2, 3)), (6, (2, 3)),
+    (7, (2, 4)), (8, (3, 3)), (9, (3, 3)), (10, (3, 4)), (12, (3, 4)),
+])
+def test_facet_grids_are_compact(count: int, shape: tuple[int, int]) -> None:
+    assert plots.grid_shape(count) == shape
+
+
+@pytest.mark.parametrize("count", range(2, 17))
+def test_no_facet_grid_leaves_a_lone_panel_where_a_fuller_row_fits(count: int) -> None:
+    rows, columns = plots.grid_shape(count)
+    assert rows * columns >= count and (rows - 1) * columns < count
+    last_row = count - (rows - 1) * columns
+    unavoidable = all(count % c == 1 for c in range(2, plots.MAX_PANEL_COLUMNS + 1))
+    assert last_row > 1 or rows == 1 or unavoidable
+
+
+@pytest.mark.parametrize(("low", "high"), [(0.02, 0.05), (0.3, 0.9), (1e-6, 1.0), (3.0, 4.0),
+                                           (1e-12, 1e3), (10.0, 11.0)])
+def test_log_ticks_give_two_to_six_values_inside_the_range(low: float, high: float) -> None:
+    ticks = plots.log_ticks(low, high)
+    assert 2 <= len(ticks) <= plots.MAX_TICKS
+    assert all(low * 0.999 <= t <= high * 1.001 for t in ticks)
+    assert ticks == sorted(set(ticks))
+
+
+def test_learning_curves_put_epochs_on_a_log_axis_with_epoch_0_apart(
+        drawn: Drawn, tmp_path: Path) -> None:
+    for epochs, stride in ((60, 1), (60_000, 100)):
+        frames = synthetic({"alpha": [0.1, 1.0]}, epochs=epochs, record_every=stride)
+        fig, picture = curves_figure(frames, drawn, tmp_path)
+        drawn.clear()
+        [ax] = panels(fig)
+        assert ax.get_xscale() == "log"
+        left, right = ax.get_xlim()
+        assert left > 0
+        labels = {t.get_text(): t.get_position()[0] for t in ax.xaxis.get_ticklabels()}
+        assert labels["0"] < stride  # epoch 0 sits left of the first recorded epoch after it
+        # The stub for epoch 0 takes a small share of the log width, not 0..first its 40%.
+        share = np.log(stride / left) / np.log(right / left)
+        assert share < 0.25
+        starts = [c for c in ax.collections if c.get_offsets().shape[0]
+                  and np.allclose(c.get_offsets()[:, 0], labels["0"])]
+        assert starts  # epoch 0's errors are drawn at the stub
+        assert "epoch 0 as open circles" in picture.caption
+
+
+def test_errors_are_never_clipped_the_log_axis_reaches_the_smallest(
+        drawn: Drawn, tmp_path: Path) -> None:
+    frames = synthetic({"alpha": [0.1, 1.0]},
+                       error=lambda p, e: 0.5 * 10.0 ** (-15 * e / 199) if p.alpha > 0.5
+                       else 0.5)
+    fig, _ = curves_figure(frames, drawn, tmp_path)
+    [ax] = panels(fig)
+    smallest = float(frames["history"]["mae"].min())
+    assert ax.get_yscale() == "log"
+    low, high = ax.get_ylim()
+    assert smallest / 2 < low <= smallest  # its own floor, not a fixed 1e-12
+    assert high >= 0.5
+    lines = [c for c in ax.collections if isinstance(c, LineCollection)]
+    lowest = min(float(np.min(seg[:, 1])) for c in lines for seg in c.get_segments())
+    assert lowest == pytest.approx(smallest)
+
+
+def test_exact_zeros_are_drawn_at_the_floor_with_a_marker_and_said(
+        drawn: Drawn, tmp_path: Path) -> None:
+    frames = synthetic({"alpha": [0.1, 1.0]},
+                       error=lambda p, e: 0.0 if p.alpha > 0.5 and e > 100 else 0.5 / (1 + e))
+    fig, picture = curves_figure(frames, drawn, tmp_path)
+    [ax] = panels(fig)
+    floor = float(frames["history"]["mae"][frames["history"]["mae"] > 0].min())
+    assert 0 < ax.get_ylim()[0] <= floor
+    marks = [c for c in ax.collections if c.get_offsets().shape[0]
+             and np.allclose(c.get_offsets()[:, 1], floor)
+             and c.get_offsets()[:, 0].min() > 100]
+    assert marks
+    assert "exactly 0" in picture.caption
+
+
+def test_curve_colours_follow_viridis_in_the_order_of_the_swept_value(
+        drawn: Drawn, tmp_path: Path) -> None:
+    alphas = [0.01, 0.1, 1.0, 10.0]
+    fig, _ = curves_figure(synthetic({"alpha": alphas[::-1]}), drawn, tmp_path)
+    [ax] = panels(fig)
+    [lines] = [c for c in ax.collections if isinstance(c, LineCollection)]
+    # The larger alpha, the lower its last error: order the curves by alpha that way.
+    ends = [float(seg[-1, 1]) for seg in lines.get_segments()]
+    colours = lines.get_colors()[np.argsort(ends)[::-1]]  # (alphas, 4) smallest alpha first
+    viridis = colormaps["viridis"](np.linspace(0.0, plots.CURVE_PALETTE_END, len(alphas)))
+    np.testing.assert_allclose(colours[:, :3], viridis[:, :3], atol=1e-6)
+
+
+def test_seeds_are_a_median_line_and_a_band_never_a_line_or_panel_each(
+        drawn: Drawn, tmp_path: Path) -> None:
+    frames = synthetic({"alpha": [0.1, 1.0, 10.0]}, seeds=5)
+    fig, picture = curves_figure(frames, drawn, tmp_path)
+    [ax] = panels(fig)
+    [lines] = [c for c in ax.collections if isinstance(c, LineCollection)]
+    [bands] = [c for c in ax.collections if isinstance(c, PolyCollection)
+               and not isinstance(c, LineCollection)]
+    assert len(lines.get_segments()) == 3 and len(bands.get_paths()) == 3
+    # The median seed is seed 2 (errors rise with the seed); the band spans seeds 0 to 4.
+    history = frames["history"].merge(frames["trials"][["trial", "alpha", "seed"]], on="trial")
+    last = history[history["epoch"] == 199].set_index(["alpha", "seed"])["mae"]
+    ends = sorted(float(seg[-1, 1]) for seg in lines.get_segments())
+    assert ends == pytest.approx(sorted(last[(a, 2)] for a in (0.1, 1.0, 10.0)))
+    assert "median of 5 seeds" in picture.caption and "min to max" in picture.caption
+    drawn.clear()
+    fig, _ = curves_figure(frames, drawn, tmp_path, x="alpha", y="seed")
+    assert len(panels(fig)) == 1  # seed on the layout's y axis still makes no panels
+
+
+def test_four_curve_panels_make_a_two_by_two_grid_with_titles_that_fit(
+        drawn: Drawn, tmp_path: Path) -> None:
+    frames = synthetic({"alpha": [0.1, 1.0], "hidden": [(2,), (4,), (8,), (16,)]})
+    fig, _ = curves_figure(frames, drawn, tmp_path)
+    shown = panels(fig)
+    assert len(shown) == 4 and grid_of(shown) == (2, 2)
+    assert_tidy(fig)
+
+
+@pytest.mark.parametrize(("epochs", "stride", "alphas"), [
+    (60, 1, [0.05, 0.1, 0.2, 0.4, 0.8]),
+    (60_000, 100, ALPHAS),
+    (5, 1, [0.1, 1.0]),
+])
+def test_learning_curve_tick_labels_never_collide(drawn: Drawn, tmp_path: Path, epochs: int,
+                                                  stride: int, alphas: list[float]) -> None:
+    frames = synthetic({"alpha": alphas, "hidden": [(2,), (4,), (8,)]}, epochs=epochs,
+                       record_every=stride)
+    fig, _ = curves_figure(frames, drawn, tmp_path)
+    assert_tidy(fig)
+
+
+def heatmap_figures(frames: dict[str, pd.DataFrame], drawn: Drawn, tmp_path: Path,
+                    **axes: Any) -> dict[str, tuple[Figure, plots.Picture]]:
+    layout = plots.choose_layout(frames["trials"], **axes)
+    plots.heatmaps(frames["trials"], frames["history"], layout, tmp_path,
+                   directions=frames["directions"], vector=False)
+    return {picture.name: (fig, picture) for fig, picture in drawn}
+
+
+def test_every_colour_bar_names_at_least_two_values_even_under_a_decade(
+        drawn: Drawn, tmp_path: Path) -> None:
+    # Final errors between about 0.02 and 0.05: no power of ten inside the range.
+    frames = synthetic({"alpha": [0.1, 0.2, 0.4], "hidden": [(2,), (4,)]}, seeds=3,
+                       error=lambda p, e: 0.05 / (1 + p.alpha * e / 80) + 0.001 * p.seed)
+    figures = heatmap_figures(frames, drawn, tmp_path)
+    bars = 0
+    for fig, _ in figures.values():
+        fig.canvas.draw()
+        for ax in fig.axes:
+            if hasattr(ax, "_colorbar"):
+                bars += 1
+                low, high = sorted(ax.get_ylim())
+                labelled = [t for t in ax.yaxis.get_ticklabels() if t.get_text()
+                            and low <= t.get_position()[1] <= high]
+                assert len(labelled) >= 2, fig.get_suptitle()
+        assert_tidy(fig)
+    assert bars == 4  # final error, share, epoch, direction changes; the outcome has a legend
+
+
+def test_heatmap_captions_state_the_aggregation_rule(drawn: Drawn, tmp_path: Path) -> None:
+    frames = synthetic({"alpha": [0.1, 1.0], "hidden": [(2,), (4,)]}, seeds=3)
+    figures = heatmap_figures(frames, drawn, tmp_path)
+    assert "each cell: the median of its 3 seeds' final mae" in \
+        figures["heatmap_final_error"][1].caption
+    assert "the median seed decides a cell" in figures["outcome"][1].caption
+    drawn.clear()
+    single = heatmap_figures(synthetic({"alpha": [0.1, 1.0]}), drawn, tmp_path)
+    assert "each cell: one trial's final mae" in single["heatmap_final_error"][1].caption
+
+
+def test_heatmap_facets_make_a_compact_grid(drawn: Drawn, tmp_path: Path) -> None:
+    frames = synthetic({"alpha": [0.1, 1.0], "hidden": [(2,), (4,)],
+                        "activation": ["sigmoid", "tanh", "relu", "softplus"]})
+    fig, _ = heatmap_figures(frames, drawn, tmp_path)["heatmap_final_error"]
+    shown = panels(fig)
+    assert len(shown) == 4 and grid_of(shown) == (2, 2)
+    assert_tidy(fig)
+
+
+def test_diverged_cells_are_grey_hatched_and_marked(drawn: Drawn, tmp_path: Path) -> None:
+    frames = synthetic({"alpha": [0.1, 1.0, 1000.0]})
+    trials = frames["trials"]
+    trials.loc[trials["alpha"] == 1000.0, "status"] = "diverged"
+    fig, _ = heatmap_figures(frames, drawn, tmp_path)["heatmap_final_error"]
+    [ax] = panels(fig)
+    hatched = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_hatch() == "//"]
+    assert len(hatched) == 1 and hatched[0].get_x() == 2  # the third column: alpha 1000
+    assert plots.MARK in [t.get_text() for t in ax.texts]
+
+
+def test_the_outcome_map_gives_each_outcome_its_own_colour_and_a_legend(
+        drawn: Drawn, tmp_path: Path) -> None:
+    frames = synthetic({"alpha": [0.001, 0.1, 100.0, 1000.0]}, epochs=400,
+                       error=lambda p, e: (0.5 - 1e-5 * e if p.alpha < 0.01
+                                           else 0.5 / (1 + e) if p.alpha < 1 else 0.3))
+    trials = frames["trials"]
+    trials.loc[trials["alpha"] == 1000.0, "status"] = "diverged"
+    fig, picture = heatmap_figures(frames, drawn, tmp_path)["outcome"]
+    [legend] = fig.legends
+    colours = {text.get_text().split(":")[0]: tuple(patch.get_facecolor()[:3])
+               for text, patch in zip(legend.get_texts(), legend.get_patches(), strict=True)}
+    assert {"too slow", "learning", "stuck"} <= set(colours)
+    assert len(set(colours.values())) == len(colours)
+    assert "one colour per outcome" in picture.caption
+    [ax] = panels(fig)
+    assert [t.get_text() for t in ax.texts][:3] == ["slow", "learn", "stuck"]
+
+
+# --- direction changes per weight and step ------------------------------------------------
+
+def test_direction_changes_are_divided_by_weights_and_update_steps() -> None:
+    params = [TrialParams(descent="full", epochs=10), TrialParams(descent="minibatch",
+              batch_size=3, epochs=10), TrialParams(descent="stochastic", epochs=10),
+              TrialParams(descent="full", epochs=10, seed=1)]
+    trials = trials_of(*params, statuses=["not_converged"] * 3 + ["diverged"])
+    trials["direction_changes"] = pd.array([120, 240, 480, 60], dtype="Int64")
+    trials["diverged_epoch"] = pd.array([pd.NA, pd.NA, pd.NA, 5], dtype="Int64")
+    directions = pd.DataFrame({"trial": np.repeat(trials["trial"].to_numpy(), 6)})
+    rates = plots.change_rates(trials, directions, rows=4)
+    # Six weights each; steps: 10 x 1, 10 x ceil(4 / 3), 10 x 4, and 5 x 1 up to divergence.
+    assert rates.tolist() == pytest.approx([120 / 60, 240 / 120, 480 / 240, 60 / 30])
+    assert np.isnan(plots.change_rates(trials, directions, rows=None).iloc[1])
+
+
+def test_the_dataset_rows_are_told_by_the_tables(small: dict[str, pd.DataFrame]) -> None:
+    assert plots.dataset_rows(small["history"], small["directions"]) == 4  # XOR's four rows
+
+
+def test_direction_figures_label_their_unit(small: dict[str, pd.DataFrame], drawn: Drawn,
+                                            tmp_path: Path) -> None:
+    layout = plots.choose_layout(small["trials"])
+    plots.draw_all(small, layout, tmp_path, vector=False)
+    fig, picture = figure_named(drawn, "heatmap_direction_changes")
+    bars = [ax for ax in fig.axes if hasattr(ax, "_colorbar")]
+    assert "per weight per update step" in bars[0].get_ylabel()
+    assert "divided by its weights and by its update steps" in picture.caption
+    fig, picture = figure_named(drawn, "weight_directions")
+    bars = [ax for ax in fig.axes if hasattr(ax, "_colorbar")]
+    assert "per update step" in bars[0].get_ylabel()
+    best = small["trials"].set_index("trial").loc[plots.default_trial(small["trials"],
+                                                                       small["directions"])]
+    assert best["descent"] == "full" and best["status"] != "diverged"  # one step an epoch
+    assert f"divided by its {best['epochs']} update steps" in picture.caption
+
+
+# --- one figure per grid shape ------------------------------------------------------------
+
+def test_a_one_axis_sweep_gets_a_line_of_final_error_with_the_seed_band(
+        drawn: Drawn, tmp_path: Path) -> None:
+    frames = synthetic({"alpha": [0.01, 0.1, 1.0, 10.0]}, seeds=3)
+    layout = plots.choose_layout(frames["trials"])
+    pictures = plots.draw_all(frames, layout, tmp_path, vector=False)
+    assert "final_error" in [p.name for p in pictures]
+    fig, picture = figure_named(drawn, "final_error")
+    [ax] = panels(fig)
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    [band] = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(band.get_paths()) == 1
+    [line] = [ln for ln in ax.lines if len(ln.get_xdata()) == 4]
+    cells = plots.cell_frame(frames["trials"], frames["history"], layout)
+    np.testing.assert_allclose(line.get_ydata(), cells.sort_values("alpha")["error"])
+    assert "median seed" in picture.caption and "band" in picture.caption
+    assert_tidy(fig)
+
+
+def test_two_axes_get_no_line_and_three_or_more_get_facets_without_error(
+        drawn: Drawn, tmp_path: Path) -> None:
+    frames = synthetic({"alpha": [0.1, 1.0], "hidden": [(2,), (4,)],
+                        "activation": ["sigmoid", "tanh"], "descent": ["full", "stochastic"]},
+                       seeds=2, epochs=50)
+    layout = plots.choose_layout(frames["trials"])
+    assert len(layout.facet) == 2
+    names = [p.name for p in plots.draw_all(frames, layout, tmp_path, vector=False)]
+    assert "final_error" not in names and "learning_curves" in names
+    fig, _ = figure_named(drawn, "learning_curves")
+    assert len(panels(fig)) == 2 * 2 * 2
+    fig, _ = figure_named(drawn, "heatmap_final_error")
+    assert len(panels(fig)) == 4
+
+
+# --- what drawing costs -------------------------------------------------------------------
+
+def test_curves_cost_per_cell_not_per_seed_or_epoch(drawn: Drawn, tmp_path: Path) -> None:
+    artists = []
+    for seeds, epochs in ((2, 200), (8, 5000)):
+        fig, _ = curves_figure(synthetic({"alpha": [0.1, 1.0, 10.0]}, seeds=seeds,
+                                         epochs=epochs), drawn, tmp_path)
+        drawn.clear()
+        [ax] = panels(fig)
+        artists.append(len(ax.get_children()))
+        [lines] = [c for c in ax.collections if isinstance(c, LineCollection)]
+        assert max(len(seg) for seg in lines.get_segments()) <= plots.MAX_CURVE_POINTS + 2
+    assert artists[0] == artists[1]
+
+
+def test_curve_frame_has_one_row_per_curve_and_kept_epoch() -> None:
+    frames = synthetic({"alpha": [0.1, 1.0]}, seeds=4, epochs=3000)
+    stats = plots.curve_frame(frames["trials"], frames["history"], ["alpha"], "mae")
+    assert stats.groupby("curve").size().max() <= plots.MAX_CURVE_POINTS + 2
+    assert set(stats["seeds"]) == {4}
+    assert not stats.duplicated(["curve", "epoch"]).any()
+
+
+def test_png_is_the_only_format_unless_vectors_are_asked_for(tmp_path: Path) -> None:
+    frames = synthetic({"alpha": [0.1, 1.0]})
+    layout = plots.choose_layout(frames["trials"])
+    plots.draw_all(frames, layout, tmp_path / "png", vector=False)
+    assert list((tmp_path / "png").glob("*.svg")) == []
+    pictures = plots.draw_all(frames, layout, tmp_path / "both", vector=True)
+    assert all(p.png.exists() and p.svg.exists() for p in pictures)
