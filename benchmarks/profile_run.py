@@ -24,11 +24,12 @@ STARTED = time.perf_counter()
 def _timed(totals: Counter[str], stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         try:
             return fn(*args, **kwargs)
         finally:
             totals[stage] += time.perf_counter() - began
+            totals[f"{stage} cpu"] += time.process_time() - cpu
 
     return wrapper
 
@@ -44,6 +45,7 @@ def profile(argv: Sequence[str], *, probe: bool = False) -> dict[str, float]:
     report_module = report
     plots = report_module.plots
     totals["imports"] = time.perf_counter() - began + (began - STARTED)
+    totals["imports cpu"] = time.process_time()
     nnsweep.load_spec = _timed(totals, "spec", nnsweep.load_spec)
     planner.preflight = _timed(totals, "planning", planner.preflight)
     planner.make_plan = _timed(totals, "planning", planner.make_plan)
@@ -56,6 +58,8 @@ def profile(argv: Sequence[str], *, probe: bool = False) -> dict[str, float]:
     totals["total"] = time.perf_counter() - STARTED
     totals["training"] -= totals["journal"]
     totals["report"] -= totals["plots"]
+    totals["training cpu"] -= totals["journal cpu"]
+    totals["report cpu"] -= totals["plots cpu"]
     if status != 0:
         raise SystemExit(status)
     if probe:

@@ -259,24 +259,28 @@ def _saved_spec_text(directory: Path) -> str | None:
 
 # --- how long a run takes ---------------------------------------------------------------------
 
-# The fixed costs of a run, in seconds of the machine the cost model's constants were measured
-# on (batching.SECONDS_PER_CALL); an estimate scales them by Calibration.slowdown, measured
-# where the sweep will run. Start: the interpreter, imports, reading the spec, planning.
-START_SECONDS = 1.0
+# The fixed costs of a run in the cost model's units: seconds of the machine its constants were
+# measured on (batching.SECONDS_PER_CALL), fitted to profiles of the example sweeps and W49
+# (benchmarks/profile_run.py), each divided by the slowdown its machine's probe measured.
+# An estimate scales them by Calibration.slowdown and the share of the cores the run gets.
+# Start: the interpreter, imports, reading the spec, planning.
+START_SECONDS = 1.1
 # Starting the workers and loading the engine in each (numba: its cached kernels).
-WORKER_SECONDS = {"numpy": 1.0, "numba": 2.5}
-# The Numba engine compiling its kernels into an empty cache, once per machine.
-COMPILE_SECONDS = 30.0
-# The journal and the tables, per history row (the history dominates them).
-TABLE_SECONDS_PER_ROW = 4e-6
+WORKER_SECONDS = {"numpy": 0.9, "numba": 2.0}
+# The Numba engine compiling its kernels into an empty cache, in every worker at once.
+COMPILE_SECONDS = 10.0
+# The journal and the tables: once, and per history row (the history dominates them).
+TABLE_SECONDS = 0.06
+TABLE_SECONDS_PER_ROW = 7e-6
 # The report: imports and the page, each trial (heatmap cells, a line each), each history row.
-REPORT_SECONDS = 4.0
-REPORT_SECONDS_PER_TRIAL = 0.01
-REPORT_SECONDS_PER_ROW = 2e-6
+REPORT_SECONDS = 1.4
+REPORT_SECONDS_PER_TRIAL = 0.004
+REPORT_SECONDS_PER_ROW = 4e-5
 # The Numba engine's coefficients on the reference machine, for a cache too cold to probe.
-NUMBA_SPEED = Speed(per_call=2e-8, per_value=1.5e-9)
-# Each of the probe's runs trains for about this long.
+NUMBA_SPEED = Speed(per_call=6e-8, per_value=2e-10)
+# Each of the probe's runs trains for about this long, and is timed this many times more.
 PROBE_SECONDS = 0.05
+PROBE_REPEATS = 2
 
 
 @dataclass(frozen=True)
@@ -331,7 +335,7 @@ def estimate(plan: Plan, rows: int, calibration: Calibration, *, report: bool = 
     history_rows = sum(len(range(0, t.params.epochs, t.params.record_step)) + 1
                        for t in plan.trials)
     changed = bool(plan.pending)
-    tables = slow * TABLE_SECONDS_PER_ROW * history_rows if changed else 0.0
+    tables = slow * (TABLE_SECONDS + TABLE_SECONDS_PER_ROW * history_rows) if changed else 0.0
     drawn = slow * (REPORT_SECONDS + REPORT_SECONDS_PER_TRIAL * len(plan.trials)
                     + REPORT_SECONDS_PER_ROW * history_rows)
     return Estimate(start, training, tables, drawn if report and changed else 0.0)
@@ -356,10 +360,11 @@ def probe_trials(hidden: int, epochs: int) -> tuple[TrialParams, ...]:
                  for alpha in (0.1, 0.3, 1.0, 3.0))
 
 
-def probe(train: Train, *, clock: Clock = time.perf_counter,
-          budget: float = PROBE_SECONDS) -> list[ProbeRun]:
+def probe(train: Train, *, clock: Clock = time.perf_counter, budget: float = PROBE_SECONDS,
+          repeats: int = PROBE_REPEATS) -> list[ProbeRun]:
     """Time `train` on a narrow batch (dispatch-bound) and a wide one (arithmetic-bound), each
-    grown from a few epochs until it takes about `budget` seconds."""
+    grown from a few epochs until it takes about `budget` seconds, then timed `repeats` times
+    more: the quickest is the machine's speed, the others were interrupted."""
     x = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
     y = np.array([[0.0], [1.0], [1.0], [0.0]])
     train(x, y, probe_trials(4, 2))  # load (or compile) outside the timing
@@ -374,6 +379,10 @@ def probe(train: Train, *, clock: Clock = time.perf_counter,
             if seconds >= budget / 2 or epochs >= 2**20:
                 break
             epochs *= 2 if seconds <= 0 else max(2, min(64, round(budget / seconds)))
+        for _ in range(repeats):
+            started = clock()
+            train(x, y, trials)
+            seconds = min(seconds, clock() - started)
         runs.append(ProbeRun(trials, len(y), seconds))
     return runs
 
