@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from nnsweep import journal
 from nnsweep.grid import trial_id
 from nnsweep.journal import JournalWarning, Record
 from nnsweep.params import TrialParams
+from nnsweep.result import TrialResult
 
 
 def params_named(name: str, **changes: object) -> TrialParams:
@@ -103,3 +106,50 @@ def test_the_latest_record_of_a_trial_wins(tmp_path: Path) -> None:
     journal.append(path, [failed("a", "E: x")], keep_weights=False)
     journal.append(path, [record("a")], keep_weights=False)
     assert journal.latest(path)[record("a").trial].finished
+
+
+def awkward_result(params: TrialParams) -> TrialResult:
+    """A result holding every kind of float64 (nan, infinities, -0.0, the smallest subnormal,
+    the largest finite) and counts near int64's limit, in params' shapes on XOR."""
+    specials = [math.nan, math.inf, -math.inf, -0.0, 5e-324, 1.7976931348623157e308, 0.1 + 0.2]
+    epochs = np.array(params.recorded_epochs(), dtype=np.int64)  # (R,)
+    errors = np.resize(np.array(specials), (len(epochs), 3))  # (R, 3)
+    sizes = [(3, params.hidden[0]), (params.hidden[0], 1)]
+    counts = tuple(np.arange(r * c, dtype=np.int64).reshape(r, c) * (2**62 // (r * c))
+                   for r, c in sizes)
+    weights = tuple(np.resize(np.array(specials[::-1]), (r, c)) for r, c in sizes)
+    return TrialResult(epochs, errors, math.nan, -0.0, None, 3, counts, weights)
+
+
+def test_every_float_and_count_reads_back_bit_for_bit(tmp_path: Path) -> None:
+    params = params_named("a", hidden=(5,))
+    original = replace(record("a", hidden=(5,)), result=awkward_result(params))
+    path = tmp_path / "journal.jsonl"
+    journal.append(path, [original], keep_weights=True)
+    (back,) = journal.read(path)
+    assert back.result is not None and original.result is not None
+    for got, want in [(back.result.errors, original.result.errors),
+                      (back.result.epochs, original.result.epochs),
+                      *zip(back.result.direction_changes, original.result.direction_changes,
+                           strict=True),
+                      *zip(back.result.weights, original.result.weights, strict=True)]:
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert got.tobytes() == want.tobytes()
+    assert math.isnan(back.result.final_error)
+    assert math.copysign(1, back.result.best_error) == -1 and back.result.diverged_epoch == 3
+
+
+def test_a_line_cut_anywhere_is_refused_never_read_as_another_record() -> None:
+    line = journal.encode(record("a", hidden=(3,)), keep_weights=True)
+    for end in range(len(line) - 1):
+        with pytest.raises(journal.BadRecord):
+            journal.decode(line[:end])
+
+
+def test_arrays_are_journaled_packed_not_as_lists_of_numbers() -> None:
+    written = json.loads(journal.encode(record("a", hidden=(3,)), keep_weights=True))
+    assert written["v"] == journal.FORMAT == 3
+    result = written["result"]
+    assert isinstance(result["values"], str) and result["weights"] is True
+    assert result["layers"] == [[3, 3], [3, 1]]
+    assert not any(isinstance(v, list) for k, v in result.items() if k != "layers")
