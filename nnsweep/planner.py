@@ -181,7 +181,8 @@ def preflight(spec: Spec, *, out: str | Path | None = None, jobs: int | None = N
     check_grid(spec, max_trials)
     directory = Path(out) if out is not None else default_directory(spec)
     trials = list(spec.trials())
-    chosen_engine = engines.resolve(engine or spec.run.engine, (t.params for t in trials))
+    chosen_engine = engines.resolve(engine or spec.run.engine, (t.params for t in trials),
+                                    spec.dataset.validation is not None)
     chosen_backend = backend or spec.run.backend
     backends.check(chosen_backend, scheduler=spec.run.scheduler)
     store.check_name(directory)
@@ -275,7 +276,7 @@ TABLE_SECONDS_PER_ROW = 7e-6
 # The report: imports and the page, each trial (heatmap cells, a line each), each history row.
 REPORT_SECONDS = 1.4
 REPORT_SECONDS_PER_TRIAL = 0.004
-REPORT_SECONDS_PER_ROW = 4e-5
+REPORT_SECONDS_PER_ROW = 2e-5
 # The Numba engine's coefficients on the reference machine, for a cache too cold to probe.
 NUMBA_SPEED = Speed(per_call=6e-8, per_value=2e-10)
 # Each of the probe's runs trains for about this long, and is timed this many times more.
@@ -454,10 +455,14 @@ def _one_numba_thread() -> Iterator[None]:
 
 
 def numba_compiled() -> bool:
-    """Whether the Numba engine's cached kernels are all in its cache (False: a run compiles
-    them first, or this Numba's cache cannot be read)."""
+    """Whether the Numba engine's kernels were compiled into its cache on this machine (False:
+    a run compiles them first, or this Numba's cache cannot be read)."""
     from nnsweep import engine_numba
 
+    folder_of: Callable[[], Path | None] | None = getattr(engine_numba, "cache_folder", None)
+    if folder_of is not None:  # nnsweep's own cache folder, one per source stamp
+        folder = folder_of()
+        return folder is not None and any(folder.glob("*.nbi"))
     kernels = [kernel for kernel in vars(engine_numba).values()
                if hasattr(getattr(kernel, "_cache", None), "_cache_file")]
     try:
