@@ -301,39 +301,59 @@ def _tolerance(trials: pd.DataFrame) -> str:
 def _where(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame,
            chosen: pd.Series) -> str:
     """The chosen cells as a phrase: runs of x values, grouped by the rows that share them
-    ("alpha 1 to 10 for hidden 4 to 32; alpha 1 for hidden 64")."""
+    ("alpha 1 to 10 for hidden 4 to 32; alpha 1 for hidden 64"; with facets, "alpha 1 for
+    activation = tanh with hidden 2")."""
     assert layout.x is not None
     x_order = plots.ordered_values(layout.x, trials[layout.x])
+    x_labels = [plots.value_label(layout.x, v) for v in x_order]
     row_columns = [c for c in (*layout.facet, layout.y) if c is not None]
     rows = plots.facet_keys(trials, Layout(None, None, tuple(row_columns), 1)) \
         if row_columns else [()]
+    row_of = {key: index for index, key in enumerate(rows)}
+    picked = cells[chosen.to_numpy()]
+    found: dict[int, list[int]] = {}
+    for key, x in zip(picked[row_columns].itertuples(index=False, name=None) if row_columns
+                      else [()] * len(picked), picked[layout.x], strict=True):
+        found.setdefault(row_of[tuple(key)], []).append(x_order.index(x))
     by_runs: dict[str, list[int]] = {}
-    for index, key in enumerate(rows):
-        mask = chosen.copy()
-        for column, value in zip(row_columns, key, strict=True):
-            mask &= cells[column] == value
-        if not mask.any():
-            continue
-        positions = sorted(x_order.index(v) for v in cells.loc[mask, layout.x])
-        runs = _runs(positions, [plots.value_label(layout.x, v) for v in x_order])
-        by_runs.setdefault(f"{layout.x} {runs}", []).append(index)
+    for index in sorted(found):
+        by_runs.setdefault(f"{layout.x} {_runs(sorted(found[index]), x_labels)}",
+                           []).append(index)
     phrases = []
     for runs, indices in by_runs.items():
         if not row_columns or len(indices) == len(rows):
             every = f" (every {' and '.join(row_columns)})" if row_columns and len(rows) > 1 \
                 else ""
             phrases.append(runs + every)
-        elif len(row_columns) == 1:
-            labels = [plots.value_label(row_columns[0], k[0]) for k in rows]
-            phrases.append(f"{runs} for {row_columns[0]} {_runs(indices, labels)}")
         else:
-            where = " or ".join(", ".join(f"{c} = {plots.value_label(c, v)}"
-                                          for c, v in zip(row_columns, rows[i], strict=True))
-                                for i in indices)
-            phrases.append(f"{runs} for {where}")
+            phrases.append(f"{runs} for {_rows(trials, layout, rows, indices)}")
     if len(phrases) > 6:
         phrases = [*phrases[:6], f"and in {len(phrases) - 6} more groups of rows"]
     return "; ".join(phrases)
+
+
+def _rows(trials: pd.DataFrame, layout: Layout, rows: Sequence[tuple[Any, ...]],
+          indices: Sequence[int]) -> str:
+    """Some rows of the heatmaps by panel, then by runs of y: "hidden 4 to 32", or
+    "activation = tanh (every hidden) or activation = relu with hidden 2"."""
+    if layout.y is None:
+        return " or ".join(plots.facet_label(layout, rows[i]) for i in indices)
+    y_order = plots.ordered_values(layout.y, trials[layout.y])
+    y_labels = [plots.value_label(layout.y, v) for v in y_order]
+    panels: dict[tuple[Any, ...], list[int]] = {}
+    for i in indices:
+        panels.setdefault(tuple(rows[i][:-1]), []).append(y_order.index(rows[i][-1]))
+    present = pd.Series([tuple(key[:-1]) for key in rows]).value_counts()
+    parts = []
+    for panel, ys in panels.items():
+        runs = f"{layout.y} {_runs(sorted(ys), y_labels)}"
+        if not layout.facet:
+            parts.append(runs)
+        elif len(ys) == present[panel]:
+            parts.append(f"{plots.facet_label(layout, panel)} (every {layout.y})")
+        else:
+            parts.append(f"{plots.facet_label(layout, panel)} with {runs}")
+    return " or ".join(parts)
 
 
 def _runs(positions: Sequence[int], labels: Sequence[str]) -> str:
@@ -699,7 +719,8 @@ figcaption { color: #444; font-size: 0.95rem; margin-top: 0.4rem; }
 .explore .mark { font-size: 14px; pointer-events: none; }
 .explore .value { font-size: 11px; pointer-events: none; }
 #explore-numbers th { text-align: left; font-weight: normal; }
-#explore-cell { font-weight: 600; margin: 0 0 0.3rem; }
+#explore-cell { font-weight: 600; margin: 0 0 0.3rem; min-height: 2.9em; }
+.explore-side { flex: 0 1 470px; min-width: 0; }
 """
 
 
@@ -783,7 +804,7 @@ def _explorer(data: dict[str, Any]) -> str:
     return (f'<section id="explore"><p>{html.escape(note)}</p>'
             '<div class="explore">'
             '<svg id="explore-heatmap" role="group" aria-label="cells of the sweep"></svg>'
-            '<div><p id="explore-cell"></p>'
+            '<div class="explore-side"><p id="explore-cell"></p>'
             '<svg id="explore-curves" role="img" aria-label="the cell\'s learning curve"></svg>'
             '<table id="explore-numbers" aria-label="the cell\'s numbers"></table></div>'
             "</div><noscript><p>The explorer needs JavaScript; the figures below show the "

@@ -279,6 +279,21 @@ def test_the_answer_says_where_most_seeds_converge_and_where_they_diverge(
                            "alpha 1000 (every hidden).")
 
 
+def test_the_answer_names_the_panel_and_rows_where_cells_diverge(unreported: Path) -> None:
+    frames, _ = designed(unreported, {})
+    trials = frames["trials"]
+    trials["init"] = np.where(trials["seed"] == 1, "normal", "uniform")  # one seed a panel
+    diverged = (((trials["init"] == "normal") & (trials["alpha"] == 1000.0)
+                 & (trials["hidden"] == "4"))
+                | ((trials["init"] == "uniform") & (trials["alpha"] >= 10.0)))
+    trials.loc[diverged, ["status", "final_error"]] = ["diverged", np.nan]
+    layout = choose_layout(trials, {}, x="alpha", y="hidden")
+    assert (layout.facet, layout.seeds) == (("init",), 1)
+    assert _answer(unreported, frames, layout).endswith(
+        "Trials diverge (a weight or the error overflows) at alpha 1000 for init = normal "
+        "with hidden 4; alpha 10 to 1000 for init = uniform (every hidden).")
+
+
 def test_the_answer_says_so_when_nothing_converges_or_diverges(unreported: Path) -> None:
     frames, layout = designed(unreported, {})
     answer = _answer(unreported, frames, layout)
