@@ -6,23 +6,13 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import TextIO
-
-from rich.console import Console, RenderableType
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Column
-from rich.text import Text
+from typing import TYPE_CHECKING, TextIO
 
 from nnsweep.result import STATUSES
 from nnsweep.text import terminal_safe
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 # Always counted, zeros included: "diverged 0" is news too. Crashed and any other status
 # are added when present, so the counts add up to the trials done.
@@ -71,65 +61,73 @@ def clock_text(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
-class _EtaColumn(ProgressColumn):
-    """Time left by eta_seconds, redrawn at every refresh as the clock runs."""
+def _bar(stream: TextIO, width: int | None, left: Callable[[], float | None]) -> Progress:
+    """The live bar, its columns picked for the terminal's width at every refresh (one line on
+    any terminal, one resized mid-sweep included). rich is imported here, where a terminal will
+    show the bar: a run on a pipe or with quiet never pays for it."""
+    from rich.console import Console, RenderableType
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.table import Column
+    from rich.text import Text
 
-    def __init__(self, left: Callable[[], float | None]) -> None:
-        self.left = left
-        super().__init__(table_column=_one_line())
+    def one_line(*, ellipsis: bool = False) -> Column:
+        """A cell that never wraps: rich would otherwise fold the line when it runs short."""
+        return Column(no_wrap=True, overflow="ellipsis" if ellipsis else "crop")
 
-    def render(self, task: object) -> Text:
-        return Text(clock_text(self.left()), style="progress.remaining")
+    class EtaColumn(ProgressColumn):
+        """Time left by eta_seconds, redrawn at every refresh as the clock runs."""
 
+        def render(self, task: Task) -> Text:
+            return Text(clock_text(left()), style="progress.remaining")
 
-def _one_line(*, ellipsis: bool = False) -> Column:
-    """A bar cell that never wraps: rich would otherwise fold the line when it runs short."""
-    return Column(no_wrap=True, overflow="ellipsis" if ellipsis else "crop")
+    class FittedProgress(Progress):
+        def __init__(self, layouts: dict[int, tuple[ProgressColumn, ...]],
+                     console: Console) -> None:
+            self.layouts = sorted(layouts.items(), reverse=True)
+            self._terminal = console  # rich renders once before its own console is set
+            super().__init__(*layouts[0], console=console, transient=False)
 
+        def get_renderables(self) -> Iterable[RenderableType]:
+            width = self._terminal.width
+            self.columns = next(columns for least, columns in self.layouts if width >= least)
+            yield self.make_tasks_table(self.tasks)
 
-class _FittedProgress(Progress):
-    """A rich Progress that picks its columns for the terminal's width at every refresh, so
-    the bar stays one line on any terminal, one resized mid-sweep included."""
-
-    def __init__(self, layouts: dict[int, tuple[ProgressColumn, ...]], console: Console) -> None:
-        self.layouts = sorted(layouts.items(), reverse=True)
-        self._terminal = console  # rich renders once before its own console attribute is set
-        super().__init__(*layouts[0], console=console, transient=False)
-
-    def get_renderables(self) -> Iterable[RenderableType]:
-        width = self._terminal.width
-        self.columns = next(columns for least, columns in self.layouts if width >= least)
-        yield self.make_tasks_table(self.tasks)
-
-
-def _layouts(left: Callable[[], float | None]) -> dict[int, tuple[ProgressColumn, ...]]:
-    """The bar's columns for each width, widest first; the bar itself takes what is left."""
     def counts(field: str) -> TextColumn:
         return TextColumn(f"{{task.fields[{field}]}}", markup=False,
-                          table_column=_one_line(ellipsis=True))
+                          table_column=one_line(ellipsis=True))
 
     def text(fmt: str) -> TextColumn:
-        return TextColumn(fmt, table_column=_one_line())
+        return TextColumn(fmt, table_column=one_line())
 
     def bar() -> BarColumn:
         return BarColumn(bar_width=None, table_column=Column(min_width=4))
 
     def done() -> MofNCompleteColumn:
-        return MofNCompleteColumn(table_column=_one_line())
+        return MofNCompleteColumn(table_column=one_line())
 
-    def eta() -> _EtaColumn:
-        return _EtaColumn(left)
+    def eta() -> EtaColumn:
+        return EtaColumn(table_column=one_line())
 
-    return {
+    layouts: dict[int, tuple[ProgressColumn, ...]] = {  # widest first; the bar takes the rest
         WIDE: (text("[bold]training"), bar(), done(),
-               TaskProgressColumn(table_column=_one_line()), text("{task.fields[rate]}"),
-               TimeElapsedColumn(table_column=_one_line()), text("eta"), eta(),
+               TaskProgressColumn(table_column=one_line()), text("{task.fields[rate]}"),
+               TimeElapsedColumn(table_column=one_line()), text("eta"), eta(),
                counts("counts")),
-        MEDIUM: (bar(), done(), TaskProgressColumn(table_column=_one_line()),
+        MEDIUM: (bar(), done(), TaskProgressColumn(table_column=one_line()),
                  text("{task.fields[rate]}"), text("eta"), eta(), counts("counts")),
         NARROW: (bar(), done(), text("eta"), eta(), counts("short")),
         0: (bar(), done()),
     }
+    return FittedProgress(layouts, Console(file=stream, width=width, force_terminal=True))
 
 
 class ProgressReporter:
@@ -151,8 +149,7 @@ class ProgressReporter:
         self.live = not quiet and self.stream.isatty()
         self._progress: Progress | None = None
         if self.live:
-            console = Console(file=self.stream, width=width, force_terminal=True)
-            self._progress = _FittedProgress(_layouts(self.seconds_left), console)
+            self._progress = _bar(self.stream, width, self.seconds_left)
             self._task = self._progress.add_task(
                 "sweep", total=total, completed=reused, rate="",
                 counts=counts_text(self.counts), short=counts_text(self.counts, short=True))
