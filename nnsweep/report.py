@@ -438,6 +438,9 @@ def explore_data(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
     x_order = plots.ordered_values(layout.x, trials[layout.x])
     y_order = plots.ordered_values(layout.y, trials[layout.y]) if layout.y else [None]
     panels = plots.facet_keys(trials, layout)
+    x_at = {v: i for i, v in enumerate(x_order)}
+    y_at = {v: j for j, v in enumerate(y_order)}
+    panel_at = {key: p for p, key in enumerate(panels)}
     points = curve_points(len(cells))
     curves = _cell_curves(trials, history, layout, cells, metric, points)
     out = []
@@ -446,9 +449,9 @@ def explore_data(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
         panel = tuple(values[c] for c in layout.facet)
         error = float(values["error"])
         out.append({
-            "panel": panels.index(panel),
-            "i": x_order.index(values[layout.x]),
-            "j": y_order.index(values[layout.y]) if layout.y else 0,
+            "panel": panel_at[panel],
+            "i": x_at[values[layout.x]],
+            "j": y_at[values[layout.y]] if layout.y else 0,
             "params": [[c, plots.value_label(c, values[c])] for c in
                        (layout.x, *([layout.y] if layout.y else []), *layout.facet)],
             "seeds": int(values["seeds"]),
@@ -462,12 +465,12 @@ def explore_data(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
             "changes": _json_number(values["direction_changes"]),
             "curve": curves.get(int(values["cell"]), {"e": [], "m": [], "lo": [], "hi": []}),
         })
-    start = int(np.nanargmin(np.where(np.isfinite(cells["error"].to_numpy(dtype=float)),
-                                      cells["error"].to_numpy(dtype=float), np.nan))) \
-        if np.isfinite(cells["error"].to_numpy(dtype=float)).any() else 0
+    errors = cells["error"].to_numpy(dtype=float)  # (cells,) inf: diverged
+    start = int(np.argmin(np.where(np.isfinite(errors), errors, np.inf)))  # the best cell
     return {
         "title": title,
         "metric": metric,
+        # the line drawn on the curves; with several tolerances, the strictest
         "tolerance": float(np.min(trials["tolerance"].to_numpy(dtype=float))),
         "x": {"name": layout.x, "title": plots.axis_title(layout.x),
               "labels": [plots.value_label(layout.x, v) for v in x_order]},
