@@ -7,12 +7,13 @@ parameters and the dataset's hash it names. A line cut short by a kill, garbled 
 edited by hand is skipped with a warning naming the file and line; its trial trains again.
 
 Format 3 keeps a result's arrays (history, direction counts, weights) as packed bytes: their
-little-endian float64 or int64 values, grouped by byte significance (the like bytes of
-neighbouring values side by side, as parquet's byte-stream split does), deflated and written as
-base64 text. That is exact, and a fraction of the size and decoding time of JSON number lists
-(a history is mostly repeated exponents and saturated values). Scalars stay JSON numbers, which
-keep floats exactly (repr round-trips), and nan/inf as NaN/Infinity. Format 2 lines, the same
-arrays as JSON lists, are still read: older results folders load and resume.
+little-endian int64 or float64 values (a curve's as its changes from one row to the next),
+grouped by byte significance (the like bytes of neighbouring values side by side, as parquet's
+byte-stream split does), deflated and written as base64 text. That is exact, and a fraction of
+the size and decoding time of JSON number lists (a history is mostly repeated exponents and
+saturated values). Scalars stay JSON numbers, which keep floats exactly (repr round-trips), and
+nan/inf as NaN/Infinity. Format 2 lines, the same arrays as JSON lists, are still read: older
+results folders load and resume.
 """
 
 from __future__ import annotations
@@ -93,8 +94,7 @@ def encode(record: Record, *, keep_weights: bool) -> str:
             "rows": len(result.epochs),
             "layers": [list(c.shape) for c in result.direction_changes],
             "weights": bool(weights),
-            "values": pack([result.epochs, result.errors.T, *result.direction_changes,
-                            *weights]),
+            "values": pack(values(result, weights)),
             "final_error": result.final_error,
             "best_error": result.best_error,
             "converged_epoch": result.converged_epoch,
@@ -105,24 +105,34 @@ def encode(record: Record, *, keep_weights: bool) -> str:
 
 # --- packed values --------------------------------------------------------------------------
 
-# A format 3 result's arrays, one after the other, each in C order: the recorded epochs
-# (rows), the errors column by column (mae of every row, then mse, then sse), the direction
-# counts layer by layer, then the weights layer by layer when "weights" is true.
+# A format 3 result's values, 8 bytes each, one after the other: the recorded epochs (rows) as
+# steps (the first epoch, then each one's distance from the one before); the errors column by
+# column (mae of every row, then mse, then sse), each value's bits XOR the bits of the one
+# before it in its column (a smooth or saturated curve leaves mostly zero bytes); the direction
+# counts layer by layer; the weights layer by layer when "weights" is true.
 
-def pack(arrays: Sequence[np.ndarray]) -> str:
-    """int64 and float64 arrays as base64 text of their deflated little-endian bytes, grouped
-    by significance: every value's first byte, then every value's second, ..."""
-    words = np.concatenate([  # (n,) the values' bits
-        np.ascontiguousarray(a, dtype="<i8" if a.dtype.kind in "iu" else "<f8").view("<u8")
-        .reshape(-1) for a in arrays])
-    planes = words.view(np.uint8).reshape(-1, 8).T  # (8, n): byte k of every value
+def values(result: TrialResult, weights: Sequence[np.ndarray]) -> np.ndarray:
+    """A result's values as format 3 lays them out: (n,) uint64, each a value's bits."""
+    steps = np.diff(result.epochs, prepend=0).astype("<i8").view("<u8")  # (R,)
+    columns = np.ascontiguousarray(result.errors.T, dtype="<f8").view("<u8")  # (3, R)
+    changes = columns.copy()
+    changes[:, 1:] ^= columns[:, :-1]
+    layers = [np.ravel(np.asarray(c, dtype="<i8")).view("<u8") for c in result.direction_changes]
+    layers += [np.ravel(np.asarray(w, dtype="<f8")).view("<u8") for w in weights]
+    return np.concatenate([steps, changes.ravel(), *layers])
+
+
+def pack(words: np.ndarray) -> str:
+    """uint64 words as base64 text of their deflated little-endian bytes, grouped by
+    significance: every word's first byte, then every word's second, ..."""
+    planes = np.ascontiguousarray(words, dtype="<u8").view(np.uint8).reshape(-1, 8).T  # (8, n)
     return base64.b64encode(zlib.compress(planes.tobytes(), LEVEL)).decode("ascii")
 
 
 def unpack(text: Any, where: str, count: int) -> np.ndarray:
-    """The bits of the `count` values `pack` wrote, as uint64 (view them as int64 or float64);
-    raises BadRecord for anything else. No more is ever inflated than `count` values need,
-    so a crafted line cannot balloon in memory."""
+    """The `count` words `pack` wrote, as (count,) uint64; raises BadRecord for anything else.
+    No more is ever inflated than `count` words need, so a crafted line cannot balloon in
+    memory."""
     if not isinstance(text, str):
         raise BadRecord(f"{where}: expected packed values (base64 text)")
     size = 8 * count
@@ -246,13 +256,14 @@ def _result_v3(value: Any, params: TrialParams) -> TrialResult:
         raise BadRecord("result.weights: expected true or false")
     cells = sum(r * c for r, c in shapes)
     words = unpack(value.get("values"), "result.values", 4 * rows + cells * (1 + kept))
-    recorded = _epochs(words[:rows].view("<i8").astype(np.int64), params)
-    table = words[rows:4 * rows].view("<f8").astype(np.float64).reshape(3, rows).T  # (R, 3)
+    recorded = _epochs(np.cumsum(words[:rows].view("<i8"), dtype=np.int64), params)
+    changes = words[rows:4 * rows].reshape(3, rows)  # (3, R)
+    columns = np.bitwise_xor.accumulate(changes, axis=1).view("<f8")  # (3, R) mae|mse|sse
     counts = words[4 * rows:4 * rows + cells].view("<i8").astype(np.int64)
     if (counts < 0).any():
         raise BadRecord("result.direction_changes: expected counts of at least 0")
     weights = words[4 * rows + cells:].view("<f8").astype(np.float64)
-    return _finished(value, params, recorded, np.ascontiguousarray(table),
+    return _finished(value, params, recorded, columns.T.astype(np.float64, order="C"),
                      _split(counts, shapes), _split(weights, shapes) if kept else ())
 
 
