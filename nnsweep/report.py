@@ -139,6 +139,8 @@ def _remove_old_pictures(out: Path) -> None:
 
 def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str, Any],
            layout: Layout, pictures: list[Picture], expected: int | None = None) -> Contents:
+    """Everything the page shows, computed once from the tables, so that the HTML and the
+    Markdown say the same; `expected`: the sweep's trials, when a run stopped early."""
     trials, history = frames["trials"], frames["history"]
     spec_path = directory / "spec.toml"
     dataset = manifest.get("dataset")
@@ -249,6 +251,7 @@ def best_trials(trials: pd.DataFrame, layout: Layout, top: int = BEST_TRIALS) ->
 
 
 def failed_trials(trials: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    """The trials that raised, with their error: listed at the end, after the evidence."""
     failed = trials[trials["status"].isin(["failed", "crashed"])]
     return failed[["trial", *_shown_parameters(trials, layout), "status", "error"]]
 
@@ -753,7 +756,7 @@ def render_html(contents: Contents) -> str:
     parts.append(_html_table(contents.best, "best trials") if not contents.best.empty
                  else "<p>No trial finished with a finite error.</p>")
     groups = _grouped(contents.pictures)
-    if not contents.pictures:
+    if not contents.pictures and not contents.explore:
         parts.append('<h2 id="figures">Figures</h2>')
         parts.append("<p>No figures: the tables hold no trials to draw.</p>")
     for section, heading in SECTIONS:
