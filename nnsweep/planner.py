@@ -21,7 +21,6 @@ from typing import Any
 
 import joblib
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from nnsweep import backends, engines, store
 from nnsweep.batching import REFERENCE, Speed, batches, epoch_terms, estimate_seconds
@@ -307,14 +306,20 @@ class Calibration:
 class Estimate:
     """A run's time, part by part, in seconds."""
 
-    start: float  # interpreter, imports, planning, workers, compiling
+    start: float  # interpreter, imports, planning
+    workers: float  # starting them, loading (or compiling) the engine in them
     training: float
     tables: float
     report: float
 
     @property
     def total(self) -> float:
-        return self.start + self.training + self.tables + self.report
+        return self.start + self.workers + self.training + self.tables + self.report
+
+    @property
+    def until_trained(self) -> float:
+        """What the progress bar's eta starts from: the workers and their training."""
+        return self.workers + self.training
 
 
 def estimate(plan: Plan, rows: int, calibration: Calibration, *, report: bool = True
@@ -324,13 +329,12 @@ def estimate(plan: Plan, rows: int, calibration: Calibration, *, report: bool = 
     alone = calibration.contention(1)
     slow = calibration.slowdown * alone
     engine = calibration.engine
-    start = slow * START_SECONDS
+    start, workers = slow * START_SECONDS, 0.0
     if plan.pending:
-        workers = calibration.contention(plan.workers)
-        start += calibration.slowdown * workers * WORKER_SECONDS.get(engine,
-                                                                    WORKER_SECONDS["numpy"])
+        shared = calibration.slowdown * calibration.contention(plan.workers)
+        workers = shared * WORKER_SECONDS.get(engine, WORKER_SECONDS["numpy"])
         if not calibration.compiled:
-            start += calibration.slowdown * workers * COMPILE_SECONDS
+            workers += shared * COMPILE_SECONDS
     training = (calibration.contention(min(plan.workers, len(plan.batches)))
                 * estimate_seconds(plan.batches, plan.workers, rows, calibration.speed))
     history_rows = sum(len(range(0, t.params.epochs, t.params.record_step)) + 1
@@ -339,7 +343,7 @@ def estimate(plan: Plan, rows: int, calibration: Calibration, *, report: bool = 
     tables = slow * (TABLE_SECONDS + TABLE_SECONDS_PER_ROW * history_rows) if changed else 0.0
     drawn = slow * (REPORT_SECONDS + REPORT_SECONDS_PER_TRIAL * len(plan.trials)
                     + REPORT_SECONDS_PER_ROW * history_rows)
-    return Estimate(start, training, tables, drawn if report and changed else 0.0)
+    return Estimate(start, workers, training, tables, drawn if report and changed else 0.0)
 
 
 @dataclass(frozen=True)
@@ -421,6 +425,8 @@ def calibrate(engine: str, *, clock: Clock = time.process_time, budget: float = 
     trainer = trainer or _trainer
     busy = load() if load is not None else os.getloadavg()[0]
     cores = max(1, int(joblib.cpu_count()))
+    from threadpoolctl import threadpool_limits
+
     with threadpool_limits(limits=1):
         numpy_runs = probe(trainer("numpy"), clock=clock, budget=budget)
     slow = slowdown(numpy_runs)

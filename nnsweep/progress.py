@@ -138,7 +138,7 @@ class ProgressReporter:
                  estimate: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         """`width` fixes the terminal's columns (None: ask the terminal, as it is resized);
-        `estimate` is the plan's seconds for the training (Plan.estimate), which the eta
+        `estimate` is the plan's seconds until trained (Estimate.until_trained), which the eta
         starts from."""
         self.stream = stream if stream is not None else sys.stderr
         self.total, self.done, self.reused = total, reused, reused

@@ -122,10 +122,13 @@ def calibration(**changes: object) -> Calibration:
 def test_an_estimate_is_its_parts_and_each_part_scales_with_the_machine(
         xor_plan: planner.Plan) -> None:
     part = xor_plan.estimate(4, calibration())
-    assert part.total == pytest.approx(part.start + part.training + part.tables + part.report)
-    assert min(part.start, part.training, part.tables, part.report) > 0
+    assert part.total == pytest.approx(part.start + part.workers + part.training + part.tables
+                                       + part.report)
+    assert part.until_trained == pytest.approx(part.workers + part.training)
+    assert min(part.start, part.workers, part.training, part.tables, part.report) > 0
     slower = xor_plan.estimate(4, calibration(slowdown=4.0))
     assert slower.start == pytest.approx(2 * part.start)
+    assert slower.workers == pytest.approx(2 * part.workers)
     assert slower.report == pytest.approx(2 * part.report)
     assert slower.training == part.training  # the engine's own coefficients time training
     doubled = Speed(2 * MACHINE.per_call, 2 * MACHINE.per_value)
@@ -138,14 +141,14 @@ def test_no_report_leaves_out_the_report_and_nothing_to_train_costs_only_the_sta
     assert xor_plan.estimate(4, calibration(), report=False).report == 0
     done = replace(xor_plan, pending=[], batches=[])
     rerun = done.estimate(4, calibration())
-    assert rerun.training == rerun.tables == rerun.report == 0
+    assert rerun.workers == rerun.training == rerun.tables == rerun.report == 0
     assert rerun.total == pytest.approx(calibration().slowdown * planner.START_SECONDS)
 
 
 def test_compiling_and_a_busy_machine_are_counted(xor_plan: planner.Plan) -> None:
     part = xor_plan.estimate(4, calibration(engine="numba"))
     cold = xor_plan.estimate(4, calibration(engine="numba", compiled=False))
-    assert cold.start - part.start == pytest.approx(2.0 * planner.COMPILE_SECONDS)
+    assert cold.workers - part.workers == pytest.approx(2.0 * planner.COMPILE_SECONDS)
     busy = xor_plan.estimate(4, calibration(load=2.0))  # two busy processes on two cores
     assert busy.training == pytest.approx(2 * part.training)
     assert busy.report == pytest.approx(1.5 * part.report)  # one more process on two cores
