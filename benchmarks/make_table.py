@@ -9,6 +9,8 @@ import json
 import sys
 from typing import Any
 
+END_TO_END = "W49 end to end"
+
 
 def table(run: dict[str, Any]) -> str:
     machine = run["machine_info"]
@@ -21,7 +23,11 @@ def table(run: dict[str, Any]) -> str:
         "| workload | engine | seconds | us / trial-epoch | x loop | notes |",
         "|---|---|---:|---:|---:|---|",
     ]
+    end_to_end = [b for b in run["benchmarks"] if b["group"] == END_TO_END]
+    estimates = [b for b in run["benchmarks"] if b["group"] == "estimates"]
     for bench in run["benchmarks"]:
+        if bench in end_to_end or bench in estimates:
+            continue
         info = bench["extra_info"]
         prefix = bench["group"] + "-"
         param = bench["param"]
@@ -38,6 +44,24 @@ def table(run: dict[str, Any]) -> str:
             f"| {bench['group']} | {engine} | {bench['stats']['min']:.2f} | "
             f"{info.get('us_per_trial_epoch', 0):.2f} | {info.get('x_loop', 1.0):.1f} | "
             f"{'; '.join(notes)} |")
+    if len(lines) == 4:  # no in-process figures in this run: no empty table
+        del lines[1:]
+    if end_to_end:
+        epochs = end_to_end[0]["extra_info"].get("epochs")
+        lines += ["", f"W49 end to end, {epochs} epochs, each figure a process from start to exit:",
+                  "", "| figure | seconds | x loop | load |", "|---|---:|---:|---:|"]
+        for bench in end_to_end:
+            info = bench["extra_info"]
+            lines.append(f"| {bench['param']} | {info['seconds']:.2f} | {info['x_loop']:.2f} | "
+                         f"{info['load_average']:.1f} |")
+    if estimates:
+        lines += ["", "| sweep | validate said | run took | ratio | load |",
+                  "|---|---:|---:|---:|---:|"]
+        for bench in estimates:
+            info = bench["extra_info"]
+            lines.append(f"| {bench['param']} | {info['estimated']:.0f} s | "
+                         f"{info['measured']:.1f} s | {info['ratio']:.2f} | "
+                         f"{info['load_average']:.1f} |")
     return "\n".join(lines)
 
 
