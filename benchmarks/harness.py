@@ -679,7 +679,7 @@ def print_end_to_end(scale: float) -> int:
 
     console = Console()
     table = Table(title=f"W49 end to end, {sweep_epochs(scale)} epochs, against the loop",
-                  caption=f"{machine()}; {versions()}")
+                  caption=f"{machine()}; {versions()}; load {os.getloadavg()[0]:.1f} at the start")
     for column in ("figure", "seconds", "x loop", "note"):
         table.add_column(column, justify="right" if column[0] in "sx" else "left")
     with tempfile.TemporaryDirectory(prefix="nnsweep-e2e-") as folder:

@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("trial", help="trial id (a unique prefix is enough)")
     predict.add_argument("inputs", nargs="+", type=float, help="one input row")
 
-    commands.add_parser("bench", help="trainer speed against the plain loop, as a table",
+    commands.add_parser("bench", help="trainer speed against the plain loop, as a table "
+                        "(--end-to-end: whole commands, start to exit)",
                         add_help=False)
     return parser
 
