@@ -57,33 +57,39 @@
   var bottom = rotate ? 14 + 6 * Math.max.apply(null, data.x.labels.map(function (l) {
     return l.length; })) : 22;
   var panelHeight = 22 + ny * ch + bottom + 24;
-  var width = left + nx * cw + 16;
+  var panelWidth = left + nx * cw + 28;
+  // Panels side by side while they fit in about 720 px, then in rows.
+  var columns = Math.max(1, Math.min(data.panels.length, Math.floor(720 / panelWidth)));
+  var panelRows = Math.ceil(data.panels.length / columns);
+  function origin(p) {
+    return {x: (p % columns) * panelWidth, y: Math.floor(p / columns) * panelHeight + 20};
+  }
   var rects = [];
   data.panels.forEach(function (title, p) {
-    var top = p * panelHeight + 20;
-    node(heat, "text", {x: left, y: top - 6, "class": "panel-title"}, title);
+    var top = origin(p).y, ox = origin(p).x;
+    node(heat, "text", {x: ox + left, y: top - 6, "class": "panel-title"}, title);
     for (var j = 0; j < ny; j++) {
-      node(heat, "text", {x: left - 6, y: top + (ny - 1 - j) * ch + ch / 2 + 4,
+      node(heat, "text", {x: ox + left - 6, y: top + (ny - 1 - j) * ch + ch / 2 + 4,
                           "text-anchor": "end"}, data.y ? data.y.labels[j] : "");
     }
     data.x.labels.forEach(function (label, i) {
-      var x = left + i * cw + cw / 2, y = top + ny * ch + 14;
+      var x = ox + left + i * cw + cw / 2, y = top + ny * ch + 14;
       node(heat, "text", rotate ? {x: x, y: y, "text-anchor": "end",
                                    transform: "rotate(-45 " + x + " " + y + ")"}
                                 : {x: x, y: y, "text-anchor": "middle"}, label);
     });
-    node(heat, "text", {x: left + nx * cw / 2, y: top + ny * ch + bottom + 10,
+    node(heat, "text", {x: ox + left + nx * cw / 2, y: top + ny * ch + bottom + 10,
                         "text-anchor": "middle", "class": "axis-title"}, data.x.title);
     if (data.y) {
       var cy = top + ny * ch / 2;
       var yTitle = data.y.title.length * 7 <= ny * ch ? data.y.title : data.y.name;
-      node(heat, "text", {x: 12, y: cy, "text-anchor": "middle", "class": "axis-title",
-                          transform: "rotate(-90 12 " + cy + ")"}, yTitle);
+      node(heat, "text", {x: ox + 12, y: cy, "text-anchor": "middle", "class": "axis-title",
+                          transform: "rotate(-90 " + (ox + 12) + " " + cy + ")"}, yTitle);
     }
   });
   data.cells.forEach(function (cell, index) {
-    var top = cell.panel * panelHeight + 20;
-    var x = left + cell.i * cw, y = top + (ny - 1 - cell.j) * ch;
+    var at = origin(cell.panel);
+    var x = at.x + left + cell.i * cw, y = at.y + (ny - 1 - cell.j) * ch;
     var group = node(heat, "g", {"class": "cell", tabindex: "0", role: "button",
                                  "data-cell": String(index),
                                  "aria-label": cell.params.map(function (p) {
@@ -110,7 +116,7 @@
     });
   });
   // The colour scale, under the panels.
-  var scaleTop = data.panels.length * panelHeight + 8;
+  var scaleTop = panelRows * panelHeight + 8;
   for (var k = 0; k < 40; k++) {
     node(heat, "rect", {x: left + k * 5, y: scaleTop, width: 5, height: 10, fill: colour(k / 39)});
   }
@@ -120,7 +126,7 @@
        number(Math.pow(10, high)));
   node(heat, "text", {x: left + 210, y: scaleTop + 9},
        "final " + data.metric + " (log scale); grey " + MARK + ": diverged");
-  heat.setAttribute("width", Math.max(width, left + 440));
+  heat.setAttribute("width", Math.max(columns * panelWidth, left + 440));
   heat.setAttribute("height", scaleTop + 34);
   heat.addEventListener("mouseleave", function () { if (pinned !== null) { show(pinned, false); } });
 

@@ -209,16 +209,27 @@ def test_two_cells_show_two_different_curves(opened: tuple[Any, Path]) -> None:
 def test_hostile_text_in_the_data_stays_data(browser: Any,
                                              tmp_path_factory: pytest.TempPathFactory) -> None:
     """A sweep named to close the data's script element and run its own: the page still runs
-    its explorer, shows the name as text and raises no alert."""
+    its explorer (here with one panel per activation), shows the name as text and raises no
+    alert."""
     hostile = "</script><script>alert(1)</script><!-- \u2028 \u2029"
-    directory = write_results(tmp_path_factory.mktemp("hostile") / "results", name=hostile)
+    directory = write_results(tmp_path_factory.mktemp("hostile") / "results",
+                              {"alpha": [0.1, 10.0], "hidden": [(2,), (3,)],
+                               "activation": ["sigmoid", "tanh"]}, {"epochs": 50, "seed": 1},
+                              name=hostile)
+    shown = browser.current_url
     browser.get(build_report(directory).resolve().as_uri())
-    assert browser.find_element("tag name", "h1").text.startswith(hostile.split(" ")[0])
-    assert browser.execute_script(
-        "return document.querySelectorAll('#explore-heatmap .cell').length;") > 0
-    assert browser.execute_script("return document.querySelectorAll('script').length;") == 2
-    severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
-    assert severe == []
+    try:
+        assert browser.find_element("tag name", "h1").text.startswith(hostile.split(" ")[0])
+        assert browser.execute_script(
+            "return document.querySelectorAll('#explore-heatmap .cell').length;") == 8
+        assert browser.execute_script(
+            "return Array.from(document.querySelectorAll('#explore-heatmap .panel-title'))"
+            ".map(t => t.textContent);") == ["activation = sigmoid", "activation = tanh"]
+        assert browser.execute_script("return document.querySelectorAll('script').length;") == 2
+        severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+        assert severe == []
+    finally:
+        browser.get(shown)  # the other tests' page, whatever order they run in
 
 
 def test_pointing_at_a_cell_previews_it_over_the_pinned_one(opened: tuple[Any, Path]) -> None:
