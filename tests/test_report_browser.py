@@ -17,7 +17,7 @@ from PIL import Image
 
 from nnsweep.report import LEGIBLE_PX, build_report, read_tables, tick_font_points
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # a browser and a trained sweep
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
