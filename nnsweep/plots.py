@@ -296,27 +296,33 @@ def dataset_rows(history: pd.DataFrame, directions: pd.DataFrame) -> int | None:
     return int(rows) if rows >= 1 and rows == int(rows) else None
 
 
-def change_rates(trials: pd.DataFrame, directions: pd.DataFrame,
-                 rows: int | None) -> pd.Series:
-    """Each trial's direction changes per weight and per update step, so widths, descents and
-    epochs compare: its total over (weights x steps trained). Steps per epoch: 1 for full
-    descent, ceil(rows / batch size) for minibatches, rows for stochastic; a diverged trial
-    counts the epochs up to its divergence. NaN where the weights or the rows are unknown."""
-    weights = trials["trial"].map(directions["trial"].value_counts()).to_numpy(
-        dtype=float, na_value=np.nan)  # (trials,)
+def update_steps(trials: pd.DataFrame, rows: int | None) -> FloatArray:
+    """Each trial's update steps: epochs trained (up to divergence) x steps per epoch, which is
+    1 for full descent, ceil(rows / batch size) for minibatches and rows for stochastic; NaN
+    where that needs the dataset's rows and they are unknown."""
     descent = trials["descent"].astype(str).to_numpy()  # (trials,)
     data_rows = float(rows) if rows else np.nan
-    step_rows = np.where(descent == "full", data_rows,
-                         np.where(descent == "stochastic", 1.0,
-                                  np.minimum(trials["batch_size"].to_numpy(dtype=float),
-                                             data_rows)))  # (trials,)
+    step_rows = np.where(descent == "stochastic", 1.0,
+                         np.minimum(trials["batch_size"].to_numpy(dtype=float),
+                                    data_rows))  # (trials,) rows per minibatch step
     per_epoch = np.where(descent == "full", 1.0, np.ceil(data_rows / step_rows))  # (trials,)
     diverged = trials["diverged_epoch"].to_numpy(dtype=float, na_value=np.nan)  # (trials,)
     epochs = np.where(np.isfinite(diverged), np.maximum(diverged, 1.0),
                       trials["epochs"].to_numpy(dtype=float))  # (trials,)
+    steps: FloatArray = epochs * per_epoch  # (trials,)
+    return steps
+
+
+def change_rates(trials: pd.DataFrame, directions: pd.DataFrame,
+                 rows: int | None) -> pd.Series:
+    """Each trial's direction changes per weight and per update step, so widths, descents and
+    epochs compare: its total over (weights x update_steps). NaN where the weights (rows of
+    the directions table) or the steps are unknown."""
+    weights = trials["trial"].map(directions["trial"].value_counts()).to_numpy(
+        dtype=float, na_value=np.nan)  # (trials,)
     changes = trials["direction_changes"].to_numpy(dtype=float, na_value=np.nan)  # (trials,)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rate = changes / (weights * epochs * per_epoch)  # (trials,)
+        rate = changes / (weights * update_steps(trials, rows))  # (trials,)
     return pd.Series(rate, index=trials.index, dtype="float64")
 
 
@@ -483,7 +489,7 @@ class _Grid:
         elif marks:
             fig.legend(handles=marks, loc="outside lower center", ncols=len(marks),
                        frameon=False, fontsize=9)
-        fig.suptitle(title, fontsize=12)
+        fig.suptitle(textwrap.fill(title, int(width * 7.5)), fontsize=12)
         return fig
 
 
@@ -559,6 +565,18 @@ def _rate_norm(arrays: Sequence[FloatArray]) -> Normalize:
 
 def _error_text(value: float) -> str:
     return f"{value:.2g}" if value >= 1e-4 else f"{value:.0e}"
+
+
+def per_steps(high: float) -> int:
+    """The power of ten of update steps that puts the largest rate between 1 and 10 when it is
+    under 0.01, so that rates read as 7.3 per 10,000 steps rather than 0.00073 per step."""
+    if not (np.isfinite(high) and 0 < high < 0.01):
+        return 1
+    return int(10 ** max(0, -math.floor(math.log10(high))))
+
+
+def _steps_text(steps: int) -> str:
+    return "update step" if steps == 1 else f"{steps:,} update steps"
 
 
 def _rate_text(value: float) -> str:
@@ -641,13 +659,14 @@ def heatmaps(
                               f"tolerance (log colour scale; 'never': no seed did), {over}{per}.",
                               vector))
 
-    per_weight = cells["change_rate"].notna().any()
+    per_weight = bool(cells["change_rate"].notna().any())
     column = "change_rate" if per_weight else "direction_changes"
-    change_panels = grid.panels(lambda c: float(c[column]),
-                                lambda c: _rate_text(c[column]) if per_weight
+    steps = per_steps(float(cells[column].max())) if per_weight else 1
+    change_panels = grid.panels(lambda c: float(c[column]) * steps,
+                                lambda c: _rate_text(c[column] * steps) if per_weight
                                 else _compact(c[column]))
     change_norm = _rate_norm([p.values for p in change_panels])
-    unit = "per weight per update step" if per_weight else "all weights"
+    unit = f"per weight per {_steps_text(steps)}" if per_weight else "all weights"
     scale = " (log scale)" if isinstance(change_norm, LogNorm) else ""
     fig = grid.figure(change_panels, title=f"Weight-update direction changes {unit} {over}",
                       norm=change_norm, cmap="rocket_r",
@@ -984,7 +1003,7 @@ def _select(frame: pd.DataFrame, wanted: dict[str, Any]) -> pd.DataFrame:
 
 def default_trial(trials: pd.DataFrame, directions: pd.DataFrame) -> str | None:
     """The trial with the lowest final error, else the first with direction counts."""
-    drawn = trials[trials["trial"].isin(directions["trial"])]
+    drawn = trials[trials["trial"].isin(directions["trial"].unique())]
     if drawn.empty:
         return None
     finite = drawn[drawn["final_error"].notna()]
@@ -1019,6 +1038,8 @@ def weight_directions(
         cells = counts[counts["layer"] == layer]
         matrix = cells.pivot(index="row", columns="col", values="changes").sort_index()
         matrices.append(matrix.sort_index(axis=1).to_numpy(dtype=float) / divisor)  # (in, out)
+    scale = per_steps(max(float(m.max()) for m in matrices)) if per_step else 1
+    matrices = [m * scale for m in matrices]  # changes per `scale` update steps
     shown = [m.T if m.shape[0] > m.shape[1] and m.shape[0] > 12 else m for m in matrices]
     widest = max(m.shape[1] for m in shown)
     width = min(max(0.5 * widest + 2.5, 7.0), 16.0)
@@ -1048,7 +1069,7 @@ def weight_directions(
         ax.set_ylabel(f"{rows} unit")
         ax.set_xlabel(f"{cols} unit")
         ax.tick_params(length=0, labelsize=7)
-    unit = "per update step (share of steps)" if per_step else "(count)"
+    unit = f"per {_steps_text(scale)}" if per_step else "(count)"
     fig.colorbar(ScalarMappable(norm=norm, cmap="rocket_r"), ax=list(axes),
                  label=f"direction changes {unit}")
     settings = ", ".join(f"{c} = {value_label(c, row[c])}"
@@ -1056,31 +1077,12 @@ def weight_directions(
     fig.suptitle(f"Direction changes per weight, trial {trial}\n"
                  + textwrap.fill(settings.replace(" = ", "\u00a0=\u00a0"),  # break at commas
                                  width=int(width * 9)), fontsize=11)
-    over = (f" divided by its {divisor:g} update steps" if per_step else "")
+    over = (f" divided by its {divisor:g} update steps (shown per {_steps_text(scale)})"
+            if per_step else "")
     return [_save(fig, out, "weight_directions", "Direction changes per weight",
                   f"How often each weight's update changed sign in trial {trial}{over} "
                   f"({settings}; status {row['status']}), one map per weight matrix from the "
                   "input side.", vector)]
-
-
-def trial_steps(trials: pd.DataFrame, directions: pd.DataFrame, trial: str,
-                rows: int | None) -> float | None:
-    """The update steps a trial took (epochs up to divergence x steps per epoch), told by
-    change_rates' rule; None when the dataset's rows are needed and unknown."""
-    one = trials[trials["trial"] == trial]
-    rate = change_rates(one, directions, rows).iloc[0]
-    weights = int((directions["trial"] == trial).sum())
-    changes = float(one["direction_changes"].to_numpy(dtype=float, na_value=np.nan)[0])
-    if not (np.isfinite(rate) and rate > 0 and weights):
-        return _steps_without_changes(one, rows)
-    return float(round(changes / (rate * weights)))
-
-
-def _steps_without_changes(one: pd.DataFrame, rows: int | None) -> float | None:
-    """change_rates' steps for a trial with no change to divide by."""
-    probe = one.assign(direction_changes=1)
-    rate = change_rates(probe, pd.DataFrame({"trial": probe["trial"]}), rows).iloc[0]
-    return float(round(1.0 / rate)) if np.isfinite(rate) and rate > 0 else None
 
 
 # --- all of it ----------------------------------------------------------------------------
@@ -1101,7 +1103,8 @@ def draw_all(
     pictures += learning_curves(trials, history, layout, out, vector=vector)
     if chosen is not None:
         pictures += weight_directions(trials, directions, chosen, out,
-                                      steps=trial_steps(trials, directions, chosen, rows),
+                                      steps=float(update_steps(
+                                          trials[trials["trial"] == chosen], rows)[0]),
                                       vector=vector)
     return pictures
 
@@ -1123,7 +1126,12 @@ def _figure(size: tuple[float, float]) -> Figure:
 
 def _save(fig: Figure, out: Path, name: str, title: str, caption: str,
           vector: bool = True) -> Picture:
+    """Write the figure as PNG (and SVG with `vector`), laid out once for both."""
     png, svg = out / f"{name}.png", out / f"{name}.svg"
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
+        fig.set_layout_engine("none")  # the layout is done: a second file need not redo it
     fig.savefig(png, dpi=110)
     if vector:
         fig.savefig(svg)

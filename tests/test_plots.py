@@ -4,6 +4,7 @@ test_report.py, which builds whole reports."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -338,6 +339,8 @@ def assert_tidy(fig: Figure) -> None:
         if ax.get_title():
             titles.append(ax.title.get_window_extent(renderer))
     assert not overlaps(titles)
+    if fig._suptitle is not None:
+        titles.append(fig._suptitle.get_window_extent(renderer))
     for box in titles:
         assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1
 
@@ -574,6 +577,7 @@ def test_direction_changes_are_divided_by_weights_and_update_steps() -> None:
     # Six weights each; steps: 10 x 1, 10 x ceil(4 / 3), 10 x 4, and 5 x 1 up to divergence.
     assert rates.tolist() == pytest.approx([120 / 60, 240 / 120, 480 / 240, 60 / 30])
     assert np.isnan(plots.change_rates(trials, directions, rows=None).iloc[1])
+    assert plots.update_steps(trials, rows=4).tolist() == [10, 20, 40, 5]
 
 
 def test_the_dataset_rows_are_told_by_the_tables(small: dict[str, pd.DataFrame]) -> None:
@@ -586,11 +590,13 @@ def test_direction_figures_label_their_unit(small: dict[str, pd.DataFrame], draw
     plots.draw_all(small, layout, tmp_path, vector=False)
     fig, picture = figure_named(drawn, "heatmap_direction_changes")
     bars = [ax for ax in fig.axes if hasattr(ax, "_colorbar")]
-    assert "per weight per update step" in bars[0].get_ylabel()
+    label = bars[0].get_ylabel()
+    assert re.search(r"per weight per (update step|[\d,]+ update steps)", label), label
     assert "divided by its weights and by its update steps" in picture.caption
+    assert_tidy(fig)  # its long title wraps inside the figure
     fig, picture = figure_named(drawn, "weight_directions")
     bars = [ax for ax in fig.axes if hasattr(ax, "_colorbar")]
-    assert "per update step" in bars[0].get_ylabel()
+    assert re.search(r"per (update step|[\d,]+ update steps)", bars[0].get_ylabel())
     best = small["trials"].set_index("trial").loc[plots.default_trial(small["trials"],
                                                                        small["directions"])]
     assert best["descent"] == "full" and best["status"] != "diverged"  # one step an epoch
@@ -662,3 +668,11 @@ def test_png_is_the_only_format_unless_vectors_are_asked_for(tmp_path: Path) -> 
     assert list((tmp_path / "png").glob("*.svg")) == []
     pictures = plots.draw_all(frames, layout, tmp_path / "both", vector=True)
     assert all(p.png.exists() and p.svg.exists() for p in pictures)
+
+
+def test_rates_are_shown_per_a_power_of_ten_of_steps_that_reads_as_plain_numbers() -> None:
+    assert plots.per_steps(0.5) == plots.per_steps(0.01) == 1
+    assert plots.per_steps(0.0099) == 1000
+    assert plots.per_steps(0.00073) == 10_000
+    assert 1 <= 0.00073 * plots.per_steps(0.00073) < 10
+    assert plots.per_steps(float("nan")) == 1
