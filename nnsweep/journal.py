@@ -113,13 +113,14 @@ def encode(record: Record, *, keep_weights: bool) -> str:
 
 def values(result: TrialResult, weights: Sequence[np.ndarray]) -> np.ndarray:
     """A result's values as format 3 lays them out: (n,) uint64, each a value's bits."""
-    steps = np.diff(result.epochs, prepend=0).astype("<i8").view("<u8")  # (R,)
+    steps = np.array(result.epochs, dtype="<i8")  # (R,)
+    steps[1:] -= result.epochs[:-1]
     columns = np.ascontiguousarray(result.errors.T, dtype="<f8").view("<u8")  # (3, R)
     changes = columns.copy()
     changes[:, 1:] ^= columns[:, :-1]
     layers = [np.ravel(np.asarray(c, dtype="<i8")).view("<u8") for c in result.direction_changes]
     layers += [np.ravel(np.asarray(w, dtype="<f8")).view("<u8") for w in weights]
-    return np.concatenate([steps, changes.ravel(), *layers])
+    return np.concatenate([steps.view("<u8"), changes.ravel(), *layers])
 
 
 def pack(words: np.ndarray) -> str:

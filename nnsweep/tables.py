@@ -7,6 +7,7 @@ Everything downstream (summary, plots, report, `show`) reads these tables, never
 from __future__ import annotations
 
 import csv
+import functools
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from nnsweep.params import PARAM_NAMES, TrialParams, hidden_order, hidden_text
 from nnsweep.result import ERROR_NAMES, TrialResult
@@ -88,8 +90,16 @@ SCHEMAS: dict[str, dict[str, str]] = {
 
 
 def typed(frame: pd.DataFrame, schema: dict[str, str]) -> pd.DataFrame:
-    """The frame with exactly the schema's columns, in order, with the schema's types."""
-    return frame.reindex(columns=list(schema)).astype(schema)
+    """The frame with exactly the schema's columns, in order, with the schema's types (only
+    the columns of another type are cast: a table read back from parquet has them all)."""
+    frame = frame.reindex(columns=list(schema))
+    wrong = {c: kind for c, kind in schema.items() if frame[c].dtype != _dtype(kind)}
+    return frame.astype(wrong) if wrong else frame
+
+
+@functools.cache
+def _dtype(kind: str) -> Any:
+    return pd.api.types.pandas_dtype(kind)
 
 
 def empty(schema: dict[str, str]) -> pd.DataFrame:
@@ -140,34 +150,63 @@ def directions_frame(trial: str, result: TrialResult) -> pd.DataFrame:
 
 def history_table(items: Iterable[tuple[str, TrialResult]]) -> pd.DataFrame:
     """One row per trial and recorded epoch, built in one go for many trials."""
-    trials, epochs, errors = [], [], []
-    for trial, result in items:
-        trials.append(np.full(len(result.epochs), trial, dtype=object))
-        epochs.append(result.epochs)
-        errors.append(result.errors)  # (R, 3)
-    if not trials:
+    items = list(items)
+    if not items:
         return empty(HISTORY_SCHEMA)
-    values = np.concatenate(errors)  # (rows, 3)
-    frame = pd.DataFrame({"trial": np.concatenate(trials), "epoch": np.concatenate(epochs),
-                          **{name: values[:, i] for i, name in enumerate(ERROR_NAMES)}})
+    values = np.concatenate([result.errors for _, result in items])  # (rows, 3)
+    frame = pd.DataFrame({
+        "trial": repeated([trial for trial, _ in items],
+                          [len(result.epochs) for _, result in items]),
+        "epoch": np.concatenate([result.epochs for _, result in items]),
+        **{name: values[:, i] for i, name in enumerate(ERROR_NAMES)}})
     return typed(frame, HISTORY_SCHEMA)
 
 
 def directions_table(items: Iterable[tuple[str, TrialResult]]) -> pd.DataFrame:
-    """One row per trial and weight: layer counts matrices from the input side, from 0."""
-    columns: dict[str, list[np.ndarray]] = {c: [] for c in DIRECTIONS_SCHEMA}
-    for trial, result in items:
-        for layer, counts in enumerate(result.direction_changes):
-            rows, cols = np.indices(counts.shape)  # (fan_in, fan_out) each
-            columns["trial"].append(np.full(counts.size, trial, dtype=object))
-            columns["layer"].append(np.full(counts.size, layer, dtype=np.int64))
-            columns["row"].append(rows.ravel())
-            columns["col"].append(cols.ravel())
-            columns["changes"].append(counts.ravel())
-    if not columns["trial"]:
+    """One row per trial and weight: layer counts matrices from the input side, from 0.
+
+    Trials of one network shape share their (layer, row, col) columns, built once per shape.
+    """
+    items = list(items)
+    if not items:
         return empty(DIRECTIONS_SCHEMA)
-    return typed(pd.DataFrame({c: np.concatenate(v) for c, v in columns.items()}),
-                 DIRECTIONS_SCHEMA)
+    places: dict[tuple[tuple[int, ...], ...], tuple[np.ndarray, ...]] = {}
+    layers, rows, cols, sizes = [], [], [], []
+    for _, result in items:
+        shapes = tuple(counts.shape for counts in result.direction_changes)
+        if shapes not in places:
+            places[shapes] = _places(shapes)
+        layer, row, col = places[shapes]
+        layers.append(layer)
+        rows.append(row)
+        cols.append(col)
+        sizes.append(len(layer))
+    frame = pd.DataFrame({
+        "trial": repeated([trial for trial, _ in items], sizes),
+        "layer": np.concatenate(layers),
+        "row": np.concatenate(rows),
+        "col": np.concatenate(cols),
+        "changes": np.concatenate([np.ravel(counts) for _, result in items
+                                   for counts in result.direction_changes]),
+    })
+    return typed(frame, DIRECTIONS_SCHEMA)
+
+
+def _places(shapes: Sequence[tuple[int, ...]]) -> tuple[np.ndarray, ...]:
+    """(layer, row, col) of every weight of a network whose layers have these shapes, in the
+    order its counts ravel."""
+    parts = [(np.full(int(np.prod(shape)), layer, dtype=np.int64), *np.indices(shape))
+             for layer, shape in enumerate(shapes)]  # (fan_in * fan_out,) each
+    return tuple(np.concatenate([np.ravel(part[k]) for part in parts]).astype(np.int64)
+                 for k in range(3))
+
+
+def repeated(texts: Sequence[str], counts: Sequence[int]) -> pd.api.extensions.ExtensionArray:
+    """A string column holding each text `count` times: taken in Arrow from the distinct
+    texts, never as a million Python strings."""
+    index = np.repeat(np.arange(len(texts)), counts)  # (rows,)
+    return pd.array(pa.array(texts, type=pa.large_string()).take(pa.array(index)),
+                    dtype="string")
 
 
 def trials_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
