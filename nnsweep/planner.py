@@ -261,20 +261,22 @@ def _saved_spec_text(directory: Path) -> str | None:
 
 # The fixed costs of a run in the cost model's units: seconds of the machine its constants were
 # measured on (batching.SECONDS_PER_CALL), fitted to profiles of the example sweeps and W49
-# (benchmarks/profile_run.py), each divided by the slowdown its machine's probe measured.
+# (benchmarks/profile_run.py) and to validate against run (benchmarks/test_estimates.py),
+# each divided by the slowdown and the contention its machine's probe and load measured.
 # An estimate scales them by Calibration.slowdown and the share of the cores the run gets.
 # Start: the interpreter, imports, reading the spec, planning.
-START_SECONDS = 1.1
+START_SECONDS = 0.8
 # Starting the workers and loading the engine in each (numba: its cached kernels).
-WORKER_SECONDS = {"numpy": 0.9, "numba": 2.0}
-# The Numba engine compiling its kernels into an empty cache, in every worker at once.
-COMPILE_SECONDS = 10.0
+WORKER_SECONDS = {"numpy": 0.6, "numba": 1.5}
+# The Numba engine compiling a kernel into an empty cache (one worker compiles, the others
+# wait for it and load it).
+COMPILE_SECONDS = 2.5
 # The journal and the tables: once, and per history row (the history dominates them).
 TABLE_SECONDS = 0.06
 TABLE_SECONDS_PER_ROW = 7e-6
 # The report: imports and the page, each trial (heatmap cells, a line each), each history row.
-REPORT_SECONDS = 1.4
-REPORT_SECONDS_PER_TRIAL = 0.004
+REPORT_SECONDS = 1.1
+REPORT_SECONDS_PER_TRIAL = 1e-4
 REPORT_SECONDS_PER_ROW = 2e-5
 # The Numba engine's coefficients on the reference machine, for a cache too cold to probe.
 NUMBA_SPEED = Speed(per_call=6e-8, per_value=2e-10)
