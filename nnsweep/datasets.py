@@ -101,36 +101,84 @@ _NOT_REGULAR: dict[int, str] = {
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Inputs and targets, read-only, with a content hash that goes into every trial id."""
+    """Inputs and targets, read-only, with a content hash that goes into every trial id; the
+    rows held out for validation, if any, apart from the rows trained on."""
 
     name: str
-    x: NDArray[np.float64]  # (rows, inputs)
+    x: NDArray[np.float64]  # (rows, inputs) trained on
     y: NDArray[np.float64]  # (rows, outputs)
     source: str = ""
+    x_val: NDArray[np.float64] | None = None  # (validation rows, inputs), never trained on
+    y_val: NDArray[np.float64] | None = None  # (validation rows, outputs)
 
     def __post_init__(self) -> None:
-        x = np.array(self.x, dtype=np.float64, order="C")  # (rows, inputs), our own copy
-        y = np.array(self.y, dtype=np.float64, order="C")  # (rows, outputs)
-        if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
-            raise ValueError(f"dataset {self.name!r}: x {x.shape} and y {y.shape} must be "
-                             "2-D with the same number of rows")
-        x.flags.writeable = False
-        y.flags.writeable = False
-        object.__setattr__(self, "x", x)
-        object.__setattr__(self, "y", y)
+        for x_name, y_name in (("x", "y"), ("x_val", "y_val")):
+            given_x, given_y = getattr(self, x_name), getattr(self, y_name)
+            if given_x is None and given_y is None and x_name == "x_val":
+                continue
+            x = np.array(given_x, dtype=np.float64, order="C")  # (rows, inputs), our own copy
+            y = np.array(given_y, dtype=np.float64, order="C")  # (rows, outputs)
+            if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+                raise ValueError(f"dataset {self.name!r}: {x_name} {x.shape} and {y_name} "
+                                 f"{y.shape} must be 2-D with the same number of rows")
+            x.flags.writeable = False
+            y.flags.writeable = False
+            object.__setattr__(self, x_name, x)
+            object.__setattr__(self, y_name, y)
+        held = self.validation
+        if held is not None and (held[0].shape[1], held[1].shape[1]) != (self.x.shape[1],
+                                                                         self.y.shape[1]):
+            raise ValueError(f"dataset {self.name!r}: validation rows of another width")
 
     @cached_property
     def hash(self) -> str:
-        """Identity of the numbers, not of the name: renaming a file keeps its trials' ids."""
+        """Identity of the numbers, not of the name: renaming a file keeps its trials' ids.
+        The validation rows count too (a data set without them hashes as it always has)."""
         digest = hashlib.sha256()
         digest.update(f"x{self.x.shape}y{self.y.shape}".encode())
         digest.update(self.x.tobytes())
         digest.update(self.y.tobytes())
+        if self.x_val is not None and self.y_val is not None:
+            digest.update(f"validation x{self.x_val.shape}y{self.y_val.shape}".encode())
+            digest.update(self.x_val.tobytes())
+            digest.update(self.y_val.tobytes())
         return digest.hexdigest()[:16]
 
     @property
     def rows(self) -> int:
         return int(self.x.shape[0])
+
+    @property
+    def validation(self) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+        """The held-out rows (x, y), or None."""
+        if self.x_val is None or self.y_val is None:
+            return None
+        return self.x_val, self.y_val
+
+    def split(self, fraction: float, seed: int = 0) -> Dataset:
+        """Hold out round(fraction * rows) rows: the first of RandomState(seed)'s permutation
+        of the rows; both parts keep the rows' original relative order."""
+        rows = self.rows
+        held = round(fraction * rows)
+        if not 1 <= held < rows:
+            raise DataError(f"validation = {fraction} holds out {held} of the {rows} rows of "
+                            f"{self.name}; expected at least one row on each side")
+        order = np.random.RandomState(seed).permutation(rows)  # (rows,)
+        out = np.zeros(rows, dtype=bool)
+        out[order[:held]] = True
+        return Dataset(self.name, self.x[~out], self.y[~out],
+                       f"{self.source}, {held} of its {rows} rows held out (split_seed {seed})",
+                       self.x[out], self.y[out])
+
+    def held_out(self, other: Dataset) -> Dataset:
+        """These rows to train on, `other`'s to validate on."""
+        if other.x.shape[1:] != self.x.shape[1:] or other.y.shape[1:] != self.y.shape[1:]:
+            raise DataError(f"{other.source or other.name}: {other.x.shape[1]} inputs and "
+                            f"{other.y.shape[1]} outputs; the training data ({self.name}) has "
+                            f"{self.x.shape[1]} and {self.y.shape[1]}")
+        return Dataset(self.name, self.x, self.y,
+                       f"{self.source}, validated on {other.source or other.name}",
+                       other.x, other.y)
 
 
 def did_you_mean(word: str, choices: Sequence[str]) -> str:

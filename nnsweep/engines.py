@@ -34,6 +34,9 @@ class Engine(Protocol):
     ) -> list[TrialResult]: ...
 
 
+Validation = tuple[ArrayLike, ArrayLike]  # held-out (x, y)
+
+
 # Fastest first: "auto" takes the first one installed.
 _BY_SPEED: tuple[str, ...] = ("numba", "numpy")
 
@@ -44,11 +47,13 @@ def installed() -> list[str]:
             if name == "numpy" or importlib.util.find_spec(name) is not None]
 
 
-def lacks(engine: str, trials: Iterable[TrialParams]) -> str | None:
+def lacks(engine: str, trials: Iterable[TrialParams], validating: bool = False) -> str | None:
     """The first setting of `trials` that the concrete `engine` cannot train, as written in a
     sweep file, or None: the compiled engine trains plain gradient descent only, so far."""
     if engine != "numba":
         return None
+    if validating:
+        return "held-out rows (validation)"
     for trial in trials:
         if trial.optimizer != "sgd":
             return f"optimizer = {json.dumps(trial.optimizer)}"
@@ -61,20 +66,28 @@ def lacks(engine: str, trials: Iterable[TrialParams]) -> str | None:
     return None
 
 
-def resolve(engine: str, trials: Iterable[TrialParams] = ()) -> str:
+def resolve(engine: str, trials: Iterable[TrialParams] = (), validating: bool = False) -> str:
     """Map a requested engine to a concrete, installed one ("auto": the fastest that trains
-    every one of `trials`)."""
+    every one of `trials`, with held-out rows when `validating`)."""
     if engine not in ENGINES:
         raise NnsweepError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
     if engine == "auto":
         trials = list(trials)
-        return next(name for name in installed() if lacks(name, trials) is None)
-    if (setting := lacks(engine, trials)) is not None:
+        return next(name for name in installed() if lacks(name, trials, validating) is None)
+    if (setting := lacks(engine, trials, validating)) is not None:
         raise EngineLacks(engine, setting)
     if engine not in installed():
         raise NnsweepError(
             f"engine {engine!r} needs the {engine} extra: pip install 'nnsweep[{engine}]'")
     return engine
+
+
+def _numpy_train_batch(x: ArrayLike, y: ArrayLike, trials: Sequence[TrialParams],
+                       validation: Validation) -> list[TrialResult]:
+    """The NumPy engine with held-out rows (resolve has made sure it is the one chosen)."""
+    from nnsweep.trainer import train_batch
+
+    return train_batch(x, y, trials, validation=validation)
 
 
 def load(engine: str) -> Engine:
@@ -89,16 +102,20 @@ def load(engine: str) -> Engine:
 
 
 def train(
-    engine: str, x: ArrayLike, y: ArrayLike, trials: Sequence[TrialParams]
+    engine: str, x: ArrayLike, y: ArrayLike, trials: Sequence[TrialParams],
+    validation: Validation | None = None,
 ) -> list[TrialResult]:
-    """One result per trial, in order; trials of several batch keys are trained key by key."""
-    chosen = load(resolve(engine, trials))
+    """One result per trial, in order; trials of several batch keys are trained key by key;
+    with `validation`, each result holds its errors on those rows too."""
+    chosen = load(resolve(engine, trials, validation is not None))
     groups: dict[object, list[int]] = {}
     for index, params in enumerate(trials):
         groups.setdefault(batch_key(params), []).append(index)
     results: list[TrialResult | None] = [None] * len(trials)
     for indices in groups.values():
-        trained = chosen.train_batch(x, y, [trials[i] for i in indices])
+        batch = [trials[i] for i in indices]
+        trained = (chosen.train_batch(x, y, batch) if validation is None else
+                   _numpy_train_batch(x, y, batch, validation=validation))
         for index, result in zip(indices, trained, strict=True):
             results[index] = result
     return [result for result in results if result is not None]

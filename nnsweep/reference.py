@@ -28,7 +28,10 @@ from nnsweep.params import TrialParams
 from nnsweep.result import EpochLog, TrialResult
 
 
-def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams) -> TrialResult:
+def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams,
+              validation: tuple[ArrayLike, ArrayLike] | None = None) -> TrialResult:
+    """One network trained on (x, y); with `validation` (x, y), its errors on those rows at
+    every recorded epoch too, from the weights at the end of the epoch."""
     x = np.asarray(x_data, dtype=np.float64)  # (rows, inputs)
     y = np.asarray(y_data, dtype=np.float64)  # (rows, outputs)
     rows, n_outputs = y.shape
@@ -46,6 +49,11 @@ def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams) -> Tria
     previous_up: list[np.ndarray] | None = None
     sse_rows: list[float] = []  # each epoch's sum of squared errors
     abs_rows: list[float] = []  # and of absolute errors
+    log = EpochLog([params], rows * n_outputs)
+    if validation is not None:
+        x_val = np.asarray(validation[0], dtype=np.float64)  # (held-out rows, inputs)
+        y_val = np.asarray(validation[1], dtype=np.float64)  # (held-out rows, outputs)
+        log.validating(y_val.size)
 
     with np.errstate(all="ignore"):
         for _ in range(params.epochs):
@@ -91,8 +99,12 @@ def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams) -> Tria
             abs_rows.append(abs_sum)
             if not math.isfinite(sse):  # diverged: the log stops the history before it
                 break
+            if validation is not None and log.is_recorded(len(sse_rows) - 1):
+                out = forward(x_val, weights, params.activation, params.output, params.bias)[-1]
+                err = out - y_val  # (held-out rows, outputs)
+                log.absorb_validation(len(sse_rows) - 1, np.array([(err * err).sum()]),
+                                      np.array([np.abs(err).sum()]))
 
-    log = EpochLog([params], rows * n_outputs)
     log.absorb(np.array(sse_rows)[:, None], np.array(abs_rows)[:, None])  # (epochs, 1)
     return log.results([weights], [changes])[0]
 

@@ -38,6 +38,30 @@ class TrialResult:
     diverged_epoch: int | None  # first epoch with a non-finite error or weight
     direction_changes: tuple[NDArray[np.int64], ...]  # per layer (fan_in, fan_out)
     weights: tuple[Array, ...]  # per layer (fan_in, fan_out), final
+    # On the held-out rows, when the data has them: (R, 3) mae, mse, sse at the recorded
+    # epochs, from one forward pass (no dropout) with the weights at the end of that epoch.
+    validation: Array | None = None
+    metric: int = 0  # the column of `errors` and `validation` that decides
+
+    @property
+    def final_validation_error(self) -> float:
+        """The metric on the held-out rows at the last recorded epoch; nan without them."""
+        if self.validation is None or not len(self.validation) or (
+                self.diverged_epoch is not None):
+            return math.nan
+        return float(self.validation[-1, self.metric])
+
+    @property
+    def best_validation(self) -> tuple[float, int | None]:
+        """The lowest finite metric on the held-out rows and the epoch it was recorded at."""
+        if self.validation is None:
+            return math.nan, None
+        values = self.validation[:, self.metric]  # (R,)
+        finite = np.flatnonzero(np.isfinite(values))
+        if not len(finite):
+            return math.nan, None
+        best = finite[np.argmin(values[finite])]
+        return float(values[best]), int(self.epochs[best])
 
     @property
     def total_direction_changes(self) -> int:
@@ -72,6 +96,25 @@ class EpochLog:
         self.diverged = np.full(size, -1)  # (B,) -1: not yet
         self.last = np.full(size, np.nan)  # (B,) the metric of the latest epoch
         self.done = 0  # epochs absorbed so far
+        self._recorded_set = frozenset(self.recorded.tolist())
+        self.validation: Array | None = None  # (R, B, mae|mse|sse) on the held-out rows
+        self.validation_values = 0  # held-out rows x outputs
+
+    def validating(self, n_values: int) -> None:
+        """Keep errors on held-out rows too, `n_values` of them (rows x outputs)."""
+        self.validation = np.full(self.history.shape, np.nan)  # (R, B, 3)
+        self.validation_values = n_values
+
+    def is_recorded(self, epoch: int) -> bool:
+        return epoch in self._recorded_set
+
+    def absorb_validation(self, epoch: int, sse: Array, abs_sum: Array) -> None:
+        """Errors on the held-out rows at a recorded epoch, (B,) each."""
+        if self.validation is None:
+            raise ValueError("absorb_validation before validating()")
+        row = int(np.searchsorted(self.recorded, epoch))
+        n = self.validation_values
+        self.validation[row] = np.stack([abs_sum / n, sse / n, sse], axis=-1)  # (B, 3)
 
     def absorb(self, sse: Array, abs_sum: Array) -> None:
         """Take the next epochs' sums of squared and of absolute errors, (E, B) each.
@@ -121,5 +164,8 @@ class EpochLog:
                 diverged_epoch=diverged if diverged >= 0 else None,
                 direction_changes=tuple(np.array(c) for c in counts),
                 weights=tuple(np.array(w) for w in final),
+                validation=(None if self.validation is None
+                            else self.validation[keep[:, b], b]),  # (R', 3), a copy
+                metric=self.metric,
             ))
         return results

@@ -27,6 +27,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from nnsweep import backends, engines, planner, store
+from nnsweep.datasets import Dataset
 from nnsweep.errors import CannotWrite, Interrupted
 from nnsweep.journal import Record
 from nnsweep.manifest import finish_manifest, new_manifest
@@ -52,21 +53,25 @@ class FailFast(Exception):
 # --- work done in the workers -------------------------------------------------------------
 
 def train_task(
-    x: np.ndarray, y: np.ndarray, batch: Sequence[tuple[str, TrialParams]], engine: str
+    x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+    batch: Sequence[tuple[str, TrialParams]], engine: str
 ) -> list[Record]:
     """Train one batch in a worker; a batch that raises is retried trial by trial.
 
     A trial that raises on its own becomes a failed record carrying the exception's type and
-    message, so one bad trial never takes its batch or the sweep down with it.
+    message, so one bad trial never takes its batch or the sweep down with it. Held-out rows
+    (x_val, y_val) are validated on; none are zero rows.
     """
+    validation = (x_val, y_val) if len(x_val) else None
     _settle_in_worker()
     with threadpool_limits(limits=1):
         started = time.perf_counter()
         try:
-            results = engines.train(engine, x, y, [params for _, params in batch])
+            results = engines.train(engine, x, y, [params for _, params in batch], validation)
         except Exception as exc:
             if len(batch) > 1:
-                return [record for item in batch for record in train_task(x, y, [item], engine)]
+                return [record for item in batch
+                        for record in train_task(x, y, x_val, y_val, [item], engine)]
             trial, params = batch[0]
             return [Record(trial, params, "failed", time.perf_counter() - started, None,
                            f"{type(exc).__name__}: {exc}", engine)]
@@ -216,8 +221,16 @@ def _fan_out(spec: Spec, plan: Plan) -> Iterator[list[Record]]:
     tasks = [([(t.id, t.params) for t in batch], plan.engine) for batch in plan.batches]
     return backends.fan_out(
         train_task, tasks, backend=plan.backend, workers=plan.workers,
-        shared=(spec.dataset.x, spec.dataset.y),
+        shared=_shared_data(spec.dataset),
         scheduler=spec.run.scheduler, address=spec.run.address, on_lost=crashed_records)
+
+
+def _shared_data(dataset: Dataset) -> tuple[np.ndarray, ...]:
+    """What every task takes first: x and y, and the held-out x and y (zero rows if none)."""
+    held = dataset.validation
+    if held is None:
+        held = (np.empty((0, dataset.x.shape[1])), np.empty((0, dataset.y.shape[1])))
+    return (dataset.x, dataset.y, *held)
 
 
 def crashed_records(task: tuple[Any, ...], reason: str) -> list[Record]:

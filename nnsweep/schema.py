@@ -235,9 +235,6 @@ RANGES = {  # by the key that names the kind; the parts in the order their probl
         min_length=2, max_length=2, description="[start, stop], two integers")], ...),
                              "step": (nonzero("a non-zero integer"), 1)}, Spread),
 }
-OPTION_NAMES = ("rows", "seed", "noise", "bits", "modulus")  # a generated set's, datasets.OPTIONS
-
-
 class Drawn(BaseModel):
     """An axis that [search] random or sobol draws from, one value per sample: { loguniform =
     [low, high] } and { uniform = ... } continuous (log: uniform in log scale), { intloguniform
@@ -290,8 +287,14 @@ Search = model("Search", {
     "samples": integer(1, MAX_AXIS, f"an integer from 1 to {MAX_AXIS:,} (points to draw)"),
     "seed": SEED,
 })
+OPTION_NAMES = ("rows", "seed", "noise", "bits", "modulus")  # a generated set's, datasets.OPTIONS
+HOLD_OUT: dict[str, Any] = {  # any form of [dataset] may hold rows out for validation
+    "validation": Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False, description=(
+        "the fraction of the rows held out, a number above 0 and below 1"))],
+    "split_seed": SEED,
+}
 DatasetKeys = model("DatasetKeys", dict.fromkeys(  # any [dataset] table; its form checks more
-    ("name", *OPTION_NAMES, "x", "y", "csv", "target"), object))
+    ("name", *OPTION_NAMES, "x", "y", "csv", "target", *HOLD_OUT, "validation_csv"), object))
 
 
 def _columns(value: object) -> list[str]:
@@ -305,12 +308,15 @@ Csv = model("Csv", {  # the keys in the order their problems are reported
     **dict.fromkeys(("x", "y", *OPTION_NAMES, "name"), refused('not used with csv = "..."')),
     "csv": text("the CSV file's path, relative to the sweep file"),
     "target": (Annotated[object, pydantic.PlainValidator(_columns), Field(
-        description='missing; expected the target columns, e.g. target = ["y"]')], ...)})
+        description='missing; expected the target columns, e.g. target = ["y"]')], ...),
+    **HOLD_OUT,
+    "validation_csv": text("the validation CSV file's path, relative to the sweep file")})
 _XY = (Annotated[object, Field(description="missing; inline data needs both x and y")], ...)
 Inline = model("Inline", {
     "x": _XY, "y": _XY, **dict.fromkeys((*OPTION_NAMES, "target"),
                                         refused("not used with inline x and y")),
-    "name": (text("a non-empty string"), "inline")})
+    "name": (text("a non-empty string"), "inline"), **HOLD_OUT,
+    "validation_csv": refused('only used with csv = "..."')})
 
 
 class _Builtin(BaseModel):
@@ -339,4 +345,5 @@ Builtin = model("Builtin", {
     "target": refused('only used with csv = "..."'), "rows": integer(1, MAX_ROWS),
     "seed": SEED, "noise": Annotated[float, Field(ge=0, le=10, allow_inf_nan=False,
                                                   description="a number from 0 to 10")],
-    "bits": integer(1, MAX_BITS), "modulus": integer(2, MAX_MODULUS)}, _Builtin)
+    "bits": integer(1, MAX_BITS), "modulus": integer(2, MAX_MODULUS), **HOLD_OUT,
+    "validation_csv": refused('only used with csv = "..."')}, _Builtin)

@@ -337,7 +337,37 @@ class _Reader:
         return None, ""
 
     def data(self, kind: type[BaseModel], form: Any) -> tuple[datasets.Dataset, str]:
-        """A checked [dataset] table's data, and how the resolved spec writes it."""
+        """A checked [dataset] table's data with its held-out rows, and how the resolved spec
+        writes it."""
+        data, text = self.rows_of(kind, form)
+        validation_csv = getattr(form, "validation_csv", None)
+        if form.validation is not None and validation_csv is not None:
+            raise DataError(f"{self.where}: dataset: validation and validation_csv both hold "
+                            "rows out; expected one of them")
+        if form.split_seed is not None and form.validation is None:
+            raise DataError(f"{self.where}: dataset.split_seed: only used with validation = "
+                            "a fraction of the rows")
+        if form.validation is not None:
+            seed = form.split_seed or 0
+            try:
+                held = data.split(form.validation, seed)
+            except DataError as exc:
+                raise DataError(f"{self.where}: dataset.{exc}") from None
+            return held, (text + f"validation = {_toml(form.validation)}\n"
+                                 f"split_seed = {seed}\n")
+        if validation_csv is not None:
+            path = self.beside(validation_csv)
+            return data.held_out(datasets.from_csv(path, form.target)), (
+                text + f"validation_csv = {_toml_string(str(path.resolve()))}\n")
+        return data, text
+
+    def beside(self, name: str) -> Path:
+        """A path as written in the sweep file: relative to the file's folder."""
+        path = Path(name)
+        return path if path.is_absolute() or self.source is None else self.source.parent / path
+
+    def rows_of(self, kind: type[BaseModel], form: Any) -> tuple[datasets.Dataset, str]:
+        """A checked [dataset] table's rows, and how the resolved spec writes them."""
         if kind is schema.Builtin:
             options = {**datasets.OPTIONS.get(form.name, {}), **{
                 key: value for key, value in dict(form).items()
@@ -349,9 +379,7 @@ class _Reader:
             data = datasets.from_inline(form.x, form.y, f"{self.where}: dataset", name=form.name)
             return data, (f"[dataset]\nname = {_toml_string(form.name)}\nx = "
                           f"{_toml(data.x.tolist())}\ny = {_toml(data.y.tolist())}\n")
-        path = Path(form.csv)
-        if not path.is_absolute() and self.source is not None:
-            path = self.source.parent / path
+        path = self.beside(form.csv)
         data = datasets.from_csv(path, form.target)
         return data, (f"[dataset]\ncsv = {_toml_string(str(path.resolve()))}\n"
                       f"target = {_toml(form.target)}\n")

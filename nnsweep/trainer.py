@@ -64,15 +64,21 @@ def train_batch(
     y_data: ArrayLike,
     trials: Sequence[TrialParams],
     on_epoch: Callable[[int], None] | None = None,
+    validation: tuple[ArrayLike, ArrayLike] | None = None,
 ) -> list[TrialResult]:
     """Train every trial on the same data; return one result per trial, in order.
 
-    `on_epoch(epoch)` is called after each epoch, for callers that want a heartbeat.
+    `on_epoch(epoch)` is called after each epoch, for callers that want a heartbeat. With
+    `validation` (x, y), each trial's errors on those rows are kept at its recorded epochs.
     """
     if not trials:
         return []
     x, y = checked_batch(x_data, y_data, trials)
-    return _BatchTrainer(x, y, list(trials)).run(on_epoch)
+    trainer = _BatchTrainer(x, y, list(trials))
+    if validation is not None:
+        trainer.held_out = (np.ascontiguousarray(validation[0], dtype=np.float64),
+                            np.ascontiguousarray(validation[1], dtype=np.float64))
+    return trainer.run(on_epoch)
 
 
 class NumpyEngine:
@@ -240,6 +246,7 @@ class _BatchTrainer:
         self.seeds = np.array([t.seed for t in self.trials], dtype=np.uint64)  # (B,)
         self.rates = np.array([t.dropout for t in self.trials])  # (B,)
         self.step_count = 0  # update steps so far: dropout's masks are drawn per step
+        self.held_out: tuple[Array, Array] | None = None  # validation (x, y)
 
     def _steps(self, order: NDArray[np.intp]) -> list[tuple[Array, Array]]:
         """Each update step's inputs (B, n, fan_in) and targets, for row order (B, rows)."""
@@ -402,6 +409,8 @@ class _BatchTrainer:
         steps = self._steps(in_order)
         directions = _Directions(self.changes.data)
         log = EpochLog(self.trials, self.rows * self.n_outputs)  # slot order
+        if self.held_out is not None:
+            log.validating(self.held_out[1].size)
         self.active = np.ones(B, dtype=bool)
         self.frozen: dict[int, tuple[list[Array], list[NDArray[np.int64]]]] = {}
 
@@ -419,6 +428,8 @@ class _BatchTrainer:
                 # sse >= 0, so the sum is finite unless some trial's is not (or it overflows)
                 if not math.isfinite(np.add.reduce(sse)):
                     self._freeze(self.active & ~np.isfinite(sse), directions)
+                if self.held_out is not None and log.is_recorded(epoch):
+                    log.absorb_validation(epoch, *self._validate(*self.held_out))
                 if epoch - chunk_start == chunk - 1 or epoch == epochs - 1:
                     log.absorb(sse_rows[: epoch + 1 - chunk_start],
                                abs_rows[: epoch + 1 - chunk_start])
@@ -431,6 +442,22 @@ class _BatchTrainer:
                   for slot in range(B)]
         results = log.results([w for w, _ in finals], [c for _, c in finals])
         return [results[self.slot_of[index]] for index in range(B)]
+
+    def _validate(self, x: Array, y: Array) -> tuple[Array, Array]:
+        """Every network's sums of squared and absolute errors on the held-out rows, (B,)
+        each: a forward pass with the weights as they are, no dropout, the loop's products."""
+        sse, abs_sum = np.empty(self.B), np.empty(self.B)
+        for g, (lo, hi) in enumerate(self.bounds):
+            out = np.ascontiguousarray(np.broadcast_to(x, (hi - lo, *x.shape)))  # (B_g, n, in)
+            for layer in range(self.depth):
+                inputs = with_bias_column(out) if self.bias else out
+                out = np.matmul(inputs, self.weights.views[layer][g])  # (B_g, n, fan_out)
+                name = self.first.output if layer == self.depth - 1 else self.first.activation
+                out = softmax(out) if name == "softmax" else TABLE[name].value(out)
+            err = (out - y).reshape(hi - lo, -1)  # (B_g, n * outputs)
+            sse[lo:hi] = np.add.reduce(err * err, axis=1)
+            abs_sum[lo:hi] = np.add.reduce(np.abs(err), axis=1)
+        return sse, abs_sum
 
     def _weights_of(self, slot: int) -> list[Array]:
         g = self.group_of[slot]

@@ -1,0 +1,137 @@
+"""Held-out data: `[dataset] validation = f` holds out round(f * rows) rows, the first of
+RandomState(split_seed)'s permutation, each part in the rows' original order; or
+`validation_csv` names a file of them. Every engine reports each trial's errors on those rows
+at its recorded epochs, from one forward pass (no dropout) with the weights at the epoch's end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnsweep import engines
+from nnsweep.datasets import Dataset, builtin
+from nnsweep.errors import DataError, EngineLacks, SpecError
+from nnsweep.network import predict
+from nnsweep.params import TrialParams
+from nnsweep.reference import train_one
+from nnsweep.spec import parse_spec
+from nnsweep.trainer import train_batch
+
+MOONS = builtin("moons", rows=40, noise=0.2, seed=4)
+
+
+@pytest.mark.parametrize(("fraction", "seed"), [(0.25, 0), (0.5, 3), (0.1, 9)])
+def test_a_split_holds_out_the_first_rows_of_a_seeded_permutation_in_their_order(
+        fraction: float, seed: int) -> None:
+    held = MOONS.split(fraction, seed)
+    order = np.random.RandomState(seed).permutation(MOONS.rows)
+    out = np.sort(order[: round(fraction * MOONS.rows)])
+    kept = np.setdiff1d(np.arange(MOONS.rows), out)
+    assert held.x_val is not None and held.y_val is not None
+    assert np.array_equal(held.x_val, MOONS.x[out]) and np.array_equal(held.y_val, MOONS.y[out])
+    assert np.array_equal(held.x, MOONS.x[kept]) and np.array_equal(held.y, MOONS.y[kept])
+
+
+def test_the_split_is_part_of_the_datas_identity_and_no_split_hashes_as_before() -> None:
+    assert MOONS.split(0.25, 0).hash != MOONS.hash
+    assert MOONS.split(0.25, 0).hash != MOONS.split(0.25, 1).hash
+    assert MOONS.split(0.25, 0).hash == MOONS.split(0.25, 0).hash
+    plain = Dataset("again", MOONS.x, MOONS.y)
+    assert plain.hash == MOONS.hash and plain.validation is None
+
+
+def test_a_split_must_leave_rows_on_both_sides() -> None:
+    with pytest.raises(DataError, match=r"validation = 0.1 holds out 0 of the 4 rows of xor"):
+        builtin("xor").split(0.1)
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "softmax"])
+@pytest.mark.parametrize("dropout", [0.0, 0.4])
+@pytest.mark.parametrize("bias", [False, True])
+def test_validation_errors_are_the_loops_bit_for_bit(output: str, dropout: float,
+                                                      bias: bool) -> None:
+    data = (MOONS if output == "sigmoid" else builtin("modular", modulus=5)).split(0.3, 1)
+    trials = [TrialParams(hidden=hidden, alpha=alpha, output=output, loss="cross_entropy",
+                          dropout=dropout, bias=bias, activation="tanh", epochs=60,
+                          record_every=7, seed=seed, descent="minibatch", batch_size=6)
+              for hidden in ((4,), (9,)) for alpha in (0.05, 1e6) for seed in (0, 1)]
+    for trial, result in zip(trials, train_batch(data.x, data.y, trials,
+                                                 validation=data.validation), strict=True):
+        alone = train_one(data.x, data.y, trial, data.validation)
+        assert result.validation is not None and alone.validation is not None
+        assert np.array_equal(result.validation, alone.validation, equal_nan=True), trial
+        assert len(result.validation) == len(result.epochs)
+
+
+def test_the_last_validation_row_is_the_final_networks_error_on_the_held_out_rows() -> None:
+    data = MOONS.split(0.25)
+    params = TrialParams(hidden=(6,), alpha=0.5, epochs=200, activation="tanh", metric="mse")
+    result = train_one(data.x, data.y, params, data.validation)
+    assert data.x_val is not None and data.y_val is not None and result.validation is not None
+    out = predict(data.x_val, result.weights, "tanh", "sigmoid", False)
+    err = out - data.y_val
+    assert result.validation[-1, 2] == pytest.approx((err * err).sum(), rel=1e-12)
+    assert result.final_validation_error == result.validation[-1, 1]
+    best, epoch = result.best_validation
+    assert best == result.validation[:, 1].min() and epoch in result.epochs.tolist()
+
+
+def test_a_diverged_trial_has_no_final_validation_error() -> None:
+    data = MOONS.split(0.25)
+    wild = TrialParams(hidden=(4,), activation="relu", output="linear", alpha=1e10, epochs=30,
+                       record_every=1)
+    result = train_one(data.x, data.y, wild, data.validation)
+    assert result.diverged_epoch is not None and np.isnan(result.final_validation_error)
+    assert result.validation is not None and len(result.validation) == len(result.epochs)
+
+
+def test_held_out_rows_in_the_sweep_file(tmp_path: Path) -> None:
+    spec = parse_spec('[dataset]\nname = "moons"\nrows = 40\nvalidation = 0.25\n'
+                      "split_seed = 2\n")
+    assert spec.dataset.rows == 30 and spec.dataset.x_val is not None
+    assert len(spec.dataset.x_val) == 10
+    assert "validation = 0.25\nsplit_seed = 2\n" in spec.text
+    assert parse_spec(spec.text).dataset.hash == spec.dataset.hash
+    (tmp_path / "train.csv").write_text("a,b,y\n0,1,1\n1,0,1\n1,1,0\n", encoding="utf-8")
+    (tmp_path / "val.csv").write_text("a,b,y\n0,0,0\n", encoding="utf-8")
+    path = tmp_path / "s.toml"
+    path.write_text('[dataset]\ncsv = "train.csv"\ntarget = "y"\nvalidation_csv = "val.csv"\n',
+                    encoding="utf-8")
+    from_files = parse_spec(path.read_text(), source=path)
+    assert from_files.dataset.x_val is not None
+    assert from_files.dataset.x_val.tolist() == [[0.0, 0.0]]
+
+
+@pytest.mark.parametrize(("table", "line"), [
+    ('name = "moons"\nsplit_seed = 3', "<spec>: dataset.split_seed: only used with validation "
+                                       "= a fraction of the rows"),
+    ('name = "xor"\nvalidation = 0.1', "<spec>: dataset.validation = 0.1 holds out 0 of the 4 "
+                                       "rows of xor; expected at least one row on each side"),
+    ('name = "moons"\nvalidation = 1', "<spec>: dataset.validation = 1: expected the fraction of "
+                                       "the rows held out, a number above 0 and below 1"),
+    ('name = "moons"\nvalidation_csv = "v.csv"', '<spec>: dataset.validation_csv: only used '
+                                                 'with csv = "..."'),
+])
+def test_held_out_rows_asked_for_wrongly_are_told(table: str, line: str) -> None:
+    with pytest.raises((SpecError, DataError)) as raised:
+        parse_spec(f"[dataset]\n{table}\n")
+    assert str(raised.value) == line
+
+
+def test_validation_csv_of_other_columns_is_told(tmp_path: Path) -> None:
+    (tmp_path / "train.csv").write_text("a,b,y\n0,1,1\n", encoding="utf-8")
+    (tmp_path / "val.csv").write_text("a,y\n0,0\n", encoding="utf-8")
+    path = tmp_path / "s.toml"
+    path.write_text('[dataset]\ncsv = "train.csv"\ntarget = "y"\nvalidation_csv = "val.csv"\n',
+                    encoding="utf-8")
+    with pytest.raises(DataError, match=r"val.csv: 1 inputs and 1 outputs; the training data "
+                                        r"\(train.csv\) has 2 and 1"):
+        parse_spec(path.read_text(), source=path)
+
+
+def test_the_compiled_engine_refuses_held_out_rows_and_auto_picks_numpy() -> None:
+    with pytest.raises(EngineLacks, match=r"held-out rows \(validation\)"):
+        engines.resolve("numba", [TrialParams()], validating=True)
+    assert engines.resolve("auto", [TrialParams()], validating=True) == "numpy"
