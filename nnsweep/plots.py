@@ -64,6 +64,7 @@ CURVE_PALETTE = "viridis"
 CURVE_PALETTE_END = 0.9
 TITLE_CHARACTERS = 36  # a panel title wraps past this many characters
 MAX_TICKS = 6  # labelled ticks on a log axis or colour bar at most
+MAX_SWEPT_TICKS = 10  # a one-axis line labels up to this many swept values themselves
 
 # Axis titles with units; parameters not listed use their own name.
 AXIS_TITLES: dict[str, str] = {
@@ -583,12 +584,14 @@ def _rate_text(value: float) -> str:
     return f"{value:.2g}" if value >= 1e-3 or value == 0 else f"{value:.0e}"
 
 
-def _median_rule(seeds: int, what: str) -> str:
+def _median_rule(seeds: int, what: str, diverged_infinite: bool = True) -> str:
+    """How a cell aggregates its seeds, in words for a caption."""
     if seeds <= 1:
         return f"each cell: one trial's {what}"
-    return (f"each cell: the median of its {seeds} seeds' {what} (a diverged seed counts as "
-            "infinite" + ("; with an even count, the mean of the middle two)" if seeds % 2 == 0
-                          else ")"))
+    notes = [*(["a diverged seed counts as infinite"] if diverged_infinite else []),
+             *(["with an even count, the mean of the middle two"] if seeds % 2 == 0 else [])]
+    return f"each cell: the median of its {seeds} seeds' {what}" + (
+        f" ({'; '.join(notes)})" if notes else "")
 
 
 def heatmaps(
@@ -624,8 +627,9 @@ def heatmaps(
     pictures.append(_save(fig, out, "outcome", "Outcome at a glance",
                           f"What each cell's training did {over}{per}, one colour per outcome: "
                           f"converged (final {metric} <= {tolerance}); learning (still falling "
-                          "at the end, at most half its starting error left); too slow (still "
-                          "falling, more than half left: alpha too small); stuck (stopped "
+                          "at the end, at most half its starting error left); too slow (more than "
+                          "half left and still moving at its early pace: alpha too small); "
+                          "stuck (stopped "
                           f"falling above the tolerance); diverged (grey, {MARK}); failed "
                           f"(dark, {MARK}){decides}.", vector))
 
@@ -672,11 +676,12 @@ def heatmaps(
                       norm=change_norm, cmap="rocket_r",
                       colorbar=f"direction changes {unit}{scale}")
     rule = (_median_rule(layout.seeds, "direction changes divided by its weights and by its "
-                         "update steps (epochs x steps per epoch)") if per_weight
-            else _median_rule(layout.seeds, "direction changes summed over every weight"))
+                         "update steps, epochs x steps per epoch", diverged_infinite=False)
+            if per_weight else _median_rule(layout.seeds, "direction changes summed over "
+                                            "every weight", diverged_infinite=False))
     pictures.append(_save(fig, out, "heatmap_direction_changes", "Direction changes",
-                          f"How often a weight's update changed sign, {unit} ({rule}; counted "
-                          f"up to divergence) {over}{per}.", vector))
+                          f"How often a weight's update changed sign, {unit}, {over}{per}; "
+                          f"{rule}; a diverged trial counts up to its divergence.", vector))
     return pictures
 
 
@@ -693,7 +698,7 @@ def final_error_line(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout
     cells = cells.set_index(layout.x).reindex(values)
     numeric = pd.api.types.is_numeric_dtype(trials[layout.x]) and layout.x != "hidden"
     positions = np.array(values if numeric else range(len(values)), dtype=float)  # (n,)
-    logx = bool(numeric and positions.min() > 0 and positions.max() >= 20 * positions.min())
+    logx = bool(numeric and positions.min() > 0 and positions.max() >= 8 * positions.min())
     median = cells["error"].to_numpy(dtype=float)  # (n,)
     low = cells["error_low"].to_numpy(dtype=float)  # (n,)
     high = cells["error_high"].to_numpy(dtype=float)  # (n,)
@@ -725,7 +730,11 @@ def final_error_line(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout
     _set_log_ticks(ax.yaxis, floor / 1.3, top * 1.6)
     if logx:
         ax.set_xscale("log")
-        _set_log_ticks(ax.xaxis, float(positions.min()), float(positions.max()))
+        ax.xaxis.set_minor_locator(NullLocator())
+        if len(values) <= MAX_SWEPT_TICKS:  # the swept values themselves
+            ax.set_xticks(positions, [value_label(layout.x, v) for v in values])
+        else:
+            _set_log_ticks(ax.xaxis, float(positions.min()), float(positions.max()))
     else:
         ax.set_xticks(positions, [value_label(layout.x, v) for v in values])
     ax.set_xlabel(axis_title(layout.x) + (" (log scale)" if logx else ""))
@@ -734,11 +743,13 @@ def final_error_line(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout
     fig.suptitle(f"Final error ({metric}) against {layout.x}", fontsize=12)
     band_text = (f"; band: least to largest final error of the {layout.seeds} seeds that did "
                  "not diverge") if layout.seeds > 1 else ""
+    marks = (f"; {MARK} at the top: cells where seeds diverged (how many of how many)"
+             if diverged.any() else "") + ("; ▼ at the floor: a median error of exactly 0"
+                                            if zero.any() else "")
     return [_save(fig, out, "final_error", "Final error along the sweep",
-                  f"Final {metric} (log scale) against {layout.x}: the line joins the median "
-                  f"seed's final error{band_text}; {MARK} at the top: cells where seeds "
-                  "diverged (how many of how many); ▼ at the floor: an error of exactly 0.",
-                  vector)]
+                  f"Final {metric} (log scale) against {layout.x}: the line joins the cells' "
+                  f"median final error; {_median_rule(layout.seeds, f'final {metric}')}"
+                  f"{band_text}{marks}.", vector)]
 
 
 def plt_colour(position: float) -> tuple[float, float, float]:
@@ -1077,8 +1088,8 @@ def weight_directions(
     fig.suptitle(f"Direction changes per weight, trial {trial}\n"
                  + textwrap.fill(settings.replace(" = ", "\u00a0=\u00a0"),  # break at commas
                                  width=int(width * 9)), fontsize=11)
-    over = (f" divided by its {divisor:g} update steps (shown per {_steps_text(scale)})"
-            if per_step else "")
+    per_scale = f" (shown per {_steps_text(scale)})" if scale > 1 else ""
+    over = f" divided by its {divisor:g} update steps{per_scale}" if per_step else ""
     return [_save(fig, out, "weight_directions", "Direction changes per weight",
                   f"How often each weight's update changed sign in trial {trial}{over} "
                   f"({settings}; status {row['status']}), one map per weight matrix from the "

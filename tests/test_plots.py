@@ -619,7 +619,8 @@ def test_a_one_axis_sweep_gets_a_line_of_final_error_with_the_seed_band(
     [line] = [ln for ln in ax.lines if len(ln.get_xdata()) == 4]
     cells = plots.cell_frame(frames["trials"], frames["history"], layout)
     np.testing.assert_allclose(line.get_ydata(), cells.sort_values("alpha")["error"])
-    assert "median seed" in picture.caption and "band" in picture.caption
+    assert "each cell: the median of its 3 seeds' final mae" in picture.caption
+    assert "band: least to largest final error" in picture.caption
     assert_tidy(fig)
 
 
