@@ -1,4 +1,4 @@
-"""The compiled engine: every trial of a batch trained by one Numba loop, trials across cores.
+"""The compiled engine: every trial of a batch trained by a Numba loop, trials across threads.
 
 It computes what the NumPy trainer computes, step for step, with plain loops instead of BLAS
 and a vectorizable exp instead of libm's, so its numbers equal the NumPy engine's to about
@@ -6,17 +6,30 @@ and a vectorizable exp instead of libm's, so its numbers equal the NumPy engine'
 the last bits, and a chaotic trial (a huge learning rate, a saddle) can amplify that. The
 NumPy engine stays the default and the oracle; this one is for speed.
 
-Its activations are the table's scalar forms (network.py), compiled into one loop per entry;
-its epochs' errors go to the EpochLog every engine shares. Layout: all trials' weights live in
-one flat array, trial after trial and layer after layer; a batch may mix hidden widths (depth,
-activations and descent are shared).
+Compiling is what a first run waits for, so the loop is compiled only for the pair of
+activations a batch uses (on first use, for one set of argument types, without Numba's
+parallel machinery: Python threads share out the trials, the kernel releasing the GIL), into
+a cache in the user's cache folder that later runs load instead. The cache is keyed by this
+file, network.py (the activations' scalar forms) and nnsweep's version, so a kernel of other
+sources is never loaded; see `cache_folder`.
+
+Layout: all trials' weights live in one flat array, trial after trial and layer after layer;
+a batch may mix hidden widths (depth, activations and descent are shared).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import math
 import os
-from collections.abc import Callable, Sequence
+import pickle
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import numba
@@ -27,17 +40,14 @@ from numba.extending import intrinsic
 from numpy.typing import ArrayLike, NDArray
 
 from nnsweep import network
-from nnsweep.network import (
-    TABLE,
-    ScalarForm,
-    initial_weights,
-    shuffle_generator,
-    weight_shapes,
-)
+from nnsweep.network import TABLE, ScalarForm, initial_weights, shuffle_generator, weight_shapes
 from nnsweep.packing import pack
 from nnsweep.params import TrialParams
 from nnsweep.result import EpochLog, TrialResult
 from nnsweep.trainer import checked_batch
+
+if sys.platform != "win32":
+    import fcntl
 
 F = TypeVar("F", bound=Callable[..., Any])
 Kernel = Any  # a Numba dispatcher
@@ -47,30 +57,10 @@ Kernel = Any  # a Numba dispatcher
 _OPTIONS: dict[str, Any] = {"nogil": True, "fastmath": {"contract"}, "error_model": "numpy"}
 
 
-def _cached(parallel: bool = False) -> Callable[[F], F]:
-    """njit, cached, and compiled again when network.py changes as well as when this file does.
-
-    Numba checks a cached kernel against its own file only, and these kernels inline the
-    activation table's scalar forms from network.py.
-    """
-
-    def compile(fn: F) -> F:
-        kernel = numba.njit(cache=True, parallel=parallel, **_OPTIONS)(fn)
-        table = os.stat(network.__file__)
-        try:
-            index = kernel._cache._cache_file
-            index._source_stamp = (index._source_stamp, table.st_mtime, table.st_size)
-        except AttributeError:  # another Numba's internals: no cache rather than a stale one
-            kernel = numba.njit(parallel=parallel, **_OPTIONS)(fn)
-        return cast(F, kernel)
-
-    return compile
-
-
-def _jit(inline: bool = False) -> Callable[[F], F]:
-    """njit, not cached: these compile into the cached kernels that call them; `inline` puts
-    a function's body in its caller's, where LLVM can vectorize it with the loop around it."""
-    return cast(Callable[[F], F], numba.njit(inline="always" if inline else "never", **_OPTIONS))
+def _jit(fn: F) -> F:
+    """njit, not cached: these compile into the kernel that calls them, where LLVM inlines
+    them and vectorizes their loops with the code around them."""
+    return cast(F, numba.njit(**_OPTIONS)(fn))
 
 
 # Layers at least this wide loop over their outputs innermost; narrower ones over inputs.
@@ -103,9 +93,9 @@ def _power_of_two(typingctx: Any, rounded: Any) -> tuple[Any, Callable[..., Any]
 _two_to_the = cast(Callable[[float], float], intrinsic(_power_of_two))
 
 
-@_jit(inline=True)
+@_jit
 def _exp(x: float) -> float:
-    """exp(x) to within 2 ulp, nan staying nan; inlined into each loop that calls it."""
+    """exp(x) to within 2 ulp, nan staying nan."""
     x = _EXP_MAX if x > _EXP_MAX else x
     x = _EXP_MIN if x < _EXP_MIN else x
     rounded = x * _LOG2E + _ROUND
@@ -118,35 +108,33 @@ def _exp(x: float) -> float:
     return p * _two_to_the(rounded)
 
 
-@_jit(inline=True)
-def _unchanged(a: NDArray[np.float64], b: NDArray[np.float64]) -> None:
+@_jit
+def _unchanged(delta: NDArray[np.float64], out: NDArray[np.float64]) -> None:
     """A derivative of 1: nothing to multiply."""
 
 
-@_jit(inline=True)
-def _past_the_table(which: int, a: NDArray[np.float64], b: NDArray[np.float64]) -> None:
-    """Never reached: the codes are the table's."""
+@functools.cache
+def _activation_loop(name: str) -> Kernel:
+    """z <- f(z) in place, the table's scalar form, for LLVM to inline and vectorize."""
+    f = _jit(TABLE[name].scalar)
 
-
-def _activation_loop(form: ScalarForm) -> Kernel:
-    """z <- f(z) in place, the table's scalar form inlined so that the loop vectorizes."""
-    f = _jit(inline=True)(form)
-
-    @_jit(inline=True)
-    def loop(z: NDArray[np.float64], unused: NDArray[np.float64]) -> None:
+    @_jit
+    def loop(z: NDArray[np.float64]) -> None:
         for j in range(z.size):
             z[j] = f(z[j], _exp)
 
     return loop
 
 
-def _derivative_loop(form: ScalarForm | None) -> Kernel:
+@functools.cache
+def _derivative_loop(name: str) -> Kernel:
     """delta *= f'(out), f' taken from the layer's output; nothing where it is 1."""
+    form: ScalarForm | None = TABLE[name].scalar_deriv
     if form is None:
         return _unchanged
-    f = _jit(inline=True)(form)
+    f = _jit(form)
 
-    @_jit(inline=True)
+    @_jit
     def loop(delta: NDArray[np.float64], out: NDArray[np.float64]) -> None:
         for j in range(delta.size):
             delta[j] *= f(out[j], _exp)
@@ -154,268 +142,407 @@ def _derivative_loop(form: ScalarForm | None) -> Kernel:
     return loop
 
 
-def _by_code(loops: Sequence[Kernel], code: int = 0) -> Kernel:
-    """One kernel (code, a, b) running loops[code](a, b): a branch per table entry, all inlined
-    into the caller, since a call per layer and step costs more than a small layer's work."""
-    if code == len(loops):
-        return _past_the_table
-    loop, rest = loops[code], _by_code(loops, code + 1)
+# --- where compiled kernels are kept ------------------------------------------------------
 
-    @_jit(inline=True)
-    def dispatch(which: int, a: NDArray[np.float64], b: NDArray[np.float64]) -> None:
-        if which == code:
-            loop(a, b)
-        else:
-            rest(which, a, b)
-
-    return dispatch
+# The one set of argument types a kernel is compiled for: C-ordered arrays, as train_batch
+# passes them, the data read-only.
+_F1, _I1, _I2 = types.float64[::1], types.int64[::1], types.int64[:, ::1]
+_DATA = types.Array(types.float64, 2, "C", readonly=True)
+SIGNATURE = types.boolean(_DATA, _DATA, _I2, _F1, _I1, _I1, _I1, types.boolean, types.boolean,
+                          types.int64, types.float64, types.int64, _F1, _F1)
 
 
-# By position in the table: _activate(code, z, z) and _times_derivative(code, delta, out).
-_CODES = {name: code for code, name in enumerate(TABLE)}
-_activate = _by_code([_activation_loop(a.scalar) for a in TABLE.values()])
-_times_derivative = _by_code([_derivative_loop(a.scalar_deriv) for a in TABLE.values()])
+@functools.cache
+def source_stamp() -> str:
+    """What a compiled kernel depends on besides Numba and the machine (which Numba's own key
+    holds): nnsweep's version, this file and network.py, whose scalar forms it compiles."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256()
+    with contextlib.suppress(PackageNotFoundError):
+        digest.update(version("nnsweep").encode())
+    for path in (__file__, network.__file__):
+        digest.update(b"\0" + Path(path).read_bytes())
+    return digest.hexdigest()[:20]
 
 
-@_cached()
-def _train_trial(
-    x: NDArray[np.float64],  # (rows, inputs)
-    y: NDArray[np.float64],  # (rows, outputs)
-    orders: NDArray[np.int64],  # (epochs in chunk, rows) or (1, rows): each epoch's row order
-    weights: NDArray[np.float64],  # this trial's weights, flat, layer after layer
-    changes: NDArray[np.int64],  # (weights.size,)
-    previous_up: NDArray[np.int64],  # (weights.size,) 1 where the last update went up
-    units: NDArray[np.int64],  # (depth + 1,) units per layer, input first, no bias
-    hidden_code: int,
-    output_code: int,
-    bias: bool,
-    mean: bool,
-    step_rows: int,
-    alpha: float,
-    first_epoch: int,
-    sse_out: NDArray[np.float64],  # (epochs in chunk,) each epoch's sum of squared errors
-    abs_out: NDArray[np.float64],  # (epochs in chunk,) and of absolute errors
-) -> bool:
-    """Train one trial through a chunk of epochs; True once its errors stop being finite."""
-    rows, n_outputs = y.shape
-    depth = units.size - 1
-    extra = 1 if bias else 0
-    offsets = np.zeros(depth + 1, dtype=np.int64)  # weights of layer l: offsets[l]:offsets[l+1]
-    act_offsets = np.zeros(depth + 1, dtype=np.int64)  # outputs of layer l in `acts`
-    for layer in range(depth):
-        offsets[layer + 1] = offsets[layer] + (units[layer] + extra) * units[layer + 1]
-        act_offsets[layer + 1] = act_offsets[layer] + step_rows * units[layer + 1]
-    acts = np.empty(act_offsets[depth])  # every layer's output for the step's rows
-    deltas = np.empty(act_offsets[depth])
-    grad = np.empty(offsets[depth])
-    inputs = np.empty((step_rows, units[0]))
-    targets = np.empty((step_rows, n_outputs))
-    started = first_epoch > 0
-    # 2-D views made once: a reshape inside the step loop costs more than a small layer
-    last_rows = rows - (rows - 1) // step_rows * step_rows  # the last step's rows
-    w2 = [weights[offsets[layer] : offsets[layer + 1]].reshape((units[layer] + extra,
-                                                                 units[layer + 1]))
-          for layer in range(depth)]
-    g2 = [grad[offsets[layer] : offsets[layer + 1]].reshape((units[layer] + extra,
-                                                              units[layer + 1]))
-          for layer in range(depth)]
-    acts_full = [acts[act_offsets[layer] : act_offsets[layer] + step_rows * units[layer + 1]]
-                 .reshape((step_rows, units[layer + 1])) for layer in range(depth)]
-    acts_last = [acts[act_offsets[layer] : act_offsets[layer] + last_rows * units[layer + 1]]
-                 .reshape((last_rows, units[layer + 1])) for layer in range(depth)]
-    deltas_full = [deltas[act_offsets[layer] : act_offsets[layer]
-                          + step_rows * units[layer + 1]].reshape((step_rows, units[layer + 1]))
-                   for layer in range(depth)]
-    deltas_last = [deltas[act_offsets[layer] : act_offsets[layer]
-                          + last_rows * units[layer + 1]].reshape((last_rows, units[layer + 1]))
-                   for layer in range(depth)]
+def _cache_roots() -> list[Path]:
+    """Candidate folders, best first: NUMBA_CACHE_DIR (Numba's own setting), the user's cache
+    folder (XDG_CACHE_HOME or ~/.cache), a folder of this user's in the temporary folder."""
+    roots = []
+    if numba_dir := os.environ.get("NUMBA_CACHE_DIR"):
+        roots.append(Path(numba_dir) / "nnsweep")
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    home = os.path.expanduser("~")
+    if os.path.isabs(xdg):
+        roots.append(Path(xdg) / "nnsweep" / "numba")
+    elif os.path.isabs(home):
+        roots.append(Path(home) / ".cache" / "nnsweep" / "numba")
+    user = f"-{os.getuid()}" if hasattr(os, "getuid") else ""  # Windows: a temp folder per user
+    roots.append(Path(tempfile.gettempdir()) / f"nnsweep-numba{user}")
+    return roots
 
-    for e in range(sse_out.size):
-        order = orders[e if orders.shape[0] > 1 else 0]  # (rows,)
-        sse = 0.0
-        abs_sum = 0.0
-        for start in range(0, rows, step_rows):
-            n = min(step_rows, rows - start)
-            for i in range(n):
-                row = order[start + i]
-                for c in range(units[0]):  # plain loops: slice assignment costs more here
-                    inputs[i, c] = x[row, c]
-                for c in range(n_outputs):
-                    targets[i, c] = y[row, c]
 
-            act2 = acts_full if n == step_rows else acts_last
-            delta2 = deltas_full if n == step_rows else deltas_last
-            for layer in range(depth):  # forward: out = f(input @ w), rows of n
-                fan_in, fan_out = units[layer], units[layer + 1]
-                w = w2[layer]
-                out = acts[act_offsets[layer] : act_offsets[layer] + n * fan_out]
-                out2 = act2[layer]
-                source = inputs[:n] if layer == 0 else act2[layer - 1]
-                # The longer inner loop is the one that vectorizes.
-                if fan_out >= WIDE:  # the first term assigned, the others added in order
-                    for i in range(n):
-                        a = source[i, 0]
-                        for j in range(fan_out):
-                            out2[i, j] = a * w[0, j]
-                        for k in range(1, fan_in):
-                            a = source[i, k]
-                            for j in range(fan_out):
-                                out2[i, j] += a * w[k, j]
-                else:  # four running sums break the chain of dependent additions
-                    for i in range(n):
-                        for j in range(fan_out):
-                            s0 = s1 = s2 = s3 = 0.0
-                            k = 0
-                            while k + 4 <= fan_in:
-                                s0 += source[i, k] * w[k, j]
-                                s1 += source[i, k + 1] * w[k + 1, j]
-                                s2 += source[i, k + 2] * w[k + 2, j]
-                                s3 += source[i, k + 3] * w[k + 3, j]
-                                k += 4
-                            while k < fan_in:
-                                s0 += source[i, k] * w[k, j]
-                                k += 1
-                            out2[i, j] = (s0 + s1) + (s2 + s3)
-                if bias:
-                    for i in range(n):
-                        for j in range(fan_out):
-                            out2[i, j] += w[fan_in, j]
-                _activate(output_code if layer == depth - 1 else hidden_code, out, out)
+def _private(folder: Path) -> bool:
+    """Whether only this user can write the folder: a cached kernel is code that is run."""
+    if not hasattr(os, "getuid"):
+        return True
+    info = folder.stat()
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
 
-            last = act_offsets[depth - 1]
-            for i in range(n):
-                for j in range(n_outputs):
-                    err = acts[last + i * n_outputs + j] - targets[i, j]
-                    sse += err * err
-                    abs_sum += abs(err)
-                    deltas[last + i * n_outputs + j] = err
-            _times_derivative(output_code, deltas[last : last + n * n_outputs],
-                              acts[last : last + n * n_outputs])
 
-            for layer in range(depth - 1, -1, -1):  # backward, then this layer's update
-                fan_in, fan_out = units[layer], units[layer + 1]
-                w = w2[layer]
-                g = g2[layer]
-                delta = delta2[layer]
-                source = inputs[:n] if layer == 0 else act2[layer - 1]
-                flat_w = weights[offsets[layer] : offsets[layer + 1]]
-                flat_g = grad[offsets[layer] : offsets[layer + 1]]
-                if fan_out == 1:  # the flat arrays are the column: contiguous loops
-                    d = delta[0, 0]
-                    for k in range(fan_in):
-                        flat_g[k] = source[0, k] * d
-                    if bias:
-                        flat_g[fan_in] = d
-                    for i in range(1, n):  # g = source.T @ delta, summed over rows in order
-                        d = delta[i, 0]
-                        for k in range(fan_in):
-                            flat_g[k] += source[i, k] * d
-                        if bias:
-                            flat_g[fan_in] += d
-                else:
-                    for j in range(flat_g.size):
-                        flat_g[j] = 0.0
-                for i in range(n if fan_out > 1 else 0):
-                    if fan_out >= WIDE:
-                        for k in range(fan_in):
-                            a = source[i, k]
-                            for j in range(fan_out):
-                                g[k, j] += a * delta[i, j]
-                    else:
-                        for j in range(fan_out):
-                            d = delta[i, j]
-                            for k in range(fan_in):
-                                g[k, j] += source[i, k] * d
-                    if bias:
-                        for j in range(fan_out):
-                            g[fan_in, j] += delta[i, j]
-                if layer > 0:  # delta of the layer below: (delta @ w.T) * f'(out below)
-                    below = act_offsets[layer - 1]
-                    back = deltas[below : below + n * fan_in]
-                    back2 = delta2[layer - 1]
-                    out_below = acts[below : below + n * fan_in]
-                    if fan_out == 1:  # one product per sum: written, as numpy multiplies
+@functools.cache
+def cache_folder() -> Path | None:
+    """The folder compiled kernels are kept in: the first candidate root this user can create
+    and write, one subfolder per source stamp (so that two installs never evict each other's
+    kernels); None when there is none, and kernels compile in every process."""
+    for root in _cache_roots():
+        folder = root / source_stamp()
+        try:
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700, exist_ok=True)
+            if not (_private(root) and _private(folder)):
+                continue
+            tempfile.TemporaryFile(dir=folder).close()
+        except OSError:
+            continue
+        return folder
+    return None
+
+
+@contextlib.contextmanager
+def _compiling(folder: Path | None, name: str) -> Iterator[None]:
+    """Hold the lock of kernel `name` in the cache folder: one process at a time compiles it,
+    and the others then load what it wrote (kernels of other names compile meanwhile). Numba
+    rewrites a kernel's whole index when it adds an entry, so two processes writing at once
+    could lose one's entry or pair it with the other's code."""
+    if folder is None or sys.platform == "win32":
+        yield
+        return
+    try:
+        handle = open(folder / f"{name}.lock", "a")  # noqa: SIM115 - held across the yield
+    except OSError:
+        yield
+        return
+    with handle:
+        with contextlib.suppress(OSError):  # no locks on this file system: as if unlocked
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+@functools.cache
+def _cache_class() -> Any:
+    """Numba's cache of compiled functions, placed in cache_folder() and stamped with
+    source_stamp(); None for a Numba whose caching works otherwise (kernels then compile in
+    every process rather than risk a stale one). Built on first use: Numba's internals."""
+    try:
+        from numba.core.caching import CompileResultCacheImpl, FunctionCache, _CacheLocator
+    except ImportError:
+        return None
+
+    class Locator(_CacheLocator):
+        def __init__(self, folder: Path) -> None:
+            self._folder = folder
+
+        def get_cache_path(self) -> str:
+            return str(self._folder)
+
+        def get_source_stamp(self) -> str:
+            return source_stamp()
+
+        def get_disambiguator(self) -> str:
+            return "0"  # a kernel's name says which pair of activations it trains
+
+        @classmethod
+        def from_function(cls, py_func: Any, py_file: str) -> Locator | None:
+            folder = cache_folder()
+            return None if folder is None else cls(folder)
+
+    class Impl(CompileResultCacheImpl):
+        _locator_classes = [cast(Any, Locator)]  # noqa: RUF012 - as Numba declares it
+
+    class KernelCache(FunctionCache):
+        _impl_class = Impl
+        locator_class = Locator
+
+        def _index_key(self, sig: Any, codegen: Any) -> tuple[Any, ...]:
+            """Numba's key, but naming the kernel where Numba pickles its closure: that holds
+            dispatchers, which pickle differently in every process; the kernel's name and
+            the source stamp say what they are."""
+            code = hashlib.sha256(self._py_func.__code__.co_code).hexdigest()
+            return (sig, codegen.magic_tuple(), (code, self._py_func.__qualname__))
+
+    return KernelCache
+
+
+def _cached(kernel: Kernel) -> Kernel:
+    """The kernel with our cache, or as it is (compiled in every process) where our cache
+    cannot be set up: no folder, or a Numba whose caching works otherwise."""
+    cache_class = _cache_class()
+    if cache_class is None or cache_folder() is None:
+        return kernel
+    try:
+        cache = cache_class(kernel.py_func)
+    except (RuntimeError, OSError):
+        return kernel
+    if not isinstance(cache._impl.locator, cache_class.locator_class):  # another was asked
+        return kernel  # for (NUMBA_CACHE_LOCATOR_CLASSES), which knows nothing of network.py
+    kernel._cache = cache
+    return kernel
+
+
+@functools.cache
+def kernel(hidden: str, output: str) -> Kernel:
+    """The training loop for one pair of activations, loaded from the cache or compiled (and
+    cached) on first use in this process, for SIGNATURE only."""
+    compiled = _cached(_training_loop(hidden, output))
+    with _compiling(cache_folder(), compiled.py_func.__qualname__):
+        compiled.compile(SIGNATURE)
+    compiled.disable_compile()  # other argument types are a bug here, not a second compile
+    return compiled
+
+
+def is_cached(hidden: str, output: str) -> bool:
+    """Whether the pair's kernel would load from the cache, not compile (without loading it)."""
+    loop = _cached(_training_loop(hidden, output))
+    cache = loop._cache
+    if _cache_class() is None or not isinstance(cache, _cache_class()):
+        return False
+    key = cache._index_key(SIGNATURE, loop.targetctx.codegen())
+    try:
+        return key in cache._cache_file._load_index()
+    except (OSError, EOFError, pickle.UnpicklingError):  # torn by hand: it compiles anew
+        return False
+
+
+def _training_loop(hidden: str, output: str) -> Kernel:
+    """The loop that trains one trial through a chunk of epochs, with the pair's activations
+    and derivatives built in (not compiled yet): a loop for every pair at once, chosen at run
+    time, compiled for several times as long."""
+    activate_hidden, activate_output = _activation_loop(hidden), _activation_loop(output)
+    times_hidden_derivative = _derivative_loop(hidden)
+    times_output_derivative = _derivative_loop(output)
+
+    def train(
+        x: NDArray[np.float64],  # (rows, inputs)
+        y: NDArray[np.float64],  # (rows, outputs)
+        orders: NDArray[np.int64],  # (epochs in chunk, rows) or (1, rows): each epoch's row order
+        weights: NDArray[np.float64],  # this trial's weights, flat, layer after layer
+        changes: NDArray[np.int64],  # (weights.size,)
+        previous_up: NDArray[np.int64],  # (weights.size,) 1 where the last update went up
+        units: NDArray[np.int64],  # (depth + 1,) units per layer, input first, no bias
+        bias: bool,
+        mean: bool,
+        step_rows: int,
+        alpha: float,
+        first_epoch: int,
+        sse_out: NDArray[np.float64],  # (epochs in chunk,) each epoch's sum of squared errors
+        abs_out: NDArray[np.float64],  # (epochs in chunk,) and of absolute errors
+    ) -> bool:
+        """Train one trial through a chunk of epochs; True once its errors stop being finite."""
+        rows, n_outputs = y.shape
+        depth = units.size - 1
+        extra = 1 if bias else 0
+        offsets = np.zeros(depth + 1, dtype=np.int64)  # weights of layer l: offsets[l]:offsets[l+1]
+        act_offsets = np.zeros(depth + 1, dtype=np.int64)  # outputs of layer l in `acts`
+        for layer in range(depth):
+            offsets[layer + 1] = offsets[layer] + (units[layer] + extra) * units[layer + 1]
+            act_offsets[layer + 1] = act_offsets[layer] + step_rows * units[layer + 1]
+        acts = np.empty(act_offsets[depth])  # every layer's output for the step's rows
+        deltas = np.empty(act_offsets[depth])
+        grad = np.empty(offsets[depth])
+        inputs = np.empty((step_rows, units[0]))
+        targets = np.empty((step_rows, n_outputs))
+        started = first_epoch > 0
+        # 2-D views made once: a reshape inside the step loop costs more than a small layer
+        last_rows = rows - (rows - 1) // step_rows * step_rows  # the last step's rows
+        w2 = [weights[offsets[layer] : offsets[layer + 1]].reshape((units[layer] + extra,
+                                                                     units[layer + 1]))
+              for layer in range(depth)]
+        g2 = [grad[offsets[layer] : offsets[layer + 1]].reshape((units[layer] + extra,
+                                                                  units[layer + 1]))
+              for layer in range(depth)]
+        acts_full = [acts[act_offsets[layer] : act_offsets[layer] + step_rows * units[layer + 1]]
+                     .reshape((step_rows, units[layer + 1])) for layer in range(depth)]
+        acts_last = [acts[act_offsets[layer] : act_offsets[layer] + last_rows * units[layer + 1]]
+                     .reshape((last_rows, units[layer + 1])) for layer in range(depth)]
+        deltas_full = [deltas[act_offsets[layer] : act_offsets[layer]
+                              + step_rows * units[layer + 1]].reshape((step_rows, units[layer + 1]))
+                       for layer in range(depth)]
+        deltas_last = [deltas[act_offsets[layer] : act_offsets[layer]
+                              + last_rows * units[layer + 1]].reshape((last_rows, units[layer + 1]))
+                       for layer in range(depth)]
+
+        for e in range(sse_out.size):
+            order = orders[e if orders.shape[0] > 1 else 0]  # (rows,)
+            sse = 0.0
+            abs_sum = 0.0
+            for start in range(0, rows, step_rows):
+                n = min(step_rows, rows - start)
+                for i in range(n):
+                    row = order[start + i]
+                    for c in range(units[0]):  # plain loops: slice assignment costs more here
+                        inputs[i, c] = x[row, c]
+                    for c in range(n_outputs):
+                        targets[i, c] = y[row, c]
+
+                act2 = acts_full if n == step_rows else acts_last
+                delta2 = deltas_full if n == step_rows else deltas_last
+                for layer in range(depth):  # forward: out = f(input @ w), rows of n
+                    fan_in, fan_out = units[layer], units[layer + 1]
+                    w = w2[layer]
+                    out = acts[act_offsets[layer] : act_offsets[layer] + n * fan_out]
+                    out2 = act2[layer]
+                    source = inputs[:n] if layer == 0 else act2[layer - 1]
+                    # The longer inner loop is the one that vectorizes.
+                    if fan_out >= WIDE:  # the first term assigned, the others added in order
                         for i in range(n):
+                            a = source[i, 0]
+                            for j in range(fan_out):
+                                out2[i, j] = a * w[0, j]
+                            for k in range(1, fan_in):
+                                a = source[i, k]
+                                for j in range(fan_out):
+                                    out2[i, j] += a * w[k, j]
+                    else:  # four running sums break the chain of dependent additions
+                        for i in range(n):
+                            for j in range(fan_out):
+                                s0 = s1 = s2 = s3 = 0.0
+                                k = 0
+                                while k + 4 <= fan_in:
+                                    s0 += source[i, k] * w[k, j]
+                                    s1 += source[i, k + 1] * w[k + 1, j]
+                                    s2 += source[i, k + 2] * w[k + 2, j]
+                                    s3 += source[i, k + 3] * w[k + 3, j]
+                                    k += 4
+                                while k < fan_in:
+                                    s0 += source[i, k] * w[k, j]
+                                    k += 1
+                                out2[i, j] = (s0 + s1) + (s2 + s3)
+                    if bias:
+                        for i in range(n):
+                            for j in range(fan_out):
+                                out2[i, j] += w[fan_in, j]
+                    if layer == depth - 1:
+                        activate_output(out)
+                    else:
+                        activate_hidden(out)
+
+                last = act_offsets[depth - 1]
+                for i in range(n):
+                    for j in range(n_outputs):
+                        err = acts[last + i * n_outputs + j] - targets[i, j]
+                        sse += err * err
+                        abs_sum += abs(err)
+                        deltas[last + i * n_outputs + j] = err
+                times_output_derivative(deltas[last : last + n * n_outputs],
+                                        acts[last : last + n * n_outputs])
+
+                for layer in range(depth - 1, -1, -1):  # backward, then this layer's update
+                    fan_in, fan_out = units[layer], units[layer + 1]
+                    w = w2[layer]
+                    g = g2[layer]
+                    delta = delta2[layer]
+                    source = inputs[:n] if layer == 0 else act2[layer - 1]
+                    flat_w = weights[offsets[layer] : offsets[layer + 1]]
+                    flat_g = grad[offsets[layer] : offsets[layer + 1]]
+                    if fan_out == 1:  # the flat arrays are the column: contiguous loops
+                        d = delta[0, 0]
+                        for k in range(fan_in):
+                            flat_g[k] = source[0, k] * d
+                        if bias:
+                            flat_g[fan_in] = d
+                        for i in range(1, n):  # g = source.T @ delta, summed over rows in order
                             d = delta[i, 0]
                             for k in range(fan_in):
-                                back2[i, k] = d * flat_w[k]
+                                flat_g[k] += source[i, k] * d
+                            if bias:
+                                flat_g[fan_in] += d
                     else:
-                        for k in range(back.size):
-                            back[k] = 0.0
-                        for i in range(n):
+                        for j in range(flat_g.size):
+                            flat_g[j] = 0.0
+                    for i in range(n if fan_out > 1 else 0):
+                        if fan_out >= WIDE:
+                            for k in range(fan_in):
+                                a = source[i, k]
+                                for j in range(fan_out):
+                                    g[k, j] += a * delta[i, j]
+                        else:
                             for j in range(fan_out):
                                 d = delta[i, j]
                                 for k in range(fan_in):
-                                    back2[i, k] += d * w[k, j]
-                    _times_derivative(hidden_code, back, out_below)
-                count = changes[offsets[layer] : offsets[layer + 1]]
-                was_up = previous_up[offsets[layer] : offsets[layer + 1]]
-                if mean:
-                    for j in range(flat_g.size):
-                        flat_g[j] /= n
-                # 64-bit lanes throughout and no branches, so these loops vectorize
-                if started:
-                    for j in range(flat_w.size):
-                        up = 1 if flat_g[j] < 0 else 0  # the update goes up: -grad > 0
-                        count[j] += up ^ was_up[j]
-                        was_up[j] = up
-                        flat_w[j] -= alpha * flat_g[j]
-                else:
-                    for j in range(flat_w.size):
-                        was_up[j] = 1 if flat_g[j] < 0 else 0
-                        flat_w[j] -= alpha * flat_g[j]
-            started = True
+                                    g[k, j] += source[i, k] * d
+                        if bias:
+                            for j in range(fan_out):
+                                g[fan_in, j] += delta[i, j]
+                    if layer > 0:  # delta of the layer below: (delta @ w.T) * f'(out below)
+                        below = act_offsets[layer - 1]
+                        back = deltas[below : below + n * fan_in]
+                        back2 = delta2[layer - 1]
+                        out_below = acts[below : below + n * fan_in]
+                        if fan_out == 1:  # one product per sum: written, as numpy multiplies
+                            for i in range(n):
+                                d = delta[i, 0]
+                                for k in range(fan_in):
+                                    back2[i, k] = d * flat_w[k]
+                        else:
+                            for k in range(back.size):
+                                back[k] = 0.0
+                            for i in range(n):
+                                for j in range(fan_out):
+                                    d = delta[i, j]
+                                    for k in range(fan_in):
+                                        back2[i, k] += d * w[k, j]
+                        times_hidden_derivative(back, out_below)
+                    count = changes[offsets[layer] : offsets[layer + 1]]
+                    was_up = previous_up[offsets[layer] : offsets[layer + 1]]
+                    if mean:
+                        for j in range(flat_g.size):
+                            flat_g[j] /= n
+                    # 64-bit lanes throughout and no branches, so these loops vectorize
+                    if started:
+                        for j in range(flat_w.size):
+                            up = 1 if flat_g[j] < 0 else 0  # the update goes up: -grad > 0
+                            count[j] += up ^ was_up[j]
+                            was_up[j] = up
+                            flat_w[j] -= alpha * flat_g[j]
+                    else:
+                        for j in range(flat_w.size):
+                            was_up[j] = 1 if flat_g[j] < 0 else 0
+                            flat_w[j] -= alpha * flat_g[j]
+                started = True
 
-        sse_out[e] = sse
-        abs_out[e] = abs_sum
-        if not math.isfinite(sse):
-            return True
-    return False
+            sse_out[e] = sse
+            abs_out[e] = abs_sum
+            if not math.isfinite(sse):
+                return True
+        return False
 
-
-@_cached(parallel=True)
-def _train_chunk(
-    x: NDArray[np.float64],
-    y: NDArray[np.float64],
-    orders: NDArray[np.int64],  # (B or 1, epochs in chunk or 1, rows)
-    weights: NDArray[np.float64],  # all trials' weights, flat
-    changes: NDArray[np.int64],
-    previous_up: NDArray[np.int64],
-    starts: NDArray[np.int64],  # (B + 1,) trial b's weights: starts[b]:starts[b + 1]
-    units: NDArray[np.int64],  # (B, depth + 1)
-    schedule: NDArray[np.int64],  # (threads, most) each thread's trials; -1 pads
-    hidden_code: int,
-    output_code: int,
-    bias: bool,
-    mean: bool,
-    step_rows: int,
-    alpha: NDArray[np.float64],
-    first_epoch: int,
-    sse: NDArray[np.float64],  # (B, epochs in chunk)
-    abs_sum: NDArray[np.float64],  # (B, epochs in chunk)
-    stopped: NDArray[np.bool_],  # (B,) diverged: trains no more
-) -> None:
-    for thread in numba.prange(schedule.shape[0]):
-        for b in schedule[thread]:
-            if b < 0 or stopped[b]:  # padding, or diverged in an earlier chunk
-                continue
-            lo, hi = starts[b], starts[b + 1]
-            stopped[b] = _train_trial(
-                x, y, orders[b if orders.shape[0] > 1 else 0], weights[lo:hi], changes[lo:hi],
-                previous_up[lo:hi], units[b], hidden_code, output_code, bias, mean, step_rows,
-                alpha[b], first_epoch, sse[b], abs_sum[b])
+    train.__qualname__ = f"train_{hidden}_{output}"  # the cache's file and key
+    return numba.njit(**_OPTIONS)(train)
 
 
-def _schedule(costs: Sequence[float], threads: int) -> NDArray[np.int64]:
-    """Trials dealt to threads by cost: (threads, most), -1 pads.
-
-    Numba cuts a prange into equal runs of iterations, so uneven trials are balanced here.
-    """
+def _schedule(costs: Sequence[float], threads: int) -> list[list[int]]:
+    """Trials dealt to threads by cost, so that uneven trials finish together."""
     bins, _ = pack(costs, min(threads, len(costs)))
-    table = np.full((len(bins), max(map(len, bins))), -1, dtype=np.int64)
-    for row, members in enumerate(bins):
-        table[row, : len(members)] = members
-    return table
+    return [list(members) for members in bins if members]
+
+
+def _train_share(train: Kernel, members: Sequence[int], x: NDArray[np.float64],
+                 y: NDArray[np.float64], orders: NDArray[np.int64],
+                 weights: NDArray[np.float64], changes: NDArray[np.int64],
+                 previous_up: NDArray[np.int64], starts: NDArray[np.int64],
+                 units: NDArray[np.int64], bias: bool, mean: bool, step_rows: int,
+                 alpha: NDArray[np.float64], first_epoch: int, sse: NDArray[np.float64],
+                 abs_sum: NDArray[np.float64], stopped: NDArray[np.bool_]) -> None:
+    """One thread's trials through a chunk of epochs; a trial that diverged trains no more."""
+    for b in members:
+        if stopped[b]:
+            continue
+        lo, hi = starts[b], starts[b + 1]
+        stopped[b] = train(x, y, orders[b if orders.shape[0] > 1 else 0], weights[lo:hi],
+                           changes[lo:hi], previous_up[lo:hi], units[b], bias, mean, step_rows,
+                           alpha[b], first_epoch, sse[b], abs_sum[b])
 
 
 def train_batch(
@@ -429,7 +556,11 @@ def train_batch(
     if not trials:
         return []
     x, y = checked_batch(x_data, y_data, trials)
+    x, y = x.view(), y.view()  # read-only views, as SIGNATURE has them, whatever the caller's
+    x.setflags(write=False)
+    y.setflags(write=False)
     first = trials[0]
+    train = kernel(first.activation, first.output)
     rows, n_inputs = x.shape
     n_outputs = y.shape[1]
     B = len(trials)
@@ -454,18 +585,22 @@ def train_batch(
     alpha = np.array([t.alpha for t in trials])
     log = EpochLog(trials, rows * n_outputs)
     stopped = np.zeros(B, dtype=np.bool_)
-    for first_epoch in range(0, epochs, chunk):
-        count = min(chunk, epochs - first_epoch)
-        orders = in_order if not shuffled else np.array(
-            [[g.permutation(rows) for _ in range(count)] for g in shufflers],
-            dtype=np.int64)  # (B, count, rows)
-        sse = np.full((B, count), np.nan)  # (B, count) nan after a trial stops
-        abs_sum = np.full((B, count), np.nan)
-        _train_chunk(x, y, orders, weights, changes, previous_up, starts, units, schedule,
-                     _CODES[first.activation], _CODES[first.output], first.bias,
-                     first.reduction == "mean", step_rows, alpha, first_epoch, sse, abs_sum,
-                     stopped)
-        log.absorb(sse.T, abs_sum.T)
+    with ThreadPoolExecutor(len(schedule)) as pool:
+        for first_epoch in range(0, epochs, chunk):
+            count = min(chunk, epochs - first_epoch)
+            orders = in_order if not shuffled else np.array(
+                [[g.permutation(rows) for _ in range(count)] for g in shufflers],
+                dtype=np.int64)  # (B, count, rows)
+            sse = np.full((B, count), np.nan)  # (B, count) nan after a trial stops
+            abs_sum = np.full((B, count), np.nan)
+            share = functools.partial(
+                _train_share, train, x=x, y=y, orders=orders, weights=weights,
+                changes=changes, previous_up=previous_up, starts=starts, units=units,
+                bias=first.bias, mean=first.reduction == "mean", step_rows=step_rows,
+                alpha=alpha, first_epoch=first_epoch, sse=sse, abs_sum=abs_sum,
+                stopped=stopped)
+            list(pool.map(share, schedule))  # list: a thread's exception is raised here
+            log.absorb(sse.T, abs_sum.T)
 
     finals, counts = [], []
     for b, trial in enumerate(trials):
