@@ -75,8 +75,9 @@ class Plan:
     def estimate_seconds(self, rows: int, *, report: bool = True) -> float:
         """About how long the run takes from start to exit on this machine, report included
         unless `report` is False: the cost model calibrated by a short probe of the engine."""
-        return self.estimate(rows, calibrate(self.engine) if self.pending else None,
-                             report=report).total
+        calibration = (calibrate(self.engine, [t.params for t in self.pending])
+                       if self.pending else None)
+        return self.estimate(rows, calibration, report=report).total
 
     def estimate(self, rows: int, calibration: Calibration | None, *,
                  report: bool = True) -> Estimate:
@@ -415,15 +416,21 @@ def slowdown(runs: Sequence[ProbeRun]) -> float:
     return sum(run.seconds for run in runs) / model
 
 
-def calibrate(engine: str, *, clock: Clock = time.process_time, budget: float = PROBE_SECONDS,
+def calibrate(engine: str, trials: Sequence[TrialParams] = (), *,
+              clock: Clock = time.process_time, budget: float = PROBE_SECONDS,
               trainer: Callable[[str], Train] | None = None,
               load: Callable[[], float] | None = None) -> Calibration:
     """Probe this machine with the NumPy engine (for the fixed costs) and with `engine` as a
     worker runs it: one thread, timed in CPU seconds so that other work on the machine counts
     once, as `load` (the 1-minute load average unless given), not in every figure. A Numba
     cache too cold to load is not compiled here: the reference's coefficients are scaled,
-    and the run's compiling is counted."""
-    concrete = engines.resolve(engine)
+    and the run's compiling is counted. An engine that cannot train `trials` here (not
+    installed, or lacking a setting) is estimated as the NumPy engine: validate checks no
+    engine, and run refuses it before training."""
+    try:
+        concrete = engines.resolve(engine, trials)
+    except NnsweepError:
+        concrete = "numpy"
     trainer = trainer or _trainer
     busy = load() if load is not None else os.getloadavg()[0]
     cores = max(1, int(joblib.cpu_count()))

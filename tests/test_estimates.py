@@ -181,3 +181,12 @@ def test_reused_trials_are_not_pace() -> None:
     clock.now = 10.0
     progress.advance(["converged"])  # one of the two to train, in 10 s
     assert progress.seconds_left() == pytest.approx(10.0)
+
+
+def test_an_engine_that_cannot_run_here_is_estimated_as_numpy(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(planner.engines, "installed", lambda: ["numpy"])
+    clock = FakeClock()
+    trainer = fake_trainer(clock, {"numpy": MACHINE}, [])
+    calibration = planner.calibrate("numba", clock=clock, trainer=trainer, load=lambda: 0.0)
+    assert calibration.engine == "numpy"
