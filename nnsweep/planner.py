@@ -14,8 +14,8 @@ import shutil
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +281,8 @@ REPORT_SECONDS_PER_TRIAL = 1e-4
 REPORT_SECONDS_PER_ROW = 2e-5
 # The Numba engine's coefficients on the reference machine, for a cache too cold to probe.
 NUMBA_SPEED = Speed(per_call=6e-8, per_value=2e-10)
+# The probe's networks: XOR-shaped, sigmoid, full descent (their width and rate vary).
+PROBE = TrialParams(activation="sigmoid", output="sigmoid", descent="full", record_every=100)
 # Each of the probe's runs trains for about this long, and is timed this many times more.
 PROBE_SECONDS = 0.05
 PROBE_REPEATS = 2
@@ -291,12 +293,12 @@ class Calibration:
     """How fast this machine runs a sweep with one engine: the engine's cost-model coefficients
     and how much slower than the reference machine it runs plain NumPy (for the fixed costs),
     both in CPU seconds; `load`, what else keeps the cores busy (the load average), for the
-    share of them the run will get; `compiled` False when the engine will first compile."""
+    share of them the run will get; `uncompiled`, the kernels the run will first compile."""
 
     engine: str
     speed: Speed
     slowdown: float
-    compiled: bool = True
+    uncompiled: int = 0
     load: float = 0.0
     cores: int = 1
 
@@ -336,8 +338,7 @@ def estimate(plan: Plan, rows: int, calibration: Calibration, *, report: bool = 
     if plan.pending:
         shared = calibration.slowdown * calibration.contention(plan.workers)
         workers = shared * WORKER_SECONDS.get(engine, WORKER_SECONDS["numpy"])
-        if not calibration.compiled:
-            workers += shared * COMPILE_SECONDS
+        workers += shared * COMPILE_SECONDS * calibration.uncompiled
     training = (calibration.contention(min(plan.workers, len(plan.batches)))
                 * estimate_seconds(plan.batches, plan.workers, rows, calibration.speed))
     history_rows = sum(len(range(0, t.params.epochs, t.params.record_step)) + 1
@@ -364,7 +365,7 @@ Clock = Callable[[], float]
 
 def probe_trials(hidden: int, epochs: int) -> tuple[TrialParams, ...]:
     """The probe's batch: XOR-shaped networks of one width, rates that neither stall nor blow."""
-    return tuple(TrialParams(alpha=alpha, hidden=(hidden,), epochs=epochs, record_every=100)
+    return tuple(replace(PROBE, alpha=alpha, hidden=(hidden,), epochs=epochs)
                  for alpha in (0.1, 0.3, 1.0, 3.0))
 
 
@@ -423,10 +424,10 @@ def calibrate(engine: str, trials: Sequence[TrialParams] = (), *,
     """Probe this machine with the NumPy engine (for the fixed costs) and with `engine` as a
     worker runs it: one thread, timed in CPU seconds so that other work on the machine counts
     once, as `load` (the 1-minute load average unless given), not in every figure. A Numba
-    cache too cold to load is not compiled here: the reference's coefficients are scaled,
-    and the run's compiling is counted. An engine that cannot train `trials` here (not
-    installed, or lacking a setting) is estimated as the NumPy engine: validate checks no
-    engine, and run refuses it before training."""
+    kernel the cache does not hold is not compiled here: the run's compiling is counted, and
+    without the probe's own kernel the reference's coefficients are scaled. An engine that
+    cannot train `trials` here (not installed, or lacking a setting) is estimated as the NumPy
+    engine: validate checks no engine, and run refuses it before training."""
     try:
         concrete = engines.resolve(engine, trials)
     except NnsweepError:
@@ -441,12 +442,15 @@ def calibrate(engine: str, trials: Sequence[TrialParams] = (), *,
     slow = slowdown(numpy_runs)
     if concrete == "numpy":
         return Calibration(concrete, fit_speed(numpy_runs), slow, load=busy, cores=cores)
-    if not numba_compiled():
+    pairs = {(t.activation, t.output) for t in trials}
+    missing = uncompiled_kernels(pairs)
+    if uncompiled_kernels({(PROBE.activation, PROBE.output)}):
         scaled = Speed(NUMBA_SPEED.per_call * slow, NUMBA_SPEED.per_value * slow)
-        return Calibration(concrete, scaled, slow, compiled=False, load=busy, cores=cores)
+        return Calibration(concrete, scaled, slow, uncompiled=missing, load=busy, cores=cores)
     with _one_numba_thread():
         runs = probe(trainer(concrete), clock=clock, budget=budget)
-    return Calibration(concrete, fit_speed(runs), slow, load=busy, cores=cores)
+    return Calibration(concrete, fit_speed(runs), slow, uncompiled=missing, load=busy,
+                       cores=cores)
 
 
 def _trainer(engine: str) -> Train:
@@ -469,18 +473,13 @@ def _one_numba_thread() -> Iterator[None]:
         numba.set_num_threads(previous)
 
 
-def numba_compiled() -> bool:
-    """Whether the Numba engine's kernels were compiled into its cache on this machine (False:
-    a run compiles them first, or this Numba's cache cannot be read)."""
+def uncompiled_kernels(pairs: Iterable[tuple[str, str]]) -> int:
+    """How many of these (hidden, output) activation pairs' kernels the Numba engine's cache
+    does not hold: a run compiles each first (all of them where the cache cannot be read)."""
     from nnsweep import engine_numba
 
-    folder_of: Callable[[], Path | None] | None = getattr(engine_numba, "cache_folder", None)
-    if folder_of is not None:  # nnsweep's own cache folder, one per source stamp
-        folder = folder_of()
-        return folder is not None and any(folder.glob("*.nbi"))
-    kernels = [kernel for kernel in vars(engine_numba).values()
-               if hasattr(getattr(kernel, "_cache", None), "_cache_file")]
-    try:
-        return bool(kernels) and all(k._cache._cache_file._load_index() for k in kernels)
-    except (AttributeError, OSError):  # another Numba's internals
-        return False
+    wanted = set(pairs)
+    is_cached: Callable[[str, str], bool] | None = getattr(engine_numba, "is_cached", None)
+    if is_cached is None:
+        return len(wanted)
+    return sum(not is_cached(hidden, output) for hidden, output in wanted)

@@ -82,7 +82,7 @@ def test_the_probe_grows_each_run_until_it_takes_about_its_budget() -> None:
 def test_calibration_measures_the_engine_that_will_run_and_numpy_for_the_fixed_costs(
         monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("numba")
-    monkeypatch.setattr(planner, "numba_compiled", lambda: True)
+    monkeypatch.setattr(planner, "uncompiled_kernels", lambda pairs: 0)
     clock, trained = FakeClock(), []
     compiled = Speed(per_call=1e-7, per_value=1e-9)
     trainer = fake_trainer(clock, {"numpy": MACHINE, "numba": compiled}, trained)
@@ -93,17 +93,19 @@ def test_calibration_measures_the_engine_that_will_run_and_numpy_for_the_fixed_c
     slow = planner.slowdown(planner.probe(trainer("numpy"), clock=clock))
     assert calibration.slowdown == pytest.approx(slow, rel=1e-9)
     assert 1.5 < calibration.slowdown < 4  # between MACHINE's two ratios to the reference
-    assert calibration.load == 3.0 and calibration.compiled
+    assert calibration.load == 3.0 and calibration.uncompiled == 0
 
 
 def test_a_cold_numba_cache_is_not_compiled_by_the_estimate_but_counted(
         monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("numba")
-    monkeypatch.setattr(planner, "numba_compiled", lambda: False)
+    monkeypatch.setattr(planner, "uncompiled_kernels", lambda pairs: len(set(pairs)))
     clock, trained = FakeClock(), []
     trainer = fake_trainer(clock, {"numpy": MACHINE}, trained)
-    calibration = planner.calibrate("numba", clock=clock, trainer=trainer, load=lambda: 0.0)
-    assert set(trained) == {"numpy"} and not calibration.compiled
+    trials = [TrialParams(activation=a, output="sigmoid") for a in ("relu", "tanh", "relu")]
+    calibration = planner.calibrate("numba", trials, clock=clock, trainer=trainer,
+                                    load=lambda: 0.0)
+    assert set(trained) == {"numpy"} and calibration.uncompiled == 2
     assert calibration.speed.per_value == pytest.approx(
         planner.NUMBA_SPEED.per_value * calibration.slowdown)
 
@@ -147,8 +149,8 @@ def test_no_report_leaves_out_the_report_and_nothing_to_train_costs_only_the_sta
 
 def test_compiling_and_a_busy_machine_are_counted(xor_plan: planner.Plan) -> None:
     part = xor_plan.estimate(4, calibration(engine="numba"))
-    cold = xor_plan.estimate(4, calibration(engine="numba", compiled=False))
-    assert cold.workers - part.workers == pytest.approx(2.0 * planner.COMPILE_SECONDS)
+    cold = xor_plan.estimate(4, calibration(engine="numba", uncompiled=2))
+    assert cold.workers - part.workers == pytest.approx(2 * 2.0 * planner.COMPILE_SECONDS)
     busy = xor_plan.estimate(4, calibration(load=2.0))  # two busy processes on two cores
     assert busy.training == pytest.approx(2 * part.training)
     assert busy.report == pytest.approx(1.5 * part.report)  # one more process on two cores
