@@ -427,17 +427,29 @@ def latest(path: Path) -> dict[str, Record]:
 
 
 def drop_torn_tail(path: Path) -> None:
-    """Cut a last line that a kill left unfinished, so the next append starts on a clean line."""
+    """Cut a last line that a kill left unfinished, so the next append starts on a clean line.
+    Only the file's end is read: a run over a big journal does not read it twice."""
     if not path.exists():
         return
     fd = os.open(path, _open_flags(os.O_RDWR))
     with os.fdopen(fd, "rb+") as handle:
-        data = handle.read()
-        if not data or data.endswith(b"\n"):
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
             return
-        keep = data.rfind(b"\n") + 1
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        keep, end = 0, size
+        while end > 0:  # back, a block at a time, to the last newline
+            start = max(0, end - 65536)
+            handle.seek(start)
+            newline = handle.read(end - start).rfind(b"\n")
+            if newline >= 0:
+                keep = start + newline + 1
+                break
+            end = start
         warnings.warn(
-            f"{path}: dropped a torn last record ({len(data) - keep} bytes cut short by a kill); "
+            f"{path}: dropped a torn last record ({size - keep} bytes cut short by a kill); "
             "that trial will be trained again", JournalWarning, stacklevel=2)
         handle.truncate(keep)
         handle.flush()

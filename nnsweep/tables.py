@@ -250,7 +250,8 @@ def by_hidden(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_csv(path: Any, schema: dict[str, str] | None = None) -> pd.DataFrame:
-    """Read a table written by `DataFrame.to_csv(index=False)` back into its schema.
+    """Read a results table's CSV (or one written by `DataFrame.to_csv(index=False)`) back into
+    its schema, every float equal to the parquet table's bit for bit.
 
     Text cells keep "" as the empty string; in number columns an empty cell is missing.
     Without a schema, `path` must name a file: the table is told by its header (or, failing

@@ -153,3 +153,23 @@ def test_arrays_are_journaled_packed_not_as_lists_of_numbers() -> None:
     assert isinstance(result["values"], str) and result["weights"] is True
     assert result["layers"] == [[3, 3], [3, 1]]
     assert not any(isinstance(v, list) for k, v in result.items() if k != "layers")
+
+
+@pytest.mark.parametrize("torn", [1, 40, 70_000])
+def test_a_torn_line_of_any_length_is_cut_back_to_the_last_whole_line(
+        tmp_path: Path, torn: int) -> None:
+    path = tmp_path / "journal.jsonl"
+    journal.append(path, [record("a"), record("b")], keep_weights=False)
+    whole = path.read_bytes()
+    path.write_bytes(whole + b"x" * torn)  # a line longer than a block of the search, too
+    with pytest.warns(JournalWarning, match=rf"torn last record \({torn} bytes"):
+        journal.drop_torn_tail(path)
+    assert path.read_bytes() == whole
+
+
+def test_a_journal_that_is_one_torn_line_is_emptied(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    path.write_bytes(b'{"v":3,"trial":')
+    with pytest.warns(JournalWarning, match="torn last record"):
+        journal.drop_torn_tail(path)
+    assert path.read_bytes() == b""
