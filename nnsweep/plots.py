@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib import rc_context
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -1145,5 +1146,6 @@ def _save(fig: Figure, out: Path, name: str, title: str, caption: str,
         fig.set_layout_engine("none")  # the layout is done: a second file need not redo it
     fig.savefig(png, dpi=110)
     if vector:
-        fig.savefig(svg)
+        with rc_context({"svg.fonttype": "none"}):  # text as text: no path per glyph
+            fig.savefig(svg)
     return Picture(name=name, title=title, caption=caption, png=png, svg=svg)
