@@ -268,7 +268,7 @@ def _saved_spec_text(directory: Path) -> str | None:
 # Start: the interpreter, imports, reading the spec, planning.
 START_SECONDS = 0.8
 # Starting the workers and loading the engine in each (numba: its cached kernels).
-WORKER_SECONDS = {"numpy": 0.6, "numba": 1.5}
+WORKER_SECONDS = {"numpy": 0.6, "numba": 0.6}
 # The Numba engine compiling a kernel into an empty cache (one worker compiles, the others
 # wait for it and load it).
 COMPILE_SECONDS = 2.5
