@@ -171,7 +171,8 @@ def _train(
     """Journal each batch as it returns; say why training stopped early, if it did."""
     directory = plan.directory
     records: dict[str, Record] = dict(plan.reused)
-    progress = ProgressReporter(len(plan.trials), reused=len(plan.reused), quiet=quiet)
+    progress = ProgressReporter(len(plan.trials), reused=len(plan.reused), quiet=quiet,
+                                estimate=_eta_start(spec, plan, quiet))
     progress.add_reused([r.status for r in plan.reused.values()])
     stop: BaseException | None = None
     try:
@@ -196,6 +197,15 @@ def _train(
     progress.close(f"{endings[ending]}: {done}/{len(plan.trials)} trials in {directory} "
                    f"({counts_text(Counter(r.status for r in records.values()))})")
     return records, stop
+
+
+def _eta_start(spec: Spec, plan: Plan, quiet: bool) -> float | None:
+    """The plan's seconds until trained, which the bar's eta starts from; probed only for a
+    bar that shows (the probe costs a fraction of a second), so a pipe or quiet pays nothing."""
+    if quiet or not sys.stderr.isatty() or not plan.pending:
+        return None
+    calibration = planner.calibrate(plan.engine, [t.params for t in plan.pending])
+    return plan.estimate(spec.dataset.rows, calibration).until_trained
 
 
 @contextlib.contextmanager

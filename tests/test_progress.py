@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import io
 import re
+import sys
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import pytest
+from helpers import write_spec
 from rich.cells import cell_len
 
+import nnsweep
+from nnsweep import planner, runner
 from nnsweep.progress import ProgressReporter, counts_text
 
 
@@ -90,3 +96,28 @@ def test_the_final_line_shows_control_characters_as_escapes() -> None:
     progress = ProgressReporter(1, stream=stream)
     progress.close("done: 1/1 trials in results/\x1b]0;title\x07x")
     assert stream.getvalue() == "done: 1/1 trials in results/\\x1b]0;title\\x07x\n"
+
+
+def test_a_run_on_a_terminal_starts_the_eta_from_the_plans_estimate_and_a_pipe_probes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[float | None] = []
+    real = runner.ProgressReporter
+
+    def recording(*args: Any, **kwargs: Any) -> ProgressReporter:
+        seen.append(kwargs.get("estimate"))
+        return real(*args, **{**kwargs, "quiet": True})
+
+    probes: list[str] = []
+
+    def probe(engine: str, trials: Any) -> planner.Calibration:
+        probes.append(engine)
+        return planner.Calibration(engine, planner.REFERENCE, 1.0)
+
+    monkeypatch.setattr(runner, "ProgressReporter", recording)
+    monkeypatch.setattr(planner, "calibrate", probe)
+    spec = nnsweep.load_spec(write_spec(tmp_path, 'dataset = "xor"\n[params]\nepochs = 5\n'))
+    nnsweep.run(spec, out=tmp_path / "pipe", jobs=1, quiet=False)  # stderr is no terminal here
+    assert seen == [None] and probes == []
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    nnsweep.run(spec, out=tmp_path / "terminal", jobs=1, quiet=False)
+    assert probes == ["numpy"] and seen[1] is not None and seen[1] > 0
