@@ -14,10 +14,11 @@ import pytest
 from helpers import SMALL_FIXED, SMALL_GRID, sweep_frames
 from matplotlib import colormaps
 from matplotlib.axes import Axes
-from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.collections import Collection, LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.transforms import Bbox
+from numpy.typing import NDArray
 
 from nnsweep import outcomes, plots, tables
 from nnsweep.errors import NnsweepError, UnknownTrial
@@ -34,7 +35,7 @@ def trials_of(*params: TrialParams, statuses: list[str] | None = None) -> pd.Dat
 
 
 def grid_trials(**axes: list[Any]) -> pd.DataFrame:
-    rows = [{}]
+    rows: list[dict[str, Any]] = [{}]
     for name, values in axes.items():
         rows = [{**row, name: value} for row in rows for value in values]
     return trials_of(*(TrialParams(**row) for row in rows))
@@ -305,6 +306,16 @@ def curves_figure(frames: dict[str, pd.DataFrame], drawn: Drawn, tmp_path: Path,
     return fig, picture
 
 
+def points(collection: Collection) -> NDArray[np.float64]:
+    """A collection's marker positions, (n, 2)."""
+    return np.asarray(collection.get_offsets(), dtype=float)
+
+
+def segments(lines: LineCollection) -> list[NDArray[np.float64]]:
+    """A line collection's lines, each (points, 2)."""
+    return [np.asarray(seg, dtype=float) for seg in lines.get_segments()]
+
+
 def panels(fig: Figure) -> list[Axes]:
     """The visible axes that are not colour bars."""
     return [ax for ax in fig.axes if ax.get_visible() and not hasattr(ax, "_colorbar")]
@@ -339,8 +350,9 @@ def assert_tidy(fig: Figure) -> None:
         if ax.get_title():
             titles.append(ax.title.get_window_extent(renderer))
     assert not overlaps(titles)
-    if fig._suptitle is not None:
-        titles.append(fig._suptitle.get_window_extent(renderer))
+    suptitle = getattr(fig, "_suptitle", None)
+    if suptitle is not None:
+        titles.append(suptitle.get_window_extent(renderer))
     for box in titles:
         assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1
 
@@ -393,8 +405,8 @@ def test_learning_curves_put_epochs_on_a_log_axis_with_epoch_0_apart(
         # The stub for epoch 0 takes a small share of the log width, not 0..first its 40%.
         share = np.log(stride / left) / np.log(right / left)
         assert share < 0.25
-        starts = [c for c in ax.collections if c.get_offsets().shape[0]
-                  and np.allclose(c.get_offsets()[:, 0], labels["0"])]
+        starts = [c for c in ax.collections if points(c).shape[0]
+                  and np.allclose(points(c)[:, 0], labels["0"])]
         assert starts  # epoch 0's errors are drawn at the stub
         assert "epoch 0 as open circles" in picture.caption
 
@@ -412,7 +424,7 @@ def test_errors_are_never_clipped_the_log_axis_reaches_the_smallest(
     assert smallest / 2 < low <= smallest  # its own floor, not a fixed 1e-12
     assert high >= 0.5
     lines = [c for c in ax.collections if isinstance(c, LineCollection)]
-    lowest = min(float(np.min(seg[:, 1])) for c in lines for seg in c.get_segments())
+    lowest = min(float(np.min(seg[:, 1])) for c in lines for seg in segments(c))
     assert lowest == pytest.approx(smallest)
 
 
@@ -424,9 +436,9 @@ def test_exact_zeros_are_drawn_at_the_floor_with_a_marker_and_said(
     [ax] = panels(fig)
     floor = float(frames["history"]["mae"][frames["history"]["mae"] > 0].min())
     assert 0 < ax.get_ylim()[0] <= floor
-    marks = [c for c in ax.collections if c.get_offsets().shape[0]
-             and np.allclose(c.get_offsets()[:, 1], floor)
-             and c.get_offsets()[:, 0].min() > 100]
+    marks = [c for c in ax.collections if points(c).shape[0]
+             and np.allclose(points(c)[:, 1], floor)
+             and points(c)[:, 0].min() > 100]
     assert marks
     assert "exactly 0" in picture.caption
 
@@ -438,8 +450,9 @@ def test_curve_colours_follow_viridis_in_the_order_of_the_swept_value(
     [ax] = panels(fig)
     [lines] = [c for c in ax.collections if isinstance(c, LineCollection)]
     # The larger alpha, the lower its last error: order the curves by alpha that way.
-    ends = [float(seg[-1, 1]) for seg in lines.get_segments()]
-    colours = lines.get_colors()[np.argsort(ends)[::-1]]  # (alphas, 4) smallest alpha first
+    ends = [float(seg[-1, 1]) for seg in segments(lines)]
+    order = np.argsort(ends)[::-1]  # smallest alpha first
+    colours = np.asarray(lines.get_colors())[order]  # (alphas, 4)
     viridis = colormaps["viridis"](np.linspace(0.0, plots.CURVE_PALETTE_END, len(alphas)))
     np.testing.assert_allclose(colours[:, :3], viridis[:, :3], atol=1e-6)
 
@@ -452,11 +465,11 @@ def test_seeds_are_a_median_line_and_a_band_never_a_line_or_panel_each(
     [lines] = [c for c in ax.collections if isinstance(c, LineCollection)]
     [bands] = [c for c in ax.collections if isinstance(c, PolyCollection)
                and not isinstance(c, LineCollection)]
-    assert len(lines.get_segments()) == 3 and len(bands.get_paths()) == 3
+    assert len(segments(lines)) == 3 and len(bands.get_paths()) == 3
     # The median seed is seed 2 (errors rise with the seed); the band spans seeds 0 to 4.
     history = frames["history"].merge(frames["trials"][["trial", "alpha", "seed"]], on="trial")
     last = history[history["epoch"] == 199].set_index(["alpha", "seed"])["mae"]
-    ends = sorted(float(seg[-1, 1]) for seg in lines.get_segments())
+    ends = sorted(float(seg[-1, 1]) for seg in segments(lines))
     assert ends == pytest.approx(sorted(last[(a, 2)] for a in (0.1, 1.0, 10.0)))
     assert "median of 5 seeds" in picture.caption and "min to max" in picture.caption
     drawn.clear()
@@ -554,7 +567,7 @@ def test_the_outcome_map_gives_each_outcome_its_own_colour_and_a_legend(
     trials.loc[trials["alpha"] == 1000.0, "status"] = "diverged"
     fig, picture = heatmap_figures(frames, drawn, tmp_path)["outcome"]
     [legend] = fig.legends
-    colours = {text.get_text().split(":")[0]: tuple(patch.get_facecolor()[:3])
+    colours = {text.get_text().split(":")[0]: tuple(np.asarray(patch.get_facecolor())[:3])
                for text, patch in zip(legend.get_texts(), legend.get_patches(), strict=True)}
     assert {"too slow", "learning", "stuck"} <= set(colours)
     assert len(set(colours.values())) == len(colours)
@@ -616,9 +629,10 @@ def test_a_one_axis_sweep_gets_a_line_of_final_error_with_the_seed_band(
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     [band] = [c for c in ax.collections if isinstance(c, PolyCollection)]
     assert len(band.get_paths()) == 1
-    [line] = [ln for ln in ax.lines if len(ln.get_xdata()) == 4]
+    [line] = [ln for ln in ax.lines if len(np.asarray(ln.get_xdata())) == 4]
     cells = plots.cell_frame(frames["trials"], frames["history"], layout)
-    np.testing.assert_allclose(line.get_ydata(), cells.sort_values("alpha")["error"])
+    np.testing.assert_allclose(np.asarray(line.get_ydata(), dtype=float),
+                               cells.sort_values("alpha")["error"])
     assert "each cell: the median of its 3 seeds' final mae" in picture.caption
     assert "band: least to largest final error" in picture.caption
     assert_tidy(fig)
@@ -650,7 +664,7 @@ def test_curves_cost_per_cell_not_per_seed_or_epoch(drawn: Drawn, tmp_path: Path
         [ax] = panels(fig)
         artists.append(len(ax.get_children()))
         [lines] = [c for c in ax.collections if isinstance(c, LineCollection)]
-        assert max(len(seg) for seg in lines.get_segments()) <= plots.MAX_CURVE_POINTS + 2
+        assert max(len(seg) for seg in segments(lines)) <= plots.MAX_CURVE_POINTS + 2
     assert artists[0] == artists[1]
 
 
