@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--x", help="parameter across the heatmaps")
     report.add_argument("--y", help="parameter down the heatmaps")
     report.add_argument("--facet", help="parameters with one panel per value, comma-separated")
+    report.add_argument("--svg", action="store_true",
+                        help="write each figure as SVG too, beside its PNG")
 
     predict = commands.add_parser("predict", help="a saved network's output for an input row")
     predict.add_argument("dir", type=Path)
@@ -340,7 +342,8 @@ def _report(args: argparse.Namespace) -> int:
 
     store.check_results_folder(args.dir)  # before the lock: no .lock left in a stranger's folder
     with store.locked(args.dir):  # no run may start writing while the report is written
-        page = build_report(args.dir, x=args.x, y=args.y, facet=args.facet, trial=args.trial)
+        page = build_report(args.dir, x=args.x, y=args.y, facet=args.facet, trial=args.trial,
+                            svg=args.svg)
     print(page)
     return EXIT_OK
 

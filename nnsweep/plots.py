@@ -129,6 +129,7 @@ class Picture:
     caption: str
     png: Path
     svg: Path
+    tick_points: float | None = None  # its smallest tick label's font size; None: no ticks
 
 
 # --- choosing the layout ------------------------------------------------------------------
@@ -1148,4 +1149,8 @@ def _save(fig: Figure, out: Path, name: str, title: str, caption: str,
     if vector:
         with rc_context({"svg.fonttype": "none"}):  # text as text: no path per glyph
             fig.savefig(svg)
-    return Picture(name=name, title=title, caption=caption, png=png, svg=svg)
+    sizes = [label.get_fontsize() for ax in fig.axes for minor in (False, True)
+             for label in (*ax.get_xticklabels(minor=minor), *ax.get_yticklabels(minor=minor))
+             if label.get_visible() and label.get_text()]
+    return Picture(name=name, title=title, caption=caption, png=png, svg=svg,
+                   tick_points=float(min(sizes)) if sizes else None)

@@ -15,7 +15,6 @@ import datetime as dt
 import html
 import json
 import math
-import re
 import struct
 import warnings
 from collections.abc import Sequence
@@ -92,9 +91,9 @@ class Contents:
 
 
 def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
-                 facet: str | None = None, trial: str | None = None) -> Path:
-    """Read the saved tables of a results folder, write plots/ and report.html/report.md; return
-    the report.html path."""
+                 facet: str | None = None, trial: str | None = None, svg: bool = False) -> Path:
+    """Read the saved tables of a results folder, write plots/ (PNG; SVG beside it with `svg`)
+    and report.html/report.md; return the report.html path."""
     directory = Path(directory)
     results = _results(directory)
     if results.running is not None:
@@ -105,7 +104,7 @@ def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
     chosen = plots.resolve_trial(frames["trials"], trial) if trial else None
     out = directory / "plots"
     _remove_old_pictures(out)
-    pictures = plots.draw_all(frames, layout, out, chosen)
+    pictures = plots.draw_all(frames, layout, out, chosen, vector=svg)
     contents = gather(directory, frames, manifest, layout, pictures, expected=results.expected)
     contents = replace(contents, key=store.report_key(manifest, x=x, y=y, facet=facet,
                                                       trial=trial))
@@ -667,24 +666,10 @@ def png_size(png: bytes) -> tuple[int, int, float]:
     return width, height, dpi
 
 
-# A tick group of matplotlib's SVG, then its label's size: text as paths (the default) is
-# scaled by size / 100; text as text carries a font size in points (SVG user units).
-_TICK_TEXT = re.compile(r'<g id="[xy]tick_\d+">.*?(?:scale\(([0-9.e+-]+) -|font(?:-size)?:\s*'
-                        r"(?:[a-z]+ )*([0-9.]+)px)", re.S)
-
-
-def tick_font_points(svg: str) -> float | None:
-    """The smallest tick label's font size, in points, of a matplotlib SVG; None without
-    labelled ticks."""
-    sizes = [float(scale) * 100 if scale else float(size)
-             for scale, size in _TICK_TEXT.findall(svg)]
-    return min(sizes) if sizes else None
-
-
 def figure_size(picture: Picture, png: bytes) -> FigureSize:
+    """The PNG's size and resolution, and its smallest tick text as drawn."""
     width, height, dpi = png_size(png)
-    svg = _saved_text(picture.svg)
-    return FigureSize(width, height, dpi, tick_font_points(svg) if svg else None)
+    return FigureSize(width, height, dpi, picture.tick_points)
 
 
 # --- HTML ---------------------------------------------------------------------------------
@@ -796,7 +781,7 @@ def _grouped(pictures: Sequence[Picture]) -> dict[str, list[Picture]]:
     rest."""
     groups: dict[str, list[Picture]] = {section: [] for section, _ in SECTIONS}
     for picture in pictures:
-        if picture.name == "outcome" or picture.name.startswith("heatmap"):
+        if picture.name in ("outcome", "final_error") or picture.name.startswith("heatmap"):
             groups["heatmaps"].append(picture)
         elif "curve" in picture.name:
             groups["curves"].append(picture)

@@ -15,6 +15,7 @@ import io
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
@@ -294,3 +296,25 @@ def write_results(
 
 def _trial_id(params: TrialParams) -> str:
     return hashlib.sha256(repr(params).encode()).hexdigest()[:12]
+
+
+# --- figures ----------------------------------------------------------------------------------
+
+_SVG = "{http://www.w3.org/2000/svg}"
+
+
+def svg_tick_points(svg: str) -> float | None:
+    """The smallest tick label's font size, in points, of a matplotlib SVG, read apart from
+    nnsweep's own bookkeeping: within each tick group, text as text carries a font size,
+    text as paths a glyph scale of size / 100. None without labelled ticks."""
+    sizes = []
+    for group in ElementTree.fromstring(svg).iter(f"{_SVG}g"):
+        if not re.fullmatch(r"[xy]tick_\d+", group.get("id", "")):
+            continue
+        for element in group.iter():
+            font = re.search(r"font(?:-size)?:\s*(?:[a-z]+ )*([0-9.]+)px",
+                             element.get("style", ""))
+            scale = re.search(r"scale\(([0-9.e+-]+) -", element.get("transform", ""))
+            sizes += [float(font[1])] if font else []
+            sizes += [float(scale[1]) * 100] if scale else []
+    return min(sizes) if sizes else None

@@ -20,7 +20,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import ROOT, write_results
+from helpers import ROOT, svg_tick_points, write_results
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -41,7 +41,6 @@ from nnsweep.report import (
     png_size,
     read_tables,
     render_html,
-    tick_font_points,
 )
 
 
@@ -82,14 +81,20 @@ def test_the_report_is_written_as_html_with_markdown_beside_it(small: Path) -> N
     assert (small / "report.md").read_text(encoding="utf-8").startswith("# small\n")
 
 
-def test_every_figure_is_written_as_png_and_svg_under_stable_names(small: Path) -> None:
+def test_every_figure_is_written_as_png_under_stable_names_and_svg_when_asked(
+        small: Path, tmp_path: Path) -> None:
     names = {p.stem for p in (small / "plots").glob("*.png")}
     assert names == {"outcome", "heatmap_final_error", "heatmap_converged_share",
                      "heatmap_converged_epoch", "heatmap_direction_changes", "learning_curves",
                      "weight_directions"}
-    assert {p.stem for p in (small / "plots").glob("*.svg")} == names
+    assert not list((small / "plots").glob("*.svg"))
     for png in (small / "plots").glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    copy = tmp_path / "copy"
+    shutil.copytree(small, copy)
+    page = build_report(copy, svg=True).read_text(encoding="utf-8")
+    assert {p.stem for p in (copy / "plots").glob("*.svg")} == names
+    assert all(f'href="plots/{name}.svg"' in page for name in names)
 
 
 def test_a_rebuilt_report_drops_figures_it_no_longer_draws_and_keeps_other_files(
@@ -458,7 +463,11 @@ def test_a_sweep_without_an_x_axis_has_no_explorer(tmp_path: Path,
 
 # --- figures at a legible size ------------------------------------------------------------
 
-def test_every_figure_is_sized_to_keep_its_tick_text_legible(small: Path) -> None:
+def test_every_figure_is_sized_to_keep_its_tick_text_legible(small: Path,
+                                                             tmp_path: Path) -> None:
+    """Sized from the tick text as drawn; the SVG copy, asked for here, shows what it was."""
+    small = shutil.copytree(small, tmp_path / "copy")
+    build_report(small, svg=True)
     page = _page(small)
     figures = re.findall(r'<figure id="([^"]+)"><div class="scroll"><img src="[^"]+" '
                          r'width="(\d+)" height="(\d+)" style="min-width: (\d+)px"', page)
@@ -468,11 +477,22 @@ def test_every_figure_is_sized_to_keep_its_tick_text_legible(small: Path) -> Non
         with Image.open(png) as image:
             assert (int(width), int(height)) == image.size
             dpi = float(image.info["dpi"][0])
-        points = tick_font_points(png.with_suffix(".svg").read_text(encoding="utf-8"))
+        points = svg_tick_points(png.with_suffix(".svg").read_text(encoding="utf-8"))
         assert points is not None
         tick = points * dpi / 72  # the smallest tick text, in the PNG's pixels
         assert int(floor) / int(width) * tick >= LEGIBLE_PX  # never shrunk below legible
         assert int(floor) <= max(int(width), 1) or tick < LEGIBLE_PX  # nor more than needed
+
+
+def test_a_pictures_tick_size_as_drawn_is_what_its_svg_copy_shows(small: Path,
+                                                                  tmp_path: Path) -> None:
+    frames = read_tables(small)
+    layout = plots.choose_layout(frames["trials"])
+    pictures = plots.draw_all(frames, layout, tmp_path, vector=True)
+    assert pictures and all(p.tick_points is not None for p in pictures)
+    for picture in pictures:
+        assert picture.tick_points == pytest.approx(
+            svg_tick_points(picture.svg.read_text(encoding="utf-8")), abs=0.01), picture.name
 
 
 @pytest.mark.parametrize("fonttype", ["path", "none"])
@@ -483,16 +503,17 @@ def test_the_tick_text_size_is_read_from_a_matplotlib_svg(tmp_path: Path,
     axes.plot([1, 2, 3], [1, 4, 9])
     axes.tick_params(axis="x", labelsize=7.5)
     axes.tick_params(axis="y", labelsize=11)
+    axes.set_title("smaller, but no tick", fontsize=5)
     with matplotlib.rc_context({"svg.fonttype": fonttype}):
         figure.savefig(tmp_path / "f.svg")
-    assert tick_font_points((tmp_path / "f.svg").read_text(encoding="utf-8")) == 7.5
+    assert svg_tick_points((tmp_path / "f.svg").read_text(encoding="utf-8")) == 7.5
 
 
 def test_a_figure_without_tick_labels_has_no_tick_size(tmp_path: Path) -> None:
     figure = Figure(figsize=(3, 2))
     figure.subplots().set_axis_off()
     figure.savefig(tmp_path / "f.svg")
-    assert tick_font_points((tmp_path / "f.svg").read_text(encoding="utf-8")) is None
+    assert svg_tick_points((tmp_path / "f.svg").read_text(encoding="utf-8")) is None
 
 
 def test_a_pngs_size_and_resolution_are_read_from_its_header(tmp_path: Path) -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import write_results
+from helpers import svg_tick_points, write_results
 from PIL import Image
 
-from nnsweep.report import LEGIBLE_PX, build_report, read_tables, tick_font_points
+from nnsweep.report import LEGIBLE_PX, build_report, read_tables
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]  # a browser and a trained sweep
 
@@ -53,9 +53,10 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def opened(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
-    """The small sweep's report, loaded from a file:// URL."""
+    """The small sweep's report, loaded from a file:// URL; its figures' SVG copies let the
+    tests read the tick text's size apart from the report's own sizing."""
     directory = write_results(tmp_path_factory.mktemp("browser") / "results")
-    page = build_report(directory)
+    page = build_report(directory, svg=True)
     browser.get(page.resolve().as_uri())
     return browser, directory
 
@@ -102,7 +103,7 @@ def test_the_sections_come_answer_first_and_the_record_last(opened: tuple[Any, P
 def _tick_pixels(png: Path) -> float:
     """The figure's smallest tick text in the PNG's own pixels: its size in points (from the
     SVG saved beside it) at the resolution the PNG records."""
-    points = tick_font_points(png.with_suffix(".svg").read_text(encoding="utf-8"))
+    points = svg_tick_points(png.with_suffix(".svg").read_text(encoding="utf-8"))
     assert points is not None
     with Image.open(png) as image:
         dpi = float(image.info["dpi"][0])
