@@ -63,6 +63,13 @@ def _jit(fn: F) -> F:
     return cast(F, numba.njit(**_OPTIONS)(fn))
 
 
+def _inlined(fn: F) -> F:
+    """njit, its body put in its caller's by Numba: a function that may raise (log1p's
+    domain check) and is called, not inlined, refers to its environment by address, and a
+    kernel that holds an address cannot be cached."""
+    return cast(F, numba.njit(inline="always", **_OPTIONS)(fn))
+
+
 # Layers at least this wide loop over their outputs innermost; narrower ones over inputs.
 WIDE = 8
 # Bytes of row orders and error sums held at a time: long runs train in chunks of epochs.
@@ -115,10 +122,10 @@ def _unchanged(delta: NDArray[np.float64], out: NDArray[np.float64]) -> None:
 
 @functools.cache
 def _activation_loop(name: str) -> Kernel:
-    """z <- f(z) in place, the table's scalar form, for LLVM to inline and vectorize."""
-    f = _jit(TABLE[name].scalar)
+    """z <- f(z) in place, the table's scalar form, for LLVM to vectorize in the kernel."""
+    f = _inlined(TABLE[name].scalar)
 
-    @_jit
+    @_inlined
     def loop(z: NDArray[np.float64]) -> None:
         for j in range(z.size):
             z[j] = f(z[j], _exp)
@@ -132,9 +139,9 @@ def _derivative_loop(name: str) -> Kernel:
     form: ScalarForm | None = TABLE[name].scalar_deriv
     if form is None:
         return _unchanged
-    f = _jit(form)
+    f = _inlined(form)
 
-    @_jit
+    @_inlined
     def loop(delta: NDArray[np.float64], out: NDArray[np.float64]) -> None:
         for j in range(delta.size):
             delta[j] *= f(out[j], _exp)
@@ -241,8 +248,9 @@ def _cache_class() -> Any:
         return None
 
     class Locator(_CacheLocator):
-        def __init__(self, folder: Path) -> None:
+        def __init__(self, folder: Path, py_file: str) -> None:
             self._folder = folder
+            self._py_file = py_file  # where Numba's warnings point
 
         def get_cache_path(self) -> str:
             return str(self._folder)
@@ -256,7 +264,7 @@ def _cache_class() -> Any:
         @classmethod
         def from_function(cls, py_func: Any, py_file: str) -> Locator | None:
             folder = cache_folder()
-            return None if folder is None else cls(folder)
+            return None if folder is None else cls(folder, py_file)
 
     class Impl(CompileResultCacheImpl):
         _locator_classes = [cast(Any, Locator)]  # noqa: RUF012 - as Numba declares it
