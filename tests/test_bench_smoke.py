@@ -1,0 +1,74 @@
+"""`nnsweep bench` as a user of the README's install runs it: at a tiny scale, in its own
+process, it exits 0 with its table, with scipy or without it (plain Numba's matrix products
+need scipy's BLAS: without it that row is skipped, saying why, and the others are timed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, cli
+
+pytestmark = pytest.mark.slow
+
+TITLE = "nnsweep engines against the loop"
+TINY = ("bench", "--scale", "0.01", "--jobs", "1", "--workloads", "W49")
+
+
+def bench(path: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`nnsweep bench` at a tiny scale; `path`, a folder put first on the module path."""
+    env = dict(os.environ, COLUMNS="200", PYTHONIOENCODING="utf-8")  # a row per line
+    if path is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(path), env.get("PYTHONPATH", "")])
+    return subprocess.run(cli(*TINY), cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=900)
+
+
+def engines_timed(out: str) -> list[str]:
+    """The engine column of the table's W49 rows."""
+    return [line.split("│")[2].strip() for line in out.splitlines()
+            if line.count("│") > 3 and line.split("│")[1].strip() == "W49"]
+
+
+def without_scipy(folder: Path) -> Path:
+    """A folder that, first on the path, makes this Python one where scipy is not installed:
+    importing it fails and importlib finds no such module."""
+    (folder / "sitecustomize.py").write_text("import sys\nsys.modules['scipy'] = None\n")
+    return folder
+
+
+def with_a_broken_scipy(folder: Path) -> Path:
+    """A folder that, first on the path, holds a scipy that is found but fails to import (as
+    one built for another NumPy does)."""
+    (folder / "scipy.py").write_text("raise ImportError('this scipy does not import')\n")
+    return folder
+
+
+def test_bench_prints_every_engine_against_the_loop() -> None:
+    done = bench()
+    assert done.returncode == 0, done.stderr
+    assert TITLE in done.stdout
+    assert {"reference (loop)", "numpy", "numba", "plain-numba"} <= set(engines_timed(done.stdout))
+
+
+# benchmarks/harness.py's missing() asks importlib whether scipy is found, not whether Numba
+# can load its BLAS; and engines_for() drops what is missing without a word.
+HARNESS = "benchmarks/harness.py does not yet skip plain Numba, saying why, without scipy"
+
+
+@pytest.mark.xfail(strict=True, reason=HARNESS)
+@pytest.mark.parametrize("python", [without_scipy, with_a_broken_scipy])
+def test_without_a_working_scipy_bench_times_the_rest_and_says_why_plain_numba_is_not(
+        tmp_path: Path, python: Callable[[Path], Path]) -> None:
+    done = bench(python(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert TITLE in done.stdout
+    timed = engines_timed(done.stdout)
+    assert {"reference (loop)", "numpy", "numba"} <= set(timed)
+    assert "plain-numba" not in timed
+    said = [line for line in (done.stdout + done.stderr).splitlines()
+            if "plain-numba" in line and "scipy" in line]
+    assert len(said) == 1
