@@ -26,7 +26,7 @@ import os
 import warnings
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ import numpy as np
 from nnsweep.errors import NnsweepWarning
 from nnsweep.grid import trial_id
 from nnsweep.params import DEFAULTS, PARAM_NAMES, TrialParams
-from nnsweep.result import STATUSES, TrialResult
+from nnsweep.result import ERROR_NAMES, STATUSES, TrialResult
 
 FORMAT = 3  # what append writes
 READ_FORMATS: tuple[int, ...] = (2, 3)  # what read accepts
@@ -94,6 +94,7 @@ def encode(record: Record, *, keep_weights: bool) -> str:
             "rows": len(result.epochs),
             "layers": [list(c.shape) for c in result.direction_changes],
             "weights": bool(weights),
+            "validation": result.validation is not None,
             "values": pack(values(result, weights)),
             "final_error": result.final_error,
             "best_error": result.best_error,
@@ -115,12 +116,24 @@ def values(result: TrialResult, weights: Sequence[np.ndarray]) -> np.ndarray:
     """A result's values as format 3 lays them out: (n,) uint64, each a value's bits."""
     steps = np.array(result.epochs, dtype="<i8")  # (R,)
     steps[1:] -= result.epochs[:-1]
-    columns = np.ascontiguousarray(result.errors.T, dtype="<f8").view("<u8")  # (3, R)
-    changes = columns.copy()
-    changes[:, 1:] ^= columns[:, :-1]
     layers = [np.ravel(np.asarray(c, dtype="<i8")).view("<u8") for c in result.direction_changes]
     layers += [np.ravel(np.asarray(w, dtype="<f8")).view("<u8") for w in weights]
-    return np.concatenate([steps.view("<u8"), changes.ravel(), *layers])
+    held = [] if result.validation is None else [_deltas(result.validation)]
+    return np.concatenate([steps.view("<u8"), _deltas(result.errors), *layers, *held])
+
+
+def _deltas(errors: np.ndarray) -> np.ndarray:
+    """(R, 3) errors column by column, each value's bits XOR the one before it: (3 * R,)."""
+    columns = np.ascontiguousarray(errors.T, dtype="<f8").view("<u8")  # (3, R)
+    changes = columns.copy()
+    changes[:, 1:] ^= columns[:, :-1]
+    return changes.ravel()
+
+
+def _undeltas(words: np.ndarray, rows: int) -> np.ndarray:
+    """_deltas undone: (R, 3) float64."""
+    columns = np.bitwise_xor.accumulate(words.reshape(3, rows), axis=1).view("<f8")  # (3, R)
+    return columns.T.astype(np.float64, order="C")
 
 
 def pack(words: np.ndarray) -> str:
@@ -252,20 +265,23 @@ def _result_v3(value: Any, params: TrialParams) -> TrialResult:
         raise BadRecord("result: expected an object")
     rows = _integer(value.get("rows"), "result.rows", 1, params.epochs)
     shapes = _layer_shapes(value.get("layers"), params)
-    kept = value.get("weights")
+    kept, held = value.get("weights"), value.get("validation", False)
     if not isinstance(kept, bool):
         raise BadRecord("result.weights: expected true or false")
+    if not isinstance(held, bool):
+        raise BadRecord("result.validation: expected true or false")
     cells = sum(r * c for r, c in shapes)
-    words = unpack(value.get("values"), "result.values", 4 * rows + cells * (1 + kept))
+    words = unpack(value.get("values"), "result.values",
+                   4 * rows + cells * (1 + kept) + 3 * rows * held)
     recorded = _epochs(np.cumsum(words[:rows].view("<i8"), dtype=np.int64), params)
-    changes = words[rows:4 * rows].reshape(3, rows)  # (3, R)
-    columns = np.bitwise_xor.accumulate(changes, axis=1).view("<f8")  # (3, R) mae|mse|sse
     counts = words[4 * rows:4 * rows + cells].view("<i8").astype(np.int64)
     if (counts < 0).any():
         raise BadRecord("result.direction_changes: expected counts of at least 0")
-    weights = words[4 * rows + cells:].view("<f8").astype(np.float64)
-    return _finished(value, params, recorded, columns.T.astype(np.float64, order="C"),
-                     _split(counts, shapes), _split(weights, shapes) if kept else ())
+    end = 4 * rows + cells * (1 + kept)
+    weights = words[4 * rows + cells:end].view("<f8").astype(np.float64)
+    result = _finished(value, params, recorded, _undeltas(words[rows:4 * rows], rows),
+                       _split(counts, shapes), _split(weights, shapes) if kept else ())
+    return replace(result, validation=_undeltas(words[end:], rows)) if held else result
 
 
 def _layer_shapes(value: Any, params: TrialParams) -> list[tuple[int, int]]:
@@ -319,6 +335,7 @@ def _finished(value: dict[str, Any], params: TrialParams, recorded: np.ndarray,
         diverged_epoch=events["diverged_epoch"],
         direction_changes=changes,
         weights=saved,
+        metric=ERROR_NAMES.index(params.metric),
     )
 
 

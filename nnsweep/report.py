@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nnsweep import plots, store
+from nnsweep import plots, store, tables
 from nnsweep.errors import ResultsError
 from nnsweep.plots import Layout, Picture
 from nnsweep.result import STATUSES
@@ -63,7 +63,10 @@ def _results(directory: Path) -> store.Results:
 
 
 def _tables_of(results: store.Results) -> dict[str, pd.DataFrame]:
-    return {name: getattr(results, name) for name in TABLE_NAMES}
+    """The tables the figures and the page draw: the history's training rows only."""
+    frames = {name: getattr(results, name) for name in TABLE_NAMES}
+    frames["history"] = tables.training(frames["history"])
+    return frames
 
 
 @dataclass(frozen=True)

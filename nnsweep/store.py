@@ -231,7 +231,10 @@ def read_table(directory: Path, name: str, generation: str | None = None) -> pd.
     found = (table.schema.metadata or {}).get(GENERATION_KEY, b"").decode("ascii", "replace")
     if generation is not None and found != generation:
         raise ValueError(f"{path.name} is of another run's generation")
-    return tables.typed(table.to_pandas(), tables.SCHEMAS[name])
+    frame = table.to_pandas()
+    if name == "history" and "split" not in frame:  # written before held-out rows existed
+        frame.insert(2, "split", "train")
+    return tables.typed(frame, tables.SCHEMAS[name])
 
 
 def read_tables(directory: Path, generation: str) -> dict[str, pd.DataFrame]:

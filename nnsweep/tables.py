@@ -59,12 +59,19 @@ OUTCOME_COLUMNS: dict[str, str] = {
     "seconds": "float64",  # its batch's wall time / the batch's trials: a share, not its own
     "error": "string",  # "Type: message" of a failed trial, else empty
     "engine": "string",  # the engine that trained the trial: part of what its numbers mean
+    # on the held-out rows, when the data has them: the metric at the last recorded epoch, its
+    # lowest, and the epoch of the lowest (empty without held-out rows)
+    "final_validation_error": "float64",
+    "best_validation_error": "float64",
+    "best_validation_epoch": "Int64",
 }
 
 TRIALS_SCHEMA: dict[str, str] = {"trial": "string", **PARAM_COLUMNS, **OUTCOME_COLUMNS}
 HISTORY_SCHEMA: dict[str, str] = {
-    "trial": "string", "epoch": "int64", "mae": "float64", "mse": "float64", "sse": "float64",
+    "trial": "string", "epoch": "int64", "split": "string",  # train | validation
+    "mae": "float64", "mse": "float64", "sse": "float64",
 }
+SPLITS: tuple[str, ...] = ("train", "validation")
 DIRECTIONS_SCHEMA: dict[str, str] = {
     "trial": "string", "layer": "int64", "row": "int64", "col": "int64", "changes": "int64",
 }
@@ -125,10 +132,17 @@ def trial_row(
     """One trials-table row; `result` is None for a trial that failed or crashed."""
     row: dict[str, Any] = {"trial": trial, **param_row(params), "seconds": seconds,
                            "error": error, "engine": engine}
+    row.update(final_validation_error=np.nan, best_validation_error=np.nan,
+               best_validation_epoch=pd.NA)
     if result is None:
         row.update(status=status or "failed", final_error=np.nan, best_error=np.nan,
                    converged_epoch=pd.NA, diverged_epoch=pd.NA, direction_changes=pd.NA)
         return row
+    if result.validation is not None:
+        best, epoch = result.best_validation
+        row.update(final_validation_error=result.final_validation_error,
+                   best_validation_error=best,
+                   best_validation_epoch=pd.NA if epoch is None else epoch)
     row.update(
         status=status or result.status(params.tolerance),
         final_error=result.final_error,
@@ -149,17 +163,28 @@ def directions_frame(trial: str, result: TrialResult) -> pd.DataFrame:
 
 
 def history_table(items: Iterable[tuple[str, TrialResult]]) -> pd.DataFrame:
-    """One row per trial and recorded epoch, built in one go for many trials."""
+    """One row per trial, recorded epoch and split, built in one go for many trials: every
+    trial's training rows, then the held-out rows of the trials that have them."""
     items = list(items)
+    held = [(trial, result) for trial, result in items if result.validation is not None]
     if not items:
         return empty(HISTORY_SCHEMA)
-    values = np.concatenate([result.errors for _, result in items])  # (rows, 3)
+    values = np.concatenate([result.errors for _, result in items]
+                            + [result.validation for _, result in held
+                               if result.validation is not None])  # (rows, 3)
+    both = [*items, *held]
+    lengths = [len(result.epochs) for _, result in both]
     frame = pd.DataFrame({
-        "trial": repeated([trial for trial, _ in items],
-                          [len(result.epochs) for _, result in items]),
-        "epoch": np.concatenate([result.epochs for _, result in items]),
+        "trial": repeated([trial for trial, _ in both], lengths),
+        "epoch": np.concatenate([result.epochs for _, result in both]),
+        "split": repeated(["train"] * len(items) + ["validation"] * len(held), lengths),
         **{name: values[:, i] for i, name in enumerate(ERROR_NAMES)}})
     return typed(frame, HISTORY_SCHEMA)
+
+
+def training(history: pd.DataFrame) -> pd.DataFrame:
+    """The history's training rows: what the figures of training draw."""
+    return history[history["split"] == "train"].reset_index(drop=True)
 
 
 def directions_table(items: Iterable[tuple[str, TrialResult]]) -> pd.DataFrame:

@@ -45,6 +45,7 @@ def test_every_csv_value_reads_back_as_its_parquet_twin_bit_for_bit(tmp_path: Pa
     values = awkward_floats(3000).reshape(1000, 3)
     history = tables.typed(pd.DataFrame({
         "trial": [f"{i // 10:012x}" for i in range(1000)], "epoch": np.arange(1000) % 10,
+        "split": ["train", "validation"] * 500,
         "mae": values[:, 0], "mse": values[:, 1], "sse": values[:, 2]}), tables.HISTORY_SCHEMA)
     rows = [tables.trial_row(f"{i:012x}", TrialParams(hidden=(), alpha=float(alpha)), None,
                              float(seconds), error=error)

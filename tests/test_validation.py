@@ -8,9 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from nnsweep import engines
+import nnsweep
+from nnsweep import engines, store
 from nnsweep.datasets import Dataset, builtin
 from nnsweep.errors import DataError, EngineLacks, SpecError
 from nnsweep.network import predict
@@ -135,3 +137,40 @@ def test_the_compiled_engine_refuses_held_out_rows_and_auto_picks_numpy() -> Non
     with pytest.raises(EngineLacks, match=r"held-out rows \(validation\)"):
         engines.resolve("numba", [TrialParams()], validating=True)
     assert engines.resolve("auto", [TrialParams()], validating=True) == "numpy"
+
+
+def test_a_sweep_with_held_out_rows_keeps_them_in_history_trials_and_journal(
+        tmp_path: Path) -> None:
+    path = tmp_path / "held.toml"
+    path.write_text('[dataset]\nname = "moons"\nrows = 40\nvalidation = 0.25\n[params]\n'
+                    'activation = "tanh"\nhidden = 6\nepochs = 120\nrecord_every = 10\n'
+                    "[grid]\nalpha = [0.1, 1]\n", encoding="utf-8")
+    spec = nnsweep.load_spec(path)
+    results = nnsweep.run(spec, out=tmp_path / "out", jobs=1)
+    history, trials = results.history, results.trials.set_index("trial")
+    assert set(history["split"]) == {"train", "validation"}
+    data = spec.dataset
+    for trial in spec.trials():
+        alone = train_one(data.x, data.y, trial.params, data.validation)
+        held = history[(history["trial"] == trial.id) & (history["split"] == "validation")]
+        assert alone.validation is not None
+        assert np.array_equal(held[["mae", "mse", "sse"]].to_numpy(), alone.validation)
+        assert np.array_equal(held["epoch"].to_numpy(), alone.epochs)
+        best, epoch = alone.best_validation
+        row = trials.loc[trial.id]
+        assert row["final_validation_error"] == alone.final_validation_error
+        assert (row["best_validation_error"], row["best_validation_epoch"]) == (best, epoch)
+    rebuilt = store.build_tables(store.journal.read(tmp_path / "out" / store.JOURNAL))
+    pd.testing.assert_frame_equal(
+        rebuilt["history"].sort_values(["trial", "split", "epoch"]).reset_index(drop=True),
+        history.sort_values(["trial", "split", "epoch"]).reset_index(drop=True))
+
+
+def test_a_sweep_without_held_out_rows_has_training_rows_only_and_empty_validation_columns(
+        tmp_path: Path) -> None:
+    path = tmp_path / "plain.toml"
+    path.write_text('dataset = "xor"\n[params]\nepochs = 50\n', encoding="utf-8")
+    results = nnsweep.run(nnsweep.load_spec(path), out=tmp_path / "out", jobs=1)
+    assert set(results.history["split"]) == {"train"}
+    assert results.trials["final_validation_error"].isna().all()
+    assert results.trials["best_validation_epoch"].isna().all()
