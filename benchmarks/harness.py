@@ -371,7 +371,13 @@ def time_jax(workload: Workload) -> Timing:
 
 
 def has(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+    """Whether `module` imports here: found is not enough (a scipy built for another NumPy is
+    found, then fails to import, and Numba's BLAS with it)."""
+    try:
+        importlib.import_module(module)
+    except (ImportError, ValueError):
+        return False
+    return True
 
 
 # --- every engine by name -------------------------------------------------------------------
@@ -384,9 +390,9 @@ def missing(engine: str) -> str | None:
     when it can."""
     if engine in ("numba", "plain-numba") and not has("numba"):
         return "numba is not installed (pip install 'nnsweep[numba]')"
-    if engine == "plain-numba" and not has("scipy"):
-        return ("scipy is not installed, and plain Numba compiles the loop's matrix products "
-                "with scipy's BLAS (pip install 'nnsweep[bench]')")
+    if engine == "plain-numba" and not has("scipy.linalg.cython_blas"):
+        return ("scipy does not import here, and plain Numba compiles the loop's matrix "
+                "products with scipy's BLAS (pip install 'nnsweep[bench]')")
     if engine == "jax" and not has("jax"):
         return "jax is not installed (pip install 'nnsweep[bench]')"
     return None
@@ -520,8 +526,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = Table(title="nnsweep engines against the loop", caption=f"{machine()}; {versions()}")
     for column in ("workload", "engine", "seconds", "us/trial-epoch", "x loop", "note"):
         table.add_column(column, justify="right" if column[0] in "sux" else "left")
+    told = set()
     for name in args.workloads:
         workload = known[name]
+        for engine in ("plain-numba", "jax") if workload.baselines else ():
+            if (why := missing(engine)) is not None and engine not in told:
+                console.print(f"{engine} skipped: {why}")
+                told.add(engine)
         with console.status(f"timing {name} ..."):
             rows = compare(workload, engines_for(workload), args.jobs)
         for row in rows:

@@ -54,12 +54,6 @@ def test_bench_prints_every_engine_against_the_loop() -> None:
     assert {"reference (loop)", "numpy", "numba", "plain-numba"} <= set(engines_timed(done.stdout))
 
 
-# benchmarks/harness.py's missing() asks importlib whether scipy is found, not whether Numba
-# can load its BLAS; and engines_for() drops what is missing without a word.
-HARNESS = "benchmarks/harness.py does not yet skip plain Numba, saying why, without scipy"
-
-
-@pytest.mark.xfail(strict=True, reason=HARNESS)
 @pytest.mark.parametrize("python", [without_scipy, with_a_broken_scipy])
 def test_without_a_working_scipy_bench_times_the_rest_and_says_why_plain_numba_is_not(
         tmp_path: Path, python: Callable[[Path], Path]) -> None:
