@@ -625,4 +625,12 @@ class NumbaEngine:
     """The compiled engine: the numba extra, for speed."""
 
     name = "numba"
-    train_batch = staticmethod(train_batch)
+
+    @staticmethod
+    def train_batch(x: ArrayLike, y: ArrayLike, trials: Sequence[TrialParams], *,
+                    validation: tuple[ArrayLike, ArrayLike] | None = None
+                    ) -> list[TrialResult]:
+        """Held-out rows are not compiled yet: engines.resolve picks NumPy for them."""
+        if validation is not None:
+            raise ValueError("the numba engine does not train with held-out rows")
+        return train_batch(x, y, trials)

@@ -22,6 +22,9 @@ from nnsweep.result import TrialResult
 ENGINES: tuple[str, ...] = ("numpy", "numba", "auto")
 
 
+Validation = tuple[ArrayLike, ArrayLike]  # held-out (x, y)
+
+
 class Engine(Protocol):
     """What the runner needs of an engine: its name, kept beside every result it trains (a
     folder never mixes engines), and the training of one batch of a single batch key."""
@@ -30,11 +33,9 @@ class Engine(Protocol):
     def name(self) -> str: ...
 
     def train_batch(
-        self, x: ArrayLike, y: ArrayLike, trials: Sequence[TrialParams]
+        self, x: ArrayLike, y: ArrayLike, trials: Sequence[TrialParams], *,
+        validation: Validation | None = None,
     ) -> list[TrialResult]: ...
-
-
-Validation = tuple[ArrayLike, ArrayLike]  # held-out (x, y)
 
 
 # Fastest first: "auto" takes the first one installed.
@@ -82,14 +83,6 @@ def resolve(engine: str, trials: Iterable[TrialParams] = (), validating: bool = 
     return engine
 
 
-def _numpy_train_batch(x: ArrayLike, y: ArrayLike, trials: Sequence[TrialParams],
-                       validation: Validation) -> list[TrialResult]:
-    """The NumPy engine with held-out rows (resolve has made sure it is the one chosen)."""
-    from nnsweep.trainer import train_batch
-
-    return train_batch(x, y, trials, validation=validation)
-
-
 def load(engine: str) -> Engine:
     """The engine a request names ("auto" too), imported on first use: numba is an extra."""
     if resolve(engine) == "numba":
@@ -113,9 +106,7 @@ def train(
         groups.setdefault(batch_key(params), []).append(index)
     results: list[TrialResult | None] = [None] * len(trials)
     for indices in groups.values():
-        batch = [trials[i] for i in indices]
-        trained = (chosen.train_batch(x, y, batch) if validation is None else
-                   _numpy_train_batch(x, y, batch, validation=validation))
+        trained = chosen.train_batch(x, y, [trials[i] for i in indices], validation=validation)
         for index, result in zip(indices, trained, strict=True):
             results[index] = result
     return [result for result in results if result is not None]
