@@ -156,9 +156,28 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
+def group_members(group: int) -> list[int] | None:
+    """The live processes of a process group, zombies (dead, waiting to be reaped by whoever
+    inherited them) left out; None where /proc cannot tell."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return None
+    members = []
+    for stat in proc.glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (name)"
+            if int(fields[2]) == group and fields[0] not in ("Z", "X"):
+                members.append(int(stat.parent.name))
+    return members
+
+
 def group_exits(group: int, timeout: float = 30) -> bool:
-    """True once no process of the process group is left; the rest are killed after timeout."""
+    """True once no process of the process group is left alive; the rest are killed after
+    timeout."""
     def gone() -> bool:
+        members = group_members(group)
+        if members is not None:
+            return not members
         try:
             os.killpg(group, 0)
         except ProcessLookupError:
