@@ -281,7 +281,8 @@ def with_bias_column(a: Array) -> Array:
 def forward(
     x: Array, weights: Sequence[Array], activation: str, output: str, bias: bool
 ) -> list[Array]:
-    """Every layer's output for rows x (rows, inputs), the input itself first."""
+    """Every layer's output for rows x (rows, inputs), the input itself first; a stack of
+    networks too, x (B, rows, inputs) with weights (B, fan_in, fan_out): the same products."""
     outs = [x]
     for index, w in enumerate(weights):
         inputs = with_bias_column(outs[-1]) if bias else outs[-1]

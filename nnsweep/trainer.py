@@ -31,6 +31,7 @@ from nnsweep.network import (
     ArrayForm,
     Mask,
     dropout_scales,
+    forward,
     initial_weights,
     output_delta_factor,
     shuffle_generator,
@@ -448,12 +449,9 @@ class _BatchTrainer:
         each: a forward pass with the weights as they are, no dropout, the loop's products."""
         sse, abs_sum = np.empty(self.B), np.empty(self.B)
         for g, (lo, hi) in enumerate(self.bounds):
-            out = np.ascontiguousarray(np.broadcast_to(x, (hi - lo, *x.shape)))  # (B_g, n, in)
-            for layer in range(self.depth):
-                inputs = with_bias_column(out) if self.bias else out
-                out = np.matmul(inputs, self.weights.views[layer][g])  # (B_g, n, fan_out)
-                name = self.first.output if layer == self.depth - 1 else self.first.activation
-                out = softmax(out) if name == "softmax" else TABLE[name].value(out)
+            stacked = np.ascontiguousarray(np.broadcast_to(x, (hi - lo, *x.shape)))  # (B_g, n, in)
+            out = forward(stacked, [layer[g] for layer in self.weights.views],
+                          self.first.activation, self.first.output, self.bias)[-1]
             err = (out - y).reshape(hi - lo, -1)  # (B_g, n * outputs)
             sse[lo:hi] = np.add.reduce(err * err, axis=1)
             abs_sum[lo:hi] = np.add.reduce(np.abs(err), axis=1)
