@@ -235,27 +235,15 @@ RANGES = {  # by the key that names the kind; the parts in the order their probl
         min_length=2, max_length=2, description="[start, stop], two integers")], ...),
                              "step": (nonzero("a non-zero integer"), 1)}, Spread),
 }
+
+
 class Drawn(BaseModel):
     """An axis that [search] random or sobol draws from, one value per sample: { loguniform =
     [low, high] } and { uniform = ... } continuous (log: uniform in log scale), { intloguniform
     = [low, high] } whole numbers in log scale, both ends possible, { choice = [...] } one of
-    the values, equally likely. Each maps a point of the unit interval to a value, so the
-    sampler alone decides how the space is covered."""
+    the values, equally likely (search.py maps a point of the unit interval to each)."""
 
     model_config = STRICT
-
-    def value(self, u: float, choices: list[Any]) -> Any:
-        """The value at u in [0, 1); `choices`: a choice's values, resolved."""
-        kind, ends = next(iter(dict(self).items()))
-        if kind == "choice":
-            return choices[min(int(u * len(choices)), len(choices) - 1)]
-        low, high = ends
-        if kind == "uniform":
-            return float(f"{low + u * (high - low):.12g}")
-        if kind == "loguniform":
-            return float(f"{math.exp(math.log(low) + u * math.log(high / low)):.12g}")
-        drawn = math.exp(math.log(low) + u * math.log((high + 1) / low))  # [low, high + 1)
-        return min(int(drawn), high)
 
 
 def _ordered(pair: list[Any]) -> list[Any]:

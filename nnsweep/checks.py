@@ -1,0 +1,223 @@
+"""The checks that span a sweep file's tables, each problem one line naming file and key.
+
+Each table is checked against its model as it is read (spec.py); these look at what was read
+together: where each parameter stands, the trial count, exclude and include rules against the
+axes, and the values against the data, the given weights, the optimizers and the losses.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nnsweep import datasets
+from nnsweep.grid import MAX_FILTERED, MAX_TRIALS, Grid
+from nnsweep.network import weight_shapes
+from nnsweep.params import DEFAULTS, OPTIMIZER_OF, PARAM_NAMES, TrialParams
+from nnsweep.search import SearchOptions
+from nnsweep.spectext import show
+
+
+@dataclass
+class Findings:
+    """A sweep file's problems and notes (valid, but likely not what was meant), one line
+    each, and every parameter value read, for the checks against each other."""
+
+    source: Path | None
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seen: list[tuple[str, str, Any]] = field(default_factory=list)  # key, parameter, value
+
+    @property
+    def where(self) -> str:
+        return str(self.source) if self.source is not None else "<spec>"
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(f"{self.where}: {key}: {message}")
+
+    def invalid(self, key: str, value: object, expected: str) -> None:
+        self.problems.append(f"{self.where}: {key} = {show(value)}: expected {expected}")
+
+
+def trial_count(found: Findings, document: Mapping[str, Any], search: SearchOptions) -> bool:
+    """Whether the product, counted from the axes' lengths as written, is one a run can hold;
+    its values are resolved only then (a grid of 10^18 is refused at once, without expanding
+    its ranges of a million values each)."""
+    grid, zips = document.get("grid"), document.get("zip")
+    lengths = [_written_length(v) for v in grid.values()] if isinstance(grid, dict) else []
+    if isinstance(zips, list):
+        lengths += [max((_written_length(v) for v in group.values()), default=1)
+                    for group in zips if isinstance(group, dict)]
+    count = math.prod(lengths) * (search.samples if search.method != "grid" else 1)
+    if document.get("exclude"):  # a run holds what the rules leave; the mask, every trial
+        if count > MAX_FILTERED:
+            found.problem("exclude", f"cannot filter {count:,} trials; exclude works on grids "
+                          f"of at most {MAX_FILTERED:,}")
+        return count <= MAX_FILTERED
+    if count > MAX_TRIALS:
+        found.problems.append(f"{found.where}: the grid has {count:,} trials, more than the "
+                              f"limit of {MAX_TRIALS:,} (the most one run can plan); narrow "
+                              "the grid, or split it into several sweep files")
+    return count <= MAX_TRIALS
+
+
+def _written_length(value: object) -> int:
+    """How many values an axis as written holds (1 where that is for its own check to say)."""
+    if isinstance(value, list):
+        return len(value)
+    if not isinstance(value, dict):
+        return 1
+    ends, step, num = value.get("range"), value.get("step", 1), value.get("num")
+    if (isinstance(ends, list) and len(ends) == 2 and isinstance(step, int) and step
+            and all(isinstance(end, int) for end in ends)):
+        return max(1, -(-(int(ends[1]) - int(ends[0])) // step))
+    return num if isinstance(num, int) and num > 0 else 1
+
+
+def places(found: Findings, document: Mapping[str, Any]) -> set[str]:
+    """A parameter is fixed, or swept by one axis; read from the raw tables, so a key is
+    placed even when its values have problems of their own. Returns the swept names."""
+    written = document.get("zip")
+    zips = [g for g in written if isinstance(g, dict)] if isinstance(written, list) else []
+    placed: dict[str, str] = {}
+    for place, table in [("params", document.get("params")), ("grid", document.get("grid")),
+                         *((f"zip[{g}]", group) for g, group in enumerate(zips))]:
+        for name in table if isinstance(table, dict) else ():
+            if name in PARAM_NAMES and name in placed:
+                found.problem(f"{place}.{name}", f"also in [{placed[name]}]; a parameter is "
+                              "either fixed or swept, not both" if place == "grid" else
+                              f"also in {_section(placed[name])}; a parameter stands in one "
+                              "place only")
+            placed[name] = place
+    return {name for name, place in placed.items() if place != "params" and name in PARAM_NAMES}
+
+
+def exclude_rules(found: Findings, exclude: list[dict[str, Any]],
+                  grid: Mapping[str, list[Any]], zips: list[dict[str, list[Any]]],
+                  written: set[str]) -> None:
+    """Each rule names swept parameters with values they take (an axis with problems of its
+    own is not checked again)."""
+    swept = {n: (f"grid.{n}", v) for n, v in grid.items()}
+    swept.update({n: (f"zip[{g}].{n}", v) for g, group in enumerate(zips)
+                  for n, v in group.items()})
+    for e, rule in enumerate(exclude):
+        for name, value in rule.items():
+            key = f"exclude[{e}].{name}"
+            if name not in swept and name not in written:
+                found.problem(key, "not swept; an exclude names swept parameters only "
+                              f"(swept: {', '.join(sorted(swept)) or 'none'})")
+            elif name in swept and value not in swept[name][1]:
+                found.problems.append(f"{found.where}: {key} = {show(value)}: matches no "
+                                      f"trial; {swept[name][0]} has no such value")
+
+
+def against_data(found: Findings, dataset: datasets.Dataset, params: Mapping[str, Any],
+                 swept: set[str]) -> None:
+    """A written batch larger than the data is an error. A minibatch as large as the data (the
+    default 8 on XOR's 4 rows, say) is full descent under another name: a note."""
+    rows, batch = dataset.rows, DEFAULTS["batch_size"]
+    for key, name, value in found.seen:
+        if name == "batch_size" and value > rows:
+            found.invalid(key, value, f"at most {rows}, the rows in the data ({dataset.name})")
+    minibatch = [key for key, name, value in found.seen
+                 if (name, value) == ("descent", "minibatch")]
+    if not minibatch or rows < 2:  # one row: every descent is the same
+        return
+    whole = [f"{key} = {value}" for key, name, value in found.seen
+             if name == "batch_size" and value == rows]
+    if "batch_size" not in params and "batch_size" not in swept and batch >= rows:
+        whole.insert(0, f"batch_size = {batch} (the default)")
+    found.notes += [f"{found.where}: {minibatch[0]} = \"minibatch\" with {written}, not below "
+                    f"the {rows} rows of the data ({dataset.name}): every step takes all rows, "
+                    f"as descent = \"full\" does; set batch_size below {rows} for minibatch "
+                    "steps" for written in whole]
+
+
+def given_weights(found: Findings, params: Mapping[str, Any],
+                  dataset: datasets.Dataset | None) -> None:
+    weights, seen = params.get("weights"), [(n, v) for _, n, v in found.seen]
+    if weights is None:
+        found.problems += [f"{found.where}: {key} = \"given\": needs weights = [...] in "
+                           "[params], one (fan_in, fan_out) matrix per layer"
+                           for key, name, value in found.seen if (name, value) == ("init",
+                                                                                  "given")]
+    elif params.get("init") != "given":
+        found.problem("params.weights", "only used with init = \"given\"; add it to [params]")
+    elif dataset is not None:
+        shapes = tuple((len(layer), len(layer[0])) for layer in weights)
+        n_in, n_out = dataset.x.shape[1], dataset.y.shape[1]
+        hiddens, biases = ({v for n, v in seen if n == name} | {params.get(name,
+                           DEFAULTS[name])} for name in ("hidden", "bias"))
+        for hidden, bias in itertools.product(sorted(hiddens), sorted(biases)):
+            needed = tuple(weight_shapes(TrialParams(hidden=hidden, bias=bias), n_in, n_out))
+            if shapes != needed:
+                found.problem("params.weights", f"shapes {_shapes(shapes)} do not fit "
+                              f"hidden = {show(list(hidden))}{', bias' if bias else ''} "
+                              f"with {_count(n_in, 'input')} and {_count(n_out, 'output')}; "
+                              f"expected {_shapes(needed)}")
+
+
+def optimizer_settings(found: Findings, params: Mapping[str, Any]) -> None:
+    """A setting of an optimizer no trial uses (momentum with sgd alone) changes ids, not
+    numbers: it is a mistake."""
+    used = {params.get("optimizer", DEFAULTS["optimizer"])} | {
+        value for _, name, value in found.seen if name == "optimizer"}
+    unused = {key.split("[")[0]: name for key, name, _ in found.seen  # an axis: once
+              if name in OPTIMIZER_OF and OPTIMIZER_OF[name] not in used}
+    for key, name in unused.items():
+        found.problem(key, f'only used with optimizer = "{OPTIMIZER_OF[name]}"')
+
+
+def losses(found: Findings, grid: Grid, params: Mapping[str, Any],
+           dataset: datasets.Dataset) -> None:
+    """Softmax takes cross-entropy (its squared loss is not elementwise) over two or more
+    outputs; cross-entropy takes probabilities: softmax's or a sigmoid's. Trials are looked at
+    only when the file names values that could clash."""
+    written = {name: {params.get(name, DEFAULTS[name])} | {
+        v for _, n, v in found.seen if n == name} for name in ("output", "loss")}
+    if "softmax" not in written["output"] and "cross_entropy" not in written["loss"]:
+        return
+    pairs = {(t.params.output, t.params.loss) for t in grid}
+    for output, loss in sorted(pairs):
+        if output == "softmax" and loss != "cross_entropy":
+            found.problems.append(f'{found.where}: output = "softmax" needs loss = '
+                                  f'"cross_entropy" (a trial has loss = "{loss}")')
+        elif loss == "cross_entropy" and output not in ("softmax", "sigmoid"):
+            found.problems.append(f'{found.where}: loss = "cross_entropy" needs output = '
+                                  f'"softmax" or "sigmoid" (a trial has output = "{output}")')
+    if "softmax" in {output for output, _ in pairs} and dataset.y.shape[1] < 2:
+        found.problems.append(f'{found.where}: output = "softmax" needs two or more outputs; '
+                              f"{dataset.name} has one (softmax over one output is always 1)")
+
+
+def included_trials(found: Findings, grid: Grid) -> None:
+    """Each include adds a trial the grid lacks; the exclude rules leave at least one."""
+    seen_include: dict[tuple[tuple[str, Any], ...], int] = {}
+    for i, trial in enumerate(grid.include):
+        params = {**grid.base, **trial}
+        key = tuple(sorted(params.items()))
+        if key in seen_include:
+            found.problem(f"include[{i}]", f"the same trial as include[{seen_include[key]}]")
+            continue
+        seen_include[key] = i
+        position = grid.product_position(params)
+        if position is not None and not grid.is_excluded(position):
+            found.problem(f"include[{i}]", "already in the grid; remove it or change a value")
+    if len(grid) == 0:
+        found.problem("exclude", "removes every trial; expected at least one left")
+
+
+def _section(place: str) -> str:
+    return f"[{place}]" if place in ("params", "grid") else place
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _shapes(shapes: tuple[tuple[int, int], ...]) -> str:
+    return ", ".join(f"({a}, {b})" for a, b in shapes) or "none"
