@@ -1,8 +1,9 @@
-"""The checks that span a sweep file's tables, each problem one line naming file and key.
+"""What is wrong with a sweep file, each problem one line naming file, key and value.
 
-Each table is checked against its model as it is read (spec.py); these look at what was read
-together: where each parameter stands, the trial count, exclude and include rules against the
-axes, and the values against the data, the given weights, the optimizers and the losses.
+A table is checked against its schema model as spec.py reads it, pydantic's errors told in the
+file's words; the checks below look at what was read together: where each parameter stands,
+the trial count, exclude and include rules against the axes, and the values against the data,
+the given weights, the optimizers and the losses.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
-from nnsweep import datasets
+from pydantic import BaseModel, ValidationError
+
+from nnsweep import datasets, schema
+from nnsweep.errors import DataError, SpecError
 from nnsweep.grid import MAX_FILTERED, MAX_TRIALS, Grid
 from nnsweep.network import weight_shapes
 from nnsweep.params import DEFAULTS, OPTIMIZER_OF, PARAM_NAMES, TrialParams
@@ -29,6 +33,7 @@ class Findings:
 
     source: Path | None
     problems: list[str] = field(default_factory=list)
+    data_problems: list[str] = field(default_factory=list)  # the data's own, kept apart
     notes: list[str] = field(default_factory=list)
     seen: list[tuple[str, str, Any]] = field(default_factory=list)  # key, parameter, value
 
@@ -36,11 +41,68 @@ class Findings:
     def where(self) -> str:
         return str(self.source) if self.source is not None else "<spec>"
 
+    def raise_problems(self) -> None:
+        if self.problems:
+            raise SpecError(self.problems + self.data_problems)
+        if self.data_problems:
+            raise DataError("\n".join(self.data_problems))
+
     def problem(self, key: str, message: str) -> None:
         self.problems.append(f"{self.where}: {key}: {message}")
 
     def invalid(self, key: str, value: object, expected: str) -> None:
         self.problems.append(f"{self.where}: {key} = {show(value)}: expected {expected}")
+
+    def check(self, model: type[BaseModel], data: Mapping[str, Any], where: str = "",
+              key: str = "", lenient: bool = False) -> Any:
+        """`data` checked by `model`, else None once every key that fails has its line, unknown
+        keys first (`lenient`: a key with no use is told, the rest still passes). A key's place
+        is where.name, or `key` for a lone value (an axis's item)."""
+        try:
+            return model.model_validate(data)
+        except ValidationError:  # again without unknown keys, told first and as written (not
+            pass                 # all are text pydantic can read: TOML allows lone surrogates)
+        known = {name: value for name, value in data.items() if name in model.model_fields}
+        errors: list[Mapping[str, Any]] = [{"type": "extra_forbidden", "loc": (name,)}
+                                           for name in data if name not in known]
+        try:
+            model.model_validate(known)
+        except ValidationError as exc:
+            errors += exc.errors()
+        told: set[str] = set()
+        for error in errors:
+            name = str(error["loc"][0])
+            if name not in told:  # one line a key: not a union's other branches, nor its parts
+                told.add(name)
+                self.tell(error, model, key or (f"{where}.{name}" if where else name),
+                          name, data.get(name))
+        if lenient and all(error["type"] == "problem" for error in errors):
+            return model.model_validate({k: v for k, v in data.items() if k not in told})
+        return None
+
+    def tell(self, error: Mapping[str, Any], model: type[BaseModel], at: str, name: str,
+             value: object) -> None:
+        """One of pydantic's errors in today's words: the field's description completes
+        "expected", a custom error brings its own text, an unknown key a "did you mean"."""
+        kind, text, info = error["type"], error.get("ctx", {}).get("text"), model.model_fields
+        if kind == "extra_forbidden":
+            hint = datasets.did_you_mean(name, tuple(info)) or (
+                " (parameters go under [params] or [grid])" if model is schema.Document
+                and name in PARAM_NAMES else f" (expected one of {', '.join(info)})")
+            self.problem(at, f"unknown key{hint}")
+        elif kind in ("problem", "missing"):  # a key with no use here, or one that must be
+            self.problem(at, text or str(info[name].description))
+        else:
+            kinds = info[name].annotation
+            choices = get_args(kinds) if get_origin(kinds) is Literal else ()
+            hint = datasets.did_you_mean(value, choices) if isinstance(value, str) else ""
+            self.invalid(at, value, text or f"{info[name].description}{hint}")
+
+    def value(self, model: type[BaseModel], name: str, value: object, where: str = "",
+              key: str = "") -> Any:
+        """One parameter's resolved value, or None after its problems."""
+        checked = self.check(model, {name: value}, where, key)
+        return None if checked is None else getattr(checked, name)
 
 
 def trial_count(found: Findings, document: Mapping[str, Any], search: SearchOptions) -> bool:

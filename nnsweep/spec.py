@@ -18,12 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from nnsweep import checks, datasets, schema
-from nnsweep.errors import DataError, NnsweepWarning, SpecError
+from nnsweep import checks, datasets, schema, specdata
+from nnsweep.errors import NnsweepWarning, SpecError
 from nnsweep.grid import Axis, Grid
 from nnsweep.params import DEFAULTS, PARAM_NAMES
 from nnsweep.search import Distribution, SearchOptions, distinct, draw
@@ -129,71 +129,21 @@ class _Reader(checks.Findings):
     """One pass over the file, collecting every problem before anything is built."""
 
     overrides: Mapping[str, Any] = field(default_factory=dict)
-    data_problems: list[str] = field(default_factory=list)
     drawn: dict[str, Distribution] = field(default_factory=dict)  # by parameter
     drawing: set[str] = field(default_factory=set)  # parameters given as distributions
 
-    def check(self, model: type[BaseModel], data: Mapping[str, Any], where: str = "",
-              key: str = "", lenient: bool = False) -> Any:
-        """`data` checked by `model`, else None once every key that fails has its line, unknown
-        keys first (`lenient`: a key with no use is told, the rest still passes). A key's place
-        is where.name, or `key` for a lone value (an axis's item)."""
-        try:
-            return model.model_validate(data)
-        except ValidationError:  # again without unknown keys, told first and as written (not
-            pass                 # all are text pydantic can read: TOML allows lone surrogates)
-        known = {name: value for name, value in data.items() if name in model.model_fields}
-        errors: list[Mapping[str, Any]] = [{"type": "extra_forbidden", "loc": (name,)}
-                                           for name in data if name not in known]
-        try:
-            model.model_validate(known)
-        except ValidationError as exc:
-            errors += exc.errors()
-        told: set[str] = set()
-        for error in errors:
-            name = str(error["loc"][0])
-            if name not in told:  # one line a key: not a union's other branches, nor its parts
-                told.add(name)
-                self.tell(error, model, key or (f"{where}.{name}" if where else name),
-                          name, data.get(name))
-        if lenient and all(error["type"] == "problem" for error in errors):
-            return model.model_validate({k: v for k, v in data.items() if k not in told})
-        return None
-
-    def tell(self, error: Mapping[str, Any], model: type[BaseModel], at: str, name: str,
-             value: object) -> None:
-        """One of pydantic's errors in today's words: the field's description completes
-        "expected", a custom error brings its own text, an unknown key a "did you mean"."""
-        kind, text, info = error["type"], error.get("ctx", {}).get("text"), model.model_fields
-        if kind == "extra_forbidden":
-            hint = datasets.did_you_mean(name, tuple(info)) or (
-                " (parameters go under [params] or [grid])" if model is schema.Document
-                and name in PARAM_NAMES else f" (expected one of {', '.join(info)})")
-            self.problem(at, f"unknown key{hint}")
-        elif kind in ("problem", "missing"):  # a key with no use here, or one that must be
-            self.problem(at, text or str(info[name].description))
-        else:
-            kinds = info[name].annotation
-            choices = get_args(kinds) if get_origin(kinds) is Literal else ()
-            hint = datasets.did_you_mean(value, choices) if isinstance(value, str) else ""
-            self.invalid(at, value, text or f"{info[name].description}{hint}")
-
-    def value(self, model: type[BaseModel], name: str, value: object, where: str = "",
-              key: str = "") -> Any:
-        """One parameter's resolved value, or None after its problems."""
-        checked = self.check(model, {name: value}, where, key)
-        return None if checked is None else getattr(checked, name)
-
     def values(self, model: type[BaseModel], table: Mapping[str, Any], where: str
                ) -> dict[str, Any]:
-        """The parameters of `table` that pass, resolved and kept in `seen` for the checks
-        against the data."""
-        resolved = {}
-        for name, value in table.items():
-            if (result := self.value(model, name, value, where)) is not None:
-                resolved[name] = result
-                self.seen.append((f"{where}.{name}", name, result))
-        return resolved
+        """The keys of `table` that pass, resolved; each is told on its own, in table order."""
+        return {name: result for name, value in table.items()
+                if (result := self.value(model, name, value, where)) is not None}
+
+    def parameters(self, model: type[BaseModel], table: Mapping[str, Any], where: str
+                   ) -> dict[str, Any]:
+        """[params] or an include's values that pass, kept in `seen` for the checks."""
+        values = self.values(model, table, where)
+        self.seen += [(f"{where}.{name}", name, value) for name, value in values.items()]
+        return values
 
     def top(self, document: Mapping[str, Any], key: str, default: Any) -> Any:
         """A top-level value of the right kind, else the default (after saying so)."""
@@ -209,8 +159,8 @@ class _Reader(checks.Findings):
                 self.check(schema.Document, {key: value})
         name = self.name(document)
         description = self.top(document, "description", "")
-        dataset, dataset_table = self.dataset(document.get("dataset"))
-        params = self.values(schema.Params, self.top(document, "params", {}), "params")
+        dataset, dataset_table = specdata.read(self, document.get("dataset"))
+        params = self.parameters(schema.Params, self.top(document, "params", {}), "params")
         search = self.search_options(self.top(document, "search", {}))
         fits = checks.trial_count(self, document, search)
         grid = self.axes(self.top(document, "grid", {}), "grid") if fits else {}
@@ -252,12 +202,6 @@ class _Reader(checks.Findings):
         spec.__dict__["_grid"] = trials  # already built and checked
         return spec
 
-    def raise_problems(self) -> None:
-        if self.problems:
-            raise SpecError(self.problems + self.data_problems)
-        if self.data_problems:
-            raise DataError("\n".join(self.data_problems))
-
     def parse_toml(self, text: str) -> dict[str, Any]:
         try:
             return tomllib.loads(text)
@@ -282,76 +226,6 @@ class _Reader(checks.Findings):
         self.problem("name", f"missing, and the file's stem {show(stem)} is not a usable "
                      "folder name; expected name = \"...\"")
         return None
-
-    def dataset(self, value: object) -> tuple[datasets.Dataset | None, str | dict[str, Any]]:
-        """The data and how the resolved spec writes it (a built-in's name, or the [dataset]
-        table's keys); data problems are kept apart."""
-        builtins = datasets.BUILTINS
-        if value is None:
-            self.problem("dataset", f"missing; expected {schema.DATASET}")
-        elif isinstance(value, str) and value in builtins:
-            return datasets.builtin(value), value
-        elif isinstance(value, str):
-            self.invalid("dataset", value, f"one of {', '.join(builtins)}"
-                         f"{datasets.did_you_mean(value, builtins)}")
-        elif isinstance(value, dict):
-            self.check(schema.DatasetKeys, value, "dataset")
-            table = {key: part for key, part in value.items() if key in DATASET_KEYS}
-            form = schema.Csv if "csv" in table else schema.Inline if {"x", "y"} & set(
-                table) else schema.Builtin if "name" in table else None
-            if form is None:
-                self.problem("dataset", f"expected {schema.DATASET}")
-            elif (checked := self.check(form, table, "dataset", lenient=True)) is not None:
-                try:
-                    return self.data(form, checked)
-                except DataError as exc:
-                    self.data_problems.append(str(exc))
-        else:
-            self.check(schema.Document, {"dataset": value})
-        return None, ""
-
-    def data(self, kind: type[BaseModel], form: Any) -> tuple[datasets.Dataset, dict[str, Any]]:
-        """A checked [dataset] table's data with its held-out rows, and how the resolved spec
-        writes it."""
-        data, table = self.rows_of(kind, form)
-        validation_csv = getattr(form, "validation_csv", None)
-        if form.validation is not None and validation_csv is not None:
-            raise DataError(f"{self.where}: dataset: validation and validation_csv both hold "
-                            "rows out; expected one of them")
-        if form.split_seed is not None and form.validation is None:
-            raise DataError(f"{self.where}: dataset.split_seed: only used with validation = "
-                            "a fraction of the rows")
-        if form.validation is not None:
-            seed = form.split_seed or 0
-            try:
-                held = data.split(form.validation, seed)
-            except DataError as exc:
-                raise DataError(f"{self.where}: dataset.{exc}") from None
-            return held, {**table, "validation": form.validation, "split_seed": seed}
-        if validation_csv is not None:
-            path = self.beside(validation_csv)
-            return data.held_out(datasets.from_csv(path, form.target)), {
-                **table, "validation_csv": str(path.resolve())}
-        return data, table
-
-    def beside(self, name: str) -> Path:
-        """A path as written in the sweep file: relative to the file's folder."""
-        path = Path(name)
-        return path if path.is_absolute() or self.source is None else self.source.parent / path
-
-    def rows_of(self, kind: type[BaseModel], form: Any) -> tuple[datasets.Dataset, dict[str, Any]]:
-        """A checked [dataset] table's rows, and how the resolved spec writes them."""
-        if kind is schema.Builtin:
-            options = {**datasets.OPTIONS.get(form.name, {}), **{
-                key: value for key, value in dict(form).items()
-                if key in schema.OPTION_NAMES and value is not None}}
-            return datasets.builtin(form.name, **options), {"name": form.name, **options}
-        if kind is schema.Inline:
-            data = datasets.from_inline(form.x, form.y, f"{self.where}: dataset", name=form.name)
-            return data, {"name": form.name, "x": data.x.tolist(), "y": data.y.tolist()}
-        path = self.beside(form.csv)
-        data = datasets.from_csv(path, form.target)
-        return data, {"csv": str(path.resolve()), "target": form.target}
 
     def axes(self, table: Mapping[str, Any], where: str, distinct: bool = True
              ) -> dict[str, list[Any]]:
@@ -469,7 +343,7 @@ class _Reader(checks.Findings):
     def trials(self, tables: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
         resolved = []
         for t, table in enumerate(tables):
-            trial = self.values(schema.Trial, table, f"{kind}[{t}]")
+            trial = self.parameters(schema.Trial, table, f"{kind}[{t}]")
             if not table:
                 self.problem(f"{kind}[{t}]", "empty; expected parameter values")
             elif len(trial) == len(table):
@@ -478,16 +352,14 @@ class _Reader(checks.Findings):
 
     def run_options(self, table: Mapping[str, Any]) -> RunOptions:
         order = sorted(table, key=lambda key: RUN_KEYS.index(key) if key in RUN_KEYS else -1)
-        good = {k: table[k] for k in order
-                if self.check(schema.Run, {k: table[k]}, "run") is not None}
+        good = self.values(schema.Run, {key: table[key] for key in order}, "run")
         for key, wanted in (("scheduler", "dask"), ("address", "ray")):
             if key in good and good.get("backend", "loky") != wanted:
                 self.problem(f"run.{key}", f"only used with backend = \"{wanted}\"")
         return RunOptions(**good)
 
     def search_options(self, table: Mapping[str, Any]) -> SearchOptions:
-        good = {k: v for k, v in table.items()
-                if self.check(schema.Search, {k: v}, "search") is not None}
+        good = self.values(schema.Search, table, "search")
         if good.get("method", "grid") == "grid":
             for key in ("samples", "seed"):
                 if key in good:

@@ -37,8 +37,8 @@ def test_mypy_strict_finds_nothing() -> None:
 LAYERS = (
     "params", "result", "errors", "text", "packing", "batching", "network", "reference",
     "trainer", "engine_numba", "engines", "datasets", "grid", "schema", "search", "spectext",
-    "checks", "spec", "journal", "tables", "outcomes", "store", "manifest", "backends", "progress",
-    "planner", "runner", "plots", "report", "show", "__main__",
+    "checks", "specdata", "spec", "journal", "tables", "outcomes", "store", "manifest", "backends",
+    "progress", "planner", "runner", "plots", "report", "show", "__main__",
 )
 
 
