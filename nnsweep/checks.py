@@ -28,8 +28,9 @@ from nnsweep.spectext import show
 
 @dataclass
 class Findings:
-    """A sweep file's problems and notes (valid, but likely not what was meant), one line
-    each, and every parameter value read, for the checks against each other."""
+    """A sweep file's problems, one line each (a table's are pydantic's errors against its
+    model, told in the file's words), its notes (valid, but likely not what was meant), and
+    every parameter value read with its key, for the checks against each other."""
 
     source: Path | None
     problems: list[str] = field(default_factory=list)
@@ -42,6 +43,7 @@ class Findings:
         return str(self.source) if self.source is not None else "<spec>"
 
     def raise_problems(self) -> None:
+        """SpecError with every problem; DataError when only the data has them."""
         if self.problems:
             raise SpecError(self.problems + self.data_problems)
         if self.data_problems:
@@ -100,9 +102,15 @@ class Findings:
 
     def value(self, model: type[BaseModel], name: str, value: object, where: str = "",
               key: str = "") -> Any:
-        """One parameter's resolved value, or None after its problems."""
+        """One key's resolved value, or None after its problems."""
         checked = self.check(model, {name: value}, where, key)
         return None if checked is None else getattr(checked, name)
+
+    def values(self, model: type[BaseModel], table: Mapping[str, Any], where: str
+               ) -> dict[str, Any]:
+        """The keys of `table` that pass, resolved; each is told on its own, in table order."""
+        return {name: result for name, value in table.items()
+                if (result := self.value(model, name, value, where)) is not None}
 
 
 def trial_count(found: Findings, document: Mapping[str, Any], search: SearchOptions) -> bool:

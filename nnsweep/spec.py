@@ -132,12 +132,6 @@ class _Reader(checks.Findings):
     drawn: dict[str, Distribution] = field(default_factory=dict)  # by parameter
     drawing: set[str] = field(default_factory=set)  # parameters given as distributions
 
-    def values(self, model: type[BaseModel], table: Mapping[str, Any], where: str
-               ) -> dict[str, Any]:
-        """The keys of `table` that pass, resolved; each is told on its own, in table order."""
-        return {name: result for name, value in table.items()
-                if (result := self.value(model, name, value, where)) is not None}
-
     def parameters(self, model: type[BaseModel], table: Mapping[str, Any], where: str
                    ) -> dict[str, Any]:
         """[params] or an include's values that pass, kept in `seen` for the checks."""

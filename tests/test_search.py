@@ -13,8 +13,10 @@ import pytest
 from scipy.stats import qmc
 
 import nnsweep
+from nnsweep import schema
 from nnsweep.errors import SpecError
 from nnsweep.grid import MAX_TRIALS
+from nnsweep.search import Distribution, SearchOptions, distinct, draw
 from nnsweep.spec import Spec, parse_spec
 
 SAMPLED = """\
@@ -113,6 +115,28 @@ def test_repeated_points_are_dropped_with_a_note() -> None:
     assert spec.size() == 6  # every (hidden, activation) pair, once
     assert spec.notes == ("<spec>: search: 34 of the 40 samples repeat an earlier point; 6 "
                           "distinct points kept",)
+
+
+def test_random_maps_the_seeds_uniform_draws_through_each_axiss_distribution() -> None:
+    """search.draw on its own: every axis, by name, gets one value per sample; the i-th
+    values make the i-th point."""
+    forms = {"tolerance": {"uniform": [0.0, 0.5]}, "alpha": {"loguniform": [0.01, 1.0]}}
+    axes = {name: Distribution(f"grid.{name}", schema.DRAWN[next(iter(form))].model_validate(
+        form), []) for name, form in forms.items()}
+    drawn = draw(axes, SearchOptions("random", samples=5, seed=3))
+    u = np.random.default_rng(3).random((5, 2))  # (samples, axes): alpha, then tolerance
+    assert drawn == {
+        "alpha": [float(f"{math.exp(math.log(0.01) + x * math.log(1.0 / 0.01)):.12g}")
+                  for x in u[:, 0]],
+        "tolerance": [float(f"{x * 0.5:.12g}") for x in u[:, 1]],
+    }
+
+
+def test_distinct_keeps_each_points_first_draw_and_says_how_many_repeat() -> None:
+    drawn = {"seed": [1, 2, 1, 3, 2], "hidden": [(4,), (4,), (4,), (4,), (8,)]}
+    points, notes = distinct(drawn, SearchOptions("random", samples=5))
+    assert points == {"hidden": [(4,), (4,), (4,), (8,)], "seed": [1, 2, 3, 2]}
+    assert notes == ["search: 1 of the 5 samples repeat an earlier point; 4 distinct points kept"]
 
 
 def test_the_resolved_spec_writes_the_points_drawn_and_loads_back_to_the_same_trials() -> None:
