@@ -39,15 +39,15 @@ class Distribution:
 
 
 def draw(axes: Mapping[str, Distribution], search: SearchOptions) -> dict[str, list[Any]]:
-    """`samples` values of each axis, by name: the i-th of every axis make the i-th point."""
+    """`samples` values of each axis, by name; the axes' i-th values make the i-th point."""
     names = sorted(axes)
     units = _unit_points(search, len(names))  # (samples, axes) in [0, 1)
     return {name: [_value(axes[name], float(u)) for u in units[:, i]]
             for i, name in enumerate(names)}
 
 
-def distinct(points: Mapping[str, list[Any]], search: SearchOptions
-             ) -> tuple[dict[str, list[Any]], list[str]]:
+def drop_repeats(points: Mapping[str, list[Any]], search: SearchOptions
+                 ) -> tuple[dict[str, list[Any]], list[str]]:
     """The points less any that repeat an earlier one (whole numbers and choices can), and a
     note when some did."""
     names = sorted(points)

@@ -26,7 +26,7 @@ from nnsweep import checks, datasets, schema, specdata
 from nnsweep.errors import NnsweepWarning, SpecError
 from nnsweep.grid import Axis, Grid
 from nnsweep.params import DEFAULTS, PARAM_NAMES
-from nnsweep.search import Distribution, SearchOptions, distinct, draw
+from nnsweep.search import Distribution, SearchOptions, draw, drop_repeats
 from nnsweep.spectext import show, spec_text
 
 ENGINES: tuple[str, ...] = get_args(schema.Engine)
@@ -265,11 +265,12 @@ class _Reader(checks.Findings):
             for axis in self.drawn.values():
                 self.problem(axis.key, 'a distribution needs [search] method = "random" or "sobol"')
             return {}
-        resolved = {name: self.axis(self.drawn[name].key, name, values, False)
-                    for name, values in draw(self.drawn, search).items()}
-        if any(values is None for values in resolved.values()):
+        drawn = draw(self.drawn, search)
+        resolved = {name: values for name, raw in drawn.items()
+                    if (values := self.axis(self.drawn[name].key, name, raw, False)) is not None}
+        if len(resolved) < len(drawn):  # a value with a problem, told
             return {}
-        points, notes = distinct({n: v for n, v in resolved.items() if v is not None}, search)
+        points, notes = drop_repeats(resolved, search)
         self.notes += [f"{self.where}: {note}" for note in notes]
         return points
 

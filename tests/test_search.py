@@ -16,7 +16,7 @@ import nnsweep
 from nnsweep import schema
 from nnsweep.errors import SpecError
 from nnsweep.grid import MAX_TRIALS
-from nnsweep.search import Distribution, SearchOptions, distinct, draw
+from nnsweep.search import Distribution, SearchOptions, draw, drop_repeats
 from nnsweep.spec import Spec, parse_spec
 
 SAMPLED = """\
@@ -132,9 +132,9 @@ def test_random_maps_the_seeds_uniform_draws_through_each_axiss_distribution() -
     }
 
 
-def test_distinct_keeps_each_points_first_draw_and_says_how_many_repeat() -> None:
+def test_drop_repeats_keeps_each_points_first_draw_and_says_how_many_repeat() -> None:
     drawn = {"seed": [1, 2, 1, 3, 2], "hidden": [(4,), (4,), (4,), (4,), (8,)]}
-    points, notes = distinct(drawn, SearchOptions("random", samples=5))
+    points, notes = drop_repeats(drawn, SearchOptions("random", samples=5))
     assert points == {"hidden": [(4,), (4,), (4,), (8,)], "seed": [1, 2, 3, 2]}
     assert notes == ["search: 1 of the 5 samples repeat an earlier point; 4 distinct points kept"]
 
