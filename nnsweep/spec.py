@@ -248,8 +248,10 @@ class _Reader(checks.Findings):
             self.invalid(key, value, f"whole numbers for {name}: {{ intloguniform = [a, b] }} "
                          "or { choice = [...] }")
         elif kinds[0] == "choice":
-            if (resolved := self.axis(f"{key}.choice", name, value["choice"], True)) is not None:
-                self.drawn[name] = Distribution(key, drawn, resolved)
+            if self.axis(f"{key}.choice", name, value["choice"], True) is not None:
+                # as written: the drawn ones are resolved with the other draws (a resolved
+                # hidden, a tuple, is no longer a value the file could write)
+                self.drawn[name] = Distribution(key, drawn, list(value["choice"]))
         elif all([self.value(schema.Params, name, end, key=f"{key}.{kinds[0]}[{i}]") is not None
                   for i, end in enumerate(value[kinds[0]])]):  # the ends fit: so does all between
             self.drawn[name] = Distribution(key, drawn, [])

@@ -87,6 +87,14 @@ def test_every_value_lies_in_its_distribution(method: str) -> None:
     assert min(hiddens) == 2 and max(hiddens) == 64
 
 
+@pytest.mark.parametrize("method", ["random", "sobol"])
+def test_a_choice_of_layer_sizes_draws_whole_networks(method: str) -> None:
+    spec = sampled(method, samples=32, text=SAMPLED.replace(
+        "hidden = {{ intloguniform = [2, 64] }}", "hidden = {{ choice = [4, [3, 2], [8, 8]] }}"))
+    assert {p[2] for p in points(spec)} == {(4,), (3, 2), (8, 8)}
+    assert parse_spec(spec.text).size() == spec.size()  # the drawn points written back load
+
+
 def test_sobol_covers_the_space_more_evenly_than_random_at_the_same_count() -> None:
     """Both mapped back to the unit square from their drawn (alpha, tolerance), the sampled
     points' centred L2 discrepancy: Sobol' well below random, for several seeds."""
