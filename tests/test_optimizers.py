@@ -212,3 +212,35 @@ def test_pytorch_optimizers_agree_where_torch_is_installed() -> None:
             step.step()
         for w, theirs in zip(ours.weights, weights, strict=True):
             assert np.allclose(w, theirs.detach().numpy(), rtol=1e-10, atol=1e-12), optimizer
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_pytorch_agrees_on_softmax_cross_entropy_in_minibatches_where_installed(
+        optimizer: str) -> None:
+    """Minibatches of 8 (the last one short), the loss averaged over a step's rows, sigmoid
+    hidden units, a softmax over five classes, weight decay: autograd's gradient and PyTorch's
+    own optimizer give the weights nnsweep's loop gives."""
+    torch = pytest.importorskip("torch")
+    torch.set_default_dtype(torch.float64)
+    data = builtin("modular", modulus=5)  # 25 rows, one-hot a and b -> (a + b) mod 5
+    params = TrialParams(hidden=(6,), activation="sigmoid", output="softmax",
+                         loss="cross_entropy", descent="minibatch", batch_size=8,
+                         reduction="mean", alpha=0.05, optimizer=optimizer, momentum=0.7,
+                         weight_decay=0.001, epochs=60, seed=4, record_every=1)
+    ours = train_one(data.x, data.y, params)
+    weights = [torch.tensor(w, requires_grad=True)
+               for w in nnsweep.network.initial_weights(params, 10, 5)]
+    step = (torch.optim.SGD(weights, lr=0.05, momentum=0.7, weight_decay=0.001)
+            if optimizer == "momentum" else
+            torch.optim.Adam(weights, lr=0.05, weight_decay=0.001))
+    x, y = torch.tensor(data.x), torch.tensor(data.y)
+    for _ in range(params.epochs):
+        for start in range(0, len(x), 8):
+            xb, yb = x[start:start + 8], y[start:start + 8]
+            step.zero_grad()
+            logits = torch.sigmoid(xb @ weights[0]) @ weights[1]
+            loss = -(yb * torch.log_softmax(logits, dim=1)).sum() / len(xb)
+            loss.backward()
+            step.step()
+    for w, theirs in zip(ours.weights, weights, strict=True):
+        assert np.allclose(w, theirs.detach().numpy(), rtol=1e-9, atol=1e-12), optimizer
