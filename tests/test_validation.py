@@ -64,7 +64,7 @@ def test_validation_errors_are_the_loops_bit_for_bit(output: str, dropout: float
         alone = train_one(data.x, data.y, trial, data.validation)
         assert result.validation is not None and alone.validation is not None
         assert np.array_equal(result.validation, alone.validation, equal_nan=True), trial
-        assert len(result.validation) == len(result.epochs)
+        assert result.validation.shape == (len(result.epochs), 5)  # accuracy, cross-entropy
 
 
 def test_the_last_validation_row_is_the_final_networks_error_on_the_held_out_rows() -> None:
