@@ -29,7 +29,7 @@ from nnsweep import datasets, schema
 from nnsweep.errors import DataError, NnsweepWarning, SpecError
 from nnsweep.grid import MAX_FILTERED, MAX_TRIALS, Axis, Grid
 from nnsweep.network import weight_shapes
-from nnsweep.params import DEFAULTS, OPTIMIZER_OF, PARAM_NAMES, TrialParams
+from nnsweep.params import CLASS_METRICS, DEFAULTS, OPTIMIZER_OF, PARAM_NAMES, TrialParams
 
 ENGINES: tuple[str, ...] = get_args(schema.Engine)
 BACKENDS: tuple[str, ...] = get_args(schema.Backend)
@@ -267,6 +267,7 @@ class _Reader:
         trials = Grid(base, axis_list, include, exclude, dataset.hash)
         self.check_grid(trials)
         self.check_losses(trials, params, dataset)
+        self.check_measures(trials, dataset)
         self.raise_problems()
         # An include-only key keeps its [params] value in the hash: product trials still use it.
         non_swept = {n: v for n, v in base.items() if n not in swept}
@@ -681,6 +682,20 @@ class _Reader:
         if "softmax" in {output for output, _ in pairs} and dataset.y.shape[1] < 2:
             self.problems.append(f'{self.where}: output = "softmax" needs two or more outputs; '
                                  f"{dataset.name} has one (softmax over one output is always 1)")
+
+    def check_measures(self, grid: Grid, dataset: datasets.Dataset) -> None:
+        """Accuracy and cross-entropy are measured on classifiers alone; the held-out rows
+        decide only where there are some."""
+        for key, name, value in self.seen:
+            if name == "metric" and value in CLASS_METRICS:
+                losses = sorted({t.params.loss for t in grid
+                                 if t.params.metric == value and not t.params.classifier})
+                if losses:
+                    self.invalid(key, value, f'loss = "cross_entropy" with it ({value} is '
+                                 f'measured on classifiers; a trial has loss = "{losses[0]}")')
+            if (name, value) == ("select", "validation") and dataset.validation is None:
+                self.invalid(key, value, f"held-out rows, which {dataset.name} has none of: "
+                             "add validation = 0.25 (the share held out) to a [dataset] table")
 
     def check_grid(self, grid: Grid) -> None:
         seen_include: dict[tuple[tuple[str, Any], ...], int] = {}

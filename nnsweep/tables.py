@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from nnsweep.params import PARAM_NAMES, TrialParams, hidden_order, hidden_text
-from nnsweep.result import ERROR_NAMES, TrialResult
+from nnsweep.result import ERROR_NAMES, HIGHER_IS_BETTER, TrialResult
 
 # Parameter columns of the trials table: every parameter but the given weights (a list of
 # matrices is not a cell; the resolved spec.toml keeps them).
@@ -275,6 +275,17 @@ def summary_frame(trials: pd.DataFrame) -> pd.DataFrame:
         converged_epoch_median=("converged_epoch", lambda s: float(s.astype("float64").median())),
     ).reset_index()
     return typed(by_hidden(stats), SUMMARY_SCHEMA)
+
+
+def ranked(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials with a final error, best first (the lowest error, the highest accuracy),
+    ties in trial order: diverged and failed ones never rank."""
+    finished = trials[trials["final_error"].notna()]
+    final = finished["final_error"].astype("float64")
+    higher = finished["metric"].astype(str).isin(sorted(HIGHER_IS_BETTER))
+    key = final.where(~higher, -final)  # best first
+    order = finished.assign(_key=key).sort_values(["_key", "trial"], kind="stable").index
+    return finished.loc[order]
 
 
 def by_hidden(frame: pd.DataFrame) -> pd.DataFrame:

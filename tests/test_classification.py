@@ -210,3 +210,17 @@ def test_cross_entropy_as_the_metric_is_best_when_lowest() -> None:
     assert result.best_error == loss.min() and result.final_error == loss[-1]
     hit = np.flatnonzero(loss <= 0.3)
     assert result.converged_epoch == (int(hit[0]) if len(hit) else None)
+
+
+def test_a_classifiers_metric_goes_with_cross_entropy_and_nothing_else() -> None:
+    assert parse_spec('dataset = "modular"\n[params]\noutput = "softmax"\n'
+                      'loss = "cross_entropy"\nmetric = "accuracy"\n').size() == 1
+    zipped = parse_spec('dataset = "xor"\n[[zip]]\nmetric = ["mae", "cross_entropy"]\n'
+                        'loss = ["squared", "cross_entropy"]\n')
+    assert [t.params.metric for t in zipped.trials()] == ["mae", "cross_entropy"]
+    with pytest.raises(SpecError) as raised:
+        parse_spec('dataset = "xor"\n[params]\nmetric = "cross_entropy"\n[grid]\n'
+                   'loss = ["cross_entropy", "squared"]\n')
+    assert raised.value.problems == [
+        '<spec>: params.metric = "cross_entropy": expected loss = "cross_entropy" with it '
+        '(cross_entropy is measured on classifiers; a trial has loss = "squared")']
