@@ -61,6 +61,7 @@ def batch_key(params: TrialParams) -> BatchKey:
         params.weight_decay > 0,  # decay on: an operation more per step
         params.dropout > 0 and len(params.hidden) > 0,  # masks drawn: a pass more per layer
         params.loss,
+        params.select,
     )
 
 

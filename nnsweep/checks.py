@@ -21,7 +21,7 @@ from nnsweep import datasets, schema
 from nnsweep.errors import DataError, SpecError
 from nnsweep.grid import MAX_FILTERED, MAX_TRIALS, Grid
 from nnsweep.network import weight_shapes
-from nnsweep.params import DEFAULTS, OPTIMIZER_OF, PARAM_NAMES, TrialParams
+from nnsweep.params import CLASS_METRICS, DEFAULTS, OPTIMIZER_OF, PARAM_NAMES, TrialParams
 from nnsweep.search import SearchOptions
 from nnsweep.spectext import show
 
@@ -262,6 +262,21 @@ def losses(found: Findings, grid: Grid, params: Mapping[str, Any],
     if "softmax" in {output for output, _ in pairs} and dataset.y.shape[1] < 2:
         found.problems.append(f'{found.where}: output = "softmax" needs two or more outputs; '
                               f"{dataset.name} has one (softmax over one output is always 1)")
+
+
+def measures(found: Findings, grid: Grid, dataset: datasets.Dataset) -> None:
+    """Accuracy and cross-entropy are measured on classifiers alone; the held-out rows decide
+    only where there are some."""
+    for key, name, value in found.seen:
+        if name == "metric" and value in CLASS_METRICS:
+            losses = sorted({t.params.loss for t in grid
+                             if t.params.metric == value and not t.params.classifier})
+            if losses:
+                found.invalid(key, value, f'loss = "cross_entropy" with it ({value} is '
+                              f'measured on classifiers; a trial has loss = "{losses[0]}")')
+        if (name, value) == ("select", "validation") and dataset.validation is None:
+            found.invalid(key, value, f"held-out rows, which {dataset.name} has none of: "
+                          "add validation = 0.25 (the share held out) to a [dataset] table")
 
 
 def included_trials(found: Findings, grid: Grid) -> None:

@@ -14,6 +14,10 @@ the size and decoding time of JSON number lists (a history is mostly repeated ex
 saturated values). Scalars stay JSON numbers, which keep floats exactly (repr round-trips), and
 nan/inf as NaN/Infinity. Format 2 lines, the same arrays as JSON lists, are still read: older
 results folders load and resume.
+
+A classifier's line (loss = "cross_entropy") says "classes": true and packs its accuracy and
+cross-entropy beside mae, mse and sse; a line without the flag (every other trial's, and any
+written before these were measured) holds the three errors.
 """
 
 from __future__ import annotations
@@ -34,8 +38,8 @@ import numpy as np
 
 from nnsweep.errors import NnsweepWarning
 from nnsweep.grid import trial_id
-from nnsweep.params import DEFAULTS, PARAM_NAMES, TrialParams
-from nnsweep.result import ERROR_NAMES, STATUSES, TrialResult
+from nnsweep.params import DEFAULTS, LATER_PARAMS, PARAM_NAMES, TrialParams
+from nnsweep.result import ERROR_NAMES, ERRORS, STATUSES, TrialResult
 
 FORMAT = 3  # what append writes
 READ_FORMATS: tuple[int, ...] = (2, 3)  # what read accepts
@@ -75,6 +79,13 @@ class Record:
         return self.result is not None
 
 
+def written_params(params: TrialParams) -> dict[str, Any]:
+    """Every parameter, but those added since format 2 where they are at their defaults
+    (which a missing one reads as): the same trial's line, a few bytes shorter."""
+    return {name: value for name, value in params.to_dict().items()
+            if name not in LATER_PARAMS or value != DEFAULTS[name]}
+
+
 def encode(record: Record, *, keep_weights: bool) -> str:
     """One journal line (with its newline) for a record."""
     body: dict[str, Any] = {
@@ -82,7 +93,7 @@ def encode(record: Record, *, keep_weights: bool) -> str:
         "trial": record.trial,
         "data": record.dataset,
         "engine": record.engine,
-        "params": record.params.to_dict(),
+        "params": written_params(record.params),
         "status": record.status,
         "seconds": record.seconds,
         "error": record.error,
@@ -101,6 +112,8 @@ def encode(record: Record, *, keep_weights: bool) -> str:
             "converged_epoch": result.converged_epoch,
             "diverged_epoch": result.diverged_epoch,
         }
+        if result.errors.shape[1] > ERRORS:  # a classifier's accuracy and cross-entropy too
+            body["result"]["classes"] = True
     return json.dumps(body, separators=(",", ":")) + "\n"
 
 
@@ -108,10 +121,10 @@ def encode(record: Record, *, keep_weights: bool) -> str:
 
 # A format 3 result's values, 8 bytes each, one after the other: the recorded epochs (rows) as
 # steps (the first epoch, then each one's distance from the one before); the errors column by
-# column (mae of every row, then mse, then sse), each value's bits XOR the bits of the one
-# before it in its column (a smooth or saturated curve leaves mostly zero bytes); the direction
-# counts layer by layer; the weights layer by layer when "weights" is true.
-
+# column (mae of every row, then mse, then sse, and with "classes" accuracy and cross-entropy),
+# each value's bits XOR the bits of the one before it in its column (a smooth or saturated
+# curve leaves mostly zero bytes); the direction counts layer by layer; the weights layer by
+# layer when "weights" is true; the held-out rows' errors, as the errors, when "validation" is.
 def values(result: TrialResult, weights: Sequence[np.ndarray]) -> np.ndarray:
     """A result's values as format 3 lays them out: (n,) uint64, each a value's bits."""
     steps = np.array(result.epochs, dtype="<i8")  # (R,)
@@ -123,16 +136,16 @@ def values(result: TrialResult, weights: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _deltas(errors: np.ndarray) -> np.ndarray:
-    """(R, 3) errors column by column, each value's bits XOR the one before it: (3 * R,)."""
-    columns = np.ascontiguousarray(errors.T, dtype="<f8").view("<u8")  # (3, R)
+    """(R, k) errors column by column, each value's bits XOR the one before it: (k * R,)."""
+    columns = np.ascontiguousarray(errors.T, dtype="<f8").view("<u8")  # (k, R)
     changes = columns.copy()
     changes[:, 1:] ^= columns[:, :-1]
     return changes.ravel()
 
 
 def _undeltas(words: np.ndarray, rows: int) -> np.ndarray:
-    """_deltas undone: (R, 3) float64."""
-    columns = np.bitwise_xor.accumulate(words.reshape(3, rows), axis=1).view("<f8")  # (3, R)
+    """_deltas undone: (R, k) float64."""
+    columns = np.bitwise_xor.accumulate(words.reshape(-1, rows), axis=1).view("<f8")  # (k, R)
     return columns.T.astype(np.float64, order="C")
 
 
@@ -250,6 +263,7 @@ def _result_v2(value: Any, params: TrialParams) -> TrialResult:
     table = _array(value.get("errors"), "result.errors", "iuf", 2)
     if table.shape != (len(recorded), 3):
         raise BadRecord("result.errors: expected mae, mse and sse for every recorded epoch")
+    _measured(params, classes=False)
     changes = _counts(_matrices(value.get("direction_changes"), "result.direction_changes",
                                 "iu"), params)
     weights = value.get("weights")
@@ -265,23 +279,38 @@ def _result_v3(value: Any, params: TrialParams) -> TrialResult:
         raise BadRecord("result: expected an object")
     rows = _integer(value.get("rows"), "result.rows", 1, params.epochs)
     shapes = _layer_shapes(value.get("layers"), params)
-    kept, held = value.get("weights"), value.get("validation", False)
-    if not isinstance(kept, bool):
-        raise BadRecord("result.weights: expected true or false")
-    if not isinstance(held, bool):
-        raise BadRecord("result.validation: expected true or false")
+    kept, held, classes = (_flag(value, name, default) for name, default in (
+        ("weights", None), ("validation", False), ("classes", False)))
+    if classes and not params.classifier:
+        raise BadRecord('result.classes: expected only for loss = "cross_entropy"')
+    _measured(params, classes)
     cells = sum(r * c for r, c in shapes)
+    errors = (len(ERROR_NAMES) if classes else ERRORS) * rows  # words of the errors
     words = unpack(value.get("values"), "result.values",
-                   4 * rows + cells * (1 + kept) + 3 * rows * held)
+                   rows + errors + cells * (1 + kept) + errors * held)
     recorded = _epochs(np.cumsum(words[:rows].view("<i8"), dtype=np.int64), params)
-    counts = words[4 * rows:4 * rows + cells].view("<i8").astype(np.int64)
+    start = rows + errors  # the direction counts'
+    counts = words[start:start + cells].view("<i8").astype(np.int64)
     if (counts < 0).any():
         raise BadRecord("result.direction_changes: expected counts of at least 0")
-    end = 4 * rows + cells * (1 + kept)
-    weights = words[4 * rows + cells:end].view("<f8").astype(np.float64)
-    result = _finished(value, params, recorded, _undeltas(words[rows:4 * rows], rows),
+    end = start + cells * (1 + kept)
+    weights = words[start + cells:end].view("<f8").astype(np.float64)
+    result = _finished(value, params, recorded, _undeltas(words[rows:start], rows),
                        _split(counts, shapes), _split(weights, shapes) if kept else ())
     return replace(result, validation=_undeltas(words[end:], rows)) if held else result
+
+
+def _flag(value: dict[str, Any], name: str, default: bool | None) -> bool:
+    flag = value.get(name, default)
+    if not isinstance(flag, bool):
+        raise BadRecord(f"result.{name}: expected true or false")
+    return flag
+
+
+def _measured(params: TrialParams, classes: bool) -> None:
+    """A line whose metric is a classifier's holds that metric."""
+    if ERROR_NAMES.index(params.metric) >= (len(ERROR_NAMES) if classes else ERRORS):
+        raise BadRecord(f"result: expected the {params.metric} its metric names")
 
 
 def _layer_shapes(value: Any, params: TrialParams) -> list[tuple[int, int]]:

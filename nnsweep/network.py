@@ -196,6 +196,27 @@ def output_delta_factor(output: str, loss: str) -> ArrayForm | None:
     return None if loss == "cross_entropy" else TABLE[output].deriv
 
 
+def cross_entropy(p: Array, y: Array, output: str) -> Array:
+    """Each output's cross-entropy against its target (natural log), elementwise: -y log p
+    under softmax (summed over a row's outputs, the row's -sum_k y_k log p_k), and
+    -[y log p + (1 - y) log(1 - p)] for each sigmoid output. A term whose target weight is 0
+    is 0, as in the limit, where its log may be -inf (a saturated output)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(y != 0, -(y * np.log(p)), 0.0)
+        if output == "softmax":
+            return terms
+        rest = 1 - y
+        return terms + np.where(rest != 0, -(rest * np.log(1 - p)), 0.0)
+
+
+def right_answers(p: Array, y: Array, output: str) -> NDArray[np.bool_]:
+    """Which answers are right: a softmax row's (the largest probability's class is the
+    one-hot target's; (..., rows)), or each sigmoid output's (p > 0.5 against y > 0.5)."""
+    right: NDArray[np.bool_] = (np.equal(p.argmax(axis=-1), y.argmax(axis=-1))
+                                if output == "softmax" else np.equal(p > 0.5, y > 0.5))
+    return right
+
+
 def shuffle_generator(seed: int) -> np.random.Generator:
     """The minibatch shuffle's own stream, apart from the weights' RandomState."""
     return np.random.default_rng([seed, 1])

@@ -2,7 +2,9 @@
 
 A pure function of the trials table and the history table. The status decides converged,
 diverged and failed; a trial that finished without reaching its tolerance is judged by its own
-recorded metric at three epochs: the first, the middle of the run, and the last.
+recorded metric at three epochs: the first, the middle of the run, and the last. The metric is
+read on the split the trial selects (its training rows when the history holds no other), and
+an accuracy as its error rate, 1 - accuracy, so that for every metric lower is better.
 
 - too_slow: more than half of its starting error is left, and it still moves at its early pace
   (the last half of the run moved it at least a quarter of its whole way): the steps are too
@@ -21,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from nnsweep.result import STATUSES
+from nnsweep.result import HIGHER_IS_BETTER, STATUSES
 
 # The classes in the order legends and tables list them.
 OUTCOME_NAMES: tuple[str, ...] = (
@@ -78,6 +80,17 @@ def trial_outcomes(trials: pd.DataFrame, history: pd.DataFrame) -> pd.Series:
     return pd.Series(result, index=trials.index, dtype="string")
 
 
+def _selected_split(history: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+    """Each trial's rows of the split it selects, or its training rows where the history
+    holds none of that split (a figure's history may be the training rows alone)."""
+    select = (trials["select"].astype("string").fillna("train") if "select" in trials
+              else pd.Series("train", index=trials.index, dtype="string"))
+    split = history["split"].astype("string").fillna("train").to_numpy(dtype=str)  # (rows,)
+    chosen = split == history["trial"].map(select).astype(str).to_numpy()  # (rows,)
+    missing = ~history["trial"].isin(history.loc[chosen, "trial"]).to_numpy()  # (rows,)
+    return history[chosen | (missing & (split == "train"))]
+
+
 def _three_points(
     trials: pd.DataFrame, history: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -86,14 +99,18 @@ def _three_points(
     nan = np.full(len(trials), np.nan)  # (trials,)
     if history.empty or trials.empty:
         return nan, nan.copy(), nan.copy()
-    metric = trials.set_index("trial")["metric"].astype(str)
+    by_trial = trials.set_index("trial")
+    metric = by_trial["metric"].astype(str)
     frame = history[history["trial"].isin(metric.index)]
+    if "split" in frame:
+        frame = _selected_split(frame, by_trial)
     frame = frame.sort_values(["trial", "epoch"], kind="stable")
     wanted = frame["trial"].map(metric).to_numpy()  # (rows,) each row's own metric name
     values = np.full(len(frame), np.nan)  # (rows,)
     for name in np.unique(wanted):
         rows = wanted == name
-        values[rows] = frame[str(name)].to_numpy(dtype=float)[rows]
+        column = frame[str(name)].to_numpy(dtype=float)[rows]
+        values[rows] = 1 - column if name in HIGHER_IS_BETTER else column
     frame = pd.DataFrame({"trial": frame["trial"].to_numpy(),
                           "epoch": frame["epoch"].to_numpy(), "value": values})
     groups = frame.groupby("trial", sort=False)

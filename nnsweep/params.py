@@ -16,7 +16,8 @@ Loss = Literal["squared", "cross_entropy"]
 Descent = Literal["full", "minibatch", "stochastic"]
 Reduction = Literal["sum", "mean"]
 Init = Literal["uniform", "normal", "xavier", "he", "given"]
-Metric = Literal["mae", "mse", "sse"]
+Metric = Literal["mae", "mse", "sse", "accuracy", "cross_entropy"]
+Select = Literal["train", "validation"]
 Optimizer = Literal["sgd", "momentum", "adam"]
 
 ACTIVATIONS: tuple[str, ...] = get_args(Activation)
@@ -26,6 +27,9 @@ DESCENTS: tuple[str, ...] = get_args(Descent)
 REDUCTIONS: tuple[str, ...] = get_args(Reduction)
 INITS: tuple[str, ...] = get_args(Init)
 METRICS: tuple[str, ...] = get_args(Metric)
+SELECTS: tuple[str, ...] = get_args(Select)
+# Metrics measured on classifiers only (loss = "cross_entropy"); a higher accuracy is better.
+CLASS_METRICS: tuple[str, ...] = ("accuracy", "cross_entropy")
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 
 # Given weights: one matrix per layer, each a tuple of rows, as written in the sweep file.
@@ -67,6 +71,9 @@ class TrialParams:
     # What the output's error is measured by: squared (SSE/2, the textbooks') or cross_entropy
     # (with softmax over the outputs, or sigmoid per output), whose output delta is p - y.
     loss: str = "squared"
+    # Which split's metric decides convergence, final and best error: the training rows'
+    # (each epoch's own forward passes) or the held-out rows' (at the recorded epochs).
+    select: str = "train"
 
     @property
     def record_step(self) -> int:
@@ -90,6 +97,11 @@ class TrialParams:
             return 1
         return min(self.batch_size, rows)
 
+    @property
+    def classifier(self) -> bool:
+        """Trained as a classifier: accuracy and cross-entropy are measured (NaN elsewhere)."""
+        return self.loss == "cross_entropy"
+
     def to_dict(self) -> dict[str, Any]:
         """Every field by name; the values are immutable, so no deep copy (asdict) is needed:
         building a million trial ids spent most of its time copying tuples."""
@@ -101,7 +113,7 @@ DEFAULTS: dict[str, Any] = TrialParams().to_dict()
 # Parameters added after trial ids were first given out: at their defaults they are left out of
 # a trial's id, so the trials of older sweeps keep theirs (and their results folders resume).
 LATER_PARAMS: tuple[str, ...] = ("optimizer", "momentum", "beta1", "beta2", "eps",
-                                 "weight_decay", "dropout", "loss")
+                                 "weight_decay", "dropout", "loss", "select")
 # Which optimizer each of its settings belongs to (weight decay belongs to every one).
 OPTIMIZER_OF: dict[str, str] = {"momentum": "momentum", "beta1": "adam", "beta2": "adam",
                                 "eps": "adam"}

@@ -17,10 +17,12 @@ from nnsweep.network import (
     TABLE,
     Array,
     activate,
+    cross_entropy,
     dropout_scales,
     forward,
     initial_weights,
     output_delta_factor,
+    right_answers,
     shuffle_generator,
     with_bias_column,
 )
@@ -49,11 +51,13 @@ def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams,
     previous_up: list[np.ndarray] | None = None
     sse_rows: list[float] = []  # each epoch's sum of squared errors
     abs_rows: list[float] = []  # and of absolute errors
-    log = EpochLog([params], rows * n_outputs)
+    right_rows: list[float] = []  # a classifier's right answers
+    cross_rows: list[float] = []  # and its sum of cross-entropy
+    log = EpochLog([params], rows * n_outputs, rows)
     if validation is not None:
         x_val = np.asarray(validation[0], dtype=np.float64)  # (held-out rows, inputs)
         y_val = np.asarray(validation[1], dtype=np.float64)  # (held-out rows, outputs)
-        log.validating(y_val.size)
+        log.validating(y_val.size, len(y_val))
 
     with np.errstate(all="ignore"):
         for _ in range(params.epochs):
@@ -61,12 +65,17 @@ def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams,
                 steps = _slices(x, y, shuffler.permutation(rows), step_rows)
             sse = 0.0
             abs_sum = 0.0
+            right = 0.0
+            cross = 0.0
             for x_step, y_step in steps:
                 outs, ins, scales = _forward(x_step, weights, params, step)
                 step += 1
                 err = outs[-1] - y_step  # (n, outputs)
                 sse += (err * err).sum()
                 abs_sum += np.abs(err).sum()
+                if params.classifier:
+                    right += right_answers(outs[-1], y_step, params.output).sum()
+                    cross += cross_entropy(outs[-1], y_step, params.output).sum()
 
                 delta = err * output_deriv(outs[-1]) if output_deriv else err
                 grads: list[Array] = [np.empty(0)] * len(weights)
@@ -97,15 +106,23 @@ def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams,
 
             sse_rows.append(sse)
             abs_rows.append(abs_sum)
+            right_rows.append(right)
+            cross_rows.append(cross)
             if not math.isfinite(sse):  # diverged: the log stops the history before it
                 break
             if validation is not None and log.is_recorded(len(sse_rows) - 1):
                 out = forward(x_val, weights, params.activation, params.output, params.bias)[-1]
                 err = out - y_val  # (held-out rows, outputs)
+                held_right = held_cross = None
+                if params.classifier:
+                    held_right = np.array([float(right_answers(out, y_val, params.output).sum())])
+                    held_cross = np.array([cross_entropy(out, y_val, params.output).sum()])
                 log.absorb_validation(len(sse_rows) - 1, np.array([(err * err).sum()]),
-                                      np.array([np.abs(err).sum()]))
+                                      np.array([np.abs(err).sum()]), held_right, held_cross)
 
-    log.absorb(np.array(sse_rows)[:, None], np.array(abs_rows)[:, None])  # (epochs, 1)
+    log.absorb(np.array(sse_rows)[:, None], np.array(abs_rows)[:, None],  # (epochs, 1) each
+               np.array(right_rows)[:, None] if params.classifier else None,
+               np.array(cross_rows)[:, None] if params.classifier else None)
     return log.results([weights], [changes])[0]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,8 +23,25 @@ Array = NDArray[np.float64]
 # worker was lost.
 STATUSES: tuple[str, ...] = ("converged", "not_converged", "diverged", "failed", "crashed")
 
-# Column order of TrialResult.errors.
-ERROR_NAMES: tuple[str, ...] = ("mae", "mse", "sse")
+# Column order of TrialResult.errors: the errors of every trial, then what a classifier (loss =
+# "cross_entropy") is also measured by; other trials' results hold the first three alone.
+ERROR_NAMES: tuple[str, ...] = ("mae", "mse", "sse", "accuracy", "cross_entropy")
+ERRORS = 3  # the columns every result has
+# Metrics whose best is the highest; a trial has converged once one is at least 1 - tolerance
+# (the tolerance is the share of wrong answers allowed).
+HIGHER_IS_BETTER: frozenset[str] = frozenset({"accuracy"})
+
+
+def reached(metric: str, value: Any, tolerance: Any) -> Any:
+    """Whether a metric's value (a float or an array) is within its tolerance."""
+    if metric in HIGHER_IS_BETTER:
+        return value >= 1 - tolerance
+    return value <= tolerance
+
+
+def lower_is_better(metric: str, value: Any) -> Any:
+    """The value turned into a key that sorts best first (a higher accuracy is better)."""
+    return -value if metric in HIGHER_IS_BETTER else value
 
 
 @dataclass(frozen=True)
@@ -31,17 +49,24 @@ class TrialResult:
     """One trained network's outcome; history rows stop before a divergence."""
 
     epochs: NDArray[np.int64]  # (R,) recorded epochs
-    errors: Array  # (R, 3) mae, mse, sse at those epochs
-    final_error: float  # metric of the last epoch; nan when diverged
-    best_error: float  # lowest finite metric of any epoch
-    converged_epoch: int | None  # first epoch with metric <= tolerance
+    errors: Array  # (R, 3) mae, mse, sse at those epochs; a classifier's (R, 5) ERROR_NAMES
+    # The metric of the selected split (params.select): training, every epoch; validation, the
+    # recorded epochs. final: its last; best: its best finite value (the highest accuracy);
+    # converged: the first epoch within tolerance.
+    final_error: float  # nan when diverged
+    best_error: float
+    converged_epoch: int | None
     diverged_epoch: int | None  # first epoch with a non-finite error or weight
     direction_changes: tuple[NDArray[np.int64], ...]  # per layer (fan_in, fan_out)
     weights: tuple[Array, ...]  # per layer (fan_in, fan_out), final
-    # On the held-out rows, when the data has them: (R, 3) mae, mse, sse at the recorded
+    # On the held-out rows, when the data has them: (R, 3) or (R, 5) as errors, at the recorded
     # epochs, from one forward pass (no dropout) with the weights at the end of that epoch.
     validation: Array | None = None
     metric: int = 0  # the column of `errors` and `validation` that decides
+
+    @property
+    def metric_name(self) -> str:
+        return ERROR_NAMES[self.metric]
 
     @property
     def final_validation_error(self) -> float:
@@ -53,14 +78,15 @@ class TrialResult:
 
     @property
     def best_validation(self) -> tuple[float, int | None]:
-        """The lowest finite metric on the held-out rows and the epoch it was recorded at."""
+        """The best finite metric on the held-out rows (the lowest error, the highest
+        accuracy) and the epoch it was recorded at."""
         if self.validation is None:
             return math.nan, None
         values = self.validation[:, self.metric]  # (R,)
         finite = np.flatnonzero(np.isfinite(values))
         if not len(finite):
             return math.nan, None
-        best = finite[np.argmin(values[finite])]
+        best = finite[np.argmin(lower_is_better(self.metric_name, values[finite]))]
         return float(values[best]), int(self.epochs[best])
 
     @property
@@ -70,7 +96,7 @@ class TrialResult:
     def status(self, tolerance: float) -> str:
         if self.diverged_epoch is not None:
             return "diverged"
-        if self.final_error <= tolerance:
+        if reached(self.metric_name, self.final_error, tolerance):
             return "converged"
         return "not_converged"
 
@@ -79,45 +105,85 @@ class EpochLog:
     """History, best error, convergence and divergence of B trials of one batch key.
 
     Engines absorb runs of epochs at once, so the bookkeeping costs a few array operations per
-    run, not per epoch and trial.
+    run, not per epoch and trial. Classifiers' engines also hand in each epoch's count of right
+    answers and sum of cross-entropy; other trials' engines do no such work.
     """
 
-    def __init__(self, trials: Sequence[TrialParams], n_values: int) -> None:
+    def __init__(self, trials: Sequence[TrialParams], n_values: int, rows: int = 0) -> None:
         first = trials[0]
         self.epochs = first.epochs
         self.recorded = np.array(first.recorded_epochs(), dtype=np.int64)  # (R,)
         self.metric = ERROR_NAMES.index(first.metric)
+        self.name = first.metric
+        self.sign = -1.0 if first.metric in HIGHER_IS_BETTER else 1.0  # best is the lowest sign * m
+        self.select = first.select
         self.n_values = n_values  # rows x outputs, what mae and mse divide by
+        # A classifier's accuracy counts rows (softmax: one answer per row) or (row, output)
+        # pairs (sigmoid: each output answers); its cross-entropy is a mean over rows.
+        self.classes = first.classifier
+        self.per_row = first.output == "softmax"
+        self.rows = rows
+        if self.classes and rows <= 0:
+            raise ValueError("a classifier's EpochLog needs the data's rows")
+        if self.metric >= ERRORS and not self.classes:
+            raise ValueError(f'metric = "{first.metric}" needs loss = "cross_entropy"')
         self.tolerance = np.array([t.tolerance for t in trials])  # (B,)
         size = len(trials)
-        self.history = np.full((len(self.recorded), size, 3), np.nan)  # (R, B, mae|mse|sse)
-        self.best = np.full(size, np.inf)  # (B,)
+        width = len(ERROR_NAMES) if self.classes else ERRORS
+        self.history = np.full((len(self.recorded), size, width), np.nan)  # (R, B, 3 or 5)
+        self.best = np.full(size, np.inf)  # (B,) the lowest sign * metric
         self.converged = np.full(size, -1)  # (B,) -1: not yet
         self.diverged = np.full(size, -1)  # (B,) -1: not yet
         self.last = np.full(size, np.nan)  # (B,) the metric of the latest epoch
         self.done = 0  # epochs absorbed so far
         self._recorded_set = frozenset(self.recorded.tolist())
-        self.validation: Array | None = None  # (R, B, mae|mse|sse) on the held-out rows
+        self.validation: Array | None = None  # (R, B, 3 or 5) on the held-out rows
         self.validation_values = 0  # held-out rows x outputs
+        self.validation_rows = 0
 
-    def validating(self, n_values: int) -> None:
-        """Keep errors on held-out rows too, `n_values` of them (rows x outputs)."""
-        self.validation = np.full(self.history.shape, np.nan)  # (R, B, 3)
+    def validating(self, n_values: int, rows: int = 0) -> None:
+        """Keep errors on held-out rows too, `n_values` of them (rows x outputs) in `rows`."""
+        if self.classes and rows <= 0:
+            raise ValueError("a classifier's held-out errors need the held-out rows")
+        self.validation = np.full(self.history.shape, np.nan)  # (R, B, 3 or 5)
         self.validation_values = n_values
+        self.validation_rows = rows
 
     def is_recorded(self, epoch: int) -> bool:
         return epoch in self._recorded_set
 
-    def absorb_validation(self, epoch: int, sse: Array, abs_sum: Array) -> None:
+    def _errors(self, sse: Array, abs_sum: Array, n_values: int, rows: int,
+                correct: Array | None, cross_entropy: Array | None) -> Array:
+        """mae, mse and sse from the sums, (..., 3); a classifier's accuracy and cross-entropy
+        beside them, (..., 5), from the counts of right answers and the sums its engine hands
+        in."""
+        if not self.classes:
+            return np.stack([abs_sum / n_values, sse / n_values, sse], axis=-1)
+        if correct is None or cross_entropy is None:
+            raise ValueError("a classifier's epochs need its right answers and cross-entropy")
+        answers = rows if self.per_row else n_values
+        return np.stack([abs_sum / n_values, sse / n_values, sse, correct / answers,
+                         cross_entropy / rows], axis=-1)
+
+    def absorb_validation(self, epoch: int, sse: Array, abs_sum: Array,
+                          correct: Array | None = None,
+                          cross_entropy: Array | None = None) -> None:
         """Errors on the held-out rows at a recorded epoch, (B,) each."""
         if self.validation is None:
             raise ValueError("absorb_validation before validating()")
         row = int(np.searchsorted(self.recorded, epoch))
-        n = self.validation_values
-        self.validation[row] = np.stack([abs_sum / n, sse / n, sse], axis=-1)  # (B, 3)
+        self.validation[row] = self._errors(sse, abs_sum, self.validation_values,
+                                            self.validation_rows, correct,
+                                            cross_entropy)  # (B, 3 or 5)
 
-    def absorb(self, sse: Array, abs_sum: Array) -> None:
-        """Take the next epochs' sums of squared and of absolute errors, (E, B) each.
+    def reached(self, metric: Array) -> NDArray[np.bool_]:
+        """Within each trial's tolerance, (..., B)."""
+        return np.asarray(reached(self.name, metric, self.tolerance), dtype=bool)
+
+    def absorb(self, sse: Array, abs_sum: Array, correct: Array | None = None,
+               cross_entropy: Array | None = None) -> None:
+        """Take the next epochs' sums of squared and of absolute errors, (E, B) each (and a
+        classifier's counts of right answers and sums of cross-entropy).
 
         A trial diverged at its first epoch whose sse is not finite; from there on its rows
         count for nothing, whatever an engine put in them.
@@ -127,12 +193,14 @@ class EpochLog:
         newly = (self.diverged < 0) & bad.any(axis=0)
         self.diverged[newly] = start + bad.argmax(axis=0)[newly]
         valid = (start + np.arange(count))[:, None] < self._valid_until()  # (E, B)
-        errors = np.stack([abs_sum / self.n_values, sse / self.n_values, sse], axis=-1)
+        errors = self._errors(sse, abs_sum, self.n_values, self.rows, correct,
+                              cross_entropy)  # (E, B, 3 or 5)
         metric = errors[..., self.metric]  # (E, B)
         rows = np.flatnonzero((self.recorded >= start) & (self.recorded < start + count))
-        self.history[rows] = errors[self.recorded[rows] - start]  # (r, B, 3)
-        self.best = np.fmin(self.best, np.where(valid, metric, np.inf).min(axis=0))
-        hit = valid & (metric <= self.tolerance)  # (E, B)
+        self.history[rows] = errors[self.recorded[rows] - start]  # (r, B, 3 or 5)
+        score = metric if self.sign > 0 else -metric
+        self.best = np.fmin(self.best, np.where(valid, score, np.inf).min(axis=0))
+        hit = valid & self.reached(metric)  # (E, B)
         newly = (self.converged < 0) & hit.any(axis=0)
         self.converged[newly] = start + hit.argmax(axis=0)[newly]
         self.last = metric[-1].copy()
@@ -140,6 +208,23 @@ class EpochLog:
 
     def _valid_until(self) -> NDArray[np.int64]:
         return np.where(self.diverged >= 0, self.diverged, self.epochs)  # (B,)
+
+    def _selected(self, keep: NDArray[np.bool_]) -> tuple[Array, Array, NDArray[np.int64]]:
+        """Last, best (as sign * metric) and converged epoch of every trial, (B,) each: from
+        the training epochs, or from the held-out rows at the recorded epochs (rows `keep`)."""
+        if self.select != "validation":
+            return self.last, self.best, self.converged
+        if self.validation is None:
+            raise ValueError('select = "validation" needs held-out rows')
+        metric = self.validation[..., self.metric]  # (R, B)
+        score = np.where(keep, metric if self.sign > 0 else -metric, np.inf)  # (R, B)
+        best = np.fmin.reduce(score, axis=0)  # (B,)
+        hit = keep & self.reached(metric)  # (R, B)
+        converged = np.where(hit.any(axis=0), self.recorded[hit.argmax(axis=0)], -1)  # (B,)
+        last_row = keep.sum(axis=0) - 1  # (B,) recorded epochs kept are a prefix
+        last = np.where(last_row >= 0, metric[np.maximum(last_row, 0), np.arange(len(best))],
+                        np.nan)  # (B,)
+        return last, best, converged
 
     def results(
         self, weights: Sequence[Sequence[Array]], changes: Sequence[Sequence[NDArray[np.int64]]]
@@ -150,22 +235,25 @@ class EpochLog:
         error showed it: the last update can overflow after the last forward pass.
         """
         keep = self.recorded[:, None] < self._valid_until()  # (R, B)
+        last, best, converged = self._selected(keep)
         results = []
         for b, (final, counts) in enumerate(zip(weights, changes, strict=True)):
             diverged = int(self.diverged[b])
             if diverged < 0 and not all(np.isfinite(w).all() for w in final):
                 diverged = self.epochs - 1
+            lowest = float(self.sign * best[b])
             results.append(TrialResult(
                 epochs=self.recorded[keep[:, b]],
-                errors=self.history[keep[:, b], b],  # (R', 3), a copy
-                final_error=math.nan if diverged >= 0 else float(self.last[b]),
-                best_error=float(self.best[b]),
-                converged_epoch=int(self.converged[b]) if self.converged[b] >= 0 else None,
+                errors=self.history[keep[:, b], b],  # (R', 3 or 5), a copy
+                final_error=math.nan if diverged >= 0 else float(last[b]),
+                # no epoch to judge: inf for an error, but no accuracy
+                best_error=math.nan if self.sign < 0 and math.isinf(lowest) else lowest,
+                converged_epoch=int(converged[b]) if converged[b] >= 0 else None,
                 diverged_epoch=diverged if diverged >= 0 else None,
                 direction_changes=tuple(np.array(c) for c in counts),
                 weights=tuple(np.array(w) for w in final),
                 validation=(None if self.validation is None
-                            else self.validation[keep[:, b], b]),  # (R', 3), a copy
+                            else self.validation[keep[:, b], b]),  # (R', 3 or 5), a copy
                 metric=self.metric,
             ))
         return results

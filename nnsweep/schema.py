@@ -35,6 +35,7 @@ from nnsweep.params import (
     Optimizer,
     Output,
     Reduction,
+    Select,
 )
 
 MAX_AXIS = 1_000_000  # values one axis or range may hold
@@ -158,6 +159,7 @@ PARAMS: dict[str, Any] = {  # TrialParams' fields, in their order
                                            description="a number >= 0")],
     "dropout": FRACTION,
     "loss": choice(Loss),
+    "select": choice(Select),
 }
 assert tuple(PARAMS) == PARAM_NAMES
 Params = model("Params", PARAMS)  # [params]; one value of an axis

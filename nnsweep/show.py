@@ -13,16 +13,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from nnsweep import tables
 from nnsweep.result import STATUSES
 from nnsweep.store import Results
 from nnsweep.text import terminal_safe
 
 
 def best_trials(results: Results, top: int) -> pd.DataFrame:
-    """The trials with the lowest final error; diverged and failed ones never rank."""
-    trials = results.trials
-    ranked = trials[trials["final_error"].notna()]
-    return ranked.sort_values(["final_error", "trial"], kind="stable").head(top)
+    """The trials with the best final error (the highest accuracy); diverged and failed
+    ones never rank."""
+    return tables.ranked(results.trials).head(top)
 
 
 def render(results: Results, *, top: int = 10, width: int = 120) -> str:

@@ -184,6 +184,7 @@ class _Reader(checks.Findings):
         trials = Grid(base, axis_list, include, exclude, dataset.hash)
         checks.included_trials(self, trials)
         checks.losses(self, trials, params, dataset)
+        checks.measures(self, trials, dataset)
         self.raise_problems()
         # An include-only key keeps its [params] value in the hash: product trials still use it.
         non_swept = {n: v for n, v in base.items() if n not in swept}

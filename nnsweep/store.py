@@ -234,6 +234,8 @@ def read_table(directory: Path, name: str, generation: str | None = None) -> pd.
     frame = table.to_pandas()
     if name == "history" and "split" not in frame:  # written before held-out rows existed
         frame.insert(2, "split", "train")
+    if name in ("trials", "summary") and "select" not in frame:  # before params.select
+        frame["select"] = "train"
     return tables.typed(frame, tables.SCHEMAS[name])
 
 

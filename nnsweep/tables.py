@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from nnsweep.params import PARAM_NAMES, TrialParams, hidden_order, hidden_text
-from nnsweep.result import ERROR_NAMES, TrialResult
+from nnsweep.result import ERROR_NAMES, HIGHER_IS_BETTER, TrialResult
 
 # Parameter columns of the trials table: every parameter but the given weights (a list of
 # matrices is not a cell; the resolved spec.toml keeps them).
@@ -46,6 +46,7 @@ PARAM_COLUMNS: dict[str, str] = {
     "weight_decay": "float64",
     "dropout": "float64",
     "loss": "string",
+    "select": "string",
 }
 assert set(PARAM_COLUMNS) == set(PARAM_NAMES) - {"weights"}
 
@@ -70,6 +71,8 @@ TRIALS_SCHEMA: dict[str, str] = {"trial": "string", **PARAM_COLUMNS, **OUTCOME_C
 HISTORY_SCHEMA: dict[str, str] = {
     "trial": "string", "epoch": "int64", "split": "string",  # train | validation
     "mae": "float64", "mse": "float64", "sse": "float64",
+    # a classifier's (loss = "cross_entropy"): share of right answers, mean cross-entropy per row
+    "accuracy": "float64", "cross_entropy": "float64",
 }
 SPLITS: tuple[str, ...] = ("train", "validation")
 DIRECTIONS_SCHEMA: dict[str, str] = {
@@ -169,9 +172,9 @@ def history_table(items: Iterable[tuple[str, TrialResult]]) -> pd.DataFrame:
     held = [(trial, result) for trial, result in items if result.validation is not None]
     if not items:
         return empty(HISTORY_SCHEMA)
-    values = np.concatenate([result.errors for _, result in items]
-                            + [result.validation for _, result in held
-                               if result.validation is not None])  # (rows, 3)
+    values = np.concatenate([_all_columns(result.errors) for _, result in items]
+                            + [_all_columns(result.validation) for _, result in held
+                               if result.validation is not None])  # (rows, 5)
     both = [*items, *held]
     lengths = [len(result.epochs) for _, result in both]
     frame = pd.DataFrame({
@@ -180,6 +183,15 @@ def history_table(items: Iterable[tuple[str, TrialResult]]) -> pd.DataFrame:
         "split": repeated(["train"] * len(items) + ["validation"] * len(held), lengths),
         **{name: values[:, i] for i, name in enumerate(ERROR_NAMES)}})
     return typed(frame, HISTORY_SCHEMA)
+
+
+def _all_columns(errors: np.ndarray) -> np.ndarray:
+    """(R, 3) or (R, 5) errors as (R, 5): NaN accuracy and cross-entropy but for a classifier."""
+    if errors.shape[1] == len(ERROR_NAMES):
+        return errors
+    table = np.full((len(errors), len(ERROR_NAMES)), np.nan)
+    table[:, :errors.shape[1]] = errors
+    return table
 
 
 def training(history: pd.DataFrame) -> pd.DataFrame:
@@ -263,6 +275,17 @@ def summary_frame(trials: pd.DataFrame) -> pd.DataFrame:
         converged_epoch_median=("converged_epoch", lambda s: float(s.astype("float64").median())),
     ).reset_index()
     return typed(by_hidden(stats), SUMMARY_SCHEMA)
+
+
+def ranked(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials with a final error, best first (the lowest error, the highest accuracy),
+    ties in trial order: diverged and failed ones never rank."""
+    finished = trials[trials["final_error"].notna()]
+    final = finished["final_error"].astype("float64")
+    higher = finished["metric"].astype(str).isin(sorted(HIGHER_IS_BETTER))
+    key = final.where(~higher, -final)  # best first
+    order = finished.assign(_key=key).sort_values(["_key", "trial"], kind="stable").index
+    return finished.loc[order]
 
 
 def by_hidden(frame: pd.DataFrame) -> pd.DataFrame:

@@ -30,10 +30,12 @@ from nnsweep.network import (
     Array,
     ArrayForm,
     Mask,
+    cross_entropy,
     dropout_scales,
     forward,
     initial_weights,
     output_delta_factor,
+    right_answers,
     shuffle_generator,
     softmax,
     weight_shapes,
@@ -288,9 +290,10 @@ class _BatchTrainer:
 
     def _step(
         self, x_step: Array, y_step: Array, sse: Array, abs_sum: Array, first_step: bool,
-        directions: _Directions,
+        directions: _Directions, scores: tuple[Array, Array] | None = None,
     ) -> None:
-        """One update of every network: forward, errors, backward, directions, weights."""
+        """One update of every network: forward, errors, backward, directions, weights; a
+        classifier's right answers and cross-entropy added to `scores` too."""
         buffers = self._buffers_for(x_step.shape[1])
         outs, deltas = buffers.outs, buffers.deltas
         weights, groups, last = self.weights.views, range(len(self.bounds)), self.depth - 1
@@ -328,6 +331,8 @@ class _BatchTrainer:
             np.add.reduce(square, axis=1, out=abs_sum)
         else:
             abs_sum += np.add.reduce(square, axis=1)
+        if scores is not None:
+            self._score(outs.layers[last].reshape(y_step.shape), y_step, *scores, first_step)
 
         _backprop(output_delta_factor(self.first.output, self.first.loss), err.reshape(-1),
                   outs.layers[last], deltas.layers[last],
@@ -365,6 +370,16 @@ class _BatchTrainer:
         directions.add(moves)
         np.multiply(self.alpha.data, moves, out=moves)
         np.subtract(self.weights.data, moves, out=self.weights.data)
+
+    def _score(self, p: Array, y: Array, right: Array, cross: Array, first_step: bool) -> None:
+        """Add a step's right answers and cross-entropy (B,) from its outputs p (B, n,
+        outputs), as the loop adds them to its 0.0 at an epoch's start."""
+        if first_step:
+            right[...] = 0.0
+            cross[...] = 0.0
+        output = self.first.output
+        right += np.add.reduce(right_answers(p, y, output).reshape(self.B, -1), axis=1)
+        cross += np.add.reduce(cross_entropy(p, y, output).reshape(self.B, -1), axis=1)
 
     def _moves(self, grads: Array) -> Array:
         """What each weight moves by before alpha, the operations of reference._moves in
@@ -409,31 +424,36 @@ class _BatchTrainer:
                      if first.shuffle and first.descent != "full" else None)
         steps = self._steps(in_order)
         directions = _Directions(self.changes.data)
-        log = EpochLog(self.trials, self.rows * self.n_outputs)  # slot order
+        log = EpochLog(self.trials, self.rows * self.n_outputs, self.rows)  # slot order
         if self.held_out is not None:
-            log.validating(self.held_out[1].size)
+            log.validating(self.held_out[1].size, len(self.held_out[1]))
         self.active = np.ones(B, dtype=bool)
         self.frozen: dict[int, tuple[list[Array], list[NDArray[np.int64]]]] = {}
 
         chunk = min(EPOCH_CHUNK, epochs)
         sse_rows = np.zeros((chunk, B))  # (chunk, B) each epoch's sum of squared errors
         abs_rows = np.zeros((chunk, B))  # (chunk, B) each epoch's sum of absolute errors
+        # a classifier's right answers and sums of cross-entropy, (2, chunk, B); none else
+        scored = np.zeros((2, chunk, B)) if first.classifier else None
         chunk_start = 0
         with np.errstate(all="ignore"):
             for epoch in range(epochs):
                 if shufflers is not None:
                     steps = self._steps(np.stack([g.permutation(self.rows) for g in shufflers]))
                 sse, abs_sum = sse_rows[epoch - chunk_start], abs_rows[epoch - chunk_start]
+                scores = (None if scored is None else
+                          (scored[0, epoch - chunk_start], scored[1, epoch - chunk_start]))
                 for index, (x_step, y_step) in enumerate(steps):
-                    self._step(x_step, y_step, sse, abs_sum, index == 0, directions)
+                    self._step(x_step, y_step, sse, abs_sum, index == 0, directions, scores)
                 # sse >= 0, so the sum is finite unless some trial's is not (or it overflows)
                 if not math.isfinite(np.add.reduce(sse)):
                     self._freeze(self.active & ~np.isfinite(sse), directions)
                 if self.held_out is not None and log.is_recorded(epoch):
                     log.absorb_validation(epoch, *self._validate(*self.held_out))
                 if epoch - chunk_start == chunk - 1 or epoch == epochs - 1:
-                    log.absorb(sse_rows[: epoch + 1 - chunk_start],
-                               abs_rows[: epoch + 1 - chunk_start])
+                    size = epoch + 1 - chunk_start
+                    log.absorb(sse_rows[:size], abs_rows[:size],
+                               *((None, None) if scored is None else scored[:, :size]))
                     chunk_start = epoch + 1
                 if on_epoch is not None:
                     on_epoch(epoch)
@@ -444,10 +464,15 @@ class _BatchTrainer:
         results = log.results([w for w, _ in finals], [c for _, c in finals])
         return [results[self.slot_of[index]] for index in range(B)]
 
-    def _validate(self, x: Array, y: Array) -> tuple[Array, Array]:
+    def _validate(self, x: Array, y: Array
+                  ) -> tuple[Array, Array, Array | None, Array | None]:
         """Every network's sums of squared and absolute errors on the held-out rows, (B,)
-        each: a forward pass with the weights as they are, no dropout, the loop's products."""
+        each, and a classifier's right answers and cross-entropy: a forward pass with the
+        weights as they are, no dropout, the loop's products."""
         sse, abs_sum = np.empty(self.B), np.empty(self.B)
+        output = self.first.output
+        right = np.empty(self.B) if self.first.classifier else None
+        cross = np.empty(self.B) if self.first.classifier else None
         for g, (lo, hi) in enumerate(self.bounds):
             stacked = np.ascontiguousarray(np.broadcast_to(x, (hi - lo, *x.shape)))  # (B_g, n, in)
             out = forward(stacked, [layer[g] for layer in self.weights.views],
@@ -455,7 +480,12 @@ class _BatchTrainer:
             err = (out - y).reshape(hi - lo, -1)  # (B_g, n * outputs)
             sse[lo:hi] = np.add.reduce(err * err, axis=1)
             abs_sum[lo:hi] = np.add.reduce(np.abs(err), axis=1)
-        return sse, abs_sum
+            if right is not None and cross is not None:
+                right[lo:hi] = np.add.reduce(right_answers(out, y, output).reshape(hi - lo, -1),
+                                             axis=1)
+                cross[lo:hi] = np.add.reduce(cross_entropy(out, y, output).reshape(hi - lo, -1),
+                                             axis=1)
+        return sse, abs_sum, right, cross
 
     def _weights_of(self, slot: int) -> list[Array]:
         g = self.group_of[slot]

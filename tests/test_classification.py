@@ -1,9 +1,11 @@
 """Classification: softmax over the outputs, cross-entropy loss (with softmax, or per output
 with a sigmoid), whose output delta is p - y. The loop spells it out, the NumPy engine equals
-it bit for bit, and the update is the gradient of the loss (central differences)."""
+it bit for bit, and the update is the gradient of the loss (central differences). A classifier's
+history holds its accuracy and mean cross-entropy too, and either may be its metric."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +17,10 @@ import nnsweep
 from nnsweep import engines
 from nnsweep.datasets import builtin
 from nnsweep.errors import EngineLacks, SpecError
-from nnsweep.network import TABLE, initial_weights, softmax
+from nnsweep.network import TABLE, cross_entropy, forward, initial_weights, softmax
 from nnsweep.params import TrialParams
 from nnsweep.reference import train_one
-from nnsweep.result import TrialResult
+from nnsweep.result import ERROR_NAMES, TrialResult
 from nnsweep.spec import parse_spec
 from nnsweep.trainer import train_batch
 
@@ -146,3 +148,79 @@ def test_a_classification_sweep_runs_end_to_end(tmp_path: Path) -> None:
     results = nnsweep.run(nnsweep.load_spec(path), out=tmp_path / "out", jobs=1)
     assert list(results.trials["loss"]) == ["cross_entropy"] * 2
     assert results.trials["final_error"].notna().all()
+
+
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+def test_accuracy_and_cross_entropy_of_epoch_0_are_the_initial_networks_by_the_textbook(
+        output: str) -> None:
+    data = MODULAR if output == "softmax" else MOONS
+    x, y = data.x, data.y
+    params = TrialParams(hidden=(6,), activation="tanh", output=output, loss="cross_entropy",
+                         epochs=2, seed=5)
+    p = forward(x, initial_weights(params, x.shape[1], y.shape[1]), "tanh", output, False)[-1]
+    if output == "softmax":  # one answer per row: the most probable class
+        accuracy = np.mean(p.argmax(axis=1) == y.argmax(axis=1))
+        loss = np.mean([-sum(t * math.log(q) for t, q in zip(row_y, row_p, strict=True)
+                             if t) for row_y, row_p in zip(y, p, strict=True)])
+    else:  # each output answers p > 0.5
+        accuracy = np.mean((p > 0.5) == (y > 0.5))
+        loss = np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p)).sum(axis=1))
+    first = train_one(x, y, params).errors[0]
+    assert first.shape == (len(ERROR_NAMES),)
+    assert first[ERROR_NAMES.index("accuracy")] == accuracy
+    assert first[ERROR_NAMES.index("cross_entropy")] == pytest.approx(loss, rel=1e-12)
+
+
+def test_a_saturated_output_costs_nothing_when_right_and_everything_when_wrong() -> None:
+    y = np.array([[1.0, 0.0]])
+    for output in ("softmax", "sigmoid"):
+        assert cross_entropy(np.array([[1.0, 0.0]]), y, output).sum() == 0.0
+        assert cross_entropy(np.array([[0.0, 1.0]]), y, output).sum() == math.inf
+
+
+def test_squared_loss_trials_have_no_accuracy_or_cross_entropy() -> None:
+    params = TrialParams(hidden=(4,), epochs=5, record_every=1)
+    result = train_one(MOONS.x, MOONS.y, params)
+    assert result.errors.shape == (5, 3)  # mae, mse, sse: no work spent on the others
+    assert np.array_equal(result.errors, train_batch(MOONS.x, MOONS.y, [params])[0].errors)
+
+
+def test_accuracy_as_the_metric_is_best_when_highest_and_converges_at_1_minus_tolerance(
+        ) -> None:
+    data = builtin("modular", modulus=5)
+    params = TrialParams(hidden=(32,), activation="relu", output="softmax",
+                         loss="cross_entropy", optimizer="adam", alpha=0.01, epochs=150,
+                         init="he", seed=0, metric="accuracy", tolerance=0.2, record_every=1)
+    result = train_one(data.x, data.y, params)
+    accuracy = result.errors[:, ERROR_NAMES.index("accuracy")]  # every epoch recorded
+    assert result.best_error == accuracy.max() > accuracy.min()
+    assert result.final_error == accuracy[-1]
+    assert result.converged_epoch == int(np.argmax(accuracy >= 0.8))
+    assert result.status(0.2) == "converged" and result.status(0.0) == ("converged" if
+                                                                        accuracy[-1] == 1
+                                                                        else "not_converged")
+    assert same(train_batch(data.x, data.y, [params])[0], result)
+
+
+def test_cross_entropy_as_the_metric_is_best_when_lowest() -> None:
+    params = TrialParams(hidden=(6,), activation="tanh", loss="cross_entropy", alpha=0.5,
+                         epochs=40, record_every=1, metric="cross_entropy", tolerance=0.3)
+    result = train_one(MOONS.x, MOONS.y, params)
+    loss = result.errors[:, ERROR_NAMES.index("cross_entropy")]
+    assert result.best_error == loss.min() and result.final_error == loss[-1]
+    hit = np.flatnonzero(loss <= 0.3)
+    assert result.converged_epoch == (int(hit[0]) if len(hit) else None)
+
+
+def test_a_classifiers_metric_goes_with_cross_entropy_and_nothing_else() -> None:
+    assert parse_spec('dataset = "modular"\n[params]\noutput = "softmax"\n'
+                      'loss = "cross_entropy"\nmetric = "accuracy"\n').size() == 1
+    zipped = parse_spec('dataset = "xor"\n[[zip]]\nmetric = ["mae", "cross_entropy"]\n'
+                        'loss = ["squared", "cross_entropy"]\n')
+    assert [t.params.metric for t in zipped.trials()] == ["mae", "cross_entropy"]
+    with pytest.raises(SpecError) as raised:
+        parse_spec('dataset = "xor"\n[params]\nmetric = "cross_entropy"\n[grid]\n'
+                   'loss = ["cross_entropy", "squared"]\n')
+    assert raised.value.problems == [
+        '<spec>: params.metric = "cross_entropy": expected loss = "cross_entropy" with it '
+        '(cross_entropy is measured on classifiers; a trial has loss = "squared")']

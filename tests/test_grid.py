@@ -151,7 +151,8 @@ CHANGED = {"hidden": (5,), "activation": "relu", "output": "linear", "alpha": 0.
            "seed": 9, "init": "given", "weights": (((1.0,),),), "record_every": 2,
            "metric": "sse", "tolerance": 0.5, "bias": True, "shuffle": True,
            "optimizer": "adam", "momentum": 0.5, "beta1": 0.5, "beta2": 0.5, "eps": 0.5,
-           "weight_decay": 0.5, "dropout": 0.5, "loss": "cross_entropy"}
+           "weight_decay": 0.5, "dropout": 0.5, "loss": "cross_entropy",
+           "select": "validation"}
 
 
 def test_every_parameter_has_a_changed_value_in_the_id_test() -> None:

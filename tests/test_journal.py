@@ -13,9 +13,11 @@ import pytest
 from helpers import DATA_HASH, failed_record, trained_record
 
 from nnsweep import journal
+from nnsweep.datasets import builtin
 from nnsweep.grid import trial_id
 from nnsweep.journal import JournalWarning, Record
 from nnsweep.params import TrialParams
+from nnsweep.reference import train_one
 from nnsweep.result import TrialResult
 
 
@@ -173,3 +175,37 @@ def test_a_journal_that_is_one_torn_line_is_emptied(tmp_path: Path) -> None:
     with pytest.warns(JournalWarning, match="torn last record"):
         journal.drop_torn_tail(path)
     assert path.read_bytes() == b""
+
+
+def test_a_classifiers_accuracy_and_cross_entropy_read_back_exactly_held_out_ones_too(
+        ) -> None:
+    data = builtin("moons", rows=24, noise=0.2, seed=1).split(0.25)
+    params = TrialParams(hidden=(3,), loss="cross_entropy", metric="accuracy", epochs=30,
+                         record_every=7, select="validation", tolerance=0.3)
+    result = train_one(data.x, data.y, params, data.validation)
+    original = Record(trial_id(params, DATA_HASH), params, result.status(params.tolerance), 0.5,
+                      result, engine="numpy", dataset=DATA_HASH)
+    written = json.loads(journal.encode(original, keep_weights=False))
+    assert written["result"]["classes"] is True
+    back = journal.decode(json.dumps(written)).result
+    assert back is not None and result.validation is not None and back.validation is not None
+    assert back.errors.shape == result.errors.shape == (6, 5)
+    assert back.errors.tobytes() == result.errors.tobytes()
+    assert back.validation.tobytes() == result.validation.tobytes()
+    assert (back.final_error, back.best_error, back.converged_epoch) == (
+        result.final_error, result.best_error, result.converged_epoch)
+
+
+def test_only_a_classifiers_line_says_classes_and_its_metric_needs_them() -> None:
+    plain = json.loads(journal.encode(record("a"), keep_weights=False))
+    assert "classes" not in plain["result"]  # and mae, mse, sse alone are packed
+    assert "select" not in plain["params"]  # parameters added since format 2 at their default
+    plain["result"]["classes"] = True
+    with pytest.raises(journal.BadRecord, match=r'result.classes: expected only for loss = '
+                                                r'"cross_entropy"'):
+        journal.decode(json.dumps(plain))
+    params = params_named("a", loss="cross_entropy", metric="cross_entropy")
+    line = json.loads(journal.encode(trained_record(params, 0.1), keep_weights=False))
+    del line["result"]["classes"]
+    with pytest.raises(journal.BadRecord, match="expected the cross_entropy its metric names"):
+        journal.decode(json.dumps(line))

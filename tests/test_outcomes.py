@@ -124,3 +124,28 @@ def test_the_outcomes_keep_the_trials_index_and_order() -> None:
 def test_every_class_has_a_definition_and_the_rules_are_ordered() -> None:
     assert set(outcomes.DEFINITIONS) == set(outcomes.OUTCOME_NAMES)
     assert 0 < MIN_PATH < STILL_FALLING < STEADY_SHARE < TOO_SLOW_LEFT < 1
+
+
+def test_an_accuracy_is_judged_by_its_error_rate() -> None:
+    rising = 1 - np.geomspace(0.5, 0.02, 11)  # the error rate falls as in the learning case
+    assert judge(rising, metric="accuracy") == ["learning"]
+    assert judge(np.linspace(0.5, 0.55, 11), metric="accuracy") == ["too_slow"]
+    assert judge([0.5, 0.9, 0.9, 0.9, 0.9], metric="accuracy") == ["stuck"]
+
+
+def test_a_trial_is_judged_on_the_split_it_selects() -> None:
+    falling, flat = np.geomspace(0.5, 0.02, 11), [0.5] * 11
+    rows, history = [], []
+    for n, select in enumerate(("train", "validation")):
+        trial = f"t{n}"
+        rows.append(tables.trial_row(trial, TrialParams(select=select), None, 0.0,
+                                     status="not_converged"))
+        for split, curve in (("train", falling), ("validation", flat)):
+            history.append(pd.DataFrame({"trial": trial, "epoch": range(11), "split": split,
+                                         "mae": curve}))
+    trials = tables.trials_frame(rows)
+    frame = tables.concat(history, tables.HISTORY_SCHEMA)
+    assert outcomes.trial_outcomes(trials, frame).tolist() == ["learning", "stuck"]
+    # a history of training rows alone (as the figures draw) judges those
+    assert outcomes.trial_outcomes(trials, tables.training(frame)).tolist() == [
+        "learning", "learning"]

@@ -42,11 +42,12 @@ def assert_same_bits(read: pd.DataFrame, saved: pd.DataFrame) -> None:
 
 
 def test_every_csv_value_reads_back_as_its_parquet_twin_bit_for_bit(tmp_path: Path) -> None:
-    values = awkward_floats(3000).reshape(1000, 3)
+    values = awkward_floats(5000).reshape(1000, 5)
     history = tables.typed(pd.DataFrame({
         "trial": [f"{i // 10:012x}" for i in range(1000)], "epoch": np.arange(1000) % 10,
         "split": ["train", "validation"] * 500,
-        "mae": values[:, 0], "mse": values[:, 1], "sse": values[:, 2]}), tables.HISTORY_SCHEMA)
+        "mae": values[:, 0], "mse": values[:, 1], "sse": values[:, 2],
+        "accuracy": values[:, 3], "cross_entropy": values[:, 4]}), tables.HISTORY_SCHEMA)
     rows = [tables.trial_row(f"{i:012x}", TrialParams(hidden=(), alpha=float(alpha)), None,
                              float(seconds), error=error)
             for i, (alpha, seconds, error) in enumerate(zip(
@@ -60,6 +61,20 @@ def test_every_csv_value_reads_back_as_its_parquet_twin_bit_for_bit(tmp_path: Pa
         parquet = store.read_table(tmp_path, name)
         assert_same_bits(parquet, frames[name])
         assert_same_bits(tables.read_csv(tmp_path / f"{name}.csv"), parquet)
+
+
+def test_tables_written_before_classifier_metrics_and_select_read_back(tmp_path: Path) -> None:
+    records = [Record(trial_id(p, DATA_HASH), p, "not_converged", 0.1, r, dataset=DATA_HASH)
+               for p in [TrialParams(epochs=20)] for r in train_batch(XOR_X, XOR_Y, [p])]
+    frames = store.build_tables(records)
+    old = {"trials": frames["trials"].drop(columns=["select"]),
+           "history": frames["history"].drop(columns=["split", "accuracy", "cross_entropy"]),
+           "directions": frames["directions"],
+           "summary": frames["summary"].drop(columns=["select"])}
+    store.write_tables(tmp_path, old)
+    for name in ("trials", "history", "summary"):
+        pd.testing.assert_frame_equal(store.read_table(tmp_path, name), frames[name])
+    assert frames["history"]["accuracy"].isna().all()  # a squared-loss trial has none
 
 
 def test_text_is_quoted_only_where_a_table_needs_it(tmp_path: Path) -> None:

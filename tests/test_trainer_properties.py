@@ -1,7 +1,8 @@
 """Property: on any small configuration the batched trainer equals reference.py in every field.
 
 Hypothesis draws what a batch shares (depth 0 to 3, every activation pair, every descent
-mode and reduction, bias, shuffle, epochs, history stride, metric) and, per trial, what may
+mode and reduction, bias, shuffle, epochs, history stride, metric, a classifier's output and
+loss, whose history holds its accuracy and cross-entropy too) and, per trial, what may
 vary inside a batch (layer widths, alpha, seed, init, tolerance), on a small random dataset.
 The alphas reach 100, so some trials saturate or diverge mid-batch while the others train on.
 """
@@ -17,7 +18,14 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from nnsweep.batching import batch_key
-from nnsweep.params import ACTIVATIONS, DESCENTS, METRICS, REDUCTIONS, TrialParams
+from nnsweep.params import (
+    ACTIVATIONS,
+    CLASS_METRICS,
+    DESCENTS,
+    METRICS,
+    REDUCTIONS,
+    TrialParams,
+)
 from nnsweep.reference import train_one
 from nnsweep.result import TrialResult
 from nnsweep.trainer import train_batch
@@ -49,17 +57,25 @@ def cases(max_epochs: int) -> st.SearchStrategy[Case]:
         else:
             x = data.uniform(-1.0, 1.0, (rows, inputs))
             y = data.uniform(0.0, 1.0, (rows, outputs))
+        # A classifier: softmax over one-hot rows, or sigmoid outputs, with cross-entropy.
+        output = draw(st.sampled_from((*ACTIVATIONS, "softmax", "softmax")))
+        classifier = output == "softmax" or (output == "sigmoid" and draw(st.booleans()))
+        if output == "softmax":
+            outputs = max(2, outputs)
+            y = np.eye(outputs)[data.randint(0, outputs, rows)]  # (rows, outputs) one-hot
         descent = draw(st.sampled_from(DESCENTS))
         depth = draw(st.integers(0, 3))
         shared = TrialParams(
             activation=draw(st.sampled_from(ACTIVATIONS)),
-            output=draw(st.sampled_from(ACTIVATIONS)),
+            output=output,
+            loss="cross_entropy" if classifier else "squared",
             descent=descent,
             batch_size=draw(st.integers(1, 4)),
             reduction=draw(st.sampled_from(REDUCTIONS)),
             epochs=draw(st.integers(1, max_epochs)),
             record_every=draw(st.integers(0, 7)),
-            metric=draw(st.sampled_from(METRICS)),
+            metric=draw(st.sampled_from(METRICS if classifier else
+                                        [m for m in METRICS if m not in CLASS_METRICS])),
             bias=draw(st.booleans()),
             # Full descent with a shuffle is left to test_trainer.py, which pins it down alone.
             shuffle=descent != "full" and draw(st.booleans()),

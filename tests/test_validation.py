@@ -5,6 +5,7 @@ at its recorded epochs, from one forward pass (no dropout) with the weights at t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 
 import nnsweep
-from nnsweep import engines, store
+from nnsweep import engines, store, tables
 from nnsweep.datasets import Dataset, builtin
 from nnsweep.errors import DataError, EngineLacks, SpecError
 from nnsweep.network import predict
@@ -64,7 +65,7 @@ def test_validation_errors_are_the_loops_bit_for_bit(output: str, dropout: float
         alone = train_one(data.x, data.y, trial, data.validation)
         assert result.validation is not None and alone.validation is not None
         assert np.array_equal(result.validation, alone.validation, equal_nan=True), trial
-        assert len(result.validation) == len(result.epochs)
+        assert result.validation.shape == (len(result.epochs), 5)  # accuracy, cross-entropy
 
 
 def test_the_last_validation_row_is_the_final_networks_error_on_the_held_out_rows() -> None:
@@ -174,3 +175,61 @@ def test_a_sweep_without_held_out_rows_has_training_rows_only_and_empty_validati
     assert set(results.history["split"]) == {"train"}
     assert results.trials["final_validation_error"].isna().all()
     assert results.trials["best_validation_epoch"].isna().all()
+
+
+def test_select_validation_lets_the_held_out_rows_decide_in_both_engines_alike() -> None:
+    data = MOONS.split(0.25, 2)
+    trials = [TrialParams(hidden=(6,), activation="tanh", alpha=alpha, epochs=80,
+                          record_every=5, metric="mse", tolerance=0.12, select="validation",
+                          seed=seed) for alpha in (0.05, 0.5, 1e6) for seed in (0, 1)]
+    for trial, result in zip(trials, train_batch(data.x, data.y, trials,
+                                                 validation=data.validation), strict=True):
+        alone = train_one(data.x, data.y, trial, data.validation)
+        assert (result.final_error, result.best_error, result.converged_epoch) == (
+            alone.final_error, alone.best_error, alone.converged_epoch), trial
+        assert alone.validation is not None
+        held = alone.validation[:, 1]  # (R,) mse on the held-out rows
+        if alone.diverged_epoch is not None:
+            assert np.isnan(alone.final_error)
+            continue
+        assert alone.final_error == held[-1] == alone.final_validation_error
+        assert alone.best_error == held.min() == alone.best_validation[0]
+        hit = np.flatnonzero(held <= 0.12)
+        assert alone.converged_epoch == (int(alone.epochs[hit[0]]) if len(hit) else None)
+        training = train_one(data.x, data.y, replace(trial, select="train"), data.validation)
+        assert training.final_error == training.errors[-1, 1] != alone.final_error
+
+
+def test_select_validation_needs_held_out_rows_in_the_engine_too() -> None:
+    with pytest.raises(ValueError, match='select = "validation" needs held-out rows'):
+        train_one(MOONS.x, MOONS.y, TrialParams(epochs=3, select="validation"))
+
+
+def test_a_sweep_selecting_the_held_out_accuracy(tmp_path: Path) -> None:
+    path = tmp_path / "held.toml"
+    path.write_text('[dataset]\nname = "moons"\nrows = 40\nvalidation = 0.25\n[params]\n'
+                    'activation = "tanh"\nhidden = 6\nepochs = 60\nrecord_every = 10\n'
+                    'loss = "cross_entropy"\nmetric = "accuracy"\nselect = "validation"\n'
+                    "tolerance = 0.2\n[grid]\nalpha = [0.001, 1]\n", encoding="utf-8")
+    results = nnsweep.run(nnsweep.load_spec(path), out=tmp_path / "out", jobs=1)
+    trials, history = results.trials, results.history
+    assert list(trials["select"]) == ["validation"] * 2
+    for _, row in trials.iterrows():
+        held = history[(history["trial"] == row["trial"]) & (history["split"] == "validation")]
+        assert row["final_error"] == held["accuracy"].iloc[-1] == row["final_validation_error"]
+        assert row["best_error"] == held["accuracy"].max() == row["best_validation_error"]
+        assert (row["status"] == "converged") == (row["final_error"] >= 0.8)
+    best = tables.ranked(trials)["trial"].iloc[0]  # the highest accuracy first
+    assert trials.set_index("trial").loc[best, "final_error"] == trials["final_error"].max()
+    again = store.load_results(tmp_path / "out").trials  # read back from the saved tables
+    pd.testing.assert_frame_equal(again.drop(columns="seconds"),
+                                  trials.drop(columns="seconds"))
+
+
+def test_select_validation_is_accepted_with_held_out_rows_and_keeps_old_ids_at_train() -> None:
+    held = '[dataset]\nname = "moons"\nrows = 40\nvalidation = 0.25\n'
+    selected = parse_spec(held + '[params]\nselect = "validation"\n')
+    plain = parse_spec(held)
+    assert [t.params.select for t in selected.trials()] == ["validation"]
+    assert selected.trials()[0].id != plain.trials()[0].id
+    assert plain.trials()[0].id == parse_spec(held + '[params]\nselect = "train"\n').trials()[0].id
