@@ -7,6 +7,7 @@ tables' generation) carry over until a run replaces them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import platform
@@ -30,6 +31,7 @@ def new_manifest(spec: Spec, old: Mapping[str, Any], trials: Sequence[str], *, c
     """The manifest of a run starting now, over the folder's manifest so far (`old`, {} for a
     new folder), with this invocation added: how it was started and what it will train."""
     started = now()
+    edge = spec.search.edge
     return {
         "name": spec.name,
         "description": spec.description,
@@ -38,6 +40,7 @@ def new_manifest(spec: Spec, old: Mapping[str, Any], trials: Sequence[str], *, c
         "dataset": {"name": spec.dataset.name, "hash": spec.dataset.hash,
                     "rows": int(spec.dataset.x.shape[0])},
         "axes": list(spec.axes),
+        **({"search": {"method": "edge", **dataclasses.asdict(edge)}} if edge else {}),
         "report": {"x": spec.report.x, "y": spec.report.y, "facet": spec.report.facet},
         "versions": {
             "nnsweep": __version__, "python": platform.python_version(),

@@ -36,7 +36,7 @@ def test_mypy_strict_finds_nothing() -> None:
 # may import only modules before it in this list.
 LAYERS = (
     "params", "result", "errors", "text", "packing", "batching", "network", "reference",
-    "trainer", "engine_numba", "engines", "datasets", "grid", "schema", "spec", "journal",
+    "trainer", "engine_numba", "engines", "datasets", "grid", "edge", "schema", "spec", "journal",
     "tables", "outcomes", "store", "manifest", "backends", "progress", "planner", "runner", "plots",
     "report", "show", "__main__",
 )
