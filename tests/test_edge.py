@@ -14,10 +14,12 @@ import pandas as pd
 import pytest
 
 import nnsweep
-from nnsweep import datasets, engines, tables
+from nnsweep import datasets, engines, plots, tables
 from nnsweep.edge import EdgeSearch, bisect, edge_row, rounds_needed
 from nnsweep.params import TrialParams
+from nnsweep.report import build_report
 from nnsweep.spec import parse_spec
+from nnsweep.store import StoreWarning
 from tests.helpers import kill_group, line_count, start_run, wait_for_lines, write_spec
 
 
@@ -116,7 +118,7 @@ EDGE_SPEC = """\
     activation = "sigmoid"
     epochs = {epochs}
     record_every = {epochs}
-    tolerance = 0.05
+    tolerance = {tolerance}
     seed = 1
     [search]
     method = "edge"
@@ -128,9 +130,9 @@ EDGE_SPEC = """\
 
 
 def edge_text(epochs: int = 300, precision: float = 0.2, low: float = 5.0,
-              high: float = 1000.0, hidden: str = "[4, 16]") -> str:
+              high: float = 1000.0, hidden: str = "[4, 16]", tolerance: float = 0.05) -> str:
     return textwrap.dedent(EDGE_SPEC).format(epochs=epochs, precision=precision, low=low,
-                                             high=high, hidden=hidden)
+                                             high=high, hidden=hidden, tolerance=tolerance)
 
 
 def test_the_trials_of_an_edge_spec_are_its_first_round_the_bracket_ends() -> None:
@@ -235,7 +237,8 @@ def test_a_killed_edge_search_resumes_and_trains_only_what_is_missing(tmp_path: 
         kill_group(process)
     kept = line_count(out / "journal.jsonl")
     assert kept < len(whole.trials)
-    resumed = nnsweep.run(parse_spec(text), out=out, jobs=1)
+    with pytest.warns(StoreWarning, match="taking over the lock"):  # the killed run's
+        resumed = nnsweep.run(parse_spec(text), out=out, jobs=1)
     invocation = resumed.manifest["invocations"][-1]
     assert invocation["trained"] == len(whole.trials) - kept
     assert resumed.edges is not None and whole.edges is not None
@@ -252,13 +255,13 @@ DENSE = 200
 @pytest.mark.slow
 def test_the_edge_matches_a_dense_grid_s_boundary_at_a_tenth_of_its_trials(
         tmp_path: Path) -> None:
-    """Sigmoid on XOR, 2000 epochs: the largest alpha that still converges, per width. The
+    """Sigmoid on XOR, 1000 epochs: the largest alpha that still converges, per width. The
     dense grid's boundary lies between its last converging alpha and its first failing one
     above the bracket's low end; where the outcome flips more than once near the edge, the
     bisection may settle on any of those flips, so it must lie within the zone they span."""
-    precision, low, high = 0.02, 0.5, 1000.0
-    text = edge_text(epochs=2000, precision=precision, low=low, high=high,
-                     hidden=json.dumps(list(WIDTHS)))
+    precision, low, high, epochs, tolerance = 0.02, 0.6, 1000.0, 1000, 0.1
+    text = edge_text(epochs=epochs, precision=precision, low=low, high=high,
+                     hidden=json.dumps(list(WIDTHS)), tolerance=tolerance)
     results = nnsweep.run(parse_spec(text), out=tmp_path / "out", jobs=2)
     edges = results.edges
     assert edges is not None and edges["found"].all() and edges["done"].all()
@@ -268,9 +271,9 @@ def test_the_edge_matches_a_dense_grid_s_boundary_at_a_tenth_of_its_trials(
     alphas = np.geomspace(low, high, DENSE)  # (DENSE,)
     for width in WIDTHS:
         dense = [TrialParams(activation="sigmoid", hidden=(width,), alpha=float(alpha),
-                             epochs=2000, record_every=2000, tolerance=0.05, seed=1)
+                             epochs=epochs, record_every=epochs, tolerance=tolerance, seed=1)
                  for alpha in alphas]
-        converged = np.array([r.status(0.05) == "converged"
+        converged = np.array([r.status(tolerance) == "converged"
                               for r in engines.train("numpy", xor.x, xor.y, dense)])
         assert converged[0] and not converged[-1]
         first_fail = alphas[np.argmin(converged)]
@@ -279,3 +282,45 @@ def test_the_edge_matches_a_dense_grid_s_boundary_at_a_tenth_of_its_trials(
                 max(first_fail, last_pass) * (1 + precision) * 1.04)
         row = edges[edges["hidden"] == str(width)].iloc[0]
         assert zone[0] <= row["edge"] <= zone[1], (width, row["edge"], zone)
+
+
+# --- the figure and the report ---------------------------------------------------------------
+
+def test_a_power_law_is_fitted_in_log_log() -> None:
+    widths = np.array([4.0, 16.0, 64.0, 256.0])
+    exponent, factor = plots.power_law(widths, 3.0 * widths ** -0.5)
+    assert exponent == pytest.approx(-0.5) and factor == pytest.approx(3.0)
+
+
+def edges_of(rows: list[tuple[str, str, float, bool]]) -> pd.DataFrame:
+    """An edges table of (activation, hidden, edge, found) rows, below and above 1% apart."""
+    frame = pd.DataFrame([{"axis": "alpha", "outcome": "converged", "activation": activation,
+                           "hidden": hidden, "below": edge / 1.01, "above": edge * 1.01,
+                           "edge": edge if found else np.nan, "found": found, "done": True,
+                           "trials": 10} for activation, hidden, edge, found in rows])
+    return tables.typed(frame, tables.EDGES_SCHEMA)
+
+
+def test_the_figure_draws_one_line_per_combination_of_the_other_axes() -> None:
+    edges = edges_of([("relu", "4", 8.0, True), ("relu", "16", 4.0, True),
+                      ("relu", "64", 2.0, True), ("tanh", "4", 9.0, True),
+                      ("tanh", "16", 3.0, True), ("tanh", "3-2", 5.0, True),  # two layers: no
+                      ("sigmoid", "4", 1.0, True), ("sigmoid", "16", 1.0, False)])  # one width
+    lines = plots.edge_lines(edges)
+    assert [label for label, _ in lines] == ["activation=relu", "activation=tanh"]
+    assert [rows["width"].tolist() for _, rows in lines] == [[4, 16, 64], [4, 16]]
+
+
+def test_the_report_shows_the_edge_against_width_with_its_exponent(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    results = nnsweep.run(parse_spec(edge_text(hidden="[4, 8, 16]")), out=out, jobs=1)
+    edges = results.edges
+    assert edges is not None and edges["found"].sum() >= 2
+    found = edges[edges["found"]]
+    exponent, _ = plots.power_law(found["hidden"].astype(float).to_numpy(),
+                                  found["edge"].to_numpy())
+    build_report(out)
+    assert (out / "plots" / "edge.png").is_file()
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "The stability edge against width" in page
+    assert f"its exponent {exponent:.2f}" in page
