@@ -15,6 +15,7 @@ import pytest
 
 import nnsweep
 from nnsweep import datasets, engines, plots, tables
+from nnsweep.__main__ import main
 from nnsweep.edge import EdgeSearch, bisect, edge_row, rounds_needed
 from nnsweep.params import TrialParams
 from nnsweep.report import build_report
@@ -324,3 +325,15 @@ def test_the_report_shows_the_edge_against_width_with_its_exponent(tmp_path: Pat
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "The stability edge against width" in page
     assert f"its exponent {exponent:.2f}" in page
+
+
+def test_validate_says_what_an_edge_search_costs_beyond_its_first_round(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_spec(tmp_path, edge_text(precision=0.2, low=5.0, high=1000.0))
+    assert main(["validate", str(path)]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[0].startswith(f"{path}: valid; 4 trials in ")
+    # log(200) / log(1.2) = 29.1: four halvings leave 1.8 times log(1.2), five 0.91 of it
+    assert said[1] == ("note: an edge search: those are its first round, 2 combinations at the "
+                       "bracket's two ends; up to 5 more rounds of one probe each follow, at "
+                       "most 14 trials in all")
