@@ -42,6 +42,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLo
 from numpy.typing import NDArray
 
 from nnsweep import outcomes
+from nnsweep.edge import PASSING
 from nnsweep.errors import NnsweepError, UnknownTrial
 from nnsweep.params import hidden_order
 from nnsweep.tables import PARAM_COLUMNS
@@ -1163,9 +1164,13 @@ def edge_figure(edges: pd.DataFrame, out: Path, *, vector: bool = True) -> list[
     missing = int((~edges["found"]).sum())
     lacking = (f"; {missing} combination{'s' if missing > 1 else ''} with no edge in the "
                "bracket left out") if missing else ""
+    verb = "converge" if outcome == "converged" else "do not diverge"
+    below_passes = edges.loc[edges["found"], "below_status"].isin(PASSING[outcome])
+    what = (f"The largest {axis} at which the trials still {verb}" if below_passes.all() else
+            f"The smallest {axis} at which the trials {verb}" if not below_passes.any() else
+            f"The {axis} at which whether the trials {verb} changes")
     return [_save(fig, out, "edge", "The stability edge against width",
-                  f"The largest {axis} at which the trials still "
-                  f"{'converge' if outcome == 'converged' else 'do not diverge'} (the geometric "
+                  f"{what} (the geometric "
                   "mean of the last values probed either side, the bar spanning them) against "
                   f"the hidden layer's width, log-log; dashed: the power law fitted by least "
                   f"squares, {'its exponent' if len(fits) == 1 else 'the exponents:'} "

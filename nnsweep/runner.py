@@ -33,7 +33,7 @@ from nnsweep.edge import EdgeSearch, bisect
 from nnsweep.errors import CannotWrite, Interrupted
 from nnsweep.grid import Trial, trial_id
 from nnsweep.journal import Record
-from nnsweep.manifest import finish_manifest, new_manifest
+from nnsweep.manifest import finish_manifest, new_manifest, search_record
 from nnsweep.params import TrialParams
 from nnsweep.planner import Plan
 from nnsweep.progress import ProgressReporter, counts_text
@@ -329,7 +329,8 @@ def _edges_line(results: Results, edge: EdgeSearch) -> str:
     edges = results.edges
     found, total = (0, 0) if edges is None else (int(edges["found"].sum()), len(edges))
     return (f"edges: {found} of {total} combinations have an edge of {edge.axis} between "
-            f"{edge.low:g} and {edge.high:g} ({edge.outcome.replace('_', ' ')} below it); "
+            f"{edge.low:g} and {edge.high:g} ({edge.outcome.replace('_', ' ')} on one side, "
+            "not on the other); "
             f"{len(results.trials)} trials in all; the edges table: "
             f"{results.directory / 'edges.csv'}")
 
@@ -341,13 +342,14 @@ def crashed_records(task: tuple[Any, ...], reason: str) -> list[Record]:
             for trial, params in batch]
 
 
-def _unchanged_generation(plan: Plan, ordered: list[Record]) -> str | None:
-    """The folder's table generation, when this run changed nothing it holds."""
+def _unchanged_generation(spec: Spec, plan: Plan, ordered: list[Record]) -> str | None:
+    """The folder's table generation, when this run changed nothing it holds (an edge
+    search's table also depends on the search: its outcome, its precision)."""
     if len(ordered) != len(plan.reused) or plan.manifest.get("trials") != [
-            t.id for t in plan.trials]:
+            t.id for t in plan.trials] or plan.manifest.get("search") != search_record(spec):
         return None
     return store.intact_generation(plan.directory, plan.manifest,
-                                   edges=plan.manifest.get("search") is not None)
+                                   edges=spec.search.edge is not None)
 
 
 def _publish(
@@ -368,7 +370,7 @@ def _publish(
     """
     directory = plan.directory
     ordered = [records[t.id] for t in plan.trials if t.id in records]
-    generation = _unchanged_generation(plan, ordered)
+    generation = _unchanged_generation(spec, plan, ordered)
     edge = spec.search.edge
     if generation is not None:
         frames = store.read_tables(directory, generation, edges=edge is not None)

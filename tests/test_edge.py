@@ -216,6 +216,21 @@ def test_a_rerun_of_a_finished_search_trains_nothing_and_keeps_its_tables(
     pd.testing.assert_frame_equal(again.edges, first.edges)
 
 
+def test_a_rerun_with_another_outcome_over_the_same_probes_tables_its_own_edges(
+        tmp_path: Path) -> None:
+    """Ten epochs at tiny rates: nothing converges, nothing diverges, so neither outcome has an
+    edge and both searches probe the same two ends; the edges still say which was asked."""
+    text, out = edge_text(epochs=10, low=0.001, high=0.002), tmp_path / "out"
+    first = nnsweep.run(parse_spec(text), out=out, jobs=1)
+    other = nnsweep.run(parse_spec(text.replace('method = "edge"\n', 'method = "edge"\n'
+                                                'outcome = "not_diverged"\n')), out=out, jobs=1)
+    assert sorted(other.trials["trial"]) == sorted(first.trials["trial"])
+    assert other.edges is not None and first.edges is not None
+    assert (first.edges["outcome"] == "converged").all()
+    assert (other.edges["outcome"] == "not_diverged").all()
+    assert nnsweep.load_results(out).edges["outcome"].eq("not_diverged").all()
+
+
 def test_a_finer_precision_reuses_the_coarser_search_s_probes(tmp_path: Path) -> None:
     out = tmp_path / "out"
     coarse = nnsweep.run(parse_spec(edge_text(precision=0.5)), out=out, jobs=1)
