@@ -152,9 +152,9 @@ def run(
             known = _journaled(spec, setup, fresh=fresh, retry_failed=retry_failed)
             manifest: dict[str, Any] = {}
             earlier = 0  # trained by this invocation's earlier rounds
+            probes = _edge_probes(spec, known)[0] if edge is not None else setup.trials
             for number in itertools.count(1):  # one round; an edge search's, until none is wanted
-                if edge is not None:
-                    setup = replace(setup, trials=_edge_probes(spec, known)[0])
+                setup = replace(setup, trials=probes)
                 plan = planner.make_plan(spec, setup, retry_failed=retry_failed,
                                          fresh=fresh and number == 1)
                 manifest = _round_manifest(spec, plan, manifest, command, number)
@@ -164,7 +164,10 @@ def run(
                                        label="training" if edge is None else
                                        f"edge round {number}")
                 known.update(records)
-                if stop is not None or edge is None or not _edge_probes(spec, known)[1]:
+                if stop is not None or edge is None:
+                    break
+                probes, wanted = _edge_probes(spec, known)
+                if not wanted:
                     break
                 earlier += len(records) - len(plan.reused)
             # the tables once, at the end: the journal holds every round's probes till then
