@@ -308,9 +308,21 @@ def _validate(args: argparse.Namespace) -> int:
     axes = ", ".join(spec.axes) or "none"
     print(f"{args.spec}: valid; {len(plan.trials)} trials in {len(plan.batches)} batches "
           f"(axes: {axes}); about {_duration(seconds)} on {plan.workers} workers")
+    if spec.search.edge is not None:
+        print(f"note: {_edge_rounds_text(spec.search.edge, len(plan.trials) // 2)}")
     for note in spec.notes:
         print(f"note: {note}")
     return EXIT_OK
+
+
+def _edge_rounds_text(edge: Any, combinations: int) -> str:
+    """What an edge search will cost, beyond the first round validate planned."""
+    from nnsweep.edge import rounds_needed
+
+    rounds = rounds_needed(edge)
+    return (f"an edge search: those are its first round, {combinations} combinations at the "
+            f"bracket's two ends; up to {rounds - 1} more rounds of one probe each follow, at "
+            f"most {combinations * (rounds + 1)} trials in all")
 
 
 def _bench(argv: list[str]) -> int:

@@ -122,7 +122,7 @@ def trial_count(found: Findings, document: Mapping[str, Any], search: SearchOpti
     if isinstance(zips, list):
         lengths += [max((_written_length(v) for v in group.values()), default=1)
                     for group in zips if isinstance(group, dict)]
-    count = math.prod(lengths) * (search.samples if search.method != "grid" else 1)
+    count = math.prod(lengths) * (search.samples if search.draws else 1)
     if document.get("exclude"):  # a run holds what the rules leave; the mask, every trial
         if count > MAX_FILTERED:
             found.problem("exclude", f"cannot filter {count:,} trials; exclude works on grids "

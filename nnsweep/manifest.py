@@ -7,6 +7,7 @@ tables' generation) carry over until a run replaces them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import platform
@@ -30,6 +31,7 @@ def new_manifest(spec: Spec, old: Mapping[str, Any], trials: Sequence[str], *, c
     """The manifest of a run starting now, over the folder's manifest so far (`old`, {} for a
     new folder), with this invocation added: how it was started and what it will train."""
     started = now()
+    search = search_record(spec)
     return {
         "name": spec.name,
         "description": spec.description,
@@ -38,6 +40,7 @@ def new_manifest(spec: Spec, old: Mapping[str, Any], trials: Sequence[str], *, c
         "dataset": {"name": spec.dataset.name, "hash": spec.dataset.hash,
                     "rows": int(spec.dataset.x.shape[0])},
         "axes": list(spec.axes),
+        **({"search": search} if search else {}),
         "report": {"x": spec.report.x, "y": spec.report.y, "facet": spec.report.facet},
         "versions": {
             "nnsweep": __version__, "python": platform.python_version(),
@@ -65,6 +68,13 @@ def finish_manifest(manifest: dict[str, Any], *, generation: str, statuses: Iter
     manifest["status_counts"] = dict(sorted(Counter(statuses).items()))
     manifest["invocations"][-1].update(finished=manifest["finished"], trained=trained,
                                        reused=reused, interrupted=interrupted)
+
+
+def search_record(spec: Spec) -> dict[str, Any] | None:
+    """An edge search as the manifest records it (store.edge_search reads it back); None for
+    other sweeps, whose tables do not depend on their search."""
+    edge = spec.search.edge
+    return None if edge is None else {"method": "edge", **dataclasses.asdict(edge)}
 
 
 def now() -> str:

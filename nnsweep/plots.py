@@ -42,6 +42,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLo
 from numpy.typing import NDArray
 
 from nnsweep import outcomes
+from nnsweep.edge import PASSING
 from nnsweep.errors import NnsweepError, UnknownTrial
 from nnsweep.params import hidden_order
 from nnsweep.tables import PARAM_COLUMNS
@@ -1096,6 +1097,84 @@ def weight_directions(
                   f"How often each weight's update changed sign in trial {trial}{over} "
                   f"({settings}; status {row['status']}), one map per weight matrix from the "
                   "input side.", vector)]
+
+
+# --- an edge search -------------------------------------------------------------------------
+
+def power_law(widths: FloatArray, edges: FloatArray) -> tuple[float, float]:
+    """(exponent, factor) of edge = factor * width ** exponent, least squares in log-log."""
+    exponent, intercept = np.polyfit(np.log(widths), np.log(edges), 1)
+    return float(exponent), float(np.exp(intercept))
+
+
+def edge_lines(edges: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The edges table as one line per combination of the parameters other than the width:
+    (its label, its rows with an edge and one hidden layer, by width). A line needs two
+    widths to be drawn."""
+    one_layer = edges[edges["found"] & edges["hidden"].str.fullmatch(r"\d+")]
+    if one_layer.empty:
+        return []
+    axis = str(one_layer["axis"].iloc[0])
+    others = [c for c in varying_parameters(edges) if c not in ("hidden", axis)]
+    groups = one_layer.groupby(others, sort=True, dropna=False) if others else [((), one_layer)]
+    lines = []
+    for key, rows in groups:
+        values = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(f"{c}={value_label(c, v)}" for c, v in zip(others, values,
+                                                                      strict=True))
+        rows = rows.assign(width=rows["hidden"].astype(int)).sort_values("width")
+        if rows["width"].nunique() >= 2:
+            lines.append((label, rows))
+    return lines
+
+
+def edge_figure(edges: pd.DataFrame, out: Path, *, vector: bool = True) -> list[Picture]:
+    """An edge search's edge against the width on log-log axes, one line per combination of
+    the other parameters, each with its fitted power law: a straight line there is one."""
+    lines = edge_lines(edges)
+    if not lines:
+        return []
+    axis, outcome = str(edges["axis"].iloc[0]), str(edges["outcome"].iloc[0])
+    fig = _figure((6.4, 4.4))
+    ax = fig.subplots()
+    fits = []
+    for i, (label, rows) in enumerate(lines):
+        colour = plt_colour(i / max(1, len(lines) - 1))
+        widths = rows["width"].to_numpy(dtype=float)  # (n,)
+        found = rows["edge"].to_numpy(dtype=float)  # (n,)
+        exponent, factor = power_law(widths, found)
+        fits.append(f"{label} {exponent:.2f}" if label else f"{exponent:.2f}")
+        ax.errorbar(widths, found, yerr=[found - rows["below"].to_numpy(dtype=float),
+                                         rows["above"].to_numpy(dtype=float) - found],
+                    color=colour, marker="o", markersize=4, linestyle="none",
+                    label=f"{label + ': ' if label else ''}edge ∝ width^{exponent:.2f}")
+        span = np.geomspace(widths.min(), widths.max(), 50)  # (50,)
+        ax.plot(span, factor * span ** exponent, color=colour, linestyle="--", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for along, values in ((ax.xaxis, pd.concat([r["width"] for _, r in lines])),
+                          (ax.yaxis, pd.concat([r["edge"] for _, r in lines]))):
+        _set_log_ticks(along, float(values.min()), float(values.max()))
+        along.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(axis_title("hidden") + " (log scale)")
+    ax.set_ylabel(f"edge of {axis_title(axis)} (log scale)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.suptitle(f"Stability edge of {axis} against width", fontsize=12)
+    missing = int((~edges["found"]).sum())
+    lacking = (f"; {missing} combination{'s' if missing > 1 else ''} with no edge in the "
+               "bracket left out") if missing else ""
+    verb = "converge" if outcome == "converged" else "do not diverge"
+    below_passes = edges.loc[edges["found"], "below_status"].isin(PASSING[outcome])
+    what = (f"The largest {axis} at which the trials still {verb}" if below_passes.all() else
+            f"The smallest {axis} at which the trials {verb}" if not below_passes.any() else
+            f"The {axis} at which whether the trials {verb} changes")
+    return [_save(fig, out, "edge", "The stability edge against width",
+                  f"{what} (the geometric "
+                  "mean of the last values probed either side, the bar spanning them) against "
+                  f"the hidden layer's width, log-log; dashed: the power law fitted by least "
+                  f"squares, {'its exponent' if len(fits) == 1 else 'the exponents:'} "
+                  f"{'; '.join(fits)}{lacking}.", vector)]
 
 
 # --- all of it ----------------------------------------------------------------------------

@@ -61,11 +61,13 @@ def clock_text(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
-def _bar(stream: TextIO, width: int | None, left: Callable[[], float | None]) -> Progress:
+def _bar(stream: TextIO, width: int | None, left: Callable[[], float | None],
+         label: str = "training") -> Progress:
     """The live bar, its columns picked for the terminal's width at every refresh (one line on
     any terminal, one resized mid-sweep included). rich is imported here, where a terminal will
     show the bar: a run on a pipe or with quiet never pays for it."""
     from rich.console import Console, RenderableType
+    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -118,7 +120,7 @@ def _bar(stream: TextIO, width: int | None, left: Callable[[], float | None]) ->
         return EtaColumn(table_column=one_line())
 
     layouts: dict[int, tuple[ProgressColumn, ...]] = {  # widest first; the bar takes the rest
-        WIDE: (text("[bold]training"), bar(), done(),
+        WIDE: (text(f"[bold]{escape(label)}"), bar(), done(),
                TaskProgressColumn(table_column=one_line()), text("{task.fields[rate]}"),
                TimeElapsedColumn(table_column=one_line()), text("eta"), eta(),
                counts("counts")),
@@ -136,10 +138,10 @@ class ProgressReporter:
     def __init__(self, total: int, *, reused: int = 0, quiet: bool = False,
                  stream: TextIO | None = None, width: int | None = None,
                  estimate: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, label: str = "training") -> None:
         """`width` fixes the terminal's columns (None: ask the terminal, as it is resized);
         `estimate` is the plan's seconds until trained (Estimate.until_trained), which the eta
-        starts from."""
+        starts from; `label` heads the bar (an edge search's round)."""
         self.stream = stream if stream is not None else sys.stderr
         self.total, self.done, self.reused = total, reused, reused
         self.counts: Counter[str] = Counter()
@@ -149,7 +151,7 @@ class ProgressReporter:
         self.live = not quiet and self.stream.isatty()
         self._progress: Progress | None = None
         if self.live:
-            self._progress = _bar(self.stream, width, self.seconds_left)
+            self._progress = _bar(self.stream, width, self.seconds_left, label)
             self._task = self._progress.add_task(
                 "sweep", total=total, completed=reused, rate="",
                 counts=counts_text(self.counts), short=counts_text(self.counts, short=True))

@@ -108,6 +108,8 @@ def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
     out = directory / "plots"
     _remove_old_pictures(out)
     pictures = plots.draw_all(frames, layout, out, chosen, vector=svg)
+    if results.edges is not None:
+        pictures += plots.edge_figure(results.edges, out, vector=svg)
     contents = gather(directory, frames, manifest, layout, pictures, expected=results.expected)
     contents = replace(contents, key=store.report_key(manifest, x=x, y=y, facet=facet,
                                                       trial=trial))
@@ -784,7 +786,8 @@ def _grouped(pictures: Sequence[Picture]) -> dict[str, list[Picture]]:
     rest."""
     groups: dict[str, list[Picture]] = {section: [] for section, _ in SECTIONS}
     for picture in pictures:
-        if picture.name in ("outcome", "final_error") or picture.name.startswith("heatmap"):
+        if picture.name in ("edge", "outcome", "final_error") or picture.name.startswith(
+                "heatmap"):
             groups["heatmaps"].append(picture)
         elif "curve" in picture.name:
             groups["curves"].append(picture)

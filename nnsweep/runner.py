@@ -9,6 +9,7 @@ depend on the number of workers or the backend.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
 import shlex
@@ -28,14 +29,17 @@ from threadpoolctl import threadpool_limits
 
 from nnsweep import backends, engines, planner, store
 from nnsweep.datasets import Dataset
+from nnsweep.edge import EdgeSearch, bisect
 from nnsweep.errors import CannotWrite, Interrupted
+from nnsweep.grid import Trial, trial_id
 from nnsweep.journal import Record
-from nnsweep.manifest import finish_manifest, new_manifest
+from nnsweep.manifest import finish_manifest, new_manifest, search_record
 from nnsweep.params import TrialParams
 from nnsweep.planner import Plan
 from nnsweep.progress import ProgressReporter, counts_text
 from nnsweep.spec import Spec
 from nnsweep.store import Results
+from nnsweep.text import terminal_safe
 
 # The final line's first words, by how training ended; a caller may word them its own way.
 ENDINGS: dict[str, str] = {
@@ -143,16 +147,35 @@ def run(
         directory.mkdir(parents=True, exist_ok=True)
         with store.locked(directory):
             store.prepare(directory, fresh=fresh)
-            plan = planner.make_plan(spec, setup, retry_failed=retry_failed, fresh=fresh)
             store.write_atomic(directory / store.SPEC, spec.text.encode("utf-8"))
-            manifest = new_manifest(spec, plan.manifest, [t.id for t in plan.trials],
-                                    command=command, workers=plan.workers, engine=plan.engine,
-                                    backend=plan.backend, to_train=len(plan.pending))
-            store.write_manifest(directory, manifest)
-            records, stop = _train(spec, plan, fail_fast=fail_fast, quiet=quiet,
-                                   endings={**ENDINGS, **(endings or {})})
+            edge = spec.search.edge
+            known = _journaled(spec, setup, fresh=fresh, retry_failed=retry_failed)
+            manifest: dict[str, Any] = {}
+            earlier = 0  # trained by this invocation's earlier rounds
+            probes = _edge_probes(spec, known)[0] if edge is not None else setup.trials
+            for number in itertools.count(1):  # one round; an edge search's, until none is wanted
+                setup = replace(setup, trials=probes)
+                plan = planner.make_plan(spec, setup, retry_failed=retry_failed,
+                                         fresh=fresh and number == 1)
+                manifest = _round_manifest(spec, plan, manifest, command, number)
+                store.write_manifest(directory, manifest)
+                records, stop = _train(spec, plan, fail_fast=fail_fast, quiet=quiet,
+                                       endings={**ENDINGS, **(endings or {})},
+                                       label="training" if edge is None else
+                                       f"edge round {number}")
+                known.update(records)
+                if stop is not None or edge is None:
+                    break
+                probes, wanted = _edge_probes(spec, known)
+                if not wanted:
+                    break
+                earlier += len(records) - len(plan.reused)
+            # the tables once, at the end: the journal holds every round's probes till then
             interrupted = isinstance(stop, KeyboardInterrupt)
-            results = _publish(spec, plan, records, manifest, interrupted=interrupted)
+            results = _publish(spec, plan, records, manifest, interrupted=interrupted,
+                               earlier=earlier)
+            if edge is not None and stop is None and not quiet:
+                print(terminal_safe(_edges_line(results, edge)), file=sys.stderr, flush=True)
             if isinstance(stop, OSError):
                 raise stop
             if then is not None and stop is None:
@@ -166,13 +189,15 @@ def run(
 
 
 def _train(
-    spec: Spec, plan: Plan, *, fail_fast: bool, quiet: bool, endings: Mapping[str, str]
+    spec: Spec, plan: Plan, *, fail_fast: bool, quiet: bool, endings: Mapping[str, str],
+    label: str = "training",
 ) -> tuple[dict[str, Record], BaseException | None]:
-    """Journal each batch as it returns; say why training stopped early, if it did."""
+    """Journal each batch as it returns; say why training stopped early, if it did. `label`
+    heads the bar, and the final line unless it is plain training."""
     directory = plan.directory
     records: dict[str, Record] = dict(plan.reused)
     progress = ProgressReporter(len(plan.trials), reused=len(plan.reused), quiet=quiet,
-                                estimate=_eta_start(spec, plan, quiet))
+                                estimate=_eta_start(spec, plan, quiet), label=label)
     progress.add_reused([r.status for r in plan.reused.values()])
     stop: BaseException | None = None
     try:
@@ -194,7 +219,8 @@ def _train(
     ending = ("interrupted" if isinstance(stop, KeyboardInterrupt) else
               "fail_fast" if isinstance(stop, FailFast) else
               "cannot_write" if isinstance(stop, OSError) else "done")
-    progress.close(f"{endings[ending]}: {done}/{len(plan.trials)} trials in {directory} "
+    head = endings[ending] if label == "training" else f"{label} {endings[ending]}"
+    progress.close(f"{head}: {done}/{len(plan.trials)} trials in {directory} "
                    f"({counts_text(Counter(r.status for r in records.values()))})")
     return records, stop
 
@@ -243,6 +269,75 @@ def _shared_data(dataset: Dataset) -> tuple[np.ndarray, ...]:
     return (dataset.x, dataset.y, *held)
 
 
+# --- the edge search's rounds ---------------------------------------------------------------
+
+def _journaled(spec: Spec, setup: planner.Setup, *, fresh: bool, retry_failed: bool
+               ) -> dict[str, Record]:
+    """An edge search's known outcomes: the folder's usable records (none for a grid, which
+    its plan alone reads), less the failed ones a retry trains again."""
+    if spec.search.edge is None or fresh:
+        return {}
+    records = planner.usable_records(spec, setup, store.read_manifest(setup.directory))
+    return {t: r for t, r in records.items() if r.finished or not retry_failed}
+
+
+def _edge_probes(spec: Spec, known: Mapping[str, Record]) -> tuple[list[Trial], int]:
+    """Every probe of the edge search so far, combination by combination: those the journal
+    answers, in the order the bisection asked them, then those it wants next; and how many
+    are wanted. The combinations are the spec's trials (each at the bracket's two ends) with
+    the axis left out."""
+    edge = spec.search.edge
+    assert edge is not None
+    probes, wanted = [], 0
+    combinations = dict.fromkeys(_at(t.params, edge.axis, edge.low) for t in spec.trials())
+    for combination in combinations:
+        def probe(value: float, combination: TrialParams = combination) -> Trial:
+            params = _at(combination, edge.axis, value)
+            return Trial(trial_id(params, spec.dataset.hash), params)
+
+        passed: dict[float, bool] = {}
+        while True:  # answer from the journal what it can, until the rest must be trained
+            state = bisect(edge, passed)
+            answered = {v: known[t.id].status for v in state.wanted
+                        if (t := probe(v)).id in known}
+            if not answered:
+                break
+            passed.update((v, edge.passes(status)) for v, status in answered.items())
+        probes += [probe(v) for v in (*state.probed, *state.wanted)]
+        wanted += len(state.wanted)
+    return probes, wanted
+
+
+def _at(params: TrialParams, axis: str, value: float) -> TrialParams:
+    changed: dict[str, Any] = {axis: value}
+    return replace(params, **changed)
+
+
+def _round_manifest(spec: Spec, plan: Plan, manifest: dict[str, Any], command: str,
+                    number: int) -> dict[str, Any]:
+    """The first round's manifest starts this invocation; a later round's names its trials
+    and adds to what the invocation trains."""
+    if number == 1:
+        return new_manifest(spec, plan.manifest, [t.id for t in plan.trials], command=command,
+                            workers=plan.workers, engine=plan.engine, backend=plan.backend,
+                            to_train=len(plan.pending))
+    manifest["trials"] = [t.id for t in plan.trials]
+    invocation = manifest["invocations"][-1]
+    invocation.update(to_train=invocation["to_train"] + len(plan.pending), rounds=number)
+    return manifest
+
+
+def _edges_line(results: Results, edge: EdgeSearch) -> str:
+    """The search's outcome in one line."""
+    edges = results.edges
+    found, total = (0, 0) if edges is None else (int(edges["found"].sum()), len(edges))
+    return (f"edges: {found} of {total} combinations have an edge of {edge.axis} between "
+            f"{edge.low:g} and {edge.high:g} ({edge.outcome.replace('_', ' ')} on one side, "
+            "not on the other); "
+            f"{len(results.trials)} trials in all; the edges table: "
+            f"{results.directory / 'edges.csv'}")
+
+
 def crashed_records(task: tuple[Any, ...], reason: str) -> list[Record]:
     """A batch whose worker process was lost: crashed, so retry_failed trains it again."""
     batch, engine = task
@@ -250,12 +345,14 @@ def crashed_records(task: tuple[Any, ...], reason: str) -> list[Record]:
             for trial, params in batch]
 
 
-def _unchanged_generation(plan: Plan, ordered: list[Record]) -> str | None:
-    """The folder's table generation, when this run changed nothing it holds."""
+def _unchanged_generation(spec: Spec, plan: Plan, ordered: list[Record]) -> str | None:
+    """The folder's table generation, when this run changed nothing it holds (an edge
+    search's table also depends on the search: its outcome, its precision)."""
     if len(ordered) != len(plan.reused) or plan.manifest.get("trials") != [
-            t.id for t in plan.trials]:
+            t.id for t in plan.trials] or plan.manifest.get("search") != search_record(spec):
         return None
-    return store.intact_generation(plan.directory, plan.manifest)
+    return store.intact_generation(plan.directory, plan.manifest,
+                                   edges=spec.search.edge is not None)
 
 
 def _publish(
@@ -265,26 +362,30 @@ def _publish(
     manifest: dict[str, Any],
     *,
     interrupted: bool,
+    earlier: int = 0,
 ) -> Results:
     """Write the tables of everything finished so far, then the manifest that names them.
 
     A run that trained nothing, over a folder whose tables already hold exactly these trials
     in one whole generation, keeps them: a rerun of a finished sweep costs next to nothing.
+    `earlier`: trials this invocation trained in an edge search's earlier rounds, which this
+    round's plan counts as reused.
     """
     directory = plan.directory
     ordered = [records[t.id] for t in plan.trials if t.id in records]
-    generation = _unchanged_generation(plan, ordered)
+    generation = _unchanged_generation(spec, plan, ordered)
+    edge = spec.search.edge
     if generation is not None:
-        frames = store.read_tables(directory, generation)
+        frames = store.read_tables(directory, generation, edges=edge is not None)
     else:
-        frames = store.build_tables(ordered)
+        frames = store.build_tables(ordered, edge)
         generation = store.new_generation()
         store.write_tables(directory, frames, generation)
     if spec.run.save_weights:  # always anew: a damaged archive is mended by any rerun
         store.write_weights(directory, ordered)
+    reused = len(plan.reused) - earlier
     finish_manifest(manifest, generation=generation, statuses=[r.status for r in ordered],
-                    trained=len(ordered) - len(plan.reused), reused=len(plan.reused),
-                    interrupted=interrupted)
+                    trained=len(ordered) - reused, reused=reused, interrupted=interrupted)
     store.write_manifest(directory, manifest)
     return Results(directory=directory, manifest=manifest, expected=len(plan.trials),
                    **frames)

@@ -24,6 +24,7 @@ from nnsweep.datasets import (
     OPTIONS,
     finite_float,
 )
+from nnsweep.edge import MAX_PRECISION, Outcome
 from nnsweep.params import (
     PARAM_NAMES,
     Activation,
@@ -271,11 +272,17 @@ DRAWN = {  # by the key that names the kind
     "choice": model("Choice", {"choice": (Annotated[list[Any], Field(
         min_length=1, description="a non-empty list of values")], ...)}, Drawn),
 }
-METHODS = Literal["grid", "random", "sobol"]
+METHODS = Literal["grid", "random", "sobol", "edge"]
 Search = model("Search", {
     "method": choice(METHODS),
     "samples": integer(1, MAX_AXIS, f"an integer from 1 to {MAX_AXIS:,} (points to draw)"),
     "seed": SEED,
+    # method = "edge": the axis bisected (spec.py checks it is swept), the outcome that must
+    # hold below the edge, and how narrow (above / below - 1) the bracket ends
+    "axis": text("a parameter name swept in [grid]"),
+    "outcome": choice(Outcome),
+    "precision": Annotated[float, Field(gt=0, le=MAX_PRECISION, allow_inf_nan=False, description=(
+        f"a number > 0 and at most {MAX_PRECISION} (relative: above / below - 1)"))],
 })
 OPTION_NAMES = ("rows", "seed", "noise", "bits", "modulus")  # a generated set's, datasets.OPTIONS
 HOLD_OUT: dict[str, Any] = {  # any form of [dataset] may hold rows out for validation

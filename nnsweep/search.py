@@ -17,16 +17,24 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nnsweep import schema
+from nnsweep.edge import EdgeSearch
 
 
 @dataclass(frozen=True)
 class SearchOptions:
     """[search]: how the trials are chosen; random and sobol draw `samples` points from the
-    [grid] axes given as distributions, and cross them with the axes given as values."""
+    [grid] axes given as distributions, and cross them with the axes given as values; edge
+    bisects one [grid] axis for every combination of the others (the run does, round by round:
+    the spec's trials are the first round, each combination at the bracket's two ends)."""
 
-    method: str = "grid"  # grid | random | sobol
+    method: str = "grid"  # grid | random | sobol | edge
     samples: int = 32
     seed: int = 0
+    edge: EdgeSearch | None = None  # method = "edge", its bracket resolved from [grid]
+
+    @property
+    def draws(self) -> bool:
+        return self.method in ("random", "sobol")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import re
 import tomllib
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, get_args
@@ -23,6 +23,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 
 from nnsweep import checks, datasets, schema, specdata
+from nnsweep.edge import EdgeSearch
 from nnsweep.errors import NnsweepWarning, SpecError
 from nnsweep.grid import Axis, Grid
 from nnsweep.params import DEFAULTS, PARAM_NAMES
@@ -36,6 +37,7 @@ DATASET_KEYS: tuple[str, ...] = tuple(schema.DatasetKeys.model_fields)
 RUN_KEYS: tuple[str, ...] = tuple(schema.Run.model_fields)
 REPORT_KEYS: tuple[str, ...] = tuple(schema.Report.model_fields)
 MAX_WORKERS = schema.MAX_WORKERS
+EDGE_KEYS: tuple[str, ...] = ("axis", "outcome", "precision")  # [search] with method = "edge"
 # A sweep file is a page of TOML; inline data makes it longer, but beyond this it is no sweep
 # file (a device such as /dev/zero would be read forever).
 MAX_SPEC_BYTES = 64_000_000
@@ -158,6 +160,7 @@ class _Reader(checks.Findings):
         search = self.search_options(self.top(document, "search", {}))
         fits = checks.trial_count(self, document, search)
         grid = self.axes(self.top(document, "grid", {}), "grid") if fits else {}
+        search = self.edge_bracket(search, grid, document) if fits else search
         zips = self.zips(self.top(document, "zip", [])) if fits else []
         sampled = self.sample(search) if fits else {}
         include, exclude = (self.trials(self.top(document, kind, []), kind)
@@ -260,8 +263,8 @@ class _Reader(checks.Findings):
     def sample(self, search: SearchOptions) -> dict[str, list[Any]]:
         """The drawn axes' points, one list per parameter, zipped: `samples` of them, less any
         that repeat an earlier point (whole numbers and choices can)."""
-        if search.method == "grid" or not self.drawn:
-            if search.method != "grid" and not self.drawing:  # else its axes' problems say it
+        if not search.draws or not self.drawn:
+            if search.draws and not self.drawing:  # else its axes' problems say it
                 self.problem("search.method", f'"{search.method}" draws from distributions, but '
                              "[grid] has none; expected an axis such as alpha = { loguniform = "
                              "[0.001, 1] }")
@@ -358,11 +361,56 @@ class _Reader(checks.Findings):
 
     def search_options(self, table: Mapping[str, Any]) -> SearchOptions:
         good = self.values(schema.Search, table, "search")
-        if good.get("method", "grid") == "grid":
-            for key in ("samples", "seed"):
-                if key in good:
-                    self.problem(f"search.{key}", 'only used with method = "random" or "sobol"')
+        method = good.get("method", "grid")
+        edge_keys = {k: good.pop(k) for k in EDGE_KEYS if k in good}
+        for key in ("samples", "seed") if method in ("grid", "edge") else ():
+            if key in good:
+                self.problem(f"search.{key}", 'only used with method = "random" or "sobol"')
+        for key in edge_keys if method != "edge" else ():
+            self.problem(f"search.{key}", 'only used with method = "edge"')
+        if method == "edge":
+            good["edge"] = EdgeSearch(**edge_keys)
         return SearchOptions(**good)
+
+    def edge_bracket(self, search: SearchOptions, grid: dict[str, list[Any]],
+                     document: Mapping[str, Any]) -> SearchOptions:
+        """The edge search's bracket, the smallest and largest value of its [grid] axis, which
+        then holds those two ends alone (the first round's probes). The axis must be swept there
+        with numbers > 0, at least two distinct ones: a bisection runs in log scale between
+        them."""
+        edge = search.edge
+        if edge is None:
+            return search
+        name, key = edge.axis, f"search.axis = {show(edge.axis)}"
+        table, params, zips = (document.get(place) for place in ("grid", "params", "zip"))
+        written = {n: v for n, v in (table or {}).items() if n in PARAM_NAMES}
+        zips = zips if isinstance(zips, list) else []
+        values = grid.get(name, [])
+        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        if name not in written:
+            where = ("[params]" if name in (params or {}) else "a [[zip]]"
+                     if any(isinstance(g, dict) and name in g for g in zips) else "")
+            hint = datasets.did_you_mean(name, PARAM_NAMES) if name not in PARAM_NAMES else ""
+            self.problems.append(
+                f"{self.where}: {key}: expected a parameter swept in [grid], its smallest and "
+                f"largest values the bracket (swept there: {', '.join(sorted(written)) or 'none'})"
+                + (f"; {name} is in {where}" if where else hint))
+        elif name not in grid:  # its own problems are told already
+            return search
+        elif len(numbers) != len(values) or any(v <= 0 for v in numbers):
+            self.problems.append(f"{self.where}: {key}: expected an axis of numbers > 0 (the "
+                                 f"bisection runs in log scale); grid.{name} = "
+                                 f"{show(written[name])}")
+        elif len(values) < 2:
+            self.problems.append(f"{self.where}: {key}: expected grid.{name} to hold the "
+                                 "bracket, two or more distinct values; it has "
+                                 f"{show(written[name])}")
+        else:
+            low, high = min(numbers), max(numbers)
+            grid[name] = [low, high]
+            return replace(search, edge=replace(edge, low=low, high=high,
+                                                integer=name in schema.INTEGER_PARAMS))
+        return search
 
     def report_options(self, table: Mapping[str, Any], axes: list[str]) -> ReportOptions:
         self.check(schema.Report, table, "report")

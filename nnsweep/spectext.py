@@ -82,6 +82,14 @@ def spec_text(
               if param not in params and param not in swept and base[param] is not None]
     if grid:
         parts.append(_toml_table("[grid]", {n: grid[n] for n in sorted(grid)}))
+    if search.edge is not None:
+        edge = search.edge
+        parts.append(f"\n# [search] method = \"edge\": the edge of {edge.axis} between "
+                     f"{edge.low:g} and {edge.high:g} (the bracket in [grid]) for each "
+                     "combination of the other axes")
+        parts.append(_toml_table("[search]", {"method": "edge", "axis": edge.axis,
+                                              "outcome": edge.outcome,
+                                              "precision": edge.precision}))
     if sampled:
         parts.append(f"\n# [search] method = {toml_string(search.method)}, samples = "
                      f"{search.samples}, seed = {search.seed} drew these points:")

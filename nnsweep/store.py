@@ -36,12 +36,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from nnsweep import journal, tables
+from nnsweep.edge import PASSING, EdgeSearch
 from nnsweep.errors import FolderBusy, NnsweepWarning, ResultsError
 from nnsweep.journal import BadRecord, Record
 from nnsweep.network import Array, predict
 from nnsweep.params import TrialParams
 
 TABLES: tuple[str, ...] = ("trials", "history", "directions", "summary")
+EDGES = "edges"  # an edge search's table, of the same generation as the others
 JOURNAL = "journal.jsonl"
 MANIFEST = "manifest.json"
 SPEC = "spec.toml"
@@ -52,7 +54,7 @@ REPORTS: tuple[str, ...] = ("report.html", "report.md")
 PICTURES: tuple[str, ...] = (".png", ".svg")
 # Every name nnsweep writes at the top of a results folder; nothing else is ever touched.
 OWN_FILES: frozenset[str] = frozenset(
-    {f"{name}.{ext}" for name in TABLES for ext in ("parquet", "csv")}
+    {f"{name}.{ext}" for name in (*TABLES, EDGES) for ext in ("parquet", "csv")}
     | {JOURNAL, MANIFEST, SPEC, WEIGHTS, LOCK, *REPORTS})
 # write_atomic's temporary files: ".<name>.<random>.tmp", left behind only by a kill.
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]+\.tmp$")
@@ -239,17 +241,35 @@ def read_table(directory: Path, name: str, generation: str | None = None) -> pd.
     return tables.typed(frame, tables.SCHEMAS[name])
 
 
-def read_tables(directory: Path, generation: str) -> dict[str, pd.DataFrame]:
-    """All four tables of one generation."""
-    return {name: read_table(directory, name, generation) for name in TABLES}
+def read_tables(directory: Path, generation: str, *, edges: bool = False
+                ) -> dict[str, pd.DataFrame]:
+    """All four tables of one generation (and an edge search's edges table)."""
+    return {name: read_table(directory, name, generation) for name in _tables(edges)}
 
 
 def write_tables(directory: Path, frames: Mapping[str, pd.DataFrame],
                  generation: str | None = None) -> None:
-    """All four tables of one generation; the manifest naming it must be written after."""
+    """All four tables of one generation, and the edges table when `frames` holds one; the
+    manifest naming it must be written after."""
     generation = generation or new_generation()
-    for name in TABLES:
+    for name in _tables(EDGES in frames):
         write_table(directory, name, frames[name], generation)
+
+
+def _tables(edges: bool) -> tuple[str, ...]:
+    return (*TABLES, EDGES) if edges else TABLES
+
+
+def edge_search(manifest: Mapping[str, Any]) -> EdgeSearch | None:
+    """The edge search a manifest records (None for other sweeps, or a record unusable)."""
+    search = manifest.get("search")
+    if not isinstance(search, dict) or search.get("method") != "edge":
+        return None
+    try:
+        found = EdgeSearch(**{k: v for k, v in search.items() if k != "method"})
+    except TypeError:
+        return None
+    return found if found.outcome in PASSING else None
 
 
 # --- the lock -----------------------------------------------------------------------------
@@ -425,8 +445,10 @@ def append(directory: Path, records: Sequence[Record], *, keep_weights: bool) ->
     journal.append(directory / JOURNAL, records, keep_weights=keep_weights)
 
 
-def build_tables(records: Iterable[Record]) -> dict[str, pd.DataFrame]:
-    """All four tables from journal records, in the order given."""
+def build_tables(records: Iterable[Record], edge: EdgeSearch | None = None
+                 ) -> dict[str, pd.DataFrame]:
+    """All four tables from journal records, in the order given; and with `edge`, the edge
+    search's table."""
     records = list(records)
     done = [(r.trial, r.result) for r in records if r.result is not None]
     trials = tables.trials_frame(
@@ -437,6 +459,7 @@ def build_tables(records: Iterable[Record]) -> dict[str, pd.DataFrame]:
         "history": tables.history_table(done),
         "directions": tables.directions_table(done),
         "summary": tables.summary_frame(trials),
+        **({EDGES: tables.edges_frame(trials, edge)} if edge is not None else {}),
     }
 
 
@@ -450,13 +473,15 @@ def write_weights(directory: Path, records: Iterable[Record]) -> None:
     write_atomic(directory / WEIGHTS, buffer.getvalue())
 
 
-def intact_generation(directory: Path, manifest: Mapping[str, Any]) -> str | None:
-    """The manifest's table generation when every table on disk is of it, else None (read from
-    the parquet footers alone: cheap whatever the tables' size)."""
+def intact_generation(directory: Path, manifest: Mapping[str, Any], *, edges: bool = False
+                      ) -> str | None:
+    """The manifest's table generation when every table on disk is of it (the edges table
+    too, with `edges`), else None (read from the parquet footers alone: cheap whatever the
+    tables' size)."""
     generation = manifest.get("generation")
     if not isinstance(generation, str):
         return None
-    for name in TABLES:
+    for name in _tables(edges):
         path = directory / f"{name}.parquet"
         try:
             if path.is_symlink() or not path.is_file():
@@ -527,6 +552,7 @@ class Results:
     manifest: dict[str, Any] = field(default_factory=dict)
     expected: int | None = None
     running: dict[str, Any] | None = None
+    edges: pd.DataFrame | None = None  # an edge search's table; None for other sweeps
 
     @property
     def partial(self) -> bool:
@@ -600,10 +626,11 @@ def load_results(directory: str | Path) -> Results:
     manifest = read_manifest(directory)
     running = live_owner(directory)
     generation = manifest.get("generation")
+    edge = edge_search(manifest)
     frames: dict[str, pd.DataFrame] = {}
     damaged = []
     if running is None:
-        for name in TABLES:
+        for name in _tables(edge is not None):
             try:
                 frames[name] = read_table(directory, name, generation)
             except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
@@ -615,7 +642,7 @@ def load_results(directory: str | Path) -> Results:
         dataset = (manifest.get("dataset") or {}).get("hash")
         chosen = ([records[t] for t in order if t in records] if isinstance(order, list)
                   else [r for r in records.values() if dataset in (None, r.dataset)])
-        frames = build_tables(chosen)
+        frames = build_tables(chosen, edge)
         if damaged:
             warnings.warn(f"{directory}: rebuilt the tables from {JOURNAL} because "
                           f"{', '.join(damaged)} could not be read", StoreWarning,

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from nnsweep.edge import EdgeSearch, edge_row
 from nnsweep.params import PARAM_NAMES, TrialParams, hidden_order, hidden_text
 from nnsweep.result import ERROR_NAMES, HIGHER_IS_BETTER, TrialResult
 
@@ -91,11 +92,29 @@ SUMMARY_KEYS: tuple[str, ...] = tuple(c for c in PARAM_COLUMNS if c != "seed")
 SUMMARY_SCHEMA: dict[str, str] = {
     **{c: PARAM_COLUMNS[c] for c in SUMMARY_KEYS}, **SUMMARY_STATS,
 }
+# An edge search's table: one row per combination of the other axes. Its parameters are
+# nullable, the searched one empty; below and above are the last values probed on the bracket
+# low end's side and on its high end's side, their statuses the outcomes met there.
+NULLABLE = {"int64": "Int64", "bool": "boolean"}
+EDGES_SCHEMA: dict[str, str] = {
+    "axis": "string",  # the parameter searched
+    "outcome": "string",  # converged | not_diverged: what holds on the low end's side
+    **{c: NULLABLE.get(kind, kind) for c, kind in PARAM_COLUMNS.items()},
+    "below": "float64",
+    "above": "float64",
+    "edge": "float64",  # the geometric mean of below and above; empty where found is false
+    "below_status": "string",
+    "above_status": "string",
+    "trials": "int64",  # the probes spent on this combination
+    "found": "bool",  # the bracket's ends differ in outcome: an edge lies between them
+    "done": "bool",  # the bracket is as narrow as the precision asks (or cannot be split)
+}
 SCHEMAS: dict[str, dict[str, str]] = {
     "trials": TRIALS_SCHEMA,
     "history": HISTORY_SCHEMA,
     "directions": DIRECTIONS_SCHEMA,
     "summary": SUMMARY_SCHEMA,
+    "edges": EDGES_SCHEMA,
 }
 
 
@@ -286,6 +305,22 @@ def ranked(trials: pd.DataFrame) -> pd.DataFrame:
     key = final.where(~higher, -final)  # best first
     order = finished.assign(_key=key).sort_values(["_key", "trial"], kind="stable").index
     return finished.loc[order]
+
+
+def edges_frame(trials: pd.DataFrame, search: EdgeSearch) -> pd.DataFrame:
+    """One row per combination of the other parameters, from its probes in the trials table:
+    the bisection replayed over their statuses (edge.edge_row)."""
+    if trials.empty:
+        return empty(EDGES_SCHEMA)
+    keys = [c for c in PARAM_COLUMNS if c != search.axis]
+    rows = []
+    for combination, probes in trials.groupby(keys, sort=False, dropna=False):
+        statuses = dict(zip(probes[search.axis].tolist(), probes["status"].tolist(),
+                            strict=True))
+        rows.append({**dict(zip(keys, combination, strict=True)), **edge_row(search, statuses)})
+    frame = pd.DataFrame(rows)
+    frame[search.axis] = pd.Series(None, index=frame.index, dtype=EDGES_SCHEMA[search.axis])
+    return typed(by_hidden(frame), EDGES_SCHEMA)
 
 
 def by_hidden(frame: pd.DataFrame) -> pd.DataFrame:

@@ -16,6 +16,7 @@ TRIAL_COUNTS = {
     "descent-modes": 36,  # 3 descents x 4 alphas x 3 seeds
     "activations": 60,  # 3 activations x 4 alphas x 5 seeds
     "deep-regression": 12,  # 3 alphas x 4 seeds
+    "edge": 14,  # an edge search's first round: 7 widths at the bracket's two ends
 }
 
 
