@@ -236,7 +236,7 @@ def _split_of(spec: str) -> str:
     fraction, seed, file = (table.get("validation"), table.get("split_seed", 0),
                             table.get("validation_csv"))
     if isinstance(fraction, int | float) and not isinstance(fraction, bool):
-        return f"{fraction:.0%} of the data, drawn with split_seed {seed}"
+        return f"{fraction * 100:.4g}% of the data, drawn with split_seed {seed}"
     if isinstance(file, str):
         return f"from {PurePath(file).name}"  # its name: a path of the machine that ran it
     return ""
@@ -367,15 +367,15 @@ def validation_answer(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame)
     best = finite.loc[finite["validation"].idxmin()]
     where = ", ".join(f"{c} = {plots.value_label(c, best[c])}" for c in
                       (layout.x, layout.y, *layout.facet) if c is not None)
-    text = (f"On the held-out rows, never trained on, the best {'cell' if where else 'result'}"
-            f"{' is ' + where if where else ''}: {median}final validation {metric} "
+    which = f"the best cell is {where}" if where else "the result"
+    text = (f"On the held-out rows, never trained on, {which}: {median}final validation {metric} "
             f"{_number(best['validation'])}, against {_number(best['error'])} on the training "
             f"rows (gap {float(best['gap']):+.3g})")
     trained = cells[np.isfinite(cells["error"].to_numpy(dtype=float))]
     if where and not trained.empty:
         first = trained.loc[trained["error"].idxmin()]
         if first["cell"] != best["cell"] and np.isfinite(first["validation"]):
-            text += (f"; the best cell on the training rows scores "
+            text += (f"; the best cell on the training rows has {metric} "
                      f"{_number(first['validation'])} there")
     return [text + "."]
 
