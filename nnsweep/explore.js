@@ -1,6 +1,6 @@
 // The report's explorer: an SVG heatmap of the sweep's cells drawn from the page's inline
 // JSON (#explore-data); pointing at a cell previews its learning curve and numbers, a click
-// (or Enter) pins it. No network and no markup built from strings: every text from the
+// (or Enter) pins it; with held-out rows, a dashed line is the cell's curve on them. No network and no markup built from strings: every text from the
 // data goes in as textContent, and the SVG namespace is taken from the page's own <svg> elements.
 (function () {
   "use strict";
@@ -151,6 +151,7 @@
     clear(curves);
     var c = cell.curve, points = drawn(c);
     var r = reference ? reference.curve : null, rPoints = r ? drawn(r) : [];
+    var v = cell.held || null, vPoints = v ? drawn(v) : [];
     if (!points.length) {
       node(curves, "text", {x: W / 2, y: H / 2, "text-anchor": "middle"}, "no finite errors recorded");
       return;
@@ -160,6 +161,7 @@
       [c.m[i], c.lo[i], c.hi[i]].forEach(function (v) { if (v !== null && v > 0) { ys.push(Math.log10(v)); } });
     });
     rPoints.forEach(function (i) { ys.push(Math.log10(r.m[i])); });
+    vPoints.forEach(function (i) { ys.push(Math.log10(v.m[i])); });
     if (data.tolerance > 0) { ys.push(Math.log10(data.tolerance)); }
     var y0 = Math.min.apply(null, ys), y1 = Math.max.apply(null, ys);
     if (y1 - y0 < 0.3) { y0 -= 0.15; y1 += 0.15; }
@@ -212,6 +214,14 @@
     node(curves, "polyline", {points: points.map(function (i) {
       return px(c.e[i]).toFixed(1) + "," + py(c.m[i]).toFixed(1); }).join(" "),
       fill: "none", stroke: "#3e4989", "stroke-width": "2", "class": "median"});
+    if (vPoints.length) {
+      node(curves, "polyline", {points: vPoints.map(function (i) {
+        return px(v.e[i]).toFixed(1) + "," + py(v.m[i]).toFixed(1); }).join(" "),
+        fill: "none", stroke: "#3e4989", "stroke-width": "2", "stroke-dasharray": "6 3",
+        "class": "validation"});
+      node(curves, "text", {x: W - M.right - 6, y: M.top + 14, "text-anchor": "end"},
+           "solid: training rows; dashed: held-out rows");
+    }
   }
   function drawNumbers(cell) {
     clear(numbers);
@@ -223,6 +233,12 @@
     var how = cell.seeds > 1 ? "median " : "";
     rows.push([how + "final " + data.metric, cell.diverged ? "diverged" : number(cell.final)]);
     rows.push([how + "best " + data.metric, number(cell.best)]);
+    if (data.validation) {
+      rows.push([how + "final validation " + data.metric,
+                 cell.diverged ? "diverged" : number(cell.validation)]);
+      rows.push([how + "gap (validation \u2212 training)",
+                 cell.gap === null ? "\u2014" : (cell.gap > 0 ? "+" : "") + number(cell.gap)]);
+    }
     rows.push(["converged share", Math.round(cell.share * 100) + "%"]);
     rows.push([how + "epoch converged", number(cell.epoch)]);
     rows.push([how + "direction changes", number(cell.changes)]);

@@ -30,6 +30,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.colors import (
     BoundaryNorm,
+    CenteredNorm,
     Colormap,
     ListedColormap,
     LogNorm,
@@ -688,6 +689,105 @@ def heatmaps(
     return pictures
 
 
+# --- held-out rows ------------------------------------------------------------------------
+
+# Metrics where a higher value is better: their generalization gap reads the other way round.
+HIGHER_IS_BETTER = frozenset({"accuracy"})
+VALIDATION_CELL_COLUMNS = ("seeds", "error", "train_error", "gap", "outcome")
+
+
+def has_validation(trials: pd.DataFrame) -> bool:
+    """Whether any trial was measured on held-out rows."""
+    return ("final_validation_error" in trials
+            and bool(trials["final_validation_error"].notna().any()))
+
+
+def validation_cells(trials: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    """One row per cell of the layout from the trials table alone (a groupby, no history):
+    error, the median final metric on the held-out rows (a diverged seed counting as
+    infinite, as in cell_frame); train_error, the same on the training rows; gap, the median
+    over the seeds that did not diverge of each seed's final validation metric minus its final
+    training metric; outcome "failed" where no seed finished, so that the heatmap grid marks
+    those cells as it does elsewhere."""
+    diverged = (trials["status"] == "diverged").to_numpy()  # (trials,)
+    train = trials["final_error"].to_numpy(dtype=float, na_value=np.nan)  # (trials,)
+    held = trials["final_validation_error"].to_numpy(dtype=float, na_value=np.nan)  # (trials,)
+    frame = trials.assign(_held=np.where(diverged, np.inf, held),
+                          _train=np.where(diverged, np.inf, train),
+                          _gap=np.where(diverged, np.nan, held - train),
+                          _all="all")
+    keys = layout.keys or ["_all"]
+    finished = frame[frame["status"].isin(FINISHED)].groupby(keys, sort=False, dropna=False)
+    cells = frame.groupby(keys, sort=False, dropna=False).size().rename("seeds").to_frame()
+    cells["error"] = finished["_held"].median()
+    cells["train_error"] = finished["_train"].median()
+    cells["gap"] = finished["_gap"].median()
+    cells["outcome"] = np.where(cells["error"].notna(), "finished", "failed")
+    cells = cells.reset_index()
+    return cells[[*layout.keys, *VALIDATION_CELL_COLUMNS]]
+
+
+def gap_meaning(metric: str) -> str:
+    """What the gap's sign says, in words for a learner."""
+    if metric in HIGHER_IS_BETTER:
+        return ("negative (red): the network scores lower on the rows it never saw than on "
+                "the rows it trained on, the mark of overfitting when it widens; positive "
+                "(blue): it scores higher on them")
+    return ("positive (red): the network does worse on the rows it never saw than on the rows "
+            "it trained on, the mark of overfitting when it widens; negative (blue): it does "
+            "better on them (the training error is measured during each epoch, before the "
+            "epoch's updates, so a network still learning can do this)")
+
+
+def validation_heatmaps(trials: pd.DataFrame, layout: Layout, out: Path, *,
+                        vector: bool = True) -> list[Picture]:
+    """With held-out rows: the final validation error over (x, y), and the generalization
+    gap (validation minus training) on a diverging scale centred on 0. Nothing without them."""
+    if layout.x is None or trials.empty or not has_validation(trials):
+        return []
+    cells = validation_cells(trials, layout)
+    grid = _Grid(cells, trials, layout)
+    metric = "/".join(ordered_values("metric", trials["metric"]))
+    over = f"over {layout.x}" + (f" and {layout.y}" if layout.y else "")
+    per = f", one panel per {', '.join(layout.facet)}" if layout.facet else ""
+    title = "Median final validation error" if layout.seeds > 1 else "Final validation error"
+
+    held_panels = grid.panels(lambda c: float(c["error"]), lambda c: _error_text(c["error"]))
+    fig = grid.figure(held_panels, title=f"{title} ({metric}) {over}",
+                      norm=_log_norm([p.values for p in held_panels]), cmap="viridis_r",
+                      colorbar=f"final validation {metric} (log scale)")
+    pictures = [_save(fig, out, "heatmap_validation_error", f"{title} ({metric})",
+                      f"{title}: the {metric} on the held-out validation rows, which the "
+                      "network never trains on, at the last recorded epoch (log colour scale) "
+                      f"{over}{per}; {_median_rule(layout.seeds, f'final validation {metric}')}"
+                      f"; grey cells marked {MARK} diverged. The heatmap of the final error "
+                      "shows the same cells on the training rows; each has its own colour "
+                      "scale, so compare the numbers.", vector)]
+
+    gap_panels = grid.panels(lambda c: float(c["gap"]), lambda c: _gap_text(c["gap"]))
+    gaps = np.concatenate([p.values[np.isfinite(p.values)] for p in gap_panels])  # (cells,)
+    reach = float(np.max(np.abs(gaps))) if gaps.size else 0.0
+    norm = CenteredNorm(0.0, reach if reach > 0 else 1.0)
+    fig = grid.figure(gap_panels, title=f"Generalization gap: validation minus training "
+                      f"{metric} {over}", norm=norm, cmap="RdBu_r",
+                      colorbar=f"final {metric}: validation minus training")
+    rule = _median_rule(layout.seeds, f"gaps (its final validation {metric} minus its final "
+                        f"training {metric})", diverged_infinite=False)
+    diverged = f"; grey cells marked {MARK} diverged" + (
+        " (at least half of their seeds)" if layout.seeds > 1 else "")
+    pictures.append(_save(fig, out, "heatmap_generalization_gap", "Generalization gap",
+                          f"How the network does on the held-out rows against the rows it "
+                          f"trained on: final validation {metric} minus final training "
+                          f"{metric}, {over}{per}; {rule}, over the seeds that did not "
+                          f"diverge. White: no gap; {gap_meaning(metric)}; the colour scale "
+                          f"is linear and centred on 0{diverged}.", vector))
+    return pictures
+
+
+def _gap_text(value: float) -> str:
+    return f"{value:+.2g}" if value == 0 or abs(value) >= 1e-4 else f"{value:+.0e}"
+
+
 # --- final error along one axis -----------------------------------------------------------
 
 def final_error_line(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout, out: Path,
@@ -834,11 +934,12 @@ def curve_frame(trials: pd.DataFrame, history: pd.DataFrame, keys: Sequence[str]
 
 def learning_curves(
     trials: pd.DataFrame, history: pd.DataFrame, layout: Layout, out: Path, *,
-    vector: bool = True,
+    vector: bool = True, validation: pd.DataFrame | None = None,
 ) -> list[Picture]:
     """Error against epoch: one curve per x value (the median seed, the seeds' range as a
     band), one panel per combination of y and the facets, in a compact grid. Seeds are never
-    a panel or a line of their own, even when the layout puts them on an axis."""
+    a panel or a line of their own, even when the layout puts them on an axis. `validation`,
+    the history's held-out rows: each curve's median on them beside it, dashed."""
     if history.empty or not history["trial"].isin(trials["trial"]).any():
         return []
     metrics = ordered_values("metric", trials["metric"])
@@ -847,6 +948,7 @@ def learning_curves(
     panel_keys = [k for k in (*layout.facet, layout.y) if k is not None and k != "seed"]
     keys = [*panel_keys, *([hue] if hue else [])]
     stats = curve_frame(trials, history, keys, metric)
+    held = _held_out_curves(trials, validation, keys, metric)
     seeds = int(stats["seeds"].max())
     hues = ordered_values(hue, trials[hue]) if hue else [None]
     colours = ([plt_colour(p) for p in np.linspace(0.0, 1.0, len(hues))] if len(hues) > 1
@@ -861,7 +963,9 @@ def learning_curves(
     stub = first_epoch / EPOCH0_SHIFT
     shown = np.concatenate([stats["median"].to_numpy(dtype=float),
                             stats["min"].to_numpy(dtype=float),
-                            stats["max"].to_numpy(dtype=float)])  # (3 rows,)
+                            stats["max"].to_numpy(dtype=float),
+                            *([] if held is None else [held["median"].to_numpy(dtype=float)])
+                            ])  # (3 rows + held-out rows,)
     shown = shown[np.isfinite(shown)]
     floor = float(shown[shown > 0].min()) if (shown > 0).any() else 1.0
     ceiling = float(shown.max()) if shown.size and shown.max() > floor else floor * 10
@@ -871,8 +975,8 @@ def learning_curves(
     fig = _figure((3.4 * columns + 2.2, 2.8 * rows + 1.1))
     axes = fig.subplots(rows, columns, squeeze=False, sharex=True, sharey=True)
     ends = _diverged_ends(trials, history, metric, keys)
-    by_panel = {(k if isinstance(k, tuple) else (k,)): v for k, v in
-                stats.groupby(panel_keys, sort=False, dropna=False)} if panel_keys else {(): stats}
+    by_panel = _by_panel(stats, panel_keys)
+    held_by_panel = _by_panel(held, panel_keys) if held is not None else {}
     for index, ax in enumerate(axes.flat):
         if index >= len(panel_list):
             ax.set_visible(False)
@@ -880,6 +984,9 @@ def learning_curves(
         key = panel_list[index]
         panel = by_panel.get(key, stats.iloc[:0])
         _draw_curves(ax, panel, hue, colour_of, stub, floor, seeds > 1)
+        if key in held_by_panel:
+            _draw_curves(ax, held_by_panel[key], hue, colour_of, stub, floor, False,
+                         dashed=True)
         marks = _select(ends, dict(zip(panel_keys, key, strict=True)))
         ax.scatter(np.where(marks["epoch"] > 0, marks["epoch"], stub),
                    np.maximum(marks["value"], floor), marker="x", color="black", s=24,
@@ -914,6 +1021,8 @@ def learning_curves(
 
     handles: list[Artist] = [Line2D([], [], color=colour_of[h], linewidth=2,
                                     label=value_label(hue, h)) for h in hues] if hue else []
+    if held is not None:
+        handles += _split_handles()
     if seeds > 1:
         handles.append(Patch(facecolor="0.5", alpha=0.25, label=f"min to max of {seeds} seeds"))
     handles.append(Line2D([], [], marker="o", markerfacecolor="white", color="0.3",
@@ -926,7 +1035,8 @@ def learning_curves(
                               label="a seed diverged here"))
     fig.legend(handles=handles, title=axis_title(hue) if hue else None,
                loc="outside right center", frameon=False, fontsize=8)
-    fig.suptitle(f"Learning curves: {metric} against epoch", fontsize=12)
+    fig.suptitle(f"Learning curves: {metric} against epoch"
+                 + (", training and validation" if held is not None else ""), fontsize=12)
     lines = f"one curve per {hue}, coloured dark to light as it grows" if hue else "one curve"
     multiples = f"; one panel per {', '.join(panel_keys)}" if panel_keys else ""
     spread = (f"; line: the median of {seeds} seeds (a diverged seed counts as infinite, so "
@@ -934,6 +1044,10 @@ def learning_curves(
               if seeds > 1 else "")
     zero_text = ("; ▼ marks an error of exactly 0, drawn at the floor (the smallest "
                  "positive error shown)") if zeros else ""
+    if held is not None:
+        return [_save(fig, out, "learning_curves", "Learning curves",
+                      _split_caption(metric, first_epoch, lines, multiples, spread, zero_text),
+                      vector)]
     return [_save(fig, out, "learning_curves", "Learning curves",
                   f"Training error ({metric}, log scale; the axis starts at the smallest "
                   f"positive error shown, nothing is clipped) against epoch (log scale from "
@@ -942,15 +1056,54 @@ def learning_curves(
                   "diverged.", vector)]
 
 
+def _held_out_curves(trials: pd.DataFrame, validation: pd.DataFrame | None,
+                     keys: list[str], metric: str) -> pd.DataFrame | None:
+    """curve_frame of the held-out rows, with the training curves' keys; None without them."""
+    if validation is None or not validation["trial"].isin(trials["trial"]).any():
+        return None
+    return curve_frame(trials, validation, keys, metric)
+
+
+def _by_panel(stats: pd.DataFrame, panel_keys: list[str]) -> dict[tuple[Any, ...], pd.DataFrame]:
+    if not panel_keys:
+        return {(): stats}
+    return {(k if isinstance(k, tuple) else (k,)): v
+            for k, v in stats.groupby(panel_keys, sort=False, dropna=False)}
+
+
+def _split_handles() -> list[Artist]:
+    """Legend entries telling the training curves from the held-out ones."""
+    return [Line2D([], [], color="0.3", linewidth=1.4, marker="o", markerfacecolor="white",
+                   label="training rows (solid)"),
+            Line2D([], [], color="0.3", linewidth=1.4, linestyle="--", marker="s",
+                   markerfacecolor="white", label="held-out validation rows\n(dashed)")]
+
+
+def _split_caption(metric: str, first_epoch: float, lines: str, multiples: str, spread: str,
+                   zero_text: str) -> str:
+    """The learning curves' caption when the data holds rows out for validation."""
+    band = "; the band is the training rows' only" if spread else ""
+    return (f"Error ({metric}, log scale; the axis starts at the smallest positive error "
+            f"shown, nothing is clipped) against epoch (log scale from epoch {first_epoch:g}; "
+            "epoch 0 left of the dotted break): solid lines on the training rows, dashed "
+            "lines of the same colour on the held-out validation rows, which the network "
+            "never trains on (the training error is measured during each epoch, the "
+            "validation error after it); a dashed line above its solid one means the network "
+            "does worse on new rows than on the rows it learned from, and a dashed line that "
+            f"turns up while the solid one keeps falling is overfitting; {lines}{multiples}"
+            f"{spread}{band}{zero_text}; {MARK} marks where a trial diverged.")
+
+
 def _panel_keys(trials: pd.DataFrame, columns: list[str]) -> list[tuple[Any, ...]]:
     return facet_keys(trials, Layout(None, None, tuple(columns), 1))
 
 
 def _draw_curves(ax: Axes, panel: pd.DataFrame, hue: str | None,
                  colour_of: dict[Any, tuple[float, float, float]], stub: float, floor: float,
-                 band: bool) -> None:
+                 band: bool, dashed: bool = False) -> None:
     """One LineCollection of medians, one PolyCollection of bands and one marker set per
-    panel: a handful of artists however many curves and epochs."""
+    panel: a handful of artists however many curves and epochs. `dashed`: the held-out
+    rows' curves, dashed lines and open squares at epoch 0."""
     lines, line_colours, polygons, polygon_colours = [], [], [], []
     starts_x, starts_y, starts_c, zero_x, zero_y, zero_c = [], [], [], [], [], []
     for _, curve in panel.groupby("curve", sort=False):
@@ -985,10 +1138,11 @@ def _draw_curves(ax: Axes, panel: pd.DataFrame, hue: str | None,
         ax.add_collection(PolyCollection(polygons, facecolors=polygon_colours, alpha=0.2,
                                          linewidths=0))
     if lines:
-        ax.add_collection(LineCollection(lines, colors=line_colours, linewidths=1.4))
+        ax.add_collection(LineCollection(lines, colors=line_colours, linewidths=1.4,
+                                         linestyles="--" if dashed else "solid"))
     if starts_x:
-        ax.scatter(starts_x, starts_y, marker="o", facecolors="white", edgecolors=starts_c,
-                   s=22, linewidths=1.2, zorder=4)
+        ax.scatter(starts_x, starts_y, marker="s" if dashed else "o", facecolors="white",
+                   edgecolors=starts_c, s=22, linewidths=1.2, zorder=4)
     if zero_x:
         ax.scatter(zero_x, zero_y, marker="v", c=zero_c, s=26, zorder=4, clip_on=False)
 
@@ -1181,24 +1335,34 @@ def edge_figure(edges: pd.DataFrame, out: Path, *, vector: bool = True) -> list[
 
 def draw_all(
     frames: dict[str, pd.DataFrame], layout: Layout, out: Path, trial: str | None = None, *,
-    vector: bool = True, rows: int | None = None,
+    vector: bool = True, rows: int | None = None, validation: pd.DataFrame | None = None,
 ) -> list[Picture]:
     """Every figure of a results folder's tables, written under `out`: PNG, and SVG beside it
-    with `vector`. `rows`, the dataset's rows, is told by the tables when not given."""
+    with `vector`. `rows`, the dataset's rows, is told by the tables when not given.
+    `frames["history"]` holds the training rows; `validation`, the held-out rows, if any."""
     out.mkdir(parents=True, exist_ok=True)
     trials, history, directions = frames["trials"], frames["history"], frames["directions"]
     chosen = resolve_trial(trials, trial) if trial else default_trial(trials, directions)
     rows = rows if rows is not None else dataset_rows(history, directions)
     pictures = heatmaps(trials, history, layout, out, directions=directions, rows=rows,
                         vector=vector)
+    pictures = _after(pictures, "heatmap_final_error",
+                      validation_heatmaps(trials, layout, out, vector=vector))
     pictures += final_error_line(trials, history, layout, out, vector=vector)
-    pictures += learning_curves(trials, history, layout, out, vector=vector)
+    pictures += learning_curves(trials, history, layout, out, vector=vector,
+                                validation=validation)
     if chosen is not None:
         pictures += weight_directions(trials, directions, chosen, out,
                                       steps=float(update_steps(
                                           trials[trials["trial"] == chosen], rows)[0]),
                                       vector=vector)
     return pictures
+
+
+def _after(pictures: list[Picture], name: str, more: list[Picture]) -> list[Picture]:
+    """`more` placed right after the picture called `name` (at the end without it)."""
+    at = next((n + 1 for n, p in enumerate(pictures) if p.name == name), len(pictures))
+    return [*pictures[:at], *more, *pictures[at:]]
 
 
 def _index_ticks(axis: Any, count: int, most: int) -> None:

@@ -16,11 +16,12 @@ import html
 import json
 import math
 import struct
+import tomllib
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,9 @@ BEST_TRIALS = 10
 # The outcome columns of the best trials' table, after the trial and its varying parameters.
 BEST_TRIAL_OUTCOMES = ("status", "final_error", "best_error", "converged_epoch",
                        "direction_changes")
+# ... and after them, when the data holds rows out: the trial's errors on those rows.
+BEST_TRIAL_VALIDATION = ("final_validation_error", "best_validation_error",
+                         "best_validation_epoch")
 # The explorer's curves: at most CURVE_POINTS log-spaced epochs per cell, and fewer when the
 # grid is big, so that all cells together hold at most about CURVE_BUDGET points: the page
 # grows with the cells, never with the trials or the epochs.
@@ -67,6 +71,12 @@ def _tables_of(results: store.Results) -> dict[str, pd.DataFrame]:
     frames = {name: getattr(results, name) for name in TABLE_NAMES}
     frames["history"] = tables.training(frames["history"])
     return frames
+
+
+def held_out_history(history: pd.DataFrame) -> pd.DataFrame | None:
+    """The history's rows on the held-out data; None when the data held none out."""
+    held = history[history["split"] == "validation"]
+    return held.reset_index(drop=True) if len(held) else None
 
 
 @dataclass(frozen=True)
@@ -103,14 +113,16 @@ def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
         raise ResultsError(f"{directory}: a run is using this folder; its report is written "
                            "when it finishes (show reads a running sweep)")
     frames, manifest = _tables_of(results), results.manifest
+    held = held_out_history(results.history)
     layout = choose_layout(frames["trials"], manifest, x=x, y=y, facet=facet)
     chosen = plots.resolve_trial(frames["trials"], trial) if trial else None
     out = directory / "plots"
     _remove_old_pictures(out)
-    pictures = plots.draw_all(frames, layout, out, chosen, vector=svg)
+    pictures = plots.draw_all(frames, layout, out, chosen, vector=svg, validation=held)
     if results.edges is not None:
         pictures += plots.edge_figure(results.edges, out, vector=svg)
-    contents = gather(directory, frames, manifest, layout, pictures, expected=results.expected)
+    contents = gather(directory, frames, manifest, layout, pictures, expected=results.expected,
+                      validation=held)
     contents = replace(contents, key=store.report_key(manifest, x=x, y=y, facet=facet,
                                                       trial=trial))
     write_atomic(directory / "report.md", render_markdown(contents).encode("utf-8"))
@@ -142,11 +154,15 @@ def _remove_old_pictures(out: Path) -> None:
 # --- what the page holds ------------------------------------------------------------------
 
 def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str, Any],
-           layout: Layout, pictures: list[Picture], expected: int | None = None) -> Contents:
+           layout: Layout, pictures: list[Picture], expected: int | None = None, *,
+           validation: pd.DataFrame | None = None) -> Contents:
     """Everything the page shows, computed once from the tables, so that the HTML and the
-    Markdown say the same; `expected`: the sweep's trials, when a run stopped early."""
+    Markdown say the same; `expected`: the sweep's trials, when a run stopped early;
+    `validation`: the history's held-out rows, if any (frames["history"] holds the training
+    rows)."""
     trials, history = frames["trials"], frames["history"]
     spec_path = directory / "spec.toml"
+    spec = _saved_text(spec_path)
     dataset = manifest.get("dataset")
     facts = [f"{len(trials)} trials in {directory}"]
     if expected is not None and len(trials) < expected:
@@ -156,6 +172,10 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
         facts.append(f"dataset {dataset['name']} ({dataset.get('rows', '?')} rows)")
     elif isinstance(dataset, str):
         facts.append(f"dataset {dataset}")
+    held_fact = held_out(spec, validation, frames["directions"]) \
+        if plots.has_validation(trials) else None
+    if held_fact is not None:
+        facts.append(held_fact)
     facts.append(f"swept: {', '.join(plots.varying_parameters(trials)) or 'nothing'}")
     if layout.x:
         placed = [f"{layout.x} across", *([f"{layout.y} down"] if layout.y else []),
@@ -163,13 +183,18 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
                   *([f"median over {layout.seeds} seeds"] if layout.seeds > 1 else [])]
         facts.append(f"figures: {', '.join(placed)}")
     cells = _cell_summary(trials, history, layout) if not trials.empty else None
+    if cells is not None and held_fact is not None:
+        cells = _with_validation(cells, trials, layout)
     glance = at_a_glance(trials, history, layout, cells)
+    said = answer(trials, layout, cells)
+    if cells is not None and held_fact is not None:
+        said[1:1] = validation_answer(trials, layout, cells)
     sweep_time, invocations = sweep_times(manifest)
     return Contents(
         title=str(manifest.get("name") or directory.name),
         description=str(manifest.get("description") or ""),
         facts=facts,
-        spec=_saved_text(spec_path),
+        spec=spec,
         counts=status_counts(trials),
         glance=glance,
         glance_note=GLANCE.format(
@@ -184,12 +209,39 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
                             ("created", "started", "finished", "spec_hash", "host")
                             if manifest.get(k) is not None], columns=["field", "value"]),
         manifest=manifest,
-        answer=answer(trials, layout, cells),
+        answer=said,
         explore=explore_data(trials, history, layout, cells,
-                             title=str(manifest.get("name") or directory.name)),
+                             title=str(manifest.get("name") or directory.name),
+                             validation=validation if held_fact is not None else None),
         invocations=invocations,
         sweep_time=sweep_time,
     )
+
+
+def held_out(spec: str, validation: pd.DataFrame | None, directions: pd.DataFrame) -> str:
+    """What the data held out for validation, as one fact: its rows (told by the tables) and
+    how the sweep file chose them (a share of the data and its seed, or a file)."""
+    rows = plots.dataset_rows(validation, directions) if validation is not None else None
+    how = _split_of(spec)
+    count = f"{rows} more rows" if rows else "more rows"
+    return f"validation: {count} held out{f' ({how})' if how else ''}, never trained on"
+
+
+def _split_of(spec: str) -> str:
+    """The resolved spec's [dataset] split in words; "" where the text does not say."""
+    try:
+        table = tomllib.loads(spec).get("dataset")
+    except tomllib.TOMLDecodeError:
+        return ""
+    if not isinstance(table, dict):
+        return ""
+    fraction, seed, file = (table.get("validation"), table.get("split_seed", 0),
+                            table.get("validation_csv"))
+    if isinstance(fraction, int | float) and not isinstance(fraction, bool):
+        return f"{fraction * 100:.4g}% of the data, drawn with split_seed {seed}"
+    if isinstance(file, str):
+        return f"from {PurePath(file).name}"  # its name: a path of the machine that ran it
+    return ""
 
 
 def _saved_text(path: Path) -> str:
@@ -247,10 +299,12 @@ def _shown_parameters(trials: pd.DataFrame, layout: Layout) -> list[str]:
 
 
 def best_trials(trials: pd.DataFrame, layout: Layout, top: int = BEST_TRIALS) -> pd.DataFrame:
-    """The trials with the lowest final error; diverged and failed ones never rank."""
+    """The trials with the lowest final error; diverged and failed ones never rank. With
+    held-out rows, their errors on them too."""
     ranked = trials[trials["final_error"].notna()]
     ranked = ranked.sort_values(["final_error", "trial"], kind="stable").head(top)
-    columns = ["trial", *_shown_parameters(trials, layout), *BEST_TRIAL_OUTCOMES]
+    columns = ["trial", *_shown_parameters(trials, layout), *BEST_TRIAL_OUTCOMES,
+               *(BEST_TRIAL_VALIDATION if plots.has_validation(trials) else ())]
     return ranked[columns].reset_index(drop=True)
 
 
@@ -293,6 +347,39 @@ def _cell_summary(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout) -
     extra = per_status.assign(best=grouped["best_error"].median()).reset_index()
     cells = cells.merge(extra, on=keys, how="left")
     return cells.reset_index(drop=True).assign(cell=np.arange(len(cells)))
+
+
+def _with_validation(cells: pd.DataFrame, trials: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    """The cells with their median final validation error (`validation`) and median gap
+    (`gap`, validation minus training), as plots.validation_cells computes them."""
+    held = plots.validation_cells(trials, layout).rename(columns={"error": "validation"})
+    if not layout.keys:
+        return cells.assign(validation=held["validation"].iloc[0], gap=held["gap"].iloc[0])
+    return cells.merge(held[[*layout.keys, "validation", "gap"]], on=layout.keys, how="left")
+
+
+def validation_answer(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame) -> list[str]:
+    """The answer's sentence on the held-out rows: the best cell there, its error on both
+    sides and the gap, and how the best cell on the training rows does there."""
+    metric = _metric(trials)
+    median = "median " if layout.seeds > 1 else ""
+    finite = cells[np.isfinite(cells["validation"].to_numpy(dtype=float))]
+    if finite.empty:
+        return ["No trial finished with a finite error on the held-out rows."]
+    best = finite.loc[finite["validation"].idxmin()]
+    where = ", ".join(f"{c} = {plots.value_label(c, best[c])}" for c in
+                      (layout.x, layout.y, *layout.facet) if c is not None)
+    which = f"the best cell is {where}" if where else "the result"
+    text = (f"On the held-out rows, never trained on, {which}: {median}final validation {metric} "
+            f"{_number(best['validation'])}, against {_number(best['error'])} on the training "
+            f"rows (gap {float(best['gap']):+.3g})")
+    trained = cells[np.isfinite(cells["error"].to_numpy(dtype=float))]
+    if where and not trained.empty:
+        first = trained.loc[trained["error"].idxmin()]
+        if first["cell"] != best["cell"] and np.isfinite(first["validation"]):
+            text += (f"; the best cell on the training rows has {metric} "
+                     f"{_number(first['validation'])} there")
+    return [text + "."]
 
 
 def _metric(trials: pd.DataFrame) -> str:
@@ -435,10 +522,14 @@ def _number(value: Any) -> str:
 # --- the explorer's data ------------------------------------------------------------------
 
 def explore_data(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
-                 cells: pd.DataFrame | None, *, title: str = "") -> dict[str, Any] | None:
+                 cells: pd.DataFrame | None, *, title: str = "",
+                 validation: pd.DataFrame | None = None) -> dict[str, Any] | None:
     """Per heatmap cell: its parameters, seeds, final and best error, outcome, and its curve
     (median and min..max over seeds, at most `curve_points` log-spaced epochs). None when there
-    is no x axis to lay cells out on. Sized by the cells: one groupby reads the history."""
+    is no x axis to lay cells out on. Sized by the cells: one groupby reads the history.
+    With `validation`, the history's held-out rows (and cells with _with_validation's
+    columns), each cell also holds its final validation error, its gap and the median curve
+    on those rows: one more groupby."""
     if layout.x is None or cells is None or cells.empty:
         return None
     metric = _metric(trials)
@@ -450,6 +541,8 @@ def explore_data(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
     panel_at = {key: p for p, key in enumerate(panels)}
     points = curve_points(len(cells))
     curves = _cell_curves(trials, history, layout, cells, metric, points)
+    held = (_cell_curves(trials, validation, layout, cells, metric, points)
+            if validation is not None else None)
     out = []
     for row in cells.itertuples(index=False):
         values = row._asdict()
@@ -472,6 +565,11 @@ def explore_data(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
             "changes": _json_number(values["direction_changes"]),
             "curve": curves.get(int(values["cell"]), {"e": [], "m": [], "lo": [], "hi": []}),
         })
+        if held is not None:
+            curve = held.get(int(values["cell"]), {"e": [], "m": []})
+            out[-1].update(validation=_json_number(values["validation"]),
+                           gap=_json_number(values["gap"]),
+                           held={"e": curve["e"], "m": curve["m"]})
     errors = cells["error"].to_numpy(dtype=float)  # (cells,) inf: diverged
     start = int(np.argmin(np.where(np.isfinite(errors), errors, np.inf)))  # the best cell
     return {
@@ -488,6 +586,7 @@ def explore_data(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
         "points": points,
         "start": start,
         "cells": out,
+        **({"validation": True} if held is not None else {}),
     }
 
 
@@ -689,6 +788,9 @@ EXPLORE = ("Point at a cell to see its learning curve ({metric} against epoch, b
            "{metric}, log scale; grey cells marked \u00d7 diverged. Curves hold at most "
            "{points} log-spaced epochs.")
 
+EXPLORE_VALIDATION = (" The dashed line of the same colour is the median on the held-out "
+                      "validation rows, which the network never trains on.")
+
 # Where each figure goes: heatmaps first, then curves, then the rest.
 SECTIONS = (("heatmaps", "Heatmaps"), ("curves", "Learning curves"), ("more", "More figures"))
 
@@ -798,6 +900,8 @@ def _grouped(pictures: Sequence[Picture]) -> dict[str, list[Picture]]:
 
 def _explorer(data: dict[str, Any]) -> str:
     note = EXPLORE.format(metric=data["metric"], points=data["points"])
+    if data.get("validation"):
+        note += EXPLORE_VALIDATION
     return (f'<section id="explore"><p>{html.escape(note)}</p>'
             '<div class="explore">'
             '<svg id="explore-heatmap" role="group" aria-label="cells of the sweep"></svg>'

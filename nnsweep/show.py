@@ -52,16 +52,38 @@ def render(results: Results, *, top: int = 10, width: int = 120) -> str:
             status_table.add_row(Text(status), Text(str(int(counts[status]))))
     console.print(status_table)
 
+    held = validation_line(results.trials)
+    if held:
+        console.print(_text(held))
+
     axes = [a for a in manifest.get("axes", []) if a in results.trials.columns]
     best = best_trials(results, top)
     table = Table(title=f"best {len(best)} trials by final error")
-    columns = ["trial", *axes, "status", "final_error", "converged_epoch"]
+    columns = ["trial", *axes, "status", "final_error",
+               *(["final_validation_error"] if held else []), "converged_epoch"]
     for column in columns:
         table.add_column(_text(column), justify="right" if column != "trial" else "left")
     for _, row in best.iterrows():
         table.add_row(*(_cell(row[c]) for c in columns))
     console.print(table)
     return buffer.getvalue()
+
+
+def validation_line(trials: pd.DataFrame) -> str:
+    """The held-out rows in one line: the best final validation error, its trial and its
+    training error, and the median gap over the trials; "" when the data held none out."""
+    if "final_validation_error" not in trials:
+        return ""
+    measured = trials[trials["final_validation_error"].notna()]
+    if measured.empty:
+        return ""
+    best = measured.sort_values(["final_validation_error", "trial"], kind="stable").iloc[0]
+    gap = (measured["final_validation_error"] - measured["final_error"]).median()
+    metric = "/".join(sorted(str(m) for m in trials["metric"].unique()))
+    return (f"validation: best final {metric} on the held-out rows "
+            f"{best['final_validation_error']:.6g} (trial {best['trial']}, training "
+            f"{best['final_error']:.6g}); median gap {gap:+.3g} (validation minus training, "
+            f"{len(measured)} trials)")
 
 
 def _cell(value: object) -> Text:

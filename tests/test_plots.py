@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import SMALL_FIXED, SMALL_GRID, sweep_frames
+from helpers import HELD_OUT_GRID, HELD_OUT_ROWS, SMALL_FIXED, SMALL_GRID, sweep_frames
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.collections import Collection, LineCollection, PolyCollection
@@ -21,6 +21,7 @@ from matplotlib.transforms import Bbox
 from numpy.typing import NDArray
 
 from nnsweep import outcomes, plots, tables
+from nnsweep.datasets import builtin
 from nnsweep.errors import NnsweepError, UnknownTrial
 from nnsweep.params import TrialParams
 
@@ -691,3 +692,189 @@ def test_rates_are_shown_per_a_power_of_ten_of_steps_that_reads_as_plain_numbers
     assert plots.per_steps(0.00073) == 10_000
     assert 1 <= 0.00073 * plots.per_steps(0.00073) < 10
     assert plots.per_steps(float("nan")) == 1
+
+
+# --- held-out rows ------------------------------------------------------------------------
+
+def held_out(frames: dict[str, pd.DataFrame], scale: Any) -> dict[str, pd.DataFrame]:
+    """The synthetic tables with held-out rows: a trial's validation mae is its training mae
+    times scale(alpha), at every recorded epoch; its final validation error the last."""
+    trials, history = frames["trials"], frames["history"].assign(split="train")
+    factor = history["trial"].map(trials.set_index("trial")["alpha"].map(scale))
+    mae = history["mae"].to_numpy() * factor.to_numpy(dtype=float)  # (rows,)
+    held = history.assign(split="validation", mae=mae, mse=mae ** 2, sse=4 * mae ** 2)
+    last = held.groupby("trial")["mae"].last()
+    trials = trials.assign(final_validation_error=trials["trial"].map(last).astype("float64"))
+    return {**frames, "trials": trials, "history": history, "validation": held}
+
+
+def held_curves(frames: dict[str, pd.DataFrame], drawn: Drawn, tmp_path: Path
+                ) -> tuple[Figure, plots.Picture]:
+    layout = plots.choose_layout(frames["trials"])
+    plots.learning_curves(frames["trials"], frames["history"], layout, tmp_path, vector=False,
+                          validation=frames.get("validation"))
+    fig, picture = figure_named(drawn, "learning_curves")
+    fig.canvas.draw()
+    return fig, picture
+
+
+def dash_patterns(lines: LineCollection) -> list[Any]:
+    """Each line's dash pattern: None for a solid line."""
+    styles: list[tuple[float, Any]] = list(lines.get_linestyle())  # type: ignore[arg-type]
+    return [pattern for _, pattern in styles]
+
+
+def legend_texts(fig: Figure) -> list[str]:
+    return [text.get_text() for legend in fig.legends for text in legend.get_texts()]
+
+
+def test_each_cells_validation_curve_is_dashed_beside_its_training_curve_in_its_colour(
+        drawn: Drawn, tmp_path: Path) -> None:
+    # Worse on the held-out rows for alpha 0.1; far better, below every training error, for 1.
+    frames = held_out(synthetic({"alpha": [0.1, 1.0]}, seeds=2),
+                      lambda alpha: 1.5 if alpha < 0.5 else 0.01)
+    fig, picture = held_curves(frames, drawn, tmp_path)
+    [ax] = panels(fig)
+    solid, dashed = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert dash_patterns(solid) == [None]
+    assert all(pattern is not None for pattern in dash_patterns(dashed))
+    assert np.array_equal(solid.get_colors(), dashed.get_colors())  # a colour per alpha
+    # Each dashed line is the median of its seeds' held-out errors, and none is clipped.
+    validation = frames["validation"].merge(frames["trials"][["trial", "alpha"]], on="trial")
+    median = validation[validation["epoch"] > 0].groupby(["alpha", "epoch"])["mae"].median()
+    for alpha, line in zip([0.1, 1.0], segments(dashed), strict=True):
+        expected = median[alpha].reindex(line[:, 0])
+        np.testing.assert_allclose(line[:, 1], expected.to_numpy(), rtol=1e-12)
+    assert ax.get_ylim()[0] <= median.min()
+    starts = [c for c in ax.collections if points(c).shape[0] and c.get_paths()
+              and isinstance(c, Collection) and not isinstance(c, LineCollection | PolyCollection)]
+    assert len(starts) == 2  # epoch 0 on both sides: open circles and open squares
+    assert any("held-out validation rows" in t for t in legend_texts(fig))
+    assert any("training rows" in t for t in legend_texts(fig))
+    assert "training and validation" in fig.get_suptitle()
+    assert "solid lines on the training rows, dashed lines of the same colour on the " \
+        "held-out validation rows" in picture.caption
+    assert "dashed line above its solid one means the network does worse" in picture.caption
+
+
+def test_without_held_out_rows_the_curves_are_training_only(drawn: Drawn,
+                                                             tmp_path: Path) -> None:
+    fig, picture = held_curves(synthetic({"alpha": [0.1, 1.0]}, seeds=2), drawn, tmp_path)
+    [ax] = panels(fig)
+    assert len([c for c in ax.collections if isinstance(c, LineCollection)]) == 1
+    assert not any("validation" in t or "training rows" in t for t in legend_texts(fig))
+    assert fig.get_suptitle() == "Learning curves: mae against epoch"
+    assert picture.caption.startswith("Training error (mae, log scale;")
+
+
+@pytest.fixture(scope="module")
+def held_trained() -> dict[str, pd.DataFrame]:
+    """HELD_OUT_GRID trained for real on moons, a quarter of them held out for validation."""
+    data = builtin("moons", rows=HELD_OUT_ROWS).split(0.25)
+    frames = sweep_frames(HELD_OUT_GRID, SMALL_FIXED, x=data.x, y=data.y,
+                          validation=data.validation)
+    history = frames["history"]
+    return {**frames, "history": tables.training(history),
+            "validation": history[history["split"] == "validation"].reset_index(drop=True),
+            "tidy": history}
+
+
+def test_the_gap_is_each_seeds_last_validation_minus_training_error_then_the_median(
+        held_trained: dict[str, pd.DataFrame]) -> None:
+    """Computed from the trials table, it agrees with the history: at each trial's last
+    recorded epoch, the held-out metric minus the training metric, median over the seeds
+    that did not diverge."""
+    trials, history = held_trained["trials"], held_trained["tidy"]
+    assert (trials["status"] == "diverged").any() and trials["metric"].eq("mae").all()
+    last = history[history["epoch"] == history.groupby("trial")["epoch"].transform("max")]
+    final = last.pivot(index="trial", columns="split", values="mae")
+    final["gap"] = final["validation"] - final["train"]
+    seeds = trials.join(final, on="trial")
+    kept = seeds[seeds["status"] != "diverged"]
+    expected = kept.groupby(["hidden", "alpha"])["gap"].median()
+    held = seeds.assign(validation=np.where(seeds["status"] == "diverged", np.inf,
+                                            seeds["validation"]))
+    expected_held = held.groupby(["hidden", "alpha"])["validation"].median()
+    cells = plots.validation_cells(trials, plots.choose_layout(trials)).set_index(
+        ["hidden", "alpha"])
+    assert len(cells) == 8
+    pd.testing.assert_series_equal(cells["gap"].sort_index(), expected.reindex(
+        cells.index).sort_index(), check_names=False)
+    pd.testing.assert_series_equal(cells["error"].sort_index(), expected_held.sort_index(),
+                                   check_names=False)
+    assert cells["gap"].notna().sum() == 6  # alpha 1 diverges
+
+
+def test_the_gap_heatmap_draws_those_medians_on_a_diverging_scale_centred_on_zero(
+        held_trained: dict[str, pd.DataFrame], drawn: Drawn, tmp_path: Path) -> None:
+    trials = held_trained["trials"]
+    layout = plots.choose_layout(trials)
+    pictures = plots.validation_heatmaps(trials, layout, tmp_path, vector=False)
+    assert [p.name for p in pictures] == ["heatmap_validation_error",
+                                          "heatmap_generalization_gap"]
+    fig, picture = figure_named(drawn, "heatmap_generalization_gap")
+    [ax] = panels(fig)
+    [mesh] = [c for c in ax.collections if hasattr(c, "get_array") and c.get_array() is not None]
+    values = mesh.get_array()
+    assert values is not None
+    shown = np.ma.compressed(values)  # (cells with a gap,)
+    gaps = plots.validation_cells(trials, layout)["gap"].to_numpy(dtype=float)
+    diverged = plots.validation_cells(trials, layout)["error"].to_numpy(dtype=float) == np.inf
+    assert sorted(shown) == sorted(gaps[np.isfinite(gaps) & ~diverged])
+    norm: Any = mesh.norm
+    assert norm.vmin == -norm.vmax < 0 and norm(0.0) == 0.5
+    assert mesh.get_cmap().name == "RdBu_r"
+    assert "final validation mae minus final training mae" in picture.caption
+    assert "positive (red): the network does worse on the rows it never saw" in picture.caption
+    assert "the median of its 2 seeds' gaps" in picture.caption
+    held_fig, held_picture = figure_named(drawn, "heatmap_validation_error")
+    assert "on the held-out validation rows, which the network never trains on" in \
+        held_picture.caption
+    assert held_fig.get_suptitle().startswith("Median final validation error (mae)")
+
+
+def test_the_gaps_sign_is_read_the_other_way_for_a_score() -> None:
+    assert plots.gap_meaning("mae").startswith("positive (red): the network does worse")
+    assert plots.gap_meaning("accuracy").startswith("negative (red): the network scores lower")
+
+
+@pytest.mark.slow
+def test_the_validation_heatmap_sits_beside_the_training_one(
+        held_trained: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+    frames = held_trained
+    layout = plots.choose_layout(frames["trials"])
+    names = [p.name for p in plots.draw_all(frames, layout, tmp_path, vector=False,
+                                            validation=frames["validation"])]
+    assert names[:4] == ["outcome", "heatmap_final_error", "heatmap_validation_error",
+                         "heatmap_generalization_gap"]
+
+
+@pytest.mark.slow
+def test_without_held_out_rows_there_is_no_validation_figure(
+        small: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+    layout = plots.choose_layout(small["trials"])
+    assert not plots.has_validation(small["trials"])
+    assert plots.validation_heatmaps(small["trials"], layout, tmp_path) == []
+    names = {p.name for p in plots.draw_all(small, layout, tmp_path, vector=False)}
+    assert not {"heatmap_validation_error", "heatmap_generalization_gap"} & names
+
+
+@pytest.mark.slow
+def test_held_out_figures_cost_per_cell_not_per_seed_or_epoch(drawn: Drawn,
+                                                              tmp_path: Path) -> None:
+    artists = []
+    for seeds, epochs in ((2, 200), (8, 5000)):
+        frames = held_out(synthetic({"alpha": [0.1, 1.0, 10.0], "hidden": [(2,), (4,)]},
+                                    seeds=seeds, epochs=epochs),
+                          lambda alpha: 1.2)
+        layout = plots.choose_layout(frames["trials"])
+        plots.validation_heatmaps(frames["trials"], layout, tmp_path, vector=False)
+        plots.learning_curves(frames["trials"], frames["history"], layout, tmp_path,
+                              vector=False, validation=frames["validation"])
+        artists.append([len(ax.get_children()) for fig, _ in drawn for ax in panels(fig)])
+        curves, _ = figure_named(drawn, "learning_curves")
+        for ax in panels(curves):
+            for lines in [c for c in ax.collections if isinstance(c, LineCollection)]:
+                assert max(len(seg) for seg in segments(lines)) <= plots.MAX_CURVE_POINTS + 2
+        drawn.clear()
+    assert artists[0] == artists[1]

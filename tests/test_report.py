@@ -20,11 +20,11 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import ROOT, svg_tick_points, write_results
+from helpers import HELD_OUT_GRID, HELD_OUT_ROWS, ROOT, svg_tick_points, write_results
 from matplotlib.figure import Figure
 from PIL import Image
 
-from nnsweep import plots, tables
+from nnsweep import plots, store, tables
 from nnsweep.errors import NnsweepError, ResultsError, UnknownTrial
 from nnsweep.params import TrialParams
 from nnsweep.plots import Layout
@@ -33,11 +33,13 @@ from nnsweep.report import (
     CURVE_POINTS,
     LEGIBLE_PX,
     MIN_CURVE_POINTS,
+    best_trials,
     build_report,
     choose_layout,
     curve_points,
     explore_script,
     gather,
+    held_out,
     png_size,
     read_tables,
     render_html,
@@ -624,3 +626,100 @@ def test_a_folder_with_empty_tables_gets_a_report_without_figures(tmp_path: Path
     assert "No figures: the tables hold no trials to draw." in page
     assert "No trial finished with a finite error." in page
     assert list((tmp_path / "plots").iterdir()) == []
+
+
+# --- held-out rows ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def held(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small sweep on moons with a quarter of the rows held out for validation, reported
+    once for the module."""
+    directory = write_results(tmp_path_factory.mktemp("held") / "results", HELD_OUT_GRID,
+                              held_out=0.25)
+    build_report(directory)
+    return directory
+
+
+def test_the_page_says_what_was_held_out_and_how_many_rows(held: Path, small: Path) -> None:
+    rows = round(0.25 * HELD_OUT_ROWS)
+    fact = (f"validation: {rows} more rows held out (25% of the data, drawn with split_seed 0),"
+            " never trained on")
+    assert html.escape(fact) in _page(held)
+    assert fact in (held / "report.md").read_text(encoding="utf-8")
+    shown = re.sub(r"<script.*?</script>", "", _page(small), flags=re.S)  # what it says
+    for page in (shown, (small / "report.md").read_text(encoding="utf-8")):
+        assert "held out" not in page and "held-out" not in page
+
+
+def test_a_validation_file_is_named_without_its_folders() -> None:
+    spec = '[dataset]\ncsv = "/home/me/data.csv"\nvalidation_csv = "/home/me/secret/val.csv"\n'
+    frames = {"directions": tables.empty(tables.SCHEMAS["directions"])}
+    assert held_out(spec, None, frames["directions"]) == \
+        "validation: more rows held out (from val.csv), never trained on"
+
+
+def test_the_best_trials_show_their_errors_on_the_held_out_rows(held: Path,
+                                                                small: Path) -> None:
+    trials = read_tables(held)["trials"]
+    layout = choose_layout(trials, {})
+    best = best_trials(trials, layout)
+    assert list(best.columns[-3:]) == ["final_validation_error", "best_validation_error",
+                                       "best_validation_epoch"]
+    shown = trials.set_index("trial").loc[best["trial"], "final_validation_error"]
+    assert best["final_validation_error"].tolist() == shown.tolist()
+    for page in (_page(held), (held / "report.md").read_text(encoding="utf-8")):
+        assert "final_validation_error" in page and "best_validation_epoch" in page
+    assert "final_validation_error" not in _page(small)
+
+
+def test_held_out_figures_are_drawn_only_with_held_out_rows(held: Path) -> None:
+    names = [p.stem for p in (held / "plots").glob("*.png")]
+    assert {"heatmap_validation_error", "heatmap_generalization_gap"} <= set(names)
+    page = _page(held)
+    order = [page.index(f'<figure id="{name}">') for name in
+             ("heatmap_final_error", "heatmap_validation_error", "heatmap_generalization_gap")]
+    assert order == sorted(order)  # the held-out error beside the training one, then the gap
+
+
+def test_the_answer_names_the_best_cell_on_the_held_out_rows(held: Path) -> None:
+    frames = read_tables(held)
+    trials = frames["trials"]
+    layout = choose_layout(trials, {})
+    cells = plots.validation_cells(trials, layout)
+    finite = cells[np.isfinite(cells["error"])]
+    best = finite.loc[finite["error"].idxmin()]
+    said = _answer_of(_page(held))
+    assert (f"On the held-out rows, never trained on, the best cell is alpha = "
+            f"{plots.value_label('alpha', best['alpha'])}, hidden = {best['hidden']}: median "
+            f"final validation mae {best['error']:.3g}, against {best['train_error']:.3g} on "
+            f"the training rows (gap {best['gap']:+.3g})") in html.unescape(said)
+    assert said.index("The best cell is") < said.index("On the held-out rows")
+
+
+def test_the_explorer_holds_each_cells_held_out_curve_and_gap(held: Path, small: Path) -> None:
+    data = _explore(_page(held))
+    frames = read_tables(held)
+    trials = frames["trials"]
+    history = store.load_results(held).history
+    validation = history[history["split"] == "validation"]
+    cells = plots.validation_cells(trials, choose_layout(trials, {})).set_index(
+        ["alpha", "hidden"])
+    assert data["validation"] is True
+    for cell in data["cells"]:
+        params = dict(cell["params"])
+        alpha = float(params["alpha"])
+        mine = cells.loc[(alpha, params["hidden"])]
+        assert cell["gap"] == (pytest.approx(mine["gap"], rel=1e-5)
+                               if np.isfinite(mine["gap"]) else None)
+        seeds = trials[(trials["alpha"] == alpha) & (trials["hidden"] == params["hidden"])]
+        recorded = validation[validation["trial"].isin(seeds["trial"])]
+        curve = cell["held"]
+        assert curve["e"][0] == recorded["epoch"].min()
+        assert curve["e"][-1] == recorded["epoch"].max()
+        first = recorded[recorded["epoch"] == curve["e"][0]]["mae"]
+        assert curve["m"][0] == pytest.approx(float(first.median()), rel=1e-3)
+    assert "dashed line of the same colour is the median on the held-out" in _page(held)
+    plain = _explore(_page(small))
+    assert "validation" not in plain
+    assert not any("held" in cell or "gap" in cell for cell in plain["cells"])
+

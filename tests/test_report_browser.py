@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import svg_tick_points, write_results
+from helpers import HELD_OUT_GRID, svg_tick_points, write_results
 from PIL import Image
 
 from nnsweep.report import LEGIBLE_PX, build_report, read_tables
@@ -251,3 +251,32 @@ def test_pointing_at_a_cell_previews_it_over_the_pinned_one(opened: tuple[Any, P
         "return document.querySelector('#explore-heatmap .cell.pinned')"
         ".getAttribute('aria-label');")
     assert pinned == "alpha = 1, hidden = 4"
+
+
+def test_with_held_out_rows_a_cell_shows_its_dashed_validation_curve_and_gap(
+        browser: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    directory = write_results(tmp_path_factory.mktemp("held") / "results", HELD_OUT_GRID,
+                              held_out=0.25)
+    shown = browser.current_url
+    browser.get(build_report(directory).resolve().as_uri())
+    try:
+        _click_cell(browser, "alpha = 0.1, hidden = 4")
+        lines = browser.execute_script(
+            "return Array.from(document.querySelectorAll('#explore-curves polyline'))"
+            ".map(p => [p.getAttribute('class'), p.getAttribute('stroke-dasharray'),"
+            " p.getAttribute('points').split(' ').length]);")
+        assert sorted(line[0] for line in lines) == ["median", "validation"]
+        [held] = [line for line in lines if line[0] == "validation"]
+        assert held[1] and held[2] >= 2
+        numbers = _numbers(browser)
+        trials = read_tables(directory)["trials"]
+        cell = trials[(trials["alpha"] == 0.1) & (trials["hidden"] == "4")]
+        assert float(numbers["median final validation mae"]) == pytest.approx(
+            cell["final_validation_error"].median(), rel=1e-3)
+        gap = (cell["final_validation_error"] - cell["final_error"]).median()
+        assert float(numbers["median gap (validation \u2212 training)"]) == pytest.approx(
+            gap, rel=1e-3)
+        severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+        assert severe == []
+    finally:
+        browser.get(shown)  # the other tests' page, whatever order they run in
