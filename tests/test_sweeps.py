@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+import nnsweep
 from nnsweep.spec import load_spec
 
 SWEEPS = Path(__file__).parent.parent / "sweeps"
@@ -17,6 +19,9 @@ TRIAL_COUNTS = {
     "activations": 60,  # 3 activations x 4 alphas x 5 seeds
     "deep-regression": 12,  # 3 alphas x 4 seeds
     "edge": 14,  # an edge search's first round: 7 widths at the bracket's two ends
+    "digits": 50,  # 5 widths x 5 alphas x 2 seeds
+    "optimizers": 66,  # 3 optimizers x 11 alphas x 2 seeds
+    "regularization": 24,  # 3 dropouts x 4 weight decays x 2 seeds
 }
 
 
@@ -62,3 +67,62 @@ def test_the_deep_regression_sweep_is_the_4_3_2_1_network() -> None:
     assert spec.dataset.x.shape[1] == 4 and spec.dataset.y.shape[1] == 1
     assert (params.hidden, params.activation, params.output, params.init) == (
         (3, 2), "sigmoid", "linear", "normal")
+
+
+# --- the digits sweeps find what their comments say ------------------------------------------
+# Accuracies are counts of right answers among the held-out images, so a last bit that differs
+# on another CPU moves them by a step or not at all: the claims are checked at the precision the
+# comments print them, with half a point of room.
+
+
+def held_out_accuracy(stem: str, tmp_path: Path, rows: str, columns: str) -> pd.DataFrame:
+    """The median over seeds of each cell's final held-out accuracy (select = "validation":
+    the trials table's final_error is that accuracy), and the training one beside it."""
+    pytest.importorskip("sklearn")
+    results = nnsweep.run(load_spec(SWEEPS / f"{stem}.toml"), out=tmp_path / stem, jobs=2)
+    history = results.history
+    last = history[history["epoch"] == history["trial"].map(
+        history.groupby("trial")["epoch"].max())]
+    training = last[last["split"] == "train"].set_index("trial")["accuracy"]
+    trials = results.trials.assign(train=results.trials["trial"].map(training))
+    return trials.groupby([rows, columns])[["final_error", "train"]].median()
+
+
+@pytest.mark.slow
+def test_the_digits_sweep_finds_the_best_alpha_at_every_width(tmp_path: Path) -> None:
+    cells = held_out_accuracy("digits", tmp_path, "hidden", "alpha")["final_error"].unstack()
+    widths = sorted(cells.index, key=int)
+    assert all(cells.loc[w].idxmax() == pytest.approx(0.01) for w in widths)
+    best = cells[0.01]
+    assert best[widths[0]] == pytest.approx(0.947, abs=0.005)
+    assert best[widths[-1]] == pytest.approx(0.980, abs=0.005) and best.max() == best[widths[-1]]
+    assert cells.loc[widths[0], 0.0001] < 0.5 < 0.9 < cells.loc[widths[-1], 0.0001]
+    assert (cells[1.0] < 0.12).all()  # chance is one in ten
+
+
+@pytest.mark.slow
+def test_the_optimizers_sweep_finds_bands_of_one_width_a_decade_apart(tmp_path: Path) -> None:
+    cells = held_out_accuracy("optimizers", tmp_path, "optimizer", "alpha")["final_error"]
+    bands = {}
+    for optimizer in ("sgd", "momentum", "adam"):
+        good = cells[optimizer][cells[optimizer] >= 0.95].index
+        bands[optimizer] = (min(good), max(good))
+        assert len(good) == 4  # 1.5 decades in half-decade steps, in one piece
+    assert bands["adam"] == pytest.approx((0.001, 10 ** -1.5))
+    assert bands["momentum"] == pytest.approx((10 ** -2.5, 0.1))
+    assert bands["sgd"] == pytest.approx((10 ** -1.5, 1.0))
+
+
+@pytest.mark.slow
+def test_the_regularization_sweep_closes_the_gap_from_the_training_side(tmp_path: Path) -> None:
+    cells = held_out_accuracy("regularization", tmp_path, "dropout", "weight_decay")
+    gap = cells["train"] - cells["final_error"]
+    assert cells.loc[(0.0, 0.0), "train"] > 0.998
+    assert gap[(0.0, 0.0)] == pytest.approx(0.026, abs=0.005)
+    assert gap[(0.5, 0.0)] == pytest.approx(0.021, abs=0.005)
+    assert gap[(0.5, 0.0003)] == pytest.approx(0.015, abs=0.005)
+    assert gap[(0.5, 0.0003)] < gap[(0.5, 0.0)] < gap[(0.0, 0.0)]
+    held = cells["final_error"]
+    assert 0.970 < held[(0.0, 0.0)] < held[(0.5, 0.0003)] < 0.982
+    assert all(0.88 < cells.loc[(d, 0.03), side] < 0.95 for d in (0.0, 0.25, 0.5)
+               for side in ("train", "final_error"))
