@@ -49,6 +49,13 @@ ALPHAS = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 WIDTHS = (4, 8, 16, 32, 64, 128, 256)
 DRIFT = 1e-9  # engines "agree" when every recorded error and weight is this close
 JOBS = 2  # the NumPy engine's workers, as `--jobs 2`
+# The digits workload: a classifier as people train one, 5 widths x 3 alphas x 2 seeds.
+DIGITS_WIDTHS = (16, 32, 64, 128, 256)
+DIGITS_ALPHAS = (0.001, 0.003, 0.01)
+DIGITS_BATCH = 32
+DIGITS_PARAMS: dict[str, Any] = dict(
+    activation="relu", init="he", output="softmax", loss="cross_entropy", descent="minibatch",
+    batch_size=DIGITS_BATCH, reduction="mean", optimizer="adam", record_every=1)
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ class Workload:
     trials: tuple[TrialParams, ...]
     reference: tuple[TrialParams, ...]  # same mix of shapes, fewer epochs or trials
     baselines: bool = False  # one hidden sigmoid layer, full descent: plain Numba and JAX fit
+    jax: bool = False  # a JAX program of its own (the digits' softmax, adam and minibatches)
 
     def data(self) -> tuple[Array, Array]:
         dataset = builtin(self.dataset)
@@ -104,6 +112,8 @@ def workloads(scale: float = 1.0) -> dict[str, Workload]:
                   record_every=10)
     deep = _sweep((0.1, 1.0), [(16,) * d for d in range(1, 5)], range(1, 5), cut(1000),
                   record_every=10)
+    digits = _sweep(DIGITS_ALPHAS, [(h,) for h in DIGITS_WIDTHS], range(1, 3), cut(10),
+                    **DIGITS_PARAMS)
 
     def sample(trials: tuple[TrialParams, ...], every: int, epochs: int) -> tuple[
             TrialParams, ...]:
@@ -130,6 +140,9 @@ def workloads(scale: float = 1.0) -> dict[str, Workload]:
                           sample(wide, 4, cut(60))),
         "depth": Workload("depth", "XOR, 1 to 4 hidden layers of 16", "xor", deep,
                           sample(deep, 4, cut(200))),
+        "digits": Workload("digits", "64-H-10 on the 1797 digits, H 16 to 256, softmax, adam, "
+                           "minibatches of 32", "digits", digits, sample(digits, 6, cut(2)),
+                           jax=True),
     }
 
 
@@ -370,6 +383,65 @@ def time_jax(workload: Workload) -> Timing:
     return Timing(time.perf_counter() - started, Workload.trial_epochs(workload.trials), [])
 
 
+def time_jax_digits(workload: Workload) -> Timing:
+    """The digits workload as one would write it in JAX: the loss's gradient by jax.grad, adam
+    by hand (as torch and nnsweep spell it), the epoch's minibatches in order (the last one
+    short) under lax.scan, vmap over each width's trials, jit; compile time not counted."""
+    jax: Any = importlib.import_module("jax")
+    jnp: Any = importlib.import_module("jax.numpy")
+
+    jax.config.update("jax_enable_x64", True)
+    x_np, y_np = workload.data()
+    first = workload.trials[0]
+    beta1, beta2, eps = first.beta1, first.beta2, first.eps
+    full = len(x_np) // DIGITS_BATCH * DIGITS_BATCH
+    x_batches = jnp.asarray(x_np[:full].reshape(-1, DIGITS_BATCH, x_np.shape[1]))
+    y_batches = jnp.asarray(y_np[:full].reshape(-1, DIGITS_BATCH, y_np.shape[1]))
+    x_rest, y_rest = jnp.asarray(x_np[full:]), jnp.asarray(y_np[full:])
+
+    def loss(weights: Any, x: Any, y: Any) -> Any:
+        logits = jax.nn.relu(x @ weights[0]) @ weights[1]
+        return -(y * jax.nn.log_softmax(logits)).sum() / len(x)
+
+    gradient = jax.grad(loss)
+
+    def adam(state: Any, x: Any, y: Any, alpha: Any) -> Any:
+        weights, m, v, t = state
+        g = gradient(weights, x, y)
+        t = t + 1
+        m = [beta1 * a + (1 - beta1) * b for a, b in zip(m, g, strict=True)]
+        v = [beta2 * a + (1 - beta2) * b * b for a, b in zip(v, g, strict=True)]
+        weights = [w - alpha * (a / (1 - beta1 ** t)) / (jnp.sqrt(b / (1 - beta2 ** t)) + eps)
+                   for w, a, b in zip(weights, m, v, strict=True)]
+        return weights, m, v, t
+
+    def train(w0: Any, w1: Any, alpha: Any) -> Any:
+        def epoch(state: Any, _: Any) -> Any:
+            state, _ = jax.lax.scan(lambda s, xy: (adam(s, xy[0], xy[1], alpha), None), state,
+                                    (x_batches, y_batches))
+            return adam(state, x_rest, y_rest, alpha), None
+
+        zeros = [jnp.zeros_like(w0), jnp.zeros_like(w1)]
+        state, _ = jax.lax.scan(epoch, ([w0, w1], zeros, zeros, 0), None, length=first.epochs)
+        return state[0]
+
+    compiled = jax.jit(jax.vmap(train))
+    starts = [initial_weights(t, x_np.shape[1], y_np.shape[1]) for t in workload.trials]
+    groups: dict[int, list[int]] = {}
+    for i, w in enumerate(starts):
+        groups.setdefault(w[0].shape[1], []).append(i)
+    stacks = [(jnp.asarray(np.stack([starts[i][0] for i in members])),
+               jnp.asarray(np.stack([starts[i][1] for i in members])),
+               jnp.asarray([workload.trials[i].alpha for i in members])) for members in
+              groups.values()]
+    for args in stacks:
+        jax.block_until_ready(compiled(*args))
+    started = time.perf_counter()
+    for args in stacks:
+        jax.block_until_ready(compiled(*args))
+    return Timing(time.perf_counter() - started, Workload.trial_epochs(workload.trials), [])
+
+
 def has(module: str) -> bool:
     """Whether `module` imports here: found is not enough (a scipy built for another NumPy is
     found, then fails to import, and Numba's BLAS with it)."""
@@ -385,9 +457,15 @@ def has(module: str) -> bool:
 ENGINES = ("reference", "numpy", "numba", "plain-numba", "jax")
 
 
-def missing(engine: str) -> str | None:
-    """Why this machine cannot time `engine` (an optional package is not installed); None
-    when it can."""
+def missing(engine: str, workload: str | None = None) -> str | None:
+    """Why this machine cannot time `engine` (on `workload`, if named): an optional package is
+    not installed, or the engine cannot train the workload's rules yet; None when it can."""
+    if workload is not None and workloads(0.01)[workload].dataset == "digits" and not has(
+            "sklearn"):
+        return "the digits need scikit-learn (pip install 'nnsweep[datasets]')"
+    if workload is not None and engine == "numba" and (why := engines.lacks(
+            "numba", workloads(0.01)[workload].trials)) is not None:
+        return f"the compiled engine cannot train {why} yet"
     if engine in ("numba", "plain-numba") and not has("numba"):
         return "numba is not installed (pip install 'nnsweep[numba]')"
     if engine == "plain-numba" and not has("scipy.linalg.cython_blas"):
@@ -410,7 +488,7 @@ def measure(workload: Workload, engine: str, jobs: int = JOBS) -> Timing:
     if engine == "plain-numba":
         return time_plain_numba(workload)
     if engine == "jax":
-        return time_jax(workload)
+        return time_jax_digits(workload) if workload.jax else time_jax(workload)
     raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
 
 
@@ -482,8 +560,9 @@ def compare(workload: Workload, engine_names: Sequence[str], jobs: int = JOBS) -
 
 def engines_for(workload: Workload) -> list[str]:
     """The engines this machine can time on the workload (the baselines fit some only)."""
-    names = ["numpy", "numba", *(["plain-numba", "jax"] if workload.baselines else [])]
-    return [name for name in names if missing(name) is None]
+    names = ["numpy", "numba", *(["plain-numba", "jax"] if workload.baselines else []),
+             *(["jax"] if workload.jax else [])]
+    return [name for name in names if missing(name, workload.name) is None]
 
 
 def versions() -> str:

@@ -34,6 +34,7 @@ CASES = [
         "rectangles-stochastic": ["reference", "numpy", "numba"],
         "width": ["reference", "numpy", "numba"],
         "depth": ["reference", "numpy", "numba"],
+        "digits": ["reference", "numpy", "numba", "jax"],
     }.items()
     for engine in engines
 ]
@@ -43,10 +44,11 @@ SPEED_GOALS_FROM_SCALE = 0.5
 GIB = 2**30
 
 
-def needs(*engines: str) -> None:
-    """Skip, saying why, where an engine's optional package is not installed."""
+def needs(*engines: str, workload: str | None = None) -> None:
+    """Skip, saying why, where an engine's optional package is not installed, or where the
+    workload's data or rules are beyond what this install has."""
     for engine in engines:
-        if (why := harness.missing(engine)) is not None:
+        if (why := harness.missing(engine, workload)) is not None:
             pytest.skip(f"{engine}: {why}")
 
 
@@ -62,7 +64,7 @@ def speed(measured: Measurements) -> Measurements:
 
 @pytest.mark.parametrize(("workload", "engine"), CASES, ids=[f"{w}-{e}" for w, e in CASES])
 def test_speed(benchmark: Any, measured: Measurements, workload: str, engine: str) -> None:
-    needs(engine)
+    needs(engine, workload=workload)
     benchmark.group = workload
     timing = benchmark.pedantic(harness.measure, args=(measured.workloads[workload], engine,
                                                        measured.jobs), rounds=1, iterations=1)
@@ -125,7 +127,7 @@ def test_numba_engine_agrees_with_numpy_but_on_chaotic_trials(
 ) -> None:
     """Within DRIFT (1e-9) on every trial but the chaotic ones (harness.chaotic), which may
     differ in value but keep their recorded epochs and the epoch they diverge at."""
-    needs("numba")
+    needs("numba", workload=workload)
     differing = measured.differing(workload)
     tame = [(trial, gap) for trial, gap in differing if not harness.chaotic(trial)]
     astray = [(trial, gap) for trial, gap in differing if not math.isfinite(gap)]
@@ -154,7 +156,7 @@ def test_w4900_peak_memory_is_under_1_gib(engine: str, jobs: int) -> None:
 @pytest.mark.parametrize(("workload", "engine"), CASES, ids=[f"{w}-{e}" for w, e in CASES])
 def test_no_workload_takes_1_gib(measured: Measurements, workload: str, engine: str) -> None:
     """The peak the table notes: the largest resident set of any process that trained."""
-    needs(engine)
+    needs(engine, workload=workload)
     assert measured.get(workload, engine).peak_bytes < GIB
 
 
@@ -167,3 +169,19 @@ def test_both_engines_gain_on_the_loop_at_every_width_and_depth(
 ) -> None:
     needs(engine)
     assert speed.ratio(workload, engine) >= goal
+
+
+# --- 5. a classifier as people train one ------------------------------------------------------
+
+def test_numba_engine_is_ahead_of_jax_on_the_digits(speed: Measurements) -> None:
+    """Softmax, cross-entropy, adam in minibatches of 32: the compiled engine against the same
+    training written in JAX (jax.grad, vmap over each width's trials, lax.scan over steps)."""
+    needs("numba", "jax", workload="digits")
+    assert speed.ratio("digits", "numba") > speed.ratio("digits", "jax")
+
+
+def test_numpy_engine_keeps_up_with_the_loop_on_the_digits(speed: Measurements) -> None:
+    """Six trials of a width share each step's arrays: minibatch steps of 32 rows leave the
+    NumPy engine little to batch, so the goal is to lose nothing against the loop."""
+    needs("numpy", workload="digits")
+    assert speed.ratio("digits", "numpy") >= 1
