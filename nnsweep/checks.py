@@ -2,8 +2,8 @@
 
 A table is checked against its schema model as spec.py reads it, pydantic's errors told in the
 file's words; the checks below look at what was read together: where each parameter stands,
-the trial count, exclude and include rules against the axes, and the values against the data,
-the given weights, the optimizers and the losses.
+the trial count, an edge search's bracket, exclude and include rules against the axes, and the
+values against the data, the given weights, the optimizers, the losses and the measures.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -146,6 +146,47 @@ def _written_length(value: object) -> int:
             and all(isinstance(end, int) for end in ends)):
         return max(1, -(-(int(ends[1]) - int(ends[0])) // step))
     return num if isinstance(num, int) and num > 0 else 1
+
+
+def edge_bracket(found: Findings, search: SearchOptions, grid: dict[str, list[Any]],
+                 document: Mapping[str, Any]) -> SearchOptions:
+    """The edge search's bracket, the smallest and largest value of its [grid] axis, which
+    then holds those two ends alone (the first round's probes). The axis must be swept there
+    with numbers > 0, at least two distinct ones: a bisection runs in log scale between
+    them."""
+    edge = search.edge
+    if edge is None:
+        return search
+    name, key = edge.axis, f"search.axis = {show(edge.axis)}"
+    table, params, zips = (document.get(place) for place in ("grid", "params", "zip"))
+    written = {n: v for n, v in (table or {}).items() if n in PARAM_NAMES}
+    zips = zips if isinstance(zips, list) else []
+    values = grid.get(name, [])
+    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if name not in written:
+        where = ("[params]" if name in (params or {}) else "a [[zip]]"
+                 if any(isinstance(g, dict) and name in g for g in zips) else "")
+        hint = datasets.did_you_mean(name, PARAM_NAMES) if name not in PARAM_NAMES else ""
+        found.problems.append(
+            f"{found.where}: {key}: expected a parameter swept in [grid], its smallest and "
+            f"largest values the bracket (swept there: {', '.join(sorted(written)) or 'none'})"
+            + (f"; {name} is in {where}" if where else hint))
+    elif name not in grid:  # its own problems are told already
+        return search
+    elif len(numbers) != len(values) or any(v <= 0 for v in numbers):
+        found.problems.append(f"{found.where}: {key}: expected an axis of numbers > 0 (the "
+                              f"bisection runs in log scale); grid.{name} = "
+                              f"{show(written[name])}")
+    elif len(values) < 2:
+        found.problems.append(f"{found.where}: {key}: expected grid.{name} to hold the "
+                              "bracket, two or more distinct values; it has "
+                              f"{show(written[name])}")
+    else:
+        low, high = min(numbers), max(numbers)
+        grid[name] = [low, high]
+        return replace(search, edge=replace(edge, low=low, high=high,
+                                            integer=name in schema.INTEGER_PARAMS))
+    return search
 
 
 def places(found: Findings, document: Mapping[str, Any]) -> set[str]:

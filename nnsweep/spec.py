@@ -15,7 +15,7 @@ import re
 import tomllib
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, get_args
@@ -160,7 +160,7 @@ class _Reader(checks.Findings):
         search = self.search_options(self.top(document, "search", {}))
         fits = checks.trial_count(self, document, search)
         grid = self.axes(self.top(document, "grid", {}), "grid") if fits else {}
-        search = self.edge_bracket(search, grid, document) if fits else search
+        search = checks.edge_bracket(self, search, grid, document) if fits else search
         zips = self.zips(self.top(document, "zip", [])) if fits else []
         sampled = self.sample(search) if fits else {}
         include, exclude = (self.trials(self.top(document, kind, []), kind)
@@ -371,46 +371,6 @@ class _Reader(checks.Findings):
         if method == "edge":
             good["edge"] = EdgeSearch(**edge_keys)
         return SearchOptions(**good)
-
-    def edge_bracket(self, search: SearchOptions, grid: dict[str, list[Any]],
-                     document: Mapping[str, Any]) -> SearchOptions:
-        """The edge search's bracket, the smallest and largest value of its [grid] axis, which
-        then holds those two ends alone (the first round's probes). The axis must be swept there
-        with numbers > 0, at least two distinct ones: a bisection runs in log scale between
-        them."""
-        edge = search.edge
-        if edge is None:
-            return search
-        name, key = edge.axis, f"search.axis = {show(edge.axis)}"
-        table, params, zips = (document.get(place) for place in ("grid", "params", "zip"))
-        written = {n: v for n, v in (table or {}).items() if n in PARAM_NAMES}
-        zips = zips if isinstance(zips, list) else []
-        values = grid.get(name, [])
-        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-        if name not in written:
-            where = ("[params]" if name in (params or {}) else "a [[zip]]"
-                     if any(isinstance(g, dict) and name in g for g in zips) else "")
-            hint = datasets.did_you_mean(name, PARAM_NAMES) if name not in PARAM_NAMES else ""
-            self.problems.append(
-                f"{self.where}: {key}: expected a parameter swept in [grid], its smallest and "
-                f"largest values the bracket (swept there: {', '.join(sorted(written)) or 'none'})"
-                + (f"; {name} is in {where}" if where else hint))
-        elif name not in grid:  # its own problems are told already
-            return search
-        elif len(numbers) != len(values) or any(v <= 0 for v in numbers):
-            self.problems.append(f"{self.where}: {key}: expected an axis of numbers > 0 (the "
-                                 f"bisection runs in log scale); grid.{name} = "
-                                 f"{show(written[name])}")
-        elif len(values) < 2:
-            self.problems.append(f"{self.where}: {key}: expected grid.{name} to hold the "
-                                 "bracket, two or more distinct values; it has "
-                                 f"{show(written[name])}")
-        else:
-            low, high = min(numbers), max(numbers)
-            grid[name] = [low, high]
-            return replace(search, edge=replace(edge, low=low, high=high,
-                                                integer=name in schema.INTEGER_PARAMS))
-        return search
 
     def report_options(self, table: Mapping[str, Any], axes: list[str]) -> ReportOptions:
         self.check(schema.Report, table, "report")
