@@ -42,7 +42,7 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 from numpy.typing import NDArray
 
-from nnsweep import outcomes
+from nnsweep import outcomes, result
 from nnsweep.edge import PASSING
 from nnsweep.errors import NnsweepError, UnknownTrial
 from nnsweep.params import hidden_order
@@ -1331,24 +1331,207 @@ def edge_figure(edges: pd.DataFrame, out: Path, *, vector: bool = True) -> list[
                   f"{'; '.join(fits)}{lacking}.", vector)]
 
 
+# --- a sampled search ----------------------------------------------------------------------
+
+SEARCH_FIGURE = "search"  # its stable name under plots/
+BEST_MARKED = 3  # the best points, ringed and numbered
+BEST_COLOUR = "#D62728"
+# A drawn axis of positive numbers spanning less than this factor is drawn in linear scale:
+# over so short a span either scale shows the points alike.
+MIN_LOG_SPAN = 4.0
+
+
+def drawn_numbers(column: str, values: pd.Series) -> FloatArray | None:
+    """A drawn axis's values as numbers (one hidden layer as its width); None where some are
+    not (a choice of words, of flags or of several layers): a category axis."""
+    if column == "hidden":
+        text = values.astype(str)
+        return text.astype(float).to_numpy() if text.str.fullmatch(r"\d+").all() else None
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        return None
+    numbers = values.to_numpy(dtype=float, na_value=np.nan)  # (points,)
+    return numbers if np.isfinite(numbers).all() else None
+
+
+def drawn_scale(column: str, values: pd.Series) -> str:
+    """How a drawn axis is shown: "category", "log" or "linear". The resolved spec records the
+    points drawn, not their distributions, so the scale is inferred from the values: the one
+    over which they spread the more evenly (loguniform and intloguniform draws do in log
+    scale, uniform ones in linear scale), log only for positive numbers spanning at least a
+    factor of MIN_LOG_SPAN."""
+    numbers = drawn_numbers(column, values)
+    if numbers is None:
+        return "category"
+    low, high = float(numbers.min()), float(numbers.max())
+    if low <= 0 or high < low * MIN_LOG_SPAN:
+        return "linear"
+    return "log" if _unevenness(np.log(numbers)) < _unevenness(numbers) else "linear"
+
+
+def _unevenness(values: FloatArray) -> float:
+    """How far values stray from an even spread over their range: the largest gap between
+    their sorted places in it and evenly spaced ones (a Kolmogorov-Smirnov distance)."""
+    ordered = np.sort(values)  # (n,)
+    span = float(ordered[-1] - ordered[0])
+    if span <= 0:
+        return 0.0
+    even = np.linspace(0.0, 1.0, len(ordered))  # (n,)
+    return float(np.max(np.abs((ordered - ordered[0]) / span - even)))
+
+
+def _places(column: str, values: pd.Series, scale: str) -> tuple[FloatArray, list[Any]]:
+    """Where each point sits along a drawn axis, and a category axis's values in reading order
+    ([] for numbers): a number sits at itself; a category at its place, the points sharing it
+    spread across a little so that none hides another."""
+    numbers = drawn_numbers(column, values) if scale != "category" else None
+    if numbers is not None:
+        return numbers, []
+    order = ordered_values(column, values)
+    at = {value: i for i, value in enumerate(order)}
+    index = np.array([at[v] for v in values.tolist()], dtype=float)  # (points,)
+    rank = values.groupby(values, sort=False).cumcount().to_numpy(dtype=float)  # (points,)
+    count = values.map(values.value_counts()).to_numpy(dtype=float)  # (points,)
+    return index + 0.6 * ((rank + 0.5) / count - 0.5), order
+
+
+def and_list(names: Sequence[str]) -> str:
+    """Names as a phrase: "alpha", "alpha and hidden", "alpha, hidden and seed"."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+def _drawn_axis(ax: Axes, which: str, column: str, scale: str, places: FloatArray,
+                order: list[Any]) -> str:
+    """Set one axis of a panel for a drawn parameter; its title."""
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    if scale == "category":
+        axis.set_ticks(np.arange(len(order)), [value_label(column, v) for v in order])
+        (ax.set_xlim if which == "x" else ax.set_ylim)(-0.6, len(order) - 0.4)
+        return axis_title(column)
+    if scale == "log":
+        (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+        _set_log_ticks(axis, float(places.min()), float(places.max()))
+        return axis_title(column) + " (log scale)"
+    return axis_title(column)
+
+
+def _scatter(ax: Axes, xs: FloatArray, ys: FloatArray, errors: FloatArray, best: NDArray[Any],
+             norm: Normalize, cmap: str, *, top: bool) -> None:
+    """The points at (xs, ys) coloured by their error, the worst drawn first so that the best
+    lie on top; a point with no finite error is a cross (diverged grey, failed dark), at the
+    panel's top with `top` (where y is the error itself); the best ringed and numbered."""
+    finite = np.flatnonzero(np.isfinite(errors))[::-1]  # (finite,) worst first
+    ax.scatter(xs[finite], ys[finite], c=errors[finite], cmap=cmap, norm=norm, s=32,
+               edgecolors="white", linewidths=0.4, zorder=2)
+    for lost, colour in ((np.isinf(errors), DIVERGED_COLOR), (np.isnan(errors), FAILED_COLOR)):
+        if lost.any():
+            ax.scatter(xs[lost], np.full(int(lost.sum()), 0.96) if top else ys[lost],
+                       marker="x", color=colour, s=30, zorder=2,
+                       transform=ax.get_xaxis_transform() if top else ax.transData)
+    ax.scatter(xs[best], ys[best], s=140, facecolors="none", edgecolors=BEST_COLOUR,
+               linewidths=1.4, zorder=3)
+    for rank, at in enumerate(best.tolist(), start=1):
+        ax.annotate(str(rank), (float(xs[at]), float(ys[at])), xytext=(6, 4),
+                    textcoords="offset points", fontsize=8, fontweight="bold",
+                    color=BEST_COLOUR, zorder=4)
+
+
+def search_figure(points: pd.DataFrame, axes: Sequence[str], out: Path, *, method: str,
+                  seed: int, vector: bool = True) -> list[Picture]:
+    """A sampled search's points over the space drawn from: with one axis drawn, the final
+    error against it; with more, each pair of axes in a lower-triangle grid (a corner plot).
+    Each point is coloured by its final error (the median over the trials that repeat it), the
+    BEST_MARKED best ringed and numbered. `points` is report.search_points's frame, best
+    first; drawing costs in proportion to the points, never to the recorded epochs."""
+    if points.empty or not axes:
+        return []
+    metrics = ordered_values("metric", points["metric"])
+    metric = "/".join(str(m) for m in metrics)
+    higher = all(m in result.HIGHER_IS_BETTER for m in metrics)
+    errors = points["final_error"].to_numpy(dtype=float)  # (points,) inf: diverged, NaN: failed
+    finite = np.isfinite(errors)
+    log_colours = not higher and bool(finite.any()) and bool((errors[finite] > 0).all())
+    shown = errors[finite] if finite.any() else np.array([0.0, 1.0])  # (finite,)
+    norm = _log_norm([errors]) if log_colours else Normalize(
+        float(shown.min()), float(shown.max()) if shown.max() > shown.min() else shown.min() + 1)
+    cmap = "viridis" if higher else "viridis_r"  # the better, the brighter, whichever way
+    best = np.flatnonzero(finite)[:BEST_MARKED]  # (marked,) the points come best first
+    scales = {c: drawn_scale(c, points[c]) for c in axes}
+    places = {c: _places(c, points[c], scales[c]) for c in axes}
+    side = max(1, len(axes) - 1)
+    fig = _figure((max(5.6, 2.7 * side + 1.8), max(4.2, 2.5 * side + 1.0)))
+    cells = fig.add_gridspec(side, side)
+    drawn: list[Axes] = []
+    for row in range(side):
+        for col in range(row + 1):
+            ax = fig.add_subplot(cells[row, col])
+            drawn.append(ax)
+            x = axes[col]
+            x_title = _drawn_axis(ax, "x", x, scales[x], *places[x])
+            if len(axes) == 1:  # the error itself goes up
+                _scatter(ax, places[x][0], errors, errors, best, norm, cmap, top=True)
+                if log_colours:
+                    ax.set_yscale("log")
+                    _set_log_ticks(ax.yaxis, float(shown.min()), float(shown.max()))
+                y_title = f"final {metric}" + (" (log scale)" if log_colours else "")
+            else:
+                y = axes[row + 1]
+                y_title = _drawn_axis(ax, "y", y, scales[y], *places[y])
+                _scatter(ax, places[x][0], places[y][0], errors, best, norm, cmap, top=False)
+            ax.grid(True, which="major", alpha=0.3)
+            ax.set_xlabel(x_title if row == side - 1 else "")
+            ax.set_ylabel(y_title if col == 0 else "")
+            ax.tick_params(labelbottom=row == side - 1, labelleft=col == 0)
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=drawn,
+                       label=f"final {metric}" + (" (log scale)" if log_colours else ""),
+                       shrink=0.9 if side > 1 else 1.0)
+    if isinstance(norm, LogNorm):
+        _set_log_ticks(bar.ax.yaxis, float(norm.vmin or 1.0), float(norm.vmax or 1.0))
+        bar.ax.yaxis.set_minor_locator(NullLocator())
+    fig.suptitle(f"The {method} search's {len(points)} points", fontsize=12)
+    repeats = int(points["trials"].max())
+    median = (f", the median over the trials that repeat it (up to {repeats}: the axes given "
+              "as values, seeds among them)") if repeats > 1 else ""
+    logs = [c for c in axes if scales[c] == "log"]
+    lost = []
+    if np.isinf(errors).any():
+        lost.append(f"grey {MARK}: diverged")
+    if np.isnan(errors).any():
+        lost.append(f"dark {MARK}: every trial failed")
+    where = ("against its final error" if len(axes) == 1 else
+             "in every pair of the axes drawn")
+    return [_save(fig, out, SEARCH_FIGURE, "The points the search drew",
+                  f"Each dot is one of the {len(points)} points the {method} search drew (seed "
+                  f"{seed}), placed by its {and_list(axes)} {where}, and coloured by its "
+                  f"final {metric}{median}: the brighter, the better. Ringed and numbered: the "
+                  f"{len(best)} best."
+                  + (f" On a log scale, as the points spread evenly there: {', '.join(logs)}."
+                     if logs else "")
+                  + (f" {'; '.join(lost).capitalize()}." if lost else ""), vector)]
+
+
 # --- all of it ----------------------------------------------------------------------------
 
 def draw_all(
     frames: dict[str, pd.DataFrame], layout: Layout, out: Path, trial: str | None = None, *,
     vector: bool = True, rows: int | None = None, validation: pd.DataFrame | None = None,
+    grid: bool = True,
 ) -> list[Picture]:
     """Every figure of a results folder's tables, written under `out`: PNG, and SVG beside it
     with `vector`. `rows`, the dataset's rows, is told by the tables when not given.
-    `frames["history"]` holds the training rows; `validation`, the held-out rows, if any."""
+    `frames["history"]` holds the training rows; `validation`, the held-out rows, if any.
+    `grid` False: the trials are a sampled search's scattered points, which lay out no cells
+    (search_figure draws them): no heatmaps and no line over one axis."""
     out.mkdir(parents=True, exist_ok=True)
     trials, history, directions = frames["trials"], frames["history"], frames["directions"]
     chosen = resolve_trial(trials, trial) if trial else default_trial(trials, directions)
     rows = rows if rows is not None else dataset_rows(history, directions)
-    pictures = heatmaps(trials, history, layout, out, directions=directions, rows=rows,
-                        vector=vector)
-    pictures = _after(pictures, "heatmap_final_error",
-                      validation_heatmaps(trials, layout, out, vector=vector))
-    pictures += final_error_line(trials, history, layout, out, vector=vector)
+    pictures = []
+    if grid:
+        pictures = heatmaps(trials, history, layout, out, directions=directions, rows=rows,
+                            vector=vector)
+        pictures = _after(pictures, "heatmap_final_error",
+                          validation_heatmaps(trials, layout, out, vector=vector))
+        pictures += final_error_line(trials, history, layout, out, vector=vector)
     pictures += learning_curves(trials, history, layout, out, vector=vector,
                                 validation=validation)
     if chosen is not None:

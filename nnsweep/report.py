@@ -15,6 +15,7 @@ import datetime as dt
 import html
 import json
 import math
+import re
 import struct
 import tomllib
 import warnings
@@ -30,7 +31,7 @@ import pandas as pd
 from nnsweep import plots, store, tables
 from nnsweep.errors import ResultsError
 from nnsweep.plots import Layout, Picture
-from nnsweep.result import STATUSES
+from nnsweep.result import HIGHER_IS_BETTER, STATUSES
 from nnsweep.store import write_atomic
 
 TABLE_NAMES: tuple[str, ...] = ("trials", "history", "directions", "summary")
@@ -101,6 +102,7 @@ class Contents:
     explore: dict[str, Any] | None = None  # the explorer's data; None: nothing to explore
     invocations: pd.DataFrame = field(default_factory=pd.DataFrame)
     sweep_time: str = ""  # the sweep's times over every invocation, as one sentence
+    search: SearchPart | None = None  # a sampled search's section; None for other sweeps
 
 
 def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
@@ -118,11 +120,17 @@ def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
     chosen = plots.resolve_trial(frames["trials"], trial) if trial else None
     out = directory / "plots"
     _remove_old_pictures(out)
-    pictures = plots.draw_all(frames, layout, out, chosen, vector=svg, validation=held)
+    searched = searched_points(directory, frames["trials"])
+    pictures = plots.draw_all(frames, layout, out, chosen, vector=svg, validation=held,
+                              grid=searched is None)
+    if searched is not None:
+        pictures = plots.search_figure(searched.points, searched.search.axes, out,
+                                       method=searched.search.method,
+                                       seed=searched.search.seed, vector=svg) + pictures
     if results.edges is not None:
         pictures += plots.edge_figure(results.edges, out, vector=svg)
     contents = gather(directory, frames, manifest, layout, pictures, expected=results.expected,
-                      validation=held)
+                      validation=held, search=searched)
     contents = replace(contents, key=store.report_key(manifest, x=x, y=y, facet=facet,
                                                       trial=trial))
     write_atomic(directory / "report.md", render_markdown(contents).encode("utf-8"))
@@ -155,11 +163,11 @@ def _remove_old_pictures(out: Path) -> None:
 
 def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str, Any],
            layout: Layout, pictures: list[Picture], expected: int | None = None, *,
-           validation: pd.DataFrame | None = None) -> Contents:
+           validation: pd.DataFrame | None = None, search: Searched | None = None) -> Contents:
     """Everything the page shows, computed once from the tables, so that the HTML and the
     Markdown say the same; `expected`: the sweep's trials, when a run stopped early;
     `validation`: the history's held-out rows, if any (frames["history"] holds the training
-    rows)."""
+    rows); `search`: a sampled search's points, whose scattered values lay out no cells."""
     trials, history = frames["trials"], frames["history"]
     spec_path = directory / "spec.toml"
     spec = _saved_text(spec_path)
@@ -177,7 +185,7 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
     if held_fact is not None:
         facts.append(held_fact)
     facts.append(f"swept: {', '.join(plots.varying_parameters(trials)) or 'nothing'}")
-    if layout.x:
+    if layout.x and search is None:
         placed = [f"{layout.x} across", *([f"{layout.y} down"] if layout.y else []),
                   *([f"one panel per {', '.join(layout.facet)}"] if layout.facet else []),
                   *([f"median over {layout.seeds} seeds"] if layout.seeds > 1 else [])]
@@ -185,8 +193,9 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
     cells = _cell_summary(trials, history, layout) if not trials.empty else None
     if cells is not None and held_fact is not None:
         cells = _with_validation(cells, trials, layout)
-    glance = at_a_glance(trials, history, layout, cells)
-    said = answer(trials, layout, cells)
+    # a sampled search's points are scattered: no grid of cells to glance at or explore
+    glance = at_a_glance(trials, history, layout, cells) if search is None else pd.DataFrame()
+    said = answer(trials, layout, cells) if search is None else search_answer(trials, search)
     if cells is not None and held_fact is not None:
         said[1:1] = validation_answer(trials, layout, cells)
     sweep_time, invocations = sweep_times(manifest)
@@ -212,9 +221,12 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
         answer=said,
         explore=explore_data(trials, history, layout, cells,
                              title=str(manifest.get("name") or directory.name),
-                             validation=validation if held_fact is not None else None),
+                             validation=validation if held_fact is not None else None)
+        if search is None else None,
         invocations=invocations,
         sweep_time=sweep_time,
+        search=SearchPart(search_text(search, trials), best_points(search))
+        if search is not None else None,
     )
 
 
@@ -517,6 +529,149 @@ def answer(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame | None) -> 
 
 def _number(value: Any) -> str:
     return f"{float(value):.3g}"
+
+
+# --- a sampled search ---------------------------------------------------------------------
+
+# The comment the resolved spec writes above a random or sobol search's drawn points, which
+# follow it as a [[zip]]: how the page tells a sampled search from a grid.
+SAMPLED = re.compile(r'^# \[search\] method = "(random|sobol)", samples = (\d+), '
+                     r"seed = (-?\d+) drew these points:$", re.MULTILINE)
+BEST_POINTS = 5  # rows of the best points' table
+
+
+@dataclass(frozen=True)
+class SampledSearch:
+    """A random or sobol search, as the resolved spec records it."""
+
+    method: str
+    samples: int
+    seed: int
+    axes: tuple[str, ...]  # the parameters drawn: alpha, hidden, then the tables' order
+
+
+@dataclass(frozen=True)
+class SearchPart:
+    """The page's search section: what the search did, and its best points."""
+
+    text: str
+    best: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Searched:
+    """A sampled search and its points (search_points: one row each, best first)."""
+
+    search: SampledSearch
+    points: pd.DataFrame
+
+
+def sampled_search(spec: str) -> SampledSearch | None:
+    """The random or sobol search a resolved spec's text records: the comment above the drawn
+    points and the [[zip]] that holds them; None for other sweeps, and for a text that does
+    not say (a resolved spec run again as a sweep file draws nothing: a zip of given points)."""
+    found = SAMPLED.search(spec)
+    if found is None:
+        return None
+    try:
+        zips = tomllib.loads(spec).get("zip")
+    except tomllib.TOMLDecodeError:
+        return None
+    at = spec[:found.start()].count("\n[[zip]]")  # the zips written before the drawn one
+    if not isinstance(zips, list) or len(zips) <= at or not isinstance(zips[at], dict):
+        return None
+    axes = tuple(c for c in ("alpha", "hidden", *tables.PARAM_COLUMNS) if c in zips[at])
+    axes = tuple(dict.fromkeys(axes))  # alpha across and hidden up first, as the heatmaps
+    return SampledSearch(found[1], int(found[2]), int(found[3]), axes) if axes else None
+
+
+def searched_points(directory: Path, trials: pd.DataFrame) -> Searched | None:
+    """The folder's sampled search (told by its spec.toml) and its points; None for other
+    sweeps and for a folder with no trials yet."""
+    search = sampled_search(_saved_text(directory / "spec.toml"))
+    if search is None or trials.empty:
+        return None
+    return Searched(search, search_points(trials, search.axes))
+
+
+def search_points(trials: pd.DataFrame, axes: Sequence[str]) -> pd.DataFrame:
+    """One row per point drawn: its values; `trials`, how many repeat it (the axes given as
+    values, seeds among them, cross every point); `final_error`, the median final metric over
+    them, a diverged trial counting as the worst and failed ones left out (NaN when all
+    failed); `metric`; `converged` and `diverged`, its trials that did; `trial`, its first
+    (ties rank by it). Best first (tables.ranked), the points without an error last. One
+    groupby over the trials: the cost grows with them, never with the recorded epochs."""
+    higher = trials["metric"].astype(str).isin(sorted(HIGHER_IS_BETTER)).to_numpy()
+    final = trials["final_error"].to_numpy(dtype=float, na_value=np.nan)  # (trials,)
+    diverged = (trials["status"] == "diverged").to_numpy()  # (trials,)
+    frame = trials.assign(_error=np.where(diverged, np.where(higher, -np.inf, np.inf), final),
+                          _converged=(trials["status"] == "converged").astype(int),
+                          _diverged=diverged.astype(int))
+    points = frame.groupby(list(axes), sort=False, dropna=False).agg(
+        trials=("trial", "size"), final_error=("_error", "median"), metric=("metric", "first"),
+        converged=("_converged", "sum"), diverged=("_diverged", "sum"), trial=("trial", "min"),
+    ).reset_index()
+    best = tables.ranked(points)
+    return pd.concat([best, points.drop(index=best.index)]).reset_index(drop=True)
+
+
+def search_text(searched: Searched, trials: pd.DataFrame) -> str:
+    """What the search did, in one sentence: its method, samples and seed, the axes drawn and
+    those crossed with every point."""
+    search, points = searched.search, searched.points
+    crossed = [c for c in plots.varying_parameters(trials) if c not in search.axes]
+    each = f", each tried with every value of {plots.and_list(crossed)}" if crossed else ""
+    kept = (f" ({len(points)} distinct points in the tables)"
+            if len(points) != search.samples else "")
+    return (f"A {search.method} search (method = \"{search.method}\", samples = "
+            f"{search.samples}, seed = {search.seed}) drew {search.samples} points over "
+            f"{plots.and_list(search.axes)}{kept}{each}: {len(trials)} trials. The figure places "
+            "each point in the space drawn from and colours it by its final error; the table "
+            "lists the best points.")
+
+
+def best_points(searched: Searched, top: int = BEST_POINTS) -> pd.DataFrame:
+    """The best points, one row each: rank, the values drawn, trials, the median final metric
+    (as final_error), how many converged and diverged; the trial itself where a point has
+    one."""
+    points = searched.points
+    points = points[np.isfinite(points["final_error"].to_numpy(dtype=float))].head(top)
+    single = bool((searched.points["trials"] == 1).all())
+    columns = [*searched.search.axes, *(["trial"] if single else ["trials"]), "final_error",
+               "converged", "diverged"]
+    return points[columns].reset_index(drop=True).rename_axis("rank").reset_index().assign(
+        rank=lambda f: f["rank"] + 1)
+
+
+def search_answer(trials: pd.DataFrame, searched: Searched) -> list[str]:
+    """The page's first paragraph for a sampled search: the best point and its error, how many
+    points converge and diverge (in most of their trials), how many trials failed."""
+    search, points = searched.search, searched.points
+    metric, tolerance = _metric(trials), _tolerance(trials)
+    drawn = f"the {len(points)} points the {search.method} search drew"
+    finite = points[np.isfinite(points["final_error"].to_numpy(dtype=float))]
+    if finite.empty:
+        sentences = [f"No trial of {drawn} finished with a finite error."]
+    else:
+        best = finite.iloc[0]
+        where = ", ".join(f"{c} = {plots.value_label(c, best[c])}" for c in search.axes)
+        over = f"median over its {int(best['trials'])} trials, " if best["trials"] > 1 else ""
+        sentences = [f"The best of {drawn} is {where}: {over}final {metric} "
+                     f"{_number(best['final_error'])}."]
+    repeated = bool((points["trials"] > 1).any())
+    most = " in most of their trials" if repeated else ""
+    reach = (f"reach the tolerance {tolerance} on {metric}" if "/" not in tolerance
+             else f"reach their own tolerance on {metric}")
+    for column, verb, what in (("converged", "converge", reach),
+                               ("diverged", "diverge", "a weight or the error overflows")):
+        count = int((points[column] * 2 > points["trials"]).sum())
+        sentences.append(f"{count} of {len(points)} points {verb} ({what}){most}." if count
+                         else f"No point {verb}s{most.replace('their', 'its')}.")
+    failed = int(trials["status"].isin(["failed", "crashed"]).sum())
+    if failed:
+        sentences.append(f"{failed} trial{'s' if failed > 1 else ''} failed (listed at the "
+                         "end).")
+    return sentences
 
 
 # --- the explorer's data ------------------------------------------------------------------
@@ -847,7 +1002,9 @@ def render_html(contents: Contents) -> str:
     parts.append("<h3>Best trials</h3>")
     parts.append(_html_table(contents.best, "best trials") if not contents.best.empty
                  else "<p>No trial finished with a finite error.</p>")
-    groups = _grouped(contents.pictures)
+    if contents.search is not None:
+        parts.extend(_html_search(contents.search, contents.pictures))
+    groups = _grouped(_not_search(contents.pictures))
     if not contents.pictures and not contents.explore:
         parts.append('<h2 id="figures">Figures</h2>')
         parts.append("<p>No figures: the tables hold no trials to draw.</p>")
@@ -896,6 +1053,20 @@ def _grouped(pictures: Sequence[Picture]) -> dict[str, list[Picture]]:
         else:
             groups["more"].append(picture)
     return groups
+
+
+def _not_search(pictures: Sequence[Picture]) -> list[Picture]:
+    """The pictures but the search's, which its own section shows."""
+    return [p for p in pictures if p.name != plots.SEARCH_FIGURE]
+
+
+def _html_search(search: SearchPart, pictures: Sequence[Picture]) -> list[str]:
+    """The search section: what the search did, its points over the space, its best points."""
+    return ['<h2 id="search">Search</h2>', f"<p>{html.escape(search.text)}</p>",
+            *(_html_figure(p) for p in pictures if p.name == plots.SEARCH_FIGURE),
+            "<h3>Best points</h3>",
+            _html_table(search.best, "best points") if not search.best.empty
+            else "<p>No point finished with a finite error.</p>"]
 
 
 def _explorer(data: dict[str, Any]) -> str:
@@ -953,7 +1124,9 @@ def render_markdown(contents: Contents) -> str:
     lines += _markdown_table(contents.best) if not contents.best.empty \
         else ["No trial finished with a finite error."]
     lines.append("")
-    groups = _grouped(contents.pictures)
+    if contents.search is not None:
+        lines += _markdown_search(contents.search, contents.pictures)
+    groups = _grouped(_not_search(contents.pictures))
     if not contents.pictures:
         lines += ["## Figures", "", "No figures: the tables hold no trials to draw.", ""]
     for section, heading in SECTIONS:
@@ -979,6 +1152,20 @@ def render_markdown(contents: Contents) -> str:
         lines += [*_markdown_table(contents.invocations), ""]
     lines += [*_markdown_table(contents.times), "", *_markdown_table(contents.versions), ""]
     return "\n".join(lines)
+
+
+def _markdown_search(search: SearchPart, pictures: Sequence[Picture]) -> list[str]:
+    lines = ["## Search", "", _md(search.text), ""]
+    for picture in pictures:
+        if picture.name == plots.SEARCH_FIGURE:
+            title = _md(picture.title)
+            vector = f" ([SVG](plots/{picture.svg.name}))" if picture.svg.is_file() else ""
+            lines += [f"![{title}](plots/{picture.png.name})", "",
+                      f"*{title}.* {_md(picture.caption)}{vector}", ""]
+    lines += ["### Best points", ""]
+    lines += _markdown_table(search.best) if not search.best.empty \
+        else ["No point finished with a finite error."]
+    return [*lines, ""]
 
 
 def _md(text: str, *, one_line: bool = True) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
@@ -66,7 +67,72 @@ def render(results: Results, *, top: int = 10, width: int = 120) -> str:
     for _, row in best.iterrows():
         table.add_row(*(_cell(row[c]) for c in columns))
     console.print(table)
+    for part in search_parts(results, top):
+        console.print(part)
     return buffer.getvalue()
+
+
+# The resolved spec's comment above a random or sobol search's drawn points
+# (report.sampled_search reads it): only such a folder pays for the report's imports.
+SAMPLED_MARK = "# [search] method = "
+
+
+def search_parts(results: Results, top: int) -> list[Text | Table]:
+    """What the folder's search did: an edge search's edges, combination by combination; a
+    random or sobol search's method and its best points; nothing for a grid."""
+    if results.edges is not None and not results.edges.empty:
+        return edge_parts(results.edges, top)
+    path = results.directory / "spec.toml"
+    try:
+        spec = "" if path.is_symlink() or not path.is_file() else \
+            path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        spec = ""
+    if SAMPLED_MARK not in spec or results.trials.empty:
+        return []
+    from nnsweep import report  # imported here: it draws on matplotlib
+
+    search = report.sampled_search(spec)
+    if search is None:
+        return []
+    points = report.search_points(results.trials, search.axes)
+    finite = points[np.isfinite(points["final_error"].to_numpy(dtype=float))].head(top)
+    line = _text(f"search: {search.method}, {search.samples} samples drawn with seed "
+                 f"{search.seed} over {', '.join(search.axes)}; {len(points)} points, "
+                 f"{len(results.trials)} trials")
+    repeated = bool((points["trials"] > 1).any())
+    metric = "/".join(sorted(str(m) for m in results.trials["metric"].unique()))
+    table = Table(title=f"best {len(finite)} points by {'median ' if repeated else ''}"
+                        f"final {metric}")
+    columns = [*search.axes, *(["trials"] if repeated else ["trial"]), "final_error",
+               "converged", "diverged"]
+    for column in columns:
+        table.add_column(_text(column), justify="left" if column == "trial" else "right")
+    for _, row in finite.iterrows():
+        table.add_row(*(_cell(row[c]) for c in columns))
+    return [line, table]
+
+
+def edge_parts(edges: pd.DataFrame, top: int) -> list[Text | Table]:
+    """An edge search in a line and a table: each combination of the other axes, its edge
+    (empty where none lies in the bracket) and whether one was found; `top` rows at most."""
+    axis, outcome = str(edges["axis"].iloc[0]), str(edges["outcome"].iloc[0])
+    others = [c for c in tables.PARAM_COLUMNS
+              if c in edges and c != axis and edges[c].nunique(dropna=False) > 1]
+    found = int(edges["found"].sum())
+    line = _text(f"edge search over {axis} (where {outcome} flips): {found} of {len(edges)} "
+                 "combinations have an edge in the bracket")
+    table = Table(title="edges")
+    for column in ("combination", "edge", "found"):
+        table.add_column(column, justify="left" if column == "combination" else "right")
+    for _, row in edges.head(top).iterrows():
+        combination = ", ".join(f"{c}={_cell(row[c])}" for c in others) or "all"
+        table.add_row(_text(combination), _cell(row["edge"]),
+                      Text("yes" if row["found"] else "no"))
+    parts: list[Text | Table] = [line, table]
+    if len(edges) > top:
+        parts.append(_text(f"... and {len(edges) - top} more combinations in edges.csv"))
+    return parts
 
 
 def validation_line(trials: pd.DataFrame) -> str:
