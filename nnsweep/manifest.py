@@ -71,10 +71,16 @@ def finish_manifest(manifest: dict[str, Any], *, generation: str, statuses: Iter
 
 
 def search_record(spec: Spec) -> dict[str, Any] | None:
-    """An edge search as the manifest records it (store.edge_search reads it back); None for
-    other sweeps, whose tables do not depend on their search."""
-    edge = spec.search.edge
-    return None if edge is None else {"method": "edge", **dataclasses.asdict(edge)}
+    """The search as the manifest records it: an edge search's settings (store.edge_search
+    reads them back: its edges table depends on them), a random or sobol search's draw and the
+    parameters it drew (the report tells the points from them); None for a grid."""
+    search = spec.search
+    if search.edge is not None:
+        return {"method": "edge", **dataclasses.asdict(search.edge)}
+    if search.drawn:
+        return {"method": search.method, "samples": search.samples, "seed": search.seed,
+                "drawn": list(search.drawn)}
+    return None
 
 
 def now() -> str:

@@ -15,11 +15,10 @@ import datetime as dt
 import html
 import json
 import math
-import re
 import struct
 import tomllib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path, PurePath
@@ -120,7 +119,7 @@ def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
     chosen = plots.resolve_trial(frames["trials"], trial) if trial else None
     out = directory / "plots"
     _remove_old_pictures(out)
-    searched = searched_points(directory, frames["trials"])
+    searched = searched_points(manifest, frames["trials"])
     pictures = plots.draw_all(frames, layout, out, chosen, vector=svg, validation=held,
                               grid=searched is None)
     if searched is not None:
@@ -535,8 +534,6 @@ def _number(value: Any) -> str:
 
 # The comment the resolved spec writes above a random or sobol search's drawn points, which
 # follow it as a [[zip]]: how the page tells a sampled search from a grid.
-SAMPLED = re.compile(r'^# \[search\] method = "(random|sobol)", samples = (\d+), '
-                     r"seed = (-?\d+) drew these points:$", re.MULTILINE)
 BEST_POINTS = 5  # rows of the best points' table
 
 
@@ -566,29 +563,25 @@ class Searched:
     points: pd.DataFrame
 
 
-def sampled_search(spec: str) -> SampledSearch | None:
-    """The random or sobol search a resolved spec's text records: the comment above the drawn
-    points and the [[zip]] that holds them; None for other sweeps, and for a text that does
-    not say (a resolved spec run again as a sweep file draws nothing: a zip of given points)."""
-    found = SAMPLED.search(spec)
-    if found is None:
+def sampled_search(manifest: Mapping[str, Any]) -> SampledSearch | None:
+    """The random or sobol search a folder's manifest records (manifest.search_record); None
+    for other sweeps, for a resolved spec run again as a sweep file (its points are given, not
+    drawn) and for a record that is not one (a folder's text is data: checked, never trusted)."""
+    record = manifest.get("search")
+    if not isinstance(record, dict) or record.get("method") not in ("random", "sobol"):
         return None
-    try:
-        zips = tomllib.loads(spec).get("zip")
-    except tomllib.TOMLDecodeError:
+    samples, seed, drawn = (record.get(key) for key in ("samples", "seed", "drawn"))
+    if not (isinstance(samples, int) and isinstance(seed, int) and isinstance(drawn, list)):
         return None
-    at = spec[:found.start()].count("\n[[zip]]")  # the zips written before the drawn one
-    if not isinstance(zips, list) or len(zips) <= at or not isinstance(zips[at], dict):
-        return None
-    axes = tuple(c for c in ("alpha", "hidden", *tables.PARAM_COLUMNS) if c in zips[at])
+    axes = tuple(c for c in ("alpha", "hidden", *tables.PARAM_COLUMNS) if c in drawn)
     axes = tuple(dict.fromkeys(axes))  # alpha across and hidden up first, as the heatmaps
-    return SampledSearch(found[1], int(found[2]), int(found[3]), axes) if axes else None
+    return SampledSearch(str(record["method"]), samples, seed, axes) if axes else None
 
 
-def searched_points(directory: Path, trials: pd.DataFrame) -> Searched | None:
-    """The folder's sampled search (told by its spec.toml) and its points; None for other
+def searched_points(manifest: Mapping[str, Any], trials: pd.DataFrame) -> Searched | None:
+    """The folder's sampled search (told by its manifest) and its points; None for other
     sweeps and for a folder with no trials yet."""
-    search = sampled_search(_saved_text(directory / "spec.toml"))
+    search = sampled_search(manifest)
     if search is None or trials.empty:
         return None
     return Searched(search, search_points(trials, search.axes))

@@ -31,6 +31,7 @@ class SearchOptions:
     samples: int = 32
     seed: int = 0
     edge: EdgeSearch | None = None  # method = "edge", its bracket resolved from [grid]
+    drawn: tuple[str, ...] = ()  # the parameters random or sobol drew, once they are drawn
 
     @property
     def draws(self) -> bool:

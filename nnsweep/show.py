@@ -72,27 +72,18 @@ def render(results: Results, *, top: int = 10, width: int = 120) -> str:
     return buffer.getvalue()
 
 
-# The resolved spec's comment above a random or sobol search's drawn points
-# (report.sampled_search reads it): only such a folder pays for the report's imports.
-SAMPLED_MARK = "# [search] method = "
-
-
 def search_parts(results: Results, top: int) -> list[Text | Table]:
     """What the folder's search did: an edge search's edges, combination by combination; a
     random or sobol search's method and its best points; nothing for a grid."""
     if results.edges is not None and not results.edges.empty:
         return edge_parts(results.edges, top)
-    path = results.directory / "spec.toml"
-    try:
-        spec = "" if path.is_symlink() or not path.is_file() else \
-            path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        spec = ""
-    if SAMPLED_MARK not in spec or results.trials.empty:
+    record = results.manifest.get("search")
+    if not isinstance(record, dict) or record.get("method") not in ("random", "sobol") or (
+            results.trials.empty):
         return []
-    from nnsweep import report  # imported here: it draws on matplotlib
+    from nnsweep import report  # imported here (only for a sampled search): matplotlib
 
-    search = report.sampled_search(spec)
+    search = report.sampled_search(results.manifest)
     if search is None:
         return []
     points = report.search_points(results.trials, search.axes)

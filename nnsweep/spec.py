@@ -15,7 +15,7 @@ import re
 import tomllib
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, get_args
@@ -196,7 +196,7 @@ class _Reader(checks.Findings):
                          vars(run), vars(report), base, swept, search, sampled)
         spec = Spec(name, description, self.source, dataset, params, axes, run, report, text,
                     spec_hash, tuple(axis_list), tuple(include), tuple(exclude),
-                    tuple(self.notes), search)
+                    tuple(self.notes), replace(search, drawn=tuple(sorted(sampled))))
         spec.__dict__["_grid"] = trials  # already built and checked
         return spec
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,9 +13,10 @@ import pytest
 
 import nnsweep
 from nnsweep import plots, store
+from nnsweep.manifest import search_record
 from nnsweep.report import build_report, sampled_search, search_points
 from nnsweep.show import render
-from nnsweep.spec import parse_spec
+from nnsweep.spec import Spec, parse_spec
 
 RANDOM_SPEC = """\
     name = "sampled"
@@ -56,15 +58,31 @@ def oracle_points(trials: pd.DataFrame) -> pd.Series:
 
 # --- telling a sampled search ---------------------------------------------------------------
 
-def test_the_resolved_spec_tells_a_sampled_search_its_method_samples_seed_and_axes() -> None:
+def recorded(spec: Spec) -> dict[str, Any]:
+    """The manifest's part that tells a search."""
+    record = search_record(spec)
+    return {} if record is None else {"search": record}
+
+
+def test_the_manifest_tells_a_sampled_search_its_method_samples_seed_and_axes() -> None:
     spec = parse_spec(random_text())
-    search = sampled_search(spec.text)
+    search = sampled_search(recorded(spec))
     assert search is not None
     assert (search.method, search.samples, search.seed) == ("random", 8, 5)
     assert search.axes == ("alpha", "hidden")  # seed is given as values: crossed, not drawn
     # a grid, and the resolved spec run again (its points given, nothing drawn), are no search
-    assert sampled_search(parse_spec('dataset = "xor"\n[grid]\nalpha = [1, 2]\n').text) is None
-    assert sampled_search(parse_spec(spec.text).text) is None
+    grid = parse_spec('dataset = "xor"\n[grid]\nalpha = [1, 2]\n')
+    assert sampled_search(recorded(grid)) is None
+    assert sampled_search(recorded(parse_spec(spec.text))) is None
+
+
+@pytest.mark.parametrize("record", [
+    {"method": "random", "samples": "8", "seed": 5, "drawn": ["alpha"]},
+    {"method": "random", "samples": 8, "seed": 5, "drawn": "alpha"},
+    {"method": "random", "samples": 8, "seed": 5, "drawn": ["not_a_parameter"]},
+    {"method": "grid"}, "random", None])
+def test_a_search_record_that_is_not_one_is_a_plain_grid(record: object) -> None:
+    assert sampled_search({"search": record}) is None
 
 
 def test_a_drawn_axis_is_shown_in_the_scale_its_points_spread_evenly_in() -> None:
