@@ -105,7 +105,7 @@ def _ranking(trials: pd.DataFrame) -> str:
              if "select" in trials else False)
     what = "final error" if not metrics or not metrics <= HIGHER_IS_BETTER \
         else f"final {'/'.join(sorted(metrics))}, highest first"
-    return what + (" (the held-out rows decide: select = validation)" if split else "")
+    return what + (" (select = validation)" if split else "")
 
 
 def _cell(value: object) -> Text:
