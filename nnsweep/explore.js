@@ -261,7 +261,8 @@
     if (data.validation) {
       rows.push([how + "final validation " + data.metric,
                  cell.diverged ? "diverged" : number(cell.validation)]);
-      rows.push([how + "gap (validation \u2212 training)",
+      rows.push([how + "gap (validation \u2212 training" +
+                 (higher ? "; negative: worse held out)" : ")"),
                  cell.gap === null ? "\u2014" : (cell.gap > 0 ? "+" : "") + number(cell.gap)]);
     }
     rows.push(["converged share", Math.round(cell.share * 100) + "%"]);

@@ -267,8 +267,8 @@ def selected_split(trials: pd.DataFrame) -> str:
     if chosen == {"train"}:
         return ""
     if chosen == {"validation"}:
-        return "on the held-out validation rows (select = validation)"
-    return "on the rows each trial selects (select = train or validation)"
+        return "on the held-out validation rows, as select = validation asks"
+    return "on the rows each trial selects, as its select asks"
 
 
 def best_first(frame: pd.DataFrame, column: str) -> pd.Series:

@@ -1,6 +1,7 @@
 // The report explorer's script run under node (tests/test_report.py) in a DOM just large enough
 // for it: elements keep their attributes, children and text, so a test reads what it drew.
-// Arguments: the explorer's JSON data and the script; prints the cells' fills and the curve's texts.
+// Arguments: the explorer's JSON data and the script; prints the cells' fills, the curve's texts
+// and the first cell's numbers.
 function El(name) {
   this.name = name; this.attributes = {}; this.children = []; this.textContent = "";
   this.namespaceURI = "http://www.w3.org/2000/svg";
@@ -26,4 +27,6 @@ var cells = ids["explore-heatmap"].children.filter(function (e) { return e.name 
   .map(function (g) { return g.children[0].attributes.fill; });
 var texts = walk(ids["explore-curves"], []).filter(function (e) { return e.name === "text"; })
   .map(function (e) { return e.textContent; });
-process.stdout.write(JSON.stringify({fills: cells, curveTexts: texts}));
+var numbers = ids["explore-numbers"].children.map(function (tr) {
+  return [tr.children[0].textContent, tr.children[1].textContent]; });
+process.stdout.write(JSON.stringify({fills: cells, curveTexts: texts, numbers: numbers}));

@@ -957,7 +957,7 @@ def test_the_heatmaps_of_an_accuracy_are_linear_and_light_where_highest(
             luminance(colours(mesh.norm(values.min())))  # the best is the light end
         assert "linear colour scale; light: higher, better" in picture.caption
     _, final = figure_named(drawn, "heatmap_final_error")
-    assert "on the held-out validation rows (select = validation)" in final.caption
+    assert "on the held-out validation rows, as select = validation asks" in final.caption
     gap_fig, gap = figure_named(drawn, "heatmap_generalization_gap")
     assert mesh_of(gap_fig).get_cmap().name == "RdBu"  # a lower score held out is red
     assert "negative (red): the network scores lower on the rows it never saw" in gap.caption

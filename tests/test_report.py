@@ -821,8 +821,8 @@ def test_the_best_trials_are_the_highest_accuracies(classifier: Path) -> None:
     frames = read_tables(classifier)
     top = trials.set_index("trial").loc[plots.default_trial(trials, frames["directions"])]
     assert top["final_error"] == trials["final_error"].max()  # the direction maps' trial
-    assert "best means the best final accuracy on the held-out validation rows (select = " \
-        "validation)" in _contents(classifier).facts
+    assert "best means the best final accuracy on the held-out validation rows, as select " \
+        "= validation asks" in _contents(classifier).facts
 
 
 def test_the_explorer_starts_at_the_highest_accuracy_and_says_its_scale_is_linear(
@@ -879,6 +879,8 @@ def test_the_explorer_colours_the_better_end_light_whichever_way_the_metric_poin
     assert drawn["fills"][finals.index(max(finals))] == LIGHT  # the highest accuracy
     assert drawn["fills"][finals.index(min(finals))] == DARK
     assert "accuracy (higher is better)" in drawn["curveTexts"]  # a linear axis
+    assert "median gap (validation \u2212 training; negative: worse held out)" in \
+        dict(drawn["numbers"])
     plain = _contents(unreported).explore
     assert plain is not None
     drawn = _explored(plain, tmp_path)
