@@ -1,7 +1,10 @@
 // The report's explorer: an SVG heatmap of the sweep's cells drawn from the page's inline
 // JSON (#explore-data); pointing at a cell previews its learning curve and numbers, a click
-// (or Enter) pins it; with held-out rows, a dashed line is the cell's curve on them. No network and no markup built from strings: every text from the
-// data goes in as textContent, and the SVG namespace is taken from the page's own <svg> elements.
+// (or Enter) pins it; with held-out rows, a dashed line is the cell's curve on them. An error
+// is drawn on log scales, light where low; a score (data.higher: accuracy) on a linear one,
+// light where high: light is the better on both. No network and no markup built from strings:
+// every text from the data goes in as textContent, and the SVG namespace is taken from the
+// page's own <svg> elements.
 (function () {
   "use strict";
   var source = document.getElementById("explore-data");
@@ -12,7 +15,7 @@
   if (!source || !heat || !curves || !numbers) { return; }
   var data = JSON.parse(source.textContent);
   var NS = heat.namespaceURI;
-  // viridis reversed, as the final-error figure: low error light, high error dark
+  // viridis reversed, as the final-error figure: the better light (a low error, a high score)
   var RAMP = ["#fde725", "#b5de2b", "#6ece58", "#35b779", "#1f9e89", "#26828e", "#31688e",
               "#3e4989", "#482878", "#440154"];
   var DIVERGED = "#9e9e9e", NONE = "#404040", MARK = "\u00d7";
@@ -37,15 +40,24 @@
     return String(Number(v.toPrecision(4)));
   }
 
-  var finite = data.cells.map(function (c) { return c.final; })
-    .filter(function (v) { return v !== null && v > 0; });
-  var low = finite.length ? Math.log10(Math.min.apply(null, finite)) : 0;
-  var high = finite.length ? Math.log10(Math.max.apply(null, finite)) : 1;
-  if (high - low < 1e-9) { low -= 0.5; high += 0.5; }
+  var higher = Boolean(data.higher);
+  // A value on the drawn scale: log10 of an error, a score as it is.
+  function scale(v) { return higher ? v : Math.log10(v); }
+  function unscale(s) { return higher ? s : Math.pow(10, s); }
+  function shown(v) { return v !== null && v !== undefined && (higher || v > 0); }
+  var finite = data.cells.map(function (c) { return c.final; }).filter(shown);
+  var low = finite.length ? scale(Math.min.apply(null, finite)) : 0;
+  var high = finite.length ? scale(Math.max.apply(null, finite)) : 1;
+  if (high - low < 1e-9) { low -= higher ? 0.05 : 0.5; high += higher ? 0.05 : 0.5; }
+  // Where a value sits on the colour ramp: 0 the best end (light), 1 the worst (dark).
+  function shade(v) {
+    var t = (scale(v) - low) / (high - low);
+    return higher ? 1 - t : t;
+  }
   function fill(cell) {
     if (cell.diverged) { return DIVERGED; }
-    if (cell.final === null || !(cell.final > 0)) { return NONE; }
-    return colour((Math.log10(cell.final) - low) / (high - low));
+    if (!shown(cell.final)) { return NONE; }
+    return colour(shade(cell.final));
   }
 
   // --- the heatmap: one panel per facet, x across, y down (largest at the top) -------------
@@ -95,11 +107,10 @@
                                  "aria-label": cell.params.map(function (p) {
                                    return p[0] + " = " + p[1]; }).join(", ")});
     node(group, "rect", {x: x, y: y, width: cw - 1, height: ch - 1, fill: fill(cell)});
-    if (!cell.diverged && cell.final !== null && cw >= 40) {
-      var shade = (Math.log10(cell.final) - low) / (high - low);
+    if (!cell.diverged && shown(cell.final) && cw >= 40) {
       node(group, "text", {x: x + cw / 2, y: y + ch / 2 + 4, "text-anchor": "middle",
-                           fill: shade > 0.55 ? "#fff" : "#000", "class": "value"},
-           Number(cell.final.toPrecision(2)).toString());
+                           fill: shade(cell.final) > 0.55 ? "#fff" : "#000", "class": "value"},
+           Number(cell.final.toPrecision(higher ? 3 : 2)).toString());
     }
     if (cell.diverged || cell.final === null) {
       node(group, "text", {x: x + cw / 2, y: y + ch / 2 + 5, "text-anchor": "middle",
@@ -120,12 +131,13 @@
   for (var k = 0; k < 40; k++) {
     node(heat, "rect", {x: left + k * 5, y: scaleTop, width: 5, height: 10, fill: colour(k / 39)});
   }
-  node(heat, "text", {x: left, y: scaleTop + 24},
-       number(Math.pow(10, low)));
+  // The ramp runs from the best end, light, to the worst: a high score's or a low error's.
+  node(heat, "text", {x: left, y: scaleTop + 24}, number(unscale(higher ? high : low)));
   node(heat, "text", {x: left + 200, y: scaleTop + 24, "text-anchor": "end"},
-       number(Math.pow(10, high)));
+       number(unscale(higher ? low : high)));
   node(heat, "text", {x: left + 210, y: scaleTop + 9},
-       "final " + data.metric + " (log scale); grey " + MARK + ": diverged");
+       "final " + data.metric + (higher ? " (linear scale; higher is better)" : " (log scale)")
+       + "; grey " + MARK + ": diverged");
   heat.setAttribute("width", Math.max(columns * panelWidth, left + 440));
   heat.setAttribute("height", scaleTop + 34);
   heat.addEventListener("mouseleave", function () { if (pinned !== null) { show(pinned, false); } });
@@ -142,9 +154,19 @@
   function drawn(c) {
     var points = [];
     for (var i = 0; i < c.e.length; i++) {
-      if (c.m[i] !== null && c.m[i] > 0) { points.push(i); }
+      if (shown(c.m[i])) { points.push(i); }
     }
     return points;
+  }
+  // About five round steps between a and b, for a linear axis.
+  function steps(a, b) {
+    var raw = (b - a) / 5, unit = Math.pow(10, Math.floor(Math.log10(raw))), out = [];
+    var step = [1, 2, 5, 10].map(function (k) { return k * unit; })
+      .filter(function (s) { return s >= raw; })[0];
+    for (var v = Math.ceil(a / step) * step; v <= b + 1e-9; v += step) {
+      out.push(Number(v.toPrecision(6)));
+    }
+    return out;
   }
   // `reference`: the pinned cell, drawn grey behind the cell pointed at, to compare the two.
   function drawCurve(cell, reference) {
@@ -158,23 +180,26 @@
     }
     var ys = [];
     points.forEach(function (i) {
-      [c.m[i], c.lo[i], c.hi[i]].forEach(function (v) { if (v !== null && v > 0) { ys.push(Math.log10(v)); } });
+      [c.m[i], c.lo[i], c.hi[i]].forEach(function (value) { if (shown(value)) { ys.push(scale(value)); } });
     });
-    rPoints.forEach(function (i) { ys.push(Math.log10(r.m[i])); });
-    vPoints.forEach(function (i) { ys.push(Math.log10(v.m[i])); });
-    if (data.tolerance > 0) { ys.push(Math.log10(data.tolerance)); }
+    rPoints.forEach(function (i) { ys.push(scale(r.m[i])); });
+    vPoints.forEach(function (i) { ys.push(scale(v.m[i])); });
+    // the line a trial converges at: an error's tolerance, a score's 1 - tolerance
+    var goal = higher ? 1 - data.tolerance : data.tolerance;
+    if (data.tolerance > 0) { ys.push(scale(goal)); }
     var y0 = Math.min.apply(null, ys), y1 = Math.max.apply(null, ys);
-    if (y1 - y0 < 0.3) { y0 -= 0.15; y1 += 0.15; }
+    var least = higher ? 0.05 : 0.3;
+    if (y1 - y0 < least) { y0 -= least / 2; y1 += least / 2; }
     var last = Math.max(c.e[c.e.length - 1], r && r.e.length ? r.e[r.e.length - 1] : 0);
     var x0 = 0, x1 = Math.max(1, Math.log10(last + 1));
     function px(epoch) { return M.left + (Math.log10(epoch + 1) - x0) / (x1 - x0) * (W - M.left - M.right); }
-    function py(v) { return H - M.bottom - (Math.log10(v) - y0) / (y1 - y0) * (H - M.top - M.bottom); }
+    function py(value) { return H - M.bottom - (scale(value) - y0) / (y1 - y0) * (H - M.top - M.bottom); }
     node(curves, "rect", {x: M.left, y: M.top, width: W - M.left - M.right,
                           height: H - M.top - M.bottom, fill: "#fff", stroke: "#bbb"});
-    powers(y0, y1).forEach(function (e) {
-      var y = py(Math.pow(10, e));
+    (higher ? steps(y0, y1) : powers(y0, y1)).forEach(function (e) {
+      var y = py(unscale(e));
       node(curves, "line", {x1: M.left, x2: W - M.right, y1: y, y2: y, stroke: "#e4e4e4"});
-      node(curves, "text", {x: M.left - 5, y: y + 4, "text-anchor": "end"}, number(Math.pow(10, e)));
+      node(curves, "text", {x: M.left - 5, y: y + 4, "text-anchor": "end"}, number(unscale(e)));
     });
     [0].concat(powers(0, x1).filter(function (e) { return e > 0; }).map(function (e) {
       return Math.pow(10, e); })).forEach(function (epoch) {
@@ -186,9 +211,9 @@
                           "class": "axis-title"}, "epoch (log scale)");
     node(curves, "text", {x: 12, y: (H - M.bottom) / 2, "text-anchor": "middle", "class": "axis-title",
                           transform: "rotate(-90 12 " + (H - M.bottom) / 2 + ")"},
-         data.metric + " (log scale)");
+         data.metric + (higher ? " (higher is better)" : " (log scale)"));
     if (data.tolerance > 0) {
-      var ty = py(data.tolerance);
+      var ty = py(goal);
       node(curves, "line", {x1: M.left, x2: W - M.right, y1: ty, y2: ty, stroke: "#1a9850",
                             "stroke-dasharray": "4 3", "class": "tolerance"});
     }
@@ -201,7 +226,7 @@
     if (cell.seeds > 1) {
       var upper = [], lower = [];
       points.forEach(function (i) {
-        if (c.lo[i] !== null && c.hi[i] !== null && c.lo[i] > 0) {
+        if (c.lo[i] !== null && c.hi[i] !== null && shown(c.lo[i])) {
           upper.push(px(c.e[i]).toFixed(1) + "," + py(c.hi[i]).toFixed(1));
           lower.unshift(px(c.e[i]).toFixed(1) + "," + py(c.lo[i]).toFixed(1));
         }
@@ -236,7 +261,8 @@
     if (data.validation) {
       rows.push([how + "final validation " + data.metric,
                  cell.diverged ? "diverged" : number(cell.validation)]);
-      rows.push([how + "gap (validation \u2212 training)",
+      rows.push([how + "gap (validation \u2212 training" +
+                 (higher ? "; negative: worse held out)" : ")"),
                  cell.gap === null ? "\u2014" : (cell.gap > 0 ? "+" : "") + number(cell.gap)]);
     }
     rows.push(["converged share", Math.round(cell.share * 100) + "%"]);

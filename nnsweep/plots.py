@@ -46,7 +46,8 @@ from nnsweep import outcomes, result
 from nnsweep.edge import PASSING
 from nnsweep.errors import NnsweepError, UnknownTrial
 from nnsweep.params import hidden_order
-from nnsweep.tables import PARAM_COLUMNS
+from nnsweep.result import HIGHER_IS_BETTER
+from nnsweep.tables import PARAM_COLUMNS, ranked
 
 FloatArray = NDArray[np.float64]
 
@@ -218,6 +219,67 @@ def facet_label(layout: Layout, key: tuple[Any, ...]) -> str:
     return ", ".join(f"{c} = {value_label(c, v)}" for c, v in zip(layout.facet, key, strict=True))
 
 
+# --- what the metric means -----------------------------------------------------------------
+
+def figure_metric(trials: pd.DataFrame) -> str:
+    """The metric the curves draw: the sweep's own, or mae, which every trial records, when
+    the trials differ in metric (mixed_metrics says so)."""
+    metrics = ordered_values("metric", trials["metric"])
+    return str(metrics[0]) if len(metrics) == 1 else "mae"
+
+
+def mixed_metrics(trials: pd.DataFrame) -> str:
+    """A sentence saying the trials differ in metric and what the figures then draw; "" when
+    they share one."""
+    metrics = [str(m) for m in ordered_values("metric", trials["metric"])]
+    if len(metrics) <= 1:
+        return ""
+    return (f"The trials differ in metric ({', '.join(metrics)}): the learning curves and the "
+            "explorer's curves draw every trial's mae, each heatmap cell its trials' own "
+            "metric.")
+
+
+def scored(trials: pd.DataFrame) -> bool:
+    """Whether every trial's metric is a score, best when highest (accuracy): its figures use
+    a linear scale, and the light colours stay the better ones."""
+    metrics = {str(m) for m in trials["metric"].dropna()}
+    return bool(metrics) and metrics <= HIGHER_IS_BETTER
+
+
+def goal(trials: pd.DataFrame) -> str:
+    """Where a trial converges, in the words of the page: "mae <= 0.01", "accuracy >= 0.99"."""
+    parts = []
+    for metric in ordered_values("metric", trials["metric"]):
+        tolerances = ordered_values("tolerance",
+                                    trials.loc[trials["metric"] == metric, "tolerance"])
+        if metric in HIGHER_IS_BETTER:
+            parts.append(f"{metric} >= {'/'.join(f'{1 - t:g}' for t in tolerances)}")
+        else:
+            parts.append(f"{metric} <= {'/'.join(f'{t:g}' for t in tolerances)}")
+    return " or ".join(parts)
+
+
+def selected_split(trials: pd.DataFrame) -> str:
+    """Which rows decide the final error, as words for a caption: "" for the training rows
+    (the default), else what `select` names."""
+    chosen = {str(s) for s in trials["select"].fillna("train")} if "select" in trials \
+        else {"train"}
+    if chosen == {"train"}:
+        return ""
+    if chosen == {"validation"}:
+        return "on the held-out validation rows, as select = validation asks"
+    return "on the rows each trial selects, as its select asks"
+
+
+def best_first(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A cell's value as a key that sorts the best first: an error as it is, a score (its
+    cell's `higher`) negated; NaN and infinities (diverged) last."""
+    values = frame[column].to_numpy(dtype=float, na_value=np.nan)  # (cells,)
+    higher = frame["higher"].to_numpy(dtype=bool)  # (cells,)
+    key = np.where(higher, -values, values)  # (cells,)
+    return pd.Series(np.where(np.isfinite(values), key, np.inf), index=frame.index)
+
+
 def _compact(value: float) -> str:
     """A count in at most four characters: 812, 4.1k, 12k, 1.3M."""
     for limit, suffix in ((1e6, "M"), (1e3, "k")):
@@ -279,8 +341,12 @@ def _set_log_ticks(axis: Any, low: float, high: float) -> None:
 
 # --- one row per heatmap cell -------------------------------------------------------------
 
-def trial_outcomes(trials: pd.DataFrame, history: pd.DataFrame) -> pd.Series:
-    """Each trial's outcome class (see nnsweep.outcomes and OUTCOMES)."""
+def trial_outcomes(trials: pd.DataFrame, history: pd.DataFrame,
+                   validation: pd.DataFrame | None = None) -> pd.Series:
+    """Each trial's outcome class (see nnsweep.outcomes and OUTCOMES): `history` holds the
+    training rows; `validation`, the held-out rows, judges the trials that select them."""
+    if validation is not None and len(validation):
+        history = pd.concat([history, validation], ignore_index=True)
     return outcomes.trial_outcomes(trials, history)
 
 
@@ -332,24 +398,52 @@ def change_rates(trials: pd.DataFrame, directions: pd.DataFrame,
 
 
 CELL_COLUMNS = ("seeds", "diverged", "error", "error_low", "error_high", "converged_share",
-                "converged_epoch", "direction_changes", "change_rate", "outcome")
+                "converged_epoch", "direction_changes", "change_rate", "outcome", "higher")
+
+
+def _higher(trials: pd.DataFrame) -> NDArray[np.bool_]:
+    """Each trial's metric is a score, best when highest (accuracy)."""
+    higher: NDArray[np.bool_] = trials["metric"].astype(str).isin(
+        sorted(HIGHER_IS_BETTER)).to_numpy(dtype=bool)  # (trials,)
+    return higher
+
+
+def _worst_first_key(trials: pd.DataFrame, values: FloatArray) -> FloatArray:
+    """Final values as keys that grow as the trial does worse (a score negated), a diverged
+    trial's infinite: their median, turned back by _from_key, is a cell's median value."""
+    higher = _higher(trials)  # (trials,)
+    key: FloatArray = np.where(trials["status"] == "diverged", np.inf,
+                               np.where(higher, -values, values))  # (trials,)
+    return key
+
+
+def _from_key(median: pd.Series, higher: pd.Series) -> pd.Series:
+    """A cell's median key as its value: a score negated back; infinite (diverged) stays."""
+    values = median.to_numpy(dtype=float)  # (cells,)
+    flip = higher.reindex(median.index).to_numpy(dtype=bool) & np.isfinite(values)  # (cells,)
+    return pd.Series(np.where(flip, -values, values), index=median.index)
 
 
 def cell_frame(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
-               directions: pd.DataFrame | None = None, rows: int | None = None) -> pd.DataFrame:
+               directions: pd.DataFrame | None = None, rows: int | None = None, *,
+               validation: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per cell of the layout, aggregated across seeds with groupby (no loop per cell).
 
-    error: median final error over finished seeds, a diverged seed counting as infinite (so a
-    cell where most seeds diverge reads as diverged; with an even count, the mean of the middle
-    two); NaN when no seed finished (all failed). error_low/error_high: the least and largest
-    finite final error of its seeds. outcome: the class of the median seed (the upper of the
-    middle two by final error), consistent with `error`. change_rate: the median seed's
-    direction changes per weight per update step (NaN without the directions table).
+    error: median final error over finished seeds, a diverged seed counting as the worst,
+    infinite (so a cell where most seeds diverge reads as diverged, error inf, whatever the
+    metric; with an even count, the mean of the middle two); NaN when no seed finished (all
+    failed). error_low/error_high: the least and largest finite final error of its seeds.
+    outcome: the class of the median seed (the worse of the middle two), consistent with
+    `error`, judged on the rows the trial selects (`validation`: the held-out rows).
+    change_rate: the median seed's direction changes per weight per update step (NaN without
+    the directions table). higher: the cell's metric is a score, best when highest.
     """
+    final = trials["final_error"].to_numpy(dtype=float, na_value=np.nan)  # (trials,)
     frame = trials.assign(
-        _outcome=trial_outcomes(trials, history),
-        _error=np.where(trials["status"] == "diverged", np.inf,
-                        trials["final_error"].to_numpy(dtype=float, na_value=np.nan)),
+        _outcome=trial_outcomes(trials, history, validation),
+        _error=np.where(trials["status"] == "diverged", np.inf, final),
+        _key=_worst_first_key(trials, final),
+        _higher=_higher(trials),
         _finished=trials["status"].isin(FINISHED),
         _converged=(trials["status"] == "converged").astype(float),
         _diverged=(trials["status"] == "diverged").astype(int),
@@ -369,13 +463,14 @@ def cell_frame(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
                        converged_share=("_converged", "mean"),
                        converged_epoch=("_epoch", "median"),
                        direction_changes=("_changes", "median"),
-                       change_rate=("_rate", "median"))
-    finished = frame[frame["_finished"]].sort_values([*keys, "_error"], kind="stable")
+                       change_rate=("_rate", "median"),
+                       higher=("_higher", "first"))
+    finished = frame[frame["_finished"]].sort_values([*keys, "_key"], kind="stable")
     finite = finished[np.isfinite(finished["_error"])]
     by_cell = finished.groupby(keys, sort=False, dropna=False)
     middle = finished[by_cell.cumcount().to_numpy()
-                      == by_cell["_error"].transform("size").to_numpy() // 2]
-    cells["error"] = by_cell["_error"].median()
+                      == by_cell["_key"].transform("size").to_numpy() // 2]
+    cells["error"] = _from_key(by_cell["_key"].median(), cells["higher"])
     cells["outcome"] = middle.set_index(keys)["_outcome"] if len(keys) > 1 else \
         middle.set_index(keys[0])["_outcome"]
     finite_cells = finite.groupby(keys, sort=False, dropna=False)["_error"]
@@ -559,6 +654,34 @@ def _log_norm(arrays: Sequence[FloatArray]) -> LogNorm:
     return LogNorm(low, high)
 
 
+def _score_norm(arrays: Sequence[FloatArray]) -> Normalize:
+    """A linear scale over the scores shown, widened inside [0, 1] when they are all equal."""
+    kept = [a[np.isfinite(a)] for a in arrays]
+    values = np.concatenate(kept) if kept else np.empty(0)  # (cells,)
+    if values.size == 0:
+        return Normalize(0.0, 1.0)
+    low, high = float(np.min(values)), float(np.max(values))
+    if high - low < 1e-9:
+        low, high = max(0.0, low - 0.05), min(1.0, high + 0.05)
+    return Normalize(low, high if high > low else low + 1.0)
+
+
+def value_scale(trials: pd.DataFrame, arrays: Sequence[FloatArray]
+                ) -> tuple[Normalize, str, str]:
+    """The colour scale of final errors: (norm, colour map, its words). An error's is
+    logarithmic, light where low; a score's (accuracy) linear, light where high: light is
+    better on both."""
+    if scored(trials):
+        return _score_norm(arrays), "viridis", "linear scale; light: higher, better"
+    return _log_norm(arrays), "viridis_r", "log scale"
+
+
+def _colour_words(scale: str) -> str:
+    """value_scale's words as a caption says them: "log colour scale"."""
+    kind, _, rest = scale.partition(" scale")
+    return f"{kind} colour scale{rest}"
+
+
 def _rate_norm(arrays: Sequence[FloatArray]) -> Normalize:
     """Log colours for positive rates; linear from 0 when some rate is zero."""
     values = np.concatenate([a[np.isfinite(a)] for a in arrays])  # (cells,)
@@ -570,6 +693,12 @@ def _rate_norm(arrays: Sequence[FloatArray]) -> Normalize:
 
 def _error_text(value: float) -> str:
     return f"{value:.2g}" if value >= 1e-4 else f"{value:.0e}"
+
+
+def _value_text(trials: pd.DataFrame) -> Callable[[float], str]:
+    """How a cell writes its final value: an error in two digits, a score in three (0.975,
+    where two would round it up to a perfect-looking 1)."""
+    return (lambda value: f"{value:.3g}") if scored(trials) else _error_text
 
 
 def per_steps(high: float) -> int:
@@ -601,15 +730,19 @@ def _median_rule(seeds: int, what: str, diverged_infinite: bool = True) -> str:
 def heatmaps(
     trials: pd.DataFrame, history: pd.DataFrame, layout: Layout, out: Path, *,
     directions: pd.DataFrame | None = None, rows: int | None = None, vector: bool = True,
+    validation: pd.DataFrame | None = None,
 ) -> list[Picture]:
     """Outcome, final error and direction changes over (x, y); with seeds, also the share that
-    converged and the median epoch of convergence."""
+    converged and the median epoch of convergence. `validation`, the held-out rows, judges the
+    outcome of the trials that select them."""
     if layout.x is None or trials.empty:
         return []
-    cells = cell_frame(trials, history, layout, directions, rows)
+    cells = cell_frame(trials, history, layout, directions, rows, validation=validation)
     grid = _Grid(cells, trials, layout)
     metric = "/".join(ordered_values("metric", trials["metric"]))
-    tolerance = "/".join(f"{t:g}" for t in ordered_values("tolerance", trials["tolerance"]))
+    reached = goal(trials)
+    split = selected_split(trials)
+    mixed = f" {mixed_metrics(trials)}" if mixed_metrics(trials) else ""
     over = f"over {layout.x}" + (f" and {layout.y}" if layout.y else "")
     per = f", one panel per {', '.join(layout.facet)}" if layout.facet else ""
     median = f"median over {layout.seeds} seeds, " if layout.seeds > 1 else ""
@@ -630,32 +763,36 @@ def heatmaps(
                f"upper of the middle two), over {layout.seeds} seeds") if layout.seeds > 1 else ""
     pictures.append(_save(fig, out, "outcome", "Outcome at a glance",
                           f"What each cell's training did {over}{per}, one colour per outcome: "
-                          f"converged (final {metric} <= {tolerance}); learning (still falling "
+                          f"converged (final {reached}"
+                          f"{' ' + split if split else ''}); learning (still falling "
                           "at the end, at most half its starting error left); too slow (more than "
                           "half left and still moving at its early pace: alpha too small); "
                           "stuck (stopped "
                           f"falling above the tolerance); diverged (grey, {MARK}); failed "
                           f"(dark, {MARK}){decides}.", vector))
 
-    error_panels = grid.panels(lambda c: float(c["error"]), lambda c: _error_text(c["error"]))
-    norm = _log_norm([p.values for p in error_panels])
+    text = _value_text(trials)
+    error_panels = grid.panels(lambda c: float(c["error"]), lambda c: text(c["error"]))
+    norm, cmap, scale = value_scale(trials, [p.values for p in error_panels])
     title = "Median final error" if layout.seeds > 1 else "Final error"
     fig = grid.figure(error_panels, title=f"{title} ({metric}) {over}", norm=norm,
-                      cmap="viridis_r", colorbar=f"final {metric} (log scale)")
+                      cmap=cmap, colorbar=f"final {metric} ({scale})")
     pictures.append(_save(fig, out, "heatmap_final_error", f"{title} ({metric})",
-                          f"{title} ({median}{metric} at the last epoch, log colour scale) "
-                          f"{over}{per}; {_median_rule(layout.seeds, f'final {metric}')}; "
-                          f"grey cells marked {MARK} diverged.", vector))
+                          f"{title} ({median}{metric} at the last epoch"
+                          f"{' ' + split if split else ''}, {_colour_words(scale)}) "
+                          f"{over}{per}; "
+                          f"{_median_rule(layout.seeds, f'final {metric}')}; "
+                          f"grey cells marked {MARK} diverged.{mixed}", vector))
 
     if layout.seeds > 1:
         share_panels = grid.panels(lambda c: float(c["converged_share"]),
                                    lambda c: f"{c['converged_share']:.0%}")
         fig = grid.figure(share_panels, title=f"Share of seeds that converged {over}",
                           norm=Normalize(0.0, 1.0), cmap="Greens",
-                          colorbar=f"share of seeds with {metric} <= {tolerance}")
+                          colorbar=f"share of seeds with {reached}")
         pictures.append(_save(fig, out, "heatmap_converged_share", "Share of seeds converged",
                               f"Share of the {layout.seeds} seeds whose final {metric} reached "
-                              f"the tolerance {tolerance}, {over}{per}.", vector))
+                              f"{reached}, {over}{per}.", vector))
         epoch_panels = grid.panels(lambda c: float(c["converged_epoch"]),
                                    lambda c: _compact(c["converged_epoch"])
                                    if np.isfinite(c["converged_epoch"]) else "never")
@@ -691,9 +828,7 @@ def heatmaps(
 
 # --- held-out rows ------------------------------------------------------------------------
 
-# Metrics where a higher value is better: their generalization gap reads the other way round.
-HIGHER_IS_BETTER = frozenset({"accuracy"})
-VALIDATION_CELL_COLUMNS = ("seeds", "error", "train_error", "gap", "outcome")
+VALIDATION_CELL_COLUMNS = ("seeds", "error", "train_error", "gap", "outcome", "higher")
 
 
 def has_validation(trials: pd.DataFrame) -> bool:
@@ -702,25 +837,58 @@ def has_validation(trials: pd.DataFrame) -> bool:
             and bool(trials["final_validation_error"].notna().any()))
 
 
-def validation_cells(trials: pd.DataFrame, layout: Layout) -> pd.DataFrame:
-    """One row per cell of the layout from the trials table alone (a groupby, no history):
-    error, the median final metric on the held-out rows (a diverged seed counting as
-    infinite, as in cell_frame); train_error, the same on the training rows; gap, the median
-    over the seeds that did not diverge of each seed's final validation metric minus its final
-    training metric; outcome "failed" where no seed finished, so that the heatmap grid marks
-    those cells as it does elsewhere."""
+def training_finals(trials: pd.DataFrame, history: pd.DataFrame | None) -> FloatArray:
+    """Each trial's final metric on its training rows: its final error where it selects them,
+    else (select = validation, whose final error is the held-out rows') its last training
+    row's metric in `history`; NaN where that is not at hand."""
+    final: FloatArray = trials["final_error"].to_numpy(dtype=float, na_value=np.nan)
+    if "select" not in trials:
+        return final
+    held = (trials["select"].astype("string").fillna("train") == "validation").to_numpy()
+    if not held.any():
+        return final
+    if history is None:
+        return np.where(held, np.nan, final)
+    rows = history[history["trial"].isin(trials.loc[held, "trial"])]
+    if "split" in rows:
+        rows = rows[rows["split"].astype("string").fillna("train") == "train"]
+    last = rows.sort_values(["trial", "epoch"], kind="stable").drop_duplicates(
+        "trial", keep="last")
+    wanted = last["trial"].map(trials.set_index("trial")["metric"].astype(str)).to_numpy()
+    value = np.full(len(last), np.nan)  # (trained trials,)
+    for name in np.unique(wanted.astype(str)):
+        chosen = wanted == name
+        value[chosen] = last[str(name)].to_numpy(dtype=float)[chosen]
+    by_trial = pd.Series(value, index=last["trial"].to_numpy())
+    kept: FloatArray = np.where(held, trials["trial"].map(by_trial).to_numpy(
+        dtype=float, na_value=np.nan), final)  # (trials,)
+    return kept
+
+
+def validation_cells(trials: pd.DataFrame, layout: Layout,
+                     history: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per cell of the layout from the trials table (a groupby; the training history
+    only for trials that select the held-out rows, whose final error is theirs): error, the
+    median final metric on the held-out rows (a diverged seed counting as the worst, as in
+    cell_frame); train_error, the same on the training rows; gap, the median over the seeds
+    that did not diverge of each seed's final validation metric minus its final training
+    metric; outcome "failed" where no seed finished, so that the heatmap grid marks those
+    cells as it does elsewhere; higher: the metric is a score, best when highest."""
     diverged = (trials["status"] == "diverged").to_numpy()  # (trials,)
-    train = trials["final_error"].to_numpy(dtype=float, na_value=np.nan)  # (trials,)
+    train = training_finals(trials, history)  # (trials,)
     held = trials["final_validation_error"].to_numpy(dtype=float, na_value=np.nan)  # (trials,)
-    frame = trials.assign(_held=np.where(diverged, np.inf, held),
-                          _train=np.where(diverged, np.inf, train),
+    frame = trials.assign(_held=_worst_first_key(trials, held),
+                          _train=_worst_first_key(trials, train),
                           _gap=np.where(diverged, np.nan, held - train),
+                          _higher=_higher(trials),
                           _all="all")
     keys = layout.keys or ["_all"]
     finished = frame[frame["status"].isin(FINISHED)].groupby(keys, sort=False, dropna=False)
-    cells = frame.groupby(keys, sort=False, dropna=False).size().rename("seeds").to_frame()
-    cells["error"] = finished["_held"].median()
-    cells["train_error"] = finished["_train"].median()
+    every = frame.groupby(keys, sort=False, dropna=False)
+    cells = every.size().rename("seeds").to_frame()
+    cells["higher"] = every["_higher"].first()
+    cells["error"] = _from_key(finished["_held"].median(), cells["higher"])
+    cells["train_error"] = _from_key(finished["_train"].median(), cells["higher"])
     cells["gap"] = finished["_gap"].median()
     cells["outcome"] = np.where(cells["error"].notna(), "finished", "failed")
     cells = cells.reset_index()
@@ -740,36 +908,40 @@ def gap_meaning(metric: str) -> str:
 
 
 def validation_heatmaps(trials: pd.DataFrame, layout: Layout, out: Path, *,
-                        vector: bool = True) -> list[Picture]:
+                        vector: bool = True, history: pd.DataFrame | None = None
+                        ) -> list[Picture]:
     """With held-out rows: the final validation error over (x, y), and the generalization
-    gap (validation minus training) on a diverging scale centred on 0. Nothing without them."""
+    gap (validation minus training) on a diverging scale centred on 0, red where the held-out
+    rows fare worse. Nothing without them. `history`, the training rows: the training metric of
+    trials that select the held-out rows."""
     if layout.x is None or trials.empty or not has_validation(trials):
         return []
-    cells = validation_cells(trials, layout)
+    cells = validation_cells(trials, layout, history)
     grid = _Grid(cells, trials, layout)
     metric = "/".join(ordered_values("metric", trials["metric"]))
     over = f"over {layout.x}" + (f" and {layout.y}" if layout.y else "")
     per = f", one panel per {', '.join(layout.facet)}" if layout.facet else ""
     title = "Median final validation error" if layout.seeds > 1 else "Final validation error"
 
-    held_panels = grid.panels(lambda c: float(c["error"]), lambda c: _error_text(c["error"]))
-    fig = grid.figure(held_panels, title=f"{title} ({metric}) {over}",
-                      norm=_log_norm([p.values for p in held_panels]), cmap="viridis_r",
-                      colorbar=f"final validation {metric} (log scale)")
+    text = _value_text(trials)
+    held_panels = grid.panels(lambda c: float(c["error"]), lambda c: text(c["error"]))
+    norm, cmap, scale = value_scale(trials, [p.values for p in held_panels])
+    fig = grid.figure(held_panels, title=f"{title} ({metric}) {over}", norm=norm, cmap=cmap,
+                      colorbar=f"final validation {metric} ({scale})")
     pictures = [_save(fig, out, "heatmap_validation_error", f"{title} ({metric})",
                       f"{title}: the {metric} on the held-out validation rows, which the "
-                      "network never trains on, at the last recorded epoch (log colour scale) "
-                      f"{over}{per}; {_median_rule(layout.seeds, f'final validation {metric}')}"
-                      f"; grey cells marked {MARK} diverged. The heatmap of the final error "
-                      "shows the same cells on the training rows; each has its own colour "
-                      "scale, so compare the numbers.", vector)]
+                      "network never trains on, at the last recorded epoch "
+                      f"({_colour_words(scale)}) {over}{per}; "
+                      f"{_median_rule(layout.seeds, f'final validation {metric}')}"
+                      f"; grey cells marked {MARK} diverged. {_other_heatmap(trials)}",
+                      vector)]
 
     gap_panels = grid.panels(lambda c: float(c["gap"]), lambda c: _gap_text(c["gap"]))
     gaps = np.concatenate([p.values[np.isfinite(p.values)] for p in gap_panels])  # (cells,)
     reach = float(np.max(np.abs(gaps))) if gaps.size else 0.0
     norm = CenteredNorm(0.0, reach if reach > 0 else 1.0)
     fig = grid.figure(gap_panels, title=f"Generalization gap: validation minus training "
-                      f"{metric} {over}", norm=norm, cmap="RdBu_r",
+                      f"{metric} {over}", norm=norm, cmap="RdBu" if scored(trials) else "RdBu_r",
                       colorbar=f"final {metric}: validation minus training")
     rule = _median_rule(layout.seeds, f"gaps (its final validation {metric} minus its final "
                         f"training {metric})", diverged_infinite=False)
@@ -784,6 +956,16 @@ def validation_heatmaps(trials: pd.DataFrame, layout: Layout, out: Path, *,
     return pictures
 
 
+def _other_heatmap(trials: pd.DataFrame) -> str:
+    """What the final error's heatmap shows beside the held-out one, in a caption."""
+    if selected_split(trials):
+        return ("The heatmap of the final error shows the metric that decides, the same "
+                "numbers where the held-out rows decide (select = validation); the gap's "
+                "heatmap compares them with the training rows.")
+    return ("The heatmap of the final error shows the same cells on the training rows; each "
+            "has its own colour scale, so compare the numbers.")
+
+
 def _gap_text(value: float) -> str:
     return f"{value:+.2g}" if value == 0 or abs(value) >= 1e-4 else f"{value:+.0e}"
 
@@ -791,35 +973,50 @@ def _gap_text(value: float) -> str:
 # --- final error along one axis -----------------------------------------------------------
 
 def final_error_line(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout, out: Path,
-                     *, vector: bool = True) -> list[Picture]:
+                     *, vector: bool = True, validation: pd.DataFrame | None = None
+                     ) -> list[Picture]:
     """A one-axis sweep: the median seed's final error against the axis, its seeds' range as a
-    band; a heatmap of one row says less than a line."""
+    band; a heatmap of one row says less than a line. With held-out rows, the training rows'
+    line is solid and the held-out rows' dashed, as on the learning curves; the band is the
+    seeds' range of the metric that decides. Errors on a log axis, a score on a linear one."""
     if layout.x is None or layout.y is not None or layout.facet or trials.empty:
         return []
-    cells = cell_frame(trials, history, layout)
+    cells = cell_frame(trials, history, layout, validation=validation)
     values = ordered_values(layout.x, trials[layout.x])
     cells = cells.set_index(layout.x).reindex(values)
+    held = (validation_cells(trials, layout, history).set_index(layout.x).reindex(values)
+            if has_validation(trials) else None)
     numeric = pd.api.types.is_numeric_dtype(trials[layout.x]) and layout.x != "hidden"
     positions = np.array(values if numeric else range(len(values)), dtype=float)  # (n,)
     logx = bool(numeric and positions.min() > 0 and positions.max() >= 8 * positions.min())
-    median = cells["error"].to_numpy(dtype=float)  # (n,)
+    log = not scored(trials)
+    median = (cells["error"] if held is None else held["train_error"]).to_numpy(
+        dtype=float)  # (n,) the training rows'
+    held_median = held["error"].to_numpy(dtype=float) if held is not None \
+        else np.full(len(values), np.nan)  # (n,) the held-out rows'
     low = cells["error_low"].to_numpy(dtype=float)  # (n,)
     high = cells["error_high"].to_numpy(dtype=float)  # (n,)
     metric = "/".join(ordered_values("metric", trials["metric"]))
     fig = _figure((6.4, 4.0))
     ax = fig.subplots()
     colour = plt_colour(0.35)
-    finite = np.isfinite(median) & (median > 0)  # (n,)
-    positive = np.concatenate([median[finite], low[np.isfinite(low) & (low > 0)]])  # (k,)
-    floor = float(positive.min()) if positive.size else 1.0
-    top = float(np.concatenate([positive, high[np.isfinite(high)]]).max()) if positive.size \
+    lines = np.concatenate([median, held_median])  # (2n,)
+    finite = np.isfinite(median) & (median > 0 if log else True)  # (n,)
+    held_finite = np.isfinite(held_median) & (held_median > 0 if log else True)  # (n,)
+    shown = np.concatenate([lines[np.isfinite(lines) & (lines > 0 if log else True)],
+                            low[np.isfinite(low) & (low > 0 if log else True)]])  # (k,)
+    floor = float(shown.min()) if shown.size else (1.0 if log else 0.0)
+    top = float(np.concatenate([shown, high[np.isfinite(high)]]).max()) if shown.size \
         else 1.0
     if layout.seeds > 1:
         band = np.isfinite(low) & np.isfinite(high)  # (n,)
         ax.fill_between(positions[band], np.maximum(low[band], floor), high[band],
                         color=colour, alpha=0.22, linewidth=0)
     ax.plot(positions[finite], median[finite], color=colour, marker="o", markersize=4)
-    zero = np.isfinite(median) & (median == 0)  # (n,)
+    if held is not None:
+        ax.plot(positions[held_finite], held_median[held_finite], color=colour,
+                linestyle="--", marker="s", markersize=4, markerfacecolor="white")
+    zero = np.isfinite(median) & (median == 0) & log  # (n,)
     ax.scatter(positions[zero], np.full(zero.sum(), floor), marker="v", color=colour, zorder=5)
     diverged = cells["diverged"].to_numpy(dtype=float) > 0  # (n,)
     ax.scatter(positions[diverged], np.full(diverged.sum(), top), marker="x", color="black",
@@ -828,9 +1025,13 @@ def final_error_line(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout
                            cells["seeds"][diverged], strict=True):
         ax.annotate(f"{int(n)}/{int(seeds)}", (x, top), textcoords="offset points",
                     xytext=(0, 6), ha="center", fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylim(floor / 1.3, top * 1.6)
-    _set_log_ticks(ax.yaxis, floor / 1.3, top * 1.6)
+    if log:
+        ax.set_yscale("log")
+        ax.set_ylim(floor / 1.3, top * 1.6)
+        _set_log_ticks(ax.yaxis, floor / 1.3, top * 1.6)
+    else:
+        pad = max(0.05 * (top - floor), 0.01)
+        ax.set_ylim(floor - pad, top + pad)
     if logx:
         ax.set_xscale("log")
         ax.xaxis.set_minor_locator(NullLocator())
@@ -841,18 +1042,26 @@ def final_error_line(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout
     else:
         ax.set_xticks(positions, [value_label(layout.x, v) for v in values])
     ax.set_xlabel(axis_title(layout.x) + (" (log scale)" if logx else ""))
-    ax.set_ylabel(f"final {metric} (log scale)")
+    ax.set_ylabel(f"final {metric} (log scale)" if log else f"final {metric} (higher is better)")
     ax.grid(True, which="major", alpha=0.3)
-    fig.suptitle(f"Final error ({metric}) against {layout.x}", fontsize=12)
+    if held is not None:
+        ax.legend(handles=_split_handles(), fontsize=8, frameon=False)
+    fig.suptitle(f"Final error ({metric}) against {layout.x}"
+                 + (", training and validation" if held is not None else ""), fontsize=12)
     band_text = (f"; band: least to largest final error of the {layout.seeds} seeds that did "
                  "not diverge") if layout.seeds > 1 else ""
+    if band_text and held is not None:
+        band_text += f" ({selected_split(trials) or 'on the training rows'})"
     marks = (f"; {MARK} at the top: cells where seeds diverged (how many of how many)"
              if diverged.any() else "") + ("; ▼ at the floor: a median error of exactly 0"
                                             if zero.any() else "")
+    scale = "log scale" if log else "linear scale; higher is better"
+    lined = ("; solid: on the training rows; dashed, open squares: on the held-out "
+             "validation rows, which the network never trains on" if held is not None else "")
     return [_save(fig, out, "final_error", "Final error along the sweep",
-                  f"Final {metric} (log scale) against {layout.x}: the line joins the cells' "
+                  f"Final {metric} ({scale}) against {layout.x}: the line joins the cells' "
                   f"median final error; {_median_rule(layout.seeds, f'final {metric}')}"
-                  f"{band_text}{marks}.", vector)]
+                  f"{lined}{band_text}{marks}.", vector)]
 
 
 def plt_colour(position: float) -> tuple[float, float, float]:
@@ -896,8 +1105,9 @@ def curve_frame(trials: pd.DataFrame, history: pd.DataFrame, keys: Sequence[str]
     """One row per curve (a combination of `keys`) and kept epoch: the median over its seeds
     and their least and largest value, computed before drawing.
 
-    The median counts a seed that has stopped (diverged) as infinite, as the heatmaps do: it
-    is NaN (not drawn) once half the seeds are gone; the band spans the seeds still there.
+    The median counts a seed that has stopped (diverged) as the worst, infinite, as the
+    heatmaps do (a score, accuracy, as minus infinity): it is NaN (not drawn) once half the
+    seeds are gone; the band spans the seeds still there.
     """
     keys = list(keys)
     drawn = trials[trials["trial"].isin(history["trial"].unique())]
@@ -906,7 +1116,8 @@ def curve_frame(trials: pd.DataFrame, history: pd.DataFrame, keys: Sequence[str]
     seeds = curve.value_counts()  # trials per curve
     thinned = thin_history(history[history["trial"].isin(drawn["trial"])][
         ["trial", "epoch", metric]], points)
-    value = thinned[metric].to_numpy(dtype=float)  # (rows,)
+    sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0  # a score sorts worst last negated
+    value = sign * thinned[metric].to_numpy(dtype=float)  # (rows,)
     frame = pd.DataFrame({
         "curve": thinned["trial"].map(pd.Series(curve.to_numpy(), index=drawn["trial"]))
         .to_numpy(dtype=int),
@@ -922,8 +1133,9 @@ def curve_frame(trials: pd.DataFrame, history: pd.DataFrame, keys: Sequence[str]
     upper = frame[rank == total // 2].set_index(["curve", "epoch"])["value"]
     median = (lower.reindex(index, fill_value=np.inf).to_numpy()
               + upper.reindex(index, fill_value=np.inf).to_numpy()) / 2  # (points,)
-    finite = frame[np.isfinite(frame["value"])].groupby(["curve", "epoch"], sort=False)["value"]
-    stats = pd.DataFrame({"median": np.where(np.isfinite(median), median, np.nan)},
+    finite = frame[np.isfinite(frame["value"])].assign(
+        value=lambda f: sign * f["value"]).groupby(["curve", "epoch"], sort=False)["value"]
+    stats = pd.DataFrame({"median": np.where(np.isfinite(median), sign * median, np.nan)},
                          index=index).join(finite.agg(["min", "max"]))
     stats = stats.reset_index()
     first = drawn.assign(curve=curve).drop_duplicates("curve").set_index("curve")[keys]
@@ -942,8 +1154,8 @@ def learning_curves(
     the history's held-out rows: each curve's median on them beside it, dashed."""
     if history.empty or not history["trial"].isin(trials["trial"]).any():
         return []
-    metrics = ordered_values("metric", trials["metric"])
-    metric = metrics[0] if len(metrics) == 1 else "mae"
+    metric = figure_metric(trials)
+    log = metric not in HIGHER_IS_BETTER  # errors log-log; a score on a linear axis
     hue = layout.x if layout.x != "seed" else None
     panel_keys = [k for k in (*layout.facet, layout.y) if k is not None and k != "seed"]
     keys = [*panel_keys, *([hue] if hue else [])]
@@ -967,9 +1179,13 @@ def learning_curves(
                             *([] if held is None else [held["median"].to_numpy(dtype=float)])
                             ])  # (3 rows + held-out rows,)
     shown = shown[np.isfinite(shown)]
-    floor = float(shown[shown > 0].min()) if (shown > 0).any() else 1.0
-    ceiling = float(shown.max()) if shown.size and shown.max() > floor else floor * 10
-    zeros = bool((shown == 0).any())
+    if log:
+        floor = float(shown[shown > 0].min()) if (shown > 0).any() else 1.0
+        ceiling = float(shown.max()) if shown.size and shown.max() > floor else floor * 10
+    else:
+        floor = float(shown.min()) if shown.size else 0.0
+        ceiling = float(shown.max()) if shown.size and shown.max() > floor else floor + 0.1
+    zeros = bool((shown == 0).any()) and log
 
     rows, columns = grid_shape(len(panel_list))
     fig = _figure((3.4 * columns + 2.2, 2.8 * rows + 1.1))
@@ -983,10 +1199,10 @@ def learning_curves(
             continue
         key = panel_list[index]
         panel = by_panel.get(key, stats.iloc[:0])
-        _draw_curves(ax, panel, hue, colour_of, stub, floor, seeds > 1)
+        _draw_curves(ax, panel, hue, colour_of, stub, floor, seeds > 1, log=log)
         if key in held_by_panel:
             _draw_curves(ax, held_by_panel[key], hue, colour_of, stub, floor, False,
-                         dashed=True)
+                         dashed=True, log=log)
         marks = _select(ends, dict(zip(panel_keys, key, strict=True)))
         ax.scatter(np.where(marks["epoch"] > 0, marks["epoch"], stub),
                    np.maximum(marks["value"], floor), marker="x", color="black", s=24,
@@ -998,20 +1214,24 @@ def learning_curves(
         ax.grid(True, which="major", alpha=0.3)
     first_ax = axes.flat[0]
     first_ax.set_xscale("log")
-    first_ax.set_yscale("log")
     first_ax.set_xlim(stub / 1.35, last_epoch * 1.25)
-    first_ax.set_ylim(floor / 1.35, ceiling * 1.35)
     decades = [t for t in log_ticks(first_epoch, last_epoch) if t >= first_epoch]
     first_ax.xaxis.set_major_locator(FixedLocator([stub, *decades]))
     first_ax.xaxis.set_major_formatter(FuncFormatter(
         lambda value, _: "0" if math.isclose(value, stub) else f"{value:g}"))
     first_ax.xaxis.set_minor_locator(NullLocator())  # minor ticks cost a Tick artist each
-    _set_log_ticks(first_ax.yaxis, floor / 1.35, ceiling * 1.35)
-    first_ax.yaxis.set_minor_locator(NullLocator())
+    if log:
+        first_ax.set_yscale("log")
+        first_ax.set_ylim(floor / 1.35, ceiling * 1.35)
+        _set_log_ticks(first_ax.yaxis, floor / 1.35, ceiling * 1.35)
+        first_ax.yaxis.set_minor_locator(NullLocator())
+    else:
+        pad = 0.05 * (ceiling - floor)
+        first_ax.set_ylim(floor - pad, ceiling + pad)
     for ax in axes[-1, :]:
         ax.set_xlabel("epoch (log scale)")
     for ax in axes[:, 0]:
-        ax.set_ylabel(f"{metric} (log scale)")
+        ax.set_ylabel(f"{metric} (log scale)" if log else f"{metric} (higher is better)")
     # A last panel whose column has no panel below: show its epoch ticks.
     for index in range(len(panel_list)):
         r, c = divmod(index, columns)
@@ -1039,21 +1259,24 @@ def learning_curves(
                  + (", training and validation" if held is not None else ""), fontsize=12)
     lines = f"one curve per {hue}, coloured dark to light as it grows" if hue else "one curve"
     multiples = f"; one panel per {', '.join(panel_keys)}" if panel_keys else ""
-    spread = (f"; line: the median of {seeds} seeds (a diverged seed counts as infinite, so "
+    worst = "infinite" if log else "the worst"
+    spread = (f"; line: the median of {seeds} seeds (a diverged seed counts as {worst}, so "
               f"the line stops once half have diverged), band: their min to max"
               if seeds > 1 else "")
     zero_text = ("; ▼ marks an error of exactly 0, drawn at the floor (the smallest "
                  "positive error shown)") if zeros else ""
+    mixed = f" {mixed_metrics(trials)}" if mixed_metrics(trials) else ""
     if held is not None:
         return [_save(fig, out, "learning_curves", "Learning curves",
-                      _split_caption(metric, first_epoch, lines, multiples, spread, zero_text),
-                      vector)]
+                      _split_caption(metric, first_epoch, lines, multiples, spread, zero_text)
+                      + mixed, vector)]
+    scale = (f"error ({metric}, log scale; the axis starts at the smallest positive error "
+             "shown, nothing is clipped)" if log else f"{metric} (linear scale, higher is better)")
     return [_save(fig, out, "learning_curves", "Learning curves",
-                  f"Training error ({metric}, log scale; the axis starts at the smallest "
-                  f"positive error shown, nothing is clipped) against epoch (log scale from "
+                  f"Training {scale} against epoch (log scale from "
                   f"epoch {first_epoch:g}; epoch 0 as open circles left of the dotted break), "
                   f"{lines}{multiples}{spread}{zero_text}; {MARK} marks where a trial "
-                  "diverged.", vector)]
+                  f"diverged.{mixed}", vector)]
 
 
 def _held_out_curves(trials: pd.DataFrame, validation: pd.DataFrame | None,
@@ -1083,6 +1306,16 @@ def _split_caption(metric: str, first_epoch: float, lines: str, multiples: str, 
                    zero_text: str) -> str:
     """The learning curves' caption when the data holds rows out for validation."""
     band = "; the band is the training rows' only" if spread else ""
+    if metric in HIGHER_IS_BETTER:
+        return (f"{metric.capitalize()} (linear scale, higher is better) against epoch (log "
+                f"scale from epoch {first_epoch:g}; epoch 0 left of the dotted break): solid "
+                "lines on the training rows, dashed lines of the same colour on the held-out "
+                "validation rows, which the network never trains on (the training "
+                f"{metric} is measured during each epoch, the validation {metric} after it); "
+                "a dashed line below its solid one means the network does worse on new rows "
+                "than on the rows it learned from, and a dashed line that turns down while "
+                f"the solid one keeps rising is overfitting; {lines}{multiples}{spread}{band}"
+                f"; {MARK} marks where a trial diverged.")
     return (f"Error ({metric}, log scale; the axis starts at the smallest positive error "
             f"shown, nothing is clipped) against epoch (log scale from epoch {first_epoch:g}; "
             "epoch 0 left of the dotted break): solid lines on the training rows, dashed "
@@ -1100,10 +1333,13 @@ def _panel_keys(trials: pd.DataFrame, columns: list[str]) -> list[tuple[Any, ...
 
 def _draw_curves(ax: Axes, panel: pd.DataFrame, hue: str | None,
                  colour_of: dict[Any, tuple[float, float, float]], stub: float, floor: float,
-                 band: bool, dashed: bool = False) -> None:
+                 band: bool, dashed: bool = False, log: bool = True) -> None:
     """One LineCollection of medians, one PolyCollection of bands and one marker set per
     panel: a handful of artists however many curves and epochs. `dashed`: the held-out
-    rows' curves, dashed lines and open squares at epoch 0."""
+    rows' curves, dashed lines and open squares at epoch 0. `log`: values are drawn no lower
+    than the floor, exact zeros marked there; on a linear axis (a score) as they are."""
+    if not log:
+        floor = -np.inf
     lines, line_colours, polygons, polygon_colours = [], [], [], []
     starts_x, starts_y, starts_c, zero_x, zero_y, zero_c = [], [], [], [], [], []
     for _, curve in panel.groupby("curve", sort=False):
@@ -1117,7 +1353,7 @@ def _draw_curves(ax: Axes, panel: pd.DataFrame, hue: str | None,
         if keep.sum() >= 1:
             lines.append(np.column_stack([epoch[keep], np.maximum(median[keep], floor)]))
             line_colours.append(colour)
-        zero = keep & (median == 0)  # (points,)
+        zero = keep & (median == 0) & log  # (points,)
         zero_x.extend(epoch[zero])
         zero_y.extend([floor] * int(zero.sum()))
         zero_c.extend([colour] * int(zero.sum()))
@@ -1170,13 +1406,14 @@ def _select(frame: pd.DataFrame, wanted: dict[str, Any]) -> pd.DataFrame:
 # --- direction changes of one trial -------------------------------------------------------
 
 def default_trial(trials: pd.DataFrame, directions: pd.DataFrame) -> str | None:
-    """The trial with the lowest final error, else the first with direction counts."""
+    """The best trial (tables.ranked: the lowest final error, the highest accuracy), else the
+    first with direction counts."""
     drawn = trials[trials["trial"].isin(directions["trial"].unique())]
     if drawn.empty:
         return None
-    finite = drawn[drawn["final_error"].notna()]
+    finite = ranked(drawn)
     if not finite.empty:
-        return str(finite.sort_values(["final_error", "trial"], kind="stable")["trial"].iloc[0])
+        return str(finite["trial"].iloc[0])
     return str(drawn["trial"].iloc[0])
 
 
@@ -1528,10 +1765,12 @@ def draw_all(
     pictures = []
     if grid:
         pictures = heatmaps(trials, history, layout, out, directions=directions, rows=rows,
-                            vector=vector)
+                            vector=vector, validation=validation)
         pictures = _after(pictures, "heatmap_final_error",
-                          validation_heatmaps(trials, layout, out, vector=vector))
-        pictures += final_error_line(trials, history, layout, out, vector=vector)
+                          validation_heatmaps(trials, layout, out, vector=vector,
+                                              history=history))
+        pictures += final_error_line(trials, history, layout, out, vector=vector,
+                                     validation=validation)
     pictures += learning_curves(trials, history, layout, out, vector=vector,
                                 validation=validation)
     if chosen is not None:

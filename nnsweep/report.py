@@ -67,7 +67,9 @@ def _results(directory: Path) -> store.Results:
 
 
 def _tables_of(results: store.Results) -> dict[str, pd.DataFrame]:
-    """The tables the figures and the page draw: the history's training rows only."""
+    """The tables the figures and the page draw: the history's training rows only (the
+    held-out rows go beside them, held_out_history, and judge the outcomes of the trials that
+    select them)."""
     frames = {name: getattr(results, name) for name in TABLE_NAMES}
     frames["history"] = tables.training(frames["history"])
     return frames
@@ -184,19 +186,25 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
     if held_fact is not None:
         facts.append(held_fact)
     facts.append(f"swept: {', '.join(plots.varying_parameters(trials)) or 'nothing'}")
+    split = plots.selected_split(trials) if not trials.empty else ""
+    if split:
+        facts.append(f"best means the best final {_metric_names(trials)} {split}")
     if layout.x and search is None:
         placed = [f"{layout.x} across", *([f"{layout.y} down"] if layout.y else []),
                   *([f"one panel per {', '.join(layout.facet)}"] if layout.facet else []),
                   *([f"median over {layout.seeds} seeds"] if layout.seeds > 1 else [])]
         facts.append(f"figures: {', '.join(placed)}")
-    cells = _cell_summary(trials, history, layout) if not trials.empty else None
+    cells = _cell_summary(trials, history, layout, validation) if not trials.empty else None
     if cells is not None and held_fact is not None:
-        cells = _with_validation(cells, trials, layout)
+        cells = _with_validation(cells, trials, layout, history)
     # a sampled search's points are scattered: no grid of cells to glance at or explore
-    glance = at_a_glance(trials, history, layout, cells) if search is None else pd.DataFrame()
+    glance = (at_a_glance(trials, history, layout, cells, validation=validation)
+              if search is None else pd.DataFrame())
     said = answer(trials, layout, cells) if search is None else search_answer(trials, search)
     if cells is not None and held_fact is not None:
         said[1:1] = validation_answer(trials, layout, cells)
+    if not trials.empty and plots.mixed_metrics(trials):
+        said.append(plots.mixed_metrics(trials))
     sweep_time, invocations = sweep_times(manifest)
     return Contents(
         title=str(manifest.get("name") or directory.name),
@@ -275,14 +283,16 @@ def status_counts(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def at_a_glance(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
-                cells: pd.DataFrame | None = None) -> pd.DataFrame:
+                cells: pd.DataFrame | None = None, *,
+                validation: pd.DataFrame | None = None) -> pd.DataFrame:
     """The outcome map as text: for each row of the heatmaps, which x values fell in which
     outcome class (the same cells and classes as the outcome figure). `cells`: the layout's
-    plots.cell_frame, when the caller has it already."""
+    plots.cell_frame, when the caller has it already; `validation`: the held-out rows, which
+    judge the trials that select them."""
     if layout.x is None or trials.empty:
         return pd.DataFrame()
     if cells is None:
-        cells = plots.cell_frame(trials, history, layout)
+        cells = plots.cell_frame(trials, history, layout, validation=validation)
     rows = [c for c in (*layout.facet, layout.y) if c is not None]
     groups = plots.facet_keys(trials, Layout(None, None, tuple(rows), 1)) if rows else [()]
     classes = [name for name, *_ in plots.OUTCOMES if name in set(cells["outcome"])]
@@ -310,10 +320,10 @@ def _shown_parameters(trials: pd.DataFrame, layout: Layout) -> list[str]:
 
 
 def best_trials(trials: pd.DataFrame, layout: Layout, top: int = BEST_TRIALS) -> pd.DataFrame:
-    """The trials with the lowest final error; diverged and failed ones never rank. With
-    held-out rows, their errors on them too."""
-    ranked = trials[trials["final_error"].notna()]
-    ranked = ranked.sort_values(["final_error", "trial"], kind="stable").head(top)
+    """The trials with the best final error (tables.ranked: the lowest error, the highest
+    accuracy); diverged and failed ones never rank. With held-out rows, their errors on them
+    too."""
+    ranked = tables.ranked(trials).head(top)
     columns = ["trial", *_shown_parameters(trials, layout), *BEST_TRIAL_OUTCOMES,
                *(BEST_TRIAL_VALIDATION if plots.has_validation(trials) else ())]
     return ranked[columns].reset_index(drop=True)
@@ -340,12 +350,14 @@ def _cells(frame: pd.DataFrame) -> pd.DataFrame:
 
 # --- one row per cell: what the answer and the explorer read ------------------------------
 
-def _cell_summary(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+def _cell_summary(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
+                  validation: pd.DataFrame | None = None) -> pd.DataFrame:
     """plots.cell_frame's cells (the figures' own numbers: median error, outcome, converged
     share) with, per cell, its index (`cell`), the median best error (`best`) and its trials
-    per status (`n_converged`, ...); groupbys over the trials only."""
+    per status (`n_converged`, ...); groupbys over the trials only, but for the outcomes, which
+    read the history (`validation`: its held-out rows)."""
     keys = layout.keys
-    cells = plots.cell_frame(trials, history, layout)
+    cells = plots.cell_frame(trials, history, layout, validation=validation)
     if not keys:
         grouped = trials.assign(_all="all").groupby("_all", sort=False)
         cells = cells.assign(_all="all")
@@ -360,33 +372,37 @@ def _cell_summary(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout) -
     return cells.reset_index(drop=True).assign(cell=np.arange(len(cells)))
 
 
-def _with_validation(cells: pd.DataFrame, trials: pd.DataFrame, layout: Layout) -> pd.DataFrame:
-    """The cells with their median final validation error (`validation`) and median gap
-    (`gap`, validation minus training), as plots.validation_cells computes them."""
-    held = plots.validation_cells(trials, layout).rename(columns={"error": "validation"})
+def _with_validation(cells: pd.DataFrame, trials: pd.DataFrame, layout: Layout,
+                     history: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The cells with their median final validation error (`validation`), training error
+    (`train_error`) and median gap (`gap`, validation minus training), as
+    plots.validation_cells computes them (`history`: the training rows)."""
+    held = plots.validation_cells(trials, layout, history).rename(
+        columns={"error": "validation"})
+    columns = ["validation", "train_error", "gap"]
     if not layout.keys:
-        return cells.assign(validation=held["validation"].iloc[0], gap=held["gap"].iloc[0])
-    return cells.merge(held[[*layout.keys, "validation", "gap"]], on=layout.keys, how="left")
+        return cells.assign(**{c: held[c].iloc[0] for c in columns})
+    return cells.merge(held[[*layout.keys, *columns]], on=layout.keys, how="left")
 
 
 def validation_answer(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame) -> list[str]:
     """The answer's sentence on the held-out rows: the best cell there, its error on both
     sides and the gap, and how the best cell on the training rows does there."""
-    metric = _metric(trials)
+    metric = _metric_names(trials)
     median = "median " if layout.seeds > 1 else ""
     finite = cells[np.isfinite(cells["validation"].to_numpy(dtype=float))]
     if finite.empty:
         return ["No trial finished with a finite error on the held-out rows."]
-    best = finite.loc[finite["validation"].idxmin()]
+    best = finite.loc[plots.best_first(finite, "validation").idxmin()]
     where = ", ".join(f"{c} = {plots.value_label(c, best[c])}" for c in
                       (layout.x, layout.y, *layout.facet) if c is not None)
     which = f"the best cell is {where}" if where else "the result"
     text = (f"On the held-out rows, never trained on, {which}: {median}final validation {metric} "
-            f"{_number(best['validation'])}, against {_number(best['error'])} on the training "
-            f"rows (gap {float(best['gap']):+.3g})")
-    trained = cells[np.isfinite(cells["error"].to_numpy(dtype=float))]
+            f"{_number(best['validation'])}, against {_number(best['train_error'])} on the "
+            f"training rows (gap {float(best['gap']):+.3g}{_gap_sign(trials)})")
+    trained = cells[np.isfinite(cells["train_error"].to_numpy(dtype=float))]
     if where and not trained.empty:
-        first = trained.loc[trained["error"].idxmin()]
+        first = trained.loc[plots.best_first(trained, "train_error").idxmin()]
         if first["cell"] != best["cell"] and np.isfinite(first["validation"]):
             text += (f"; the best cell on the training rows has {metric} "
                      f"{_number(first['validation'])} there")
@@ -394,13 +410,19 @@ def validation_answer(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame)
 
 
 def _metric(trials: pd.DataFrame) -> str:
-    """The metric the figures use: the sweep's own, or mae when trials differ."""
-    metrics = plots.ordered_values("metric", trials["metric"])
-    return str(metrics[0]) if len(metrics) == 1 else "mae"
+    """The metric the curves use: the sweep's own, or mae when trials differ (the answer
+    then says so: plots.mixed_metrics)."""
+    return plots.figure_metric(trials)
 
 
-def _tolerance(trials: pd.DataFrame) -> str:
-    return "/".join(f"{t:g}" for t in plots.ordered_values("tolerance", trials["tolerance"]))
+def _metric_names(trials: pd.DataFrame) -> str:
+    """The trials' metrics as the final error holds them: "accuracy", "mae/sse"."""
+    return "/".join(str(m) for m in plots.ordered_values("metric", trials["metric"]))
+
+
+def _gap_sign(trials: pd.DataFrame) -> str:
+    """Which way the gap is worse, for a score, whose gap reads the other way round."""
+    return "; negative: worse on the held-out rows" if plots.scored(trials) else ""
 
 
 def _where(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame,
@@ -478,7 +500,7 @@ def answer(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame | None) -> 
     and error, where most seeds converge, where most diverge, and how many failed."""
     if cells is None or trials.empty:
         return ["The tables hold no trials yet."]
-    metric, tolerance = _metric(trials), _tolerance(trials)
+    metric, goal = _metric_names(trials), plots.goal(trials)
     seeds = layout.seeds > 1
     median = "median " if seeds else ""
     sentences = []
@@ -486,7 +508,7 @@ def answer(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame | None) -> 
     if finite.empty:
         sentences.append("No trial finished with a finite error.")
     else:
-        best = finite.loc[finite["error"].idxmin()]
+        best = finite.loc[plots.best_first(finite, "error").idxmin()]
         where = ", ".join(f"{c} = {plots.value_label(c, best[c])}" for c in
                           (layout.x, layout.y, *layout.facet) if c is not None)
         text = (f"The best {'cell' if layout.keys else 'result'}"
@@ -497,7 +519,7 @@ def answer(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame | None) -> 
         converged = round(float(best["converged_share"]) * int(best["seeds"]))
         if converged and np.isfinite(best["converged_epoch"]):
             text += (f"; {converged} of {int(best['seeds'])} seeds" if seeds else "; it") + \
-                f" reached {metric} <= {tolerance} by epoch {best['converged_epoch']:.0f}"
+                f" reached {goal} by epoch {best['converged_epoch']:.0f}"
             text += " (median)" if converged > 1 else ""
         sentences.append(text + ".")
     if layout.x is None:
@@ -506,12 +528,12 @@ def answer(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame | None) -> 
     some = cells["converged_share"] > 0
     if majority.any():
         sentences.append(f"{'Most seeds converge' if seeds else 'Trials converge'} (reach "
-                         f"{metric} <= {tolerance}) at {_where(trials, layout, cells, majority)}.")
+                         f"{goal}) at {_where(trials, layout, cells, majority)}.")
     elif some.any():
-        sentences.append(f"No cell converges in most of its seeds; some seeds reach {metric} "
-                         f"<= {tolerance} at {_where(trials, layout, cells, some)}.")
+        sentences.append(f"No cell converges in most of its seeds; some seeds reach {goal} "
+                         f"at {_where(trials, layout, cells, some)}.")
     else:
-        sentences.append(f"No trial reaches {metric} <= {tolerance}.")
+        sentences.append(f"No trial reaches {goal}.")
     diverged = cells["diverged"] / cells["seeds"] > 0.5
     if diverged.any():
         sentences.append(f"{'Most seeds diverge' if seeds else 'Trials diverge'} (a weight or "
@@ -640,7 +662,7 @@ def search_answer(trials: pd.DataFrame, searched: Searched) -> list[str]:
     """The page's first paragraph for a sampled search: the best point and its error, how many
     points converge and diverge (in most of their trials), how many trials failed."""
     search, points = searched.search, searched.points
-    metric, tolerance = _metric(trials), _tolerance(trials)
+    metric = _metric(trials)
     drawn = f"the {len(points)} points the {search.method} search drew"
     finite = points[np.isfinite(points["final_error"].to_numpy(dtype=float))]
     if finite.empty:
@@ -653,8 +675,7 @@ def search_answer(trials: pd.DataFrame, searched: Searched) -> list[str]:
                      f"{_number(best['final_error'])}."]
     repeated = bool((points["trials"] > 1).any())
     most = " in most of their trials" if repeated else ""
-    reach = (f"reach the tolerance {tolerance} on {metric}" if "/" not in tolerance
-             else f"reach their own tolerance on {metric}")
+    reach = f"reach {plots.goal(trials)}"
     for column, verb, what in (("converged", "converge", reach),
                                ("diverged", "diverge", "a weight or the error overflows")):
         count = int((points[column] * 2 > points["trials"]).sum())
@@ -718,11 +739,12 @@ def explore_data(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
             out[-1].update(validation=_json_number(values["validation"]),
                            gap=_json_number(values["gap"]),
                            held={"e": curve["e"], "m": curve["m"]})
-    errors = cells["error"].to_numpy(dtype=float)  # (cells,) inf: diverged
-    start = int(np.argmin(np.where(np.isfinite(errors), errors, np.inf)))  # the best cell
+    start = int(np.argmin(plots.best_first(cells, "error").to_numpy()))  # the best cell
     return {
         "title": title,
         "metric": metric,
+        # a score (accuracy): best when highest, drawn on a linear scale; else log scales
+        "higher": metric in HIGHER_IS_BETTER,
         # the line drawn on the curves; with several tolerances, the strictest
         "tolerance": float(np.min(trials["tolerance"].to_numpy(dtype=float))),
         "x": {"name": layout.x, "title": plots.axis_title(layout.x),
@@ -936,6 +958,15 @@ EXPLORE = ("Point at a cell to see its learning curve ({metric} against epoch, b
            "{metric}, log scale; grey cells marked \u00d7 diverged. Curves hold at most "
            "{points} log-spaced epochs.")
 
+# ... for a score (accuracy), best when highest: linear scales, light still the better.
+EXPLORE_SCORE = ("Point at a cell to see its learning curve ({metric} against epoch, epoch on a "
+                 "log scale, {metric} on a linear one: the line is the median over the cell's "
+                 "seeds, the band their range) and its numbers; click a cell, or press Enter "
+                 "on it, to keep it (the kept cell's curve stays behind, dashed grey, for "
+                 "comparison). Colours: final {metric}, linear scale, light where higher "
+                 "(better); grey cells marked \u00d7 diverged. Curves hold at most {points} "
+                 "log-spaced epochs.")
+
 EXPLORE_VALIDATION = (" The dashed line of the same colour is the median on the held-out "
                       "validation rows, which the network never trains on.")
 
@@ -1063,7 +1094,8 @@ def _html_search(search: SearchPart, pictures: Sequence[Picture]) -> list[str]:
 
 
 def _explorer(data: dict[str, Any]) -> str:
-    note = EXPLORE.format(metric=data["metric"], points=data["points"])
+    note = (EXPLORE_SCORE if data.get("higher") else EXPLORE).format(metric=data["metric"],
+                                                                     points=data["points"])
     if data.get("validation"):
         note += EXPLORE_VALIDATION
     return (f'<section id="explore"><p>{html.escape(note)}</p>'

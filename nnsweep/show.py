@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from nnsweep import tables
-from nnsweep.result import STATUSES
+from nnsweep.result import HIGHER_IS_BETTER, STATUSES
 from nnsweep.store import Results
 from nnsweep.text import terminal_safe
 
@@ -59,7 +59,7 @@ def render(results: Results, *, top: int = 10, width: int = 120) -> str:
 
     axes = [a for a in manifest.get("axes", []) if a in results.trials.columns]
     best = best_trials(results, top)
-    table = Table(title=f"best {len(best)} trials by final error")
+    table = Table(title=f"best {len(best)} trials by {_ranking(results.trials)}")
     columns = ["trial", *axes, "status", "final_error",
                *(["final_validation_error"] if held else []), "converged_epoch"]
     for column in columns:
@@ -134,13 +134,35 @@ def validation_line(trials: pd.DataFrame) -> str:
     measured = trials[trials["final_validation_error"].notna()]
     if measured.empty:
         return ""
-    best = measured.sort_values(["final_validation_error", "trial"], kind="stable").iloc[0]
-    gap = (measured["final_validation_error"] - measured["final_error"]).median()
+    higher = measured["metric"].astype(str).isin(sorted(HIGHER_IS_BETTER))
+    held = measured["final_validation_error"].astype("float64")
+    best = measured.assign(_key=held.where(~higher, -held)).sort_values(
+        ["_key", "trial"], kind="stable").iloc[0]  # the lowest error, the highest accuracy
     metric = "/".join(sorted(str(m) for m in trials["metric"].unique()))
+    scores = set(trials["metric"].astype(str)) <= HIGHER_IS_BETTER
+    selects = measured["select"].astype("string").fillna("train") == "validation" \
+        if "select" in measured else pd.Series(False, index=measured.index)
+    if selects.any():  # their final error is the held-out rows'; the training one is unknown
+        return (f"validation: best final {metric} on the held-out rows "
+                f"{best['final_validation_error']:.6g} (trial {best['trial']}); the held-out "
+                f"rows decide (select = validation) for {int(selects.sum())} of "
+                f"{len(measured)} trials")
+    gap = (measured["final_validation_error"] - measured["final_error"]).median()
+    worse = "; negative: worse on the held-out rows" if scores else ""
     return (f"validation: best final {metric} on the held-out rows "
             f"{best['final_validation_error']:.6g} (trial {best['trial']}, training "
             f"{best['final_error']:.6g}); median gap {gap:+.3g} (validation minus training, "
-            f"{len(measured)} trials)")
+            f"{len(measured)} trials{worse})")
+
+
+def _ranking(trials: pd.DataFrame) -> str:
+    """What the best trials are ranked by, in the table's title."""
+    metrics = {str(m) for m in trials["metric"].dropna()}
+    split = ("validation" in set(trials["select"].astype("string").fillna("train"))
+             if "select" in trials else False)
+    what = "final error" if not metrics or not metrics <= HIGHER_IS_BETTER \
+        else f"final {'/'.join(sorted(metrics))}, highest first"
+    return what + (" (select = validation)" if split else "")
 
 
 def _cell(value: object) -> Text:

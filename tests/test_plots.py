@@ -11,10 +11,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import HELD_OUT_GRID, HELD_OUT_ROWS, SMALL_FIXED, SMALL_GRID, sweep_frames
+from helpers import (
+    CLASSIFIER_FIXED,
+    CLASSIFIER_GRID,
+    CLASSIFIER_HELD_OUT,
+    HELD_OUT_GRID,
+    HELD_OUT_ROWS,
+    SMALL_FIXED,
+    SMALL_GRID,
+    sweep_frames,
+)
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.collections import Collection, LineCollection, PolyCollection
+from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.transforms import Bbox
@@ -878,3 +888,137 @@ def test_held_out_figures_cost_per_cell_not_per_seed_or_epoch(drawn: Drawn,
                 assert max(len(seg) for seg in segments(lines)) <= plots.MAX_CURVE_POINTS + 2
         drawn.clear()
     assert artists[0] == artists[1]
+
+
+# --- a classifier: a higher accuracy is better --------------------------------------------
+
+def held_out_frames(grid: dict[str, list[Any]], fixed: dict[str, Any],
+                    share: float) -> dict[str, pd.DataFrame]:
+    """`grid` trained for real on HELD_OUT_ROWS moons, `share` of them held out: the tables as
+    the report reads them (training rows in history, the held-out rows in validation)."""
+    data = builtin("moons", rows=HELD_OUT_ROWS).split(share)
+    frames = sweep_frames(grid, fixed, x=data.x, y=data.y, validation=data.validation)
+    history = frames["history"]
+    return {**frames, "history": tables.training(history),
+            "validation": history[history["split"] == "validation"].reset_index(drop=True),
+            "tidy": history}
+
+
+@pytest.fixture(scope="module")
+def classifier() -> dict[str, pd.DataFrame]:
+    """helpers.CLASSIFIER_GRID: accuracy on moons, the held-out rows deciding."""
+    return held_out_frames(CLASSIFIER_GRID, CLASSIFIER_FIXED, CLASSIFIER_HELD_OUT)
+
+
+def luminance(colour: Any) -> float:
+    red, green, blue, _ = colour
+    return float(0.2126 * red + 0.7152 * green + 0.0722 * blue)
+
+
+def mesh_of(fig: Figure) -> Any:
+    [ax] = panels(fig)
+    [mesh] = [c for c in ax.collections if hasattr(c, "get_array") and c.get_array() is not None]
+    return mesh
+
+
+def test_a_diverged_seed_counts_as_the_lowest_accuracy_in_its_cell() -> None:
+    params = [TrialParams(loss="cross_entropy", metric="accuracy", seed=s) for s in range(3)]
+    trials = trials_of(*params, statuses=["not_converged", "not_converged", "diverged"])
+    trials["final_error"] = [0.9, 0.8, np.nan]
+    cells = plots.cell_frame(trials, tables.empty(tables.HISTORY_SCHEMA),
+                             plots.choose_layout(trials))
+    assert cells["error"].tolist() == [0.8]  # the median of 0.9, 0.8 and the worst
+    assert cells["error_high"].tolist() == [0.9] and cells["higher"].tolist() == [True]
+    both = trials.assign(status=["not_converged", "diverged", "diverged"])
+    assert plots.cell_frame(both, tables.empty(tables.HISTORY_SCHEMA),
+                            plots.choose_layout(both))["error"].tolist() == [np.inf]
+
+
+def test_the_heatmaps_of_an_accuracy_are_linear_and_light_where_highest(
+        classifier: dict[str, pd.DataFrame], small: dict[str, pd.DataFrame], drawn: Drawn,
+        tmp_path: Path) -> None:
+    trials = classifier["trials"]
+    layout = plots.choose_layout(trials)
+    plots.heatmaps(trials, classifier["history"], layout, tmp_path, vector=False,
+                   validation=classifier["validation"])
+    plots.validation_heatmaps(trials, layout, tmp_path, vector=False,
+                              history=classifier["history"])
+    cells = plots.cell_frame(trials, classifier["history"], layout,
+                             validation=classifier["validation"])
+    for name, values in (("heatmap_final_error", cells["error"]),
+                         ("heatmap_validation_error",
+                          plots.validation_cells(trials, layout, classifier["history"])["error"])):
+        fig, picture = figure_named(drawn, name)
+        mesh = mesh_of(fig)
+        assert type(mesh.norm) is Normalize  # linear, not LogNorm
+        assert (mesh.norm.vmin, mesh.norm.vmax) == (values.min(), values.max())
+        colours = mesh.get_cmap()
+        assert luminance(colours(mesh.norm(values.max()))) > \
+            luminance(colours(mesh.norm(values.min())))  # the best is the light end
+        assert "linear colour scale; light: higher, better" in picture.caption
+    _, final = figure_named(drawn, "heatmap_final_error")
+    assert "on the held-out validation rows, as select = validation asks" in final.caption
+    gap_fig, gap = figure_named(drawn, "heatmap_generalization_gap")
+    assert mesh_of(gap_fig).get_cmap().name == "RdBu"  # a lower score held out is red
+    assert "negative (red): the network scores lower on the rows it never saw" in gap.caption
+    drawn.clear()
+    plots.heatmaps(small["trials"], small["history"], plots.choose_layout(small["trials"]),
+                   tmp_path, vector=False)
+    errors = mesh_of(figure_named(drawn, "heatmap_final_error")[0])
+    assert isinstance(errors.norm, LogNorm) and errors.get_cmap().name == "viridis_r"
+
+
+def test_the_gap_of_trials_the_held_out_rows_decide_is_against_their_training_rows(
+        classifier: dict[str, pd.DataFrame]) -> None:
+    trials, history = classifier["trials"], classifier["tidy"]
+    last = history[history["epoch"] == history.groupby("trial")["epoch"].transform("max")]
+    final = last.pivot(index="trial", columns="split", values="accuracy")
+    assert (final["validation"] == trials.set_index("trial")["final_error"].reindex(
+        final.index)).all()
+    gaps = trials.assign(gap=trials["trial"].map(final["validation"] - final["train"]))
+    expected = gaps.groupby(["hidden", "alpha"])["gap"].median().astype("float64")
+    cells = plots.validation_cells(trials, plots.choose_layout(trials),
+                                   classifier["history"]).set_index(["hidden", "alpha"])
+    pd.testing.assert_series_equal(cells["gap"].sort_index(), expected.sort_index(),
+                                   check_names=False)
+    assert (cells["gap"] != 0).any()
+
+
+def test_accuracy_curves_are_on_a_linear_axis_against_log_epochs(
+        classifier: dict[str, pd.DataFrame], drawn: Drawn, tmp_path: Path) -> None:
+    fig, picture = held_curves(classifier, drawn, tmp_path)
+    axes = panels(fig)
+    assert {ax.get_yscale() for ax in axes} == {"linear"}
+    assert {ax.get_xscale() for ax in axes} == {"log"}
+    assert axes[0].get_ylabel() == "accuracy (higher is better)"
+    low, high = axes[0].get_ylim()
+    drawn_y = np.concatenate([np.concatenate(segments(c))[:, 1] for ax in axes
+                              for c in ax.collections if isinstance(c, LineCollection)])
+    assert low < drawn_y.min() and drawn_y.max() < high  # nothing clipped, no floor
+    assert drawn_y.min() < 0.5  # accuracies as they are: a low one is not lifted
+    assert picture.caption.startswith("Accuracy (linear scale, higher is better) against epoch")
+    assert "a dashed line below its solid one means the network does worse" in picture.caption
+
+
+@pytest.mark.parametrize("fixed", [CLASSIFIER_FIXED, SMALL_FIXED], ids=["accuracy", "mae"])
+def test_a_one_axis_line_draws_the_held_out_rows_dashed(fixed: dict[str, Any], drawn: Drawn,
+                                                        tmp_path: Path) -> None:
+    frames = held_out_frames({"alpha": [0.003, 0.01, 0.1], "seed": [1, 2]}, fixed, 0.3)
+    trials = frames["trials"]
+    layout = plots.choose_layout(trials)
+    plots.final_error_line(trials, frames["history"], layout, tmp_path, vector=False,
+                           validation=frames["validation"])
+    fig, picture = figure_named(drawn, "final_error")
+    [ax] = panels(fig)
+    [solid] = [line for line in ax.lines if line.get_linestyle() == "-"]
+    [dashed] = [line for line in ax.lines if line.get_linestyle() == "--"]
+    cells = plots.validation_cells(trials, layout, frames["history"]).sort_values("alpha")
+    np.testing.assert_array_equal(np.asarray(dashed.get_ydata(), dtype=float), cells["error"])
+    np.testing.assert_array_equal(np.asarray(solid.get_ydata(), dtype=float),
+                                  cells["train_error"])
+    assert solid.get_color() == dashed.get_color()
+    assert ax.get_yscale() == ("linear" if fixed.get("metric") == "accuracy" else "log")
+    assert "dashed, open squares: on the held-out validation rows" in picture.caption
+    legend = ax.get_legend()
+    assert legend is not None
+    assert any("held-out validation rows" in t.get_text() for t in legend.get_texts())

@@ -12,6 +12,7 @@ import html
 import json
 import re
 import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,21 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import HELD_OUT_GRID, HELD_OUT_ROWS, ROOT, svg_tick_points, write_results
+from helpers import (
+    CLASSIFIER_FIXED,
+    CLASSIFIER_GRID,
+    CLASSIFIER_HELD_OUT,
+    HELD_OUT_GRID,
+    HELD_OUT_ROWS,
+    ROOT,
+    SMALL_FIXED,
+    svg_tick_points,
+    write_results,
+)
 from matplotlib.figure import Figure
 from PIL import Image
 
-from nnsweep import plots, store, tables
+from nnsweep import outcomes, plots, store, tables
 from nnsweep.errors import NnsweepError, ResultsError, UnknownTrial
 from nnsweep.params import TrialParams
 from nnsweep.plots import Layout
@@ -33,13 +44,17 @@ from nnsweep.report import (
     CURVE_POINTS,
     LEGIBLE_PX,
     MIN_CURVE_POINTS,
+    Contents,
+    at_a_glance,
     best_trials,
     build_report,
     choose_layout,
     curve_points,
+    embedded_json,
     explore_script,
     gather,
     held_out,
+    held_out_history,
     png_size,
     read_tables,
     render_html,
@@ -723,3 +738,165 @@ def test_the_explorer_holds_each_cells_held_out_curve_and_gap(held: Path, small:
     assert "validation" not in plain
     assert not any("held" in cell or "gap" in cell for cell in plain["cells"])
 
+
+
+# --- a classifier: the highest accuracy is the best, the held-out rows decide -------------
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A classifier on moons whose held-out accuracy decides (select = "validation"): its
+    folder, before any report."""
+    return write_results(tmp_path_factory.mktemp("classifier") / "results", CLASSIFIER_GRID,
+                         CLASSIFIER_FIXED, held_out=CLASSIFIER_HELD_OUT, name="moons",
+                         description="accuracy on moons")
+
+
+def _contents(directory: Path) -> Contents:
+    """What the page would say, without drawing its figures."""
+    results = store.load_results(directory)
+    frames = read_tables(directory)
+    layout = choose_layout(frames["trials"], results.manifest)
+    return gather(directory, frames, results.manifest, layout, [],
+                  validation=held_out_history(results.history))
+
+
+def test_outcomes_under_select_validation_are_judged_on_the_held_out_rows(
+        classifier: Path) -> None:
+    results = store.load_results(classifier)
+    trials, history = results.trials, results.history
+    assert set(trials["select"]) == {"validation"}
+    held, trained = history[history["split"] == "validation"], tables.training(history)
+    layout = choose_layout(trials, results.manifest)
+    on_held = at_a_glance(trials, held, layout)  # every trial judged on its held-out rows
+    assert not on_held.equals(at_a_glance(trials, trained, layout))  # the two tell apart
+    assert _contents(classifier).glance.equals(on_held)
+    frames = read_tables(classifier)
+    assert plots.trial_outcomes(trials, frames["history"], held_out_history(history)).tolist() \
+        == outcomes.trial_outcomes(trials, held).tolist()
+
+
+def test_the_answer_names_the_cell_of_the_highest_accuracy(classifier: Path) -> None:
+    trials = read_tables(classifier)["trials"]
+    assert (trials["status"] != "diverged").all()
+    medians = trials.groupby(["alpha", "hidden"])["final_error"].median()
+    alpha, hidden = medians.idxmax()
+    assert (medians == medians.max()).sum() == 1 and medians.min() < medians.max()
+    said = _contents(classifier).answer
+    assert said[0].startswith(f"The best cell is alpha = {plots.value_label('alpha', alpha)}, "
+                              f"hidden = {hidden}: median final accuracy "
+                              f"{medians.max():.3g} over 2 seeds")
+    tolerance = CLASSIFIER_FIXED["tolerance"]
+    assert f"reached accuracy >= {1 - tolerance:g} by epoch" in said[0]
+    assert f"Most seeds converge (reach accuracy >= {1 - tolerance:g}) at alpha " \
+        f"{plots.value_label('alpha', alpha)} for hidden {hidden}." in said
+
+
+def test_the_held_out_answer_names_the_highest_validation_accuracy_and_the_real_gap(
+        classifier: Path) -> None:
+    """select = "validation" makes the final error the held-out accuracy; the training
+    accuracy and the gap come from the history's last training row."""
+    results = store.load_results(classifier)
+    trials, history = results.trials, results.history
+    last = tables.training(history).sort_values("epoch").groupby("trial")["accuracy"].last()
+    seeds = trials.assign(training=trials["trial"].map(last))
+    seeds = seeds.assign(gap=seeds["final_validation_error"] - seeds["training"])
+    cells = seeds.groupby(["alpha", "hidden"])[["final_validation_error", "training",
+                                                "gap"]].median()
+    alpha, hidden = cells["final_validation_error"].idxmax()
+    best = cells.loc[(alpha, hidden)]
+    assert best["gap"] != 0  # training and held-out accuracies differ
+    said = _contents(classifier).answer[1]
+    assert said == (f"On the held-out rows, never trained on, the best cell is alpha = "
+                    f"{plots.value_label('alpha', alpha)}, hidden = {hidden}: median final "
+                    f"validation accuracy {best['final_validation_error']:.3g}, against "
+                    f"{best['training']:.3g} on the training rows (gap {best['gap']:+.3g}; "
+                    "negative: worse on the held-out rows).")
+
+
+def test_the_best_trials_are_the_highest_accuracies(classifier: Path) -> None:
+    trials = read_tables(classifier)["trials"]
+    best = _contents(classifier).best
+    assert best["final_error"].tolist() == sorted(trials["final_error"], reverse=True)[:10]
+    assert best["trial"].tolist() == tables.ranked(trials)["trial"].head(10).tolist()
+    frames = read_tables(classifier)
+    top = trials.set_index("trial").loc[plots.default_trial(trials, frames["directions"])]
+    assert top["final_error"] == trials["final_error"].max()  # the direction maps' trial
+    assert "best means the best final accuracy on the held-out validation rows, as select " \
+        "= validation asks" in _contents(classifier).facts
+
+
+def test_the_explorer_starts_at_the_highest_accuracy_and_says_its_scale_is_linear(
+        classifier: Path, unreported: Path) -> None:
+    data = _contents(classifier).explore
+    assert data is not None and data["higher"] is True
+    finals = [cell["final"] for cell in data["cells"]]
+    assert finals[data["start"]] == max(finals) and finals.count(max(finals)) == 1
+    page = render_html(_contents(classifier))
+    assert "accuracy on a linear one" in page and "light where higher (better)" in page
+    plain = _contents(unreported).explore
+    assert plain is not None and plain["higher"] is False
+    errors = [cell["final"] for cell in plain["cells"]]
+    assert errors[plain["start"]] == min(e for e in errors if e is not None)
+
+
+def test_trials_that_differ_in_metric_are_drawn_in_mae_and_the_page_says_so(
+        tmp_path: Path) -> None:
+    directory = write_results(tmp_path / "results", {"alpha": [0.1, 1.0],
+                                                     "metric": ["mae", "sse"]}, SMALL_FIXED)
+    contents = _contents(directory)
+    assert contents.answer[-1] == ("The trials differ in metric (mae, sse): the learning "
+                                   "curves and the explorer's curves draw every trial's mae, "
+                                   "each heatmap cell its trials' own metric.")
+    assert contents.explore is not None and contents.explore["metric"] == "mae"
+    assert "differ in metric" not in " ".join(_contents(write_results(
+        tmp_path / "one", {"alpha": [0.1, 1.0]}, SMALL_FIXED)).answer)
+
+
+NODE = shutil.which("node")
+LIGHT, DARK = "rgb(253,231,37)", "rgb(68,1,84)"  # the explorer's ramp: its best end, its worst
+
+
+def _explored(data: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """What the explorer's script draws from `data`, run under node (tests/explore_dom.js)."""
+    assert NODE is not None
+    (tmp_path / "data.json").write_text(embedded_json(data), encoding="utf-8")
+    (tmp_path / "explore.js").write_text(explore_script(), encoding="utf-8")
+    done = subprocess.run([NODE, str(ROOT / "tests" / "explore_dom.js"),
+                           str(tmp_path / "data.json"), str(tmp_path / "explore.js")],
+                          capture_output=True, text=True, timeout=60, check=True)
+    drawn: dict[str, Any] = json.loads(done.stdout)
+    return drawn
+
+
+@pytest.mark.skipif(NODE is None, reason="node not found on PATH: the explorer's script runs "
+                    "under it here (the browser tests run it in Chromium)")
+def test_the_explorer_colours_the_better_end_light_whichever_way_the_metric_points(
+        classifier: Path, unreported: Path, tmp_path: Path) -> None:
+    data = _contents(classifier).explore
+    assert data is not None
+    drawn = _explored(data, tmp_path)
+    finals = [cell["final"] for cell in data["cells"]]
+    assert drawn["fills"][finals.index(max(finals))] == LIGHT  # the highest accuracy
+    assert drawn["fills"][finals.index(min(finals))] == DARK
+    assert "accuracy (higher is better)" in drawn["curveTexts"]  # a linear axis
+    assert "median gap (validation \u2212 training; negative: worse held out)" in \
+        dict(drawn["numbers"])
+    plain = _contents(unreported).explore
+    assert plain is not None
+    drawn = _explored(plain, tmp_path)
+    errors = [cell["final"] for cell in plain["cells"]]
+    finite = [e for e in errors if e is not None]
+    assert drawn["fills"][errors.index(min(finite))] == LIGHT  # the lowest error
+    assert drawn["fills"][errors.index(max(finite))] == DARK
+    assert "mae (log scale)" in drawn["curveTexts"]
+
+
+@pytest.mark.slow
+def test_a_classifiers_report_draws_accuracy_on_linear_scales(classifier: Path,
+                                                              tmp_path: Path) -> None:
+    directory = copy_of(classifier, tmp_path)
+    build_report(directory)
+    text = (directory / "report.md").read_text(encoding="utf-8")
+    assert "linear colour scale; light: higher, better" in text
+    assert "a dashed line below its solid one means the network does worse" in text
+    assert "negative (red): the network scores lower on the rows it never saw" in text
