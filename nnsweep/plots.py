@@ -774,10 +774,13 @@ def heatmaps(
     text = _value_text(trials)
     error_panels = grid.panels(lambda c: float(c["error"]), lambda c: text(c["error"]))
     norm, cmap, scale = value_scale(trials, [p.values for p in error_panels])
-    title = "Median final error" if layout.seeds > 1 else "Final error"
-    fig = grid.figure(error_panels, title=f"{title} ({metric}) {over}", norm=norm,
+    # an accuracy is no error: the title names the score itself
+    title = ("Median final " if layout.seeds > 1 else "Final ") + (
+        metric if scored(trials) else "error")
+    named = title if scored(trials) else f"{title} ({metric})"
+    fig = grid.figure(error_panels, title=f"{named} {over}", norm=norm,
                       cmap=cmap, colorbar=f"final {metric} ({scale})")
-    pictures.append(_save(fig, out, "heatmap_final_error", f"{title} ({metric})",
+    pictures.append(_save(fig, out, "heatmap_final_error", named,
                           f"{title} ({median}{metric} at the last epoch"
                           f"{' ' + split if split else ''}, {_colour_words(scale)}) "
                           f"{over}{per}; "

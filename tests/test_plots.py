@@ -956,8 +956,9 @@ def test_the_heatmaps_of_an_accuracy_are_linear_and_light_where_highest(
         assert luminance(colours(mesh.norm(values.max()))) > \
             luminance(colours(mesh.norm(values.min())))  # the best is the light end
         assert "linear colour scale; light: higher, better" in picture.caption
-    _, final = figure_named(drawn, "heatmap_final_error")
+    final_fig, final = figure_named(drawn, "heatmap_final_error")
     assert "on the held-out validation rows, as select = validation asks" in final.caption
+    assert final_fig.texts[0].get_text().startswith("Median final accuracy over")  # no "error"
     gap_fig, gap = figure_named(drawn, "heatmap_generalization_gap")
     assert mesh_of(gap_fig).get_cmap().name == "RdBu"  # a lower score held out is red
     assert "negative (red): the network scores lower on the rows it never saw" in gap.caption
