@@ -187,6 +187,8 @@ def test_the_edges_table_reads_back_the_same_from_parquet_csv_and_load_results(
     assert ran.edges is not None and loaded.edges is not None
     pd.testing.assert_frame_equal(loaded.edges, ran.edges)
     pd.testing.assert_frame_equal(tables.read_csv(out / "edges.csv"), ran.edges)
+    plain = pd.read_csv(out / "edges.csv", dtype=tables.SCHEMAS["edges"]).fillna({"hidden": ""})
+    pd.testing.assert_frame_equal(plain, ran.edges)  # as the README reads any table
     pd.testing.assert_frame_equal(pd.read_parquet(out / "edges.parquet").pipe(
         tables.typed, tables.EDGES_SCHEMA), ran.edges)
     # a torn generation is rebuilt from the journal, edges too

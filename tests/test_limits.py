@@ -20,7 +20,7 @@ import pytest
 from helpers import run_cli, write_spec
 
 import nnsweep
-from nnsweep import planner, plots, tables
+from nnsweep import planner, plots, store, tables
 from nnsweep.__main__ import main
 from nnsweep.errors import NnsweepError, NnsweepWarning
 from nnsweep.params import hidden_order
@@ -246,7 +246,7 @@ def test_the_summary_and_the_figures_order_hidden_by_layer_sizes(hidden_sweep: R
     assert plots.ordered_values("hidden", hidden_sweep.trials["hidden"]) == ["", "4", "16", "3-2"]
 
 
-@pytest.mark.parametrize("name", list(tables.SCHEMAS))
+@pytest.mark.parametrize("name", store.TABLES)  # a grid's tables (test_edge reads an edges one)
 def test_a_csv_table_reads_back_without_naming_its_schema(hidden_sweep: Results, name: str
                                                           ) -> None:
     saved = pd.read_parquet(hidden_sweep.directory / f"{name}.parquet")
@@ -263,11 +263,11 @@ def test_a_renamed_csv_table_is_told_by_its_columns(hidden_sweep: Results, tmp_p
 def test_a_csv_that_is_no_results_table_asks_for_the_schema(tmp_path: Path) -> None:
     other = write_spec(tmp_path, "a,b\n1,2\n", "other.csv")
     with pytest.raises(ValueError, match=r"not one of nnsweep's tables \(trials, history, "
-                       r"directions, summary\); pass the schema"):
+                       r"directions, summary, edges\); pass the schema"):
         tables.read_csv(other)
 
 
-@pytest.mark.parametrize("name", list(tables.SCHEMAS))
+@pytest.mark.parametrize("name", store.TABLES)
 def test_plain_pandas_reads_the_same_frame_as_the_readme_shows(hidden_sweep: Results, name: str
                                                                ) -> None:
     path = hidden_sweep.directory / f"{name}.csv"
