@@ -29,6 +29,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -122,15 +123,81 @@ def _unchanged(delta: NDArray[np.float64], out: NDArray[np.float64]) -> None:
 
 @functools.cache
 def _activation_loop(name: str) -> Kernel:
-    """z <- f(z) in place, the table's scalar form, for LLVM to vectorize in the kernel."""
+    """z <- f(z) in place for rows of `width` units: the table's scalar form, for LLVM to
+    vectorize in the kernel, or softmax over each row."""
+    if name == "softmax":
+        return _softmax
     f = _inlined(TABLE[name].scalar)
 
     @_inlined
-    def loop(z: NDArray[np.float64]) -> None:
+    def loop(z: NDArray[np.float64], width: int) -> None:
         for j in range(z.size):
             z[j] = f(z[j], _exp)
 
     return loop
+
+
+@_inlined
+def _softmax(z: NDArray[np.float64], width: int) -> None:
+    """Each row's exponentials over their sum, shifted by the row's largest value first, as
+    network.softmax computes them."""
+    for start in range(0, z.size, width):
+        top = z[start]
+        for j in range(start + 1, start + width):
+            top = z[j] if z[j] > top else top
+        total = 0.0
+        for j in range(start, start + width):
+            z[j] = _exp(z[j] - top)
+            total += z[j]
+        for j in range(start, start + width):
+            z[j] = z[j] / total
+
+
+@_jit
+def _no_score(p: NDArray[np.float64], y: NDArray[np.float64], n: int, width: int
+              ) -> tuple[float, float]:
+    """Not a classifier: neither right answers nor cross-entropy are computed."""
+    return 0.0, 0.0
+
+
+@_inlined
+def _softmax_score(p: NDArray[np.float64], y: NDArray[np.float64], n: int, width: int
+                   ) -> tuple[float, float]:
+    """The right answers of n rows of softmax outputs p (flat, rows of `width`) against
+    one-hot targets y (the largest probability's class is the target's, the first of equal
+    ones as numpy's argmax), and their summed cross-entropy, network.right_answers's and
+    network.cross_entropy's rules."""
+    right = 0.0
+    cross = 0.0
+    for i in range(n):
+        row = i * width
+        answer = 0
+        target = 0
+        for j in range(1, width):
+            answer = j if p[row + j] > p[row + answer] else answer
+            target = j if y[i, j] > y[i, target] else target
+        right += 1.0 if answer == target else 0.0
+        for j in range(width):
+            if y[i, j] != 0:  # a term whose target weight is 0 is 0, whatever its log
+                cross += -(y[i, j] * math.log(p[row + j]))
+    return right, cross
+
+
+@_inlined
+def _sigmoid_score(p: NDArray[np.float64], y: NDArray[np.float64], n: int, width: int
+                   ) -> tuple[float, float]:
+    """Right (row, output) pairs, p > 0.5 against y > 0.5, and the summed cross-entropy
+    -[y log p + (1 - y) log(1 - p)] of each output."""
+    right = 0.0
+    cross = 0.0
+    for i in range(n):
+        for j in range(width):
+            q, t = p[i * width + j], y[i, j]
+            right += 1.0 if (q > 0.5) == (t > 0.5) else 0.0
+            term = -(t * math.log(q)) if t != 0 else 0.0
+            rest = 1 - t
+            cross += term + (-(rest * math.log(1 - q)) if rest != 0 else 0.0)
+    return right, cross
 
 
 @functools.cache
@@ -149,14 +216,107 @@ def _derivative_loop(name: str) -> Kernel:
     return loop
 
 
+# A trial's settings as the kernel reads them: one row of `settings`, in this order.
+SETTINGS: tuple[str, ...] = ("alpha", "weight_decay", "momentum", "beta1", "beta2", "eps")
+ALPHA, WEIGHT_DECAY, MOMENTUM, BETA1, BETA2, EPS = range(len(SETTINGS))
+
+
+@_jit
+def _nothing_to_do(first: NDArray[np.float64], second: NDArray[np.float64]) -> None:
+    """A feature the kernel is not built for: nothing to compute."""
+
+
+@_jit
+def _no_decay(grad: NDArray[np.float64], weights: NDArray[np.float64],
+              settings: NDArray[np.float64]) -> None:
+    """weight_decay 0: the gradient as it is."""
+
+
+@_inlined
+def _decay(grad: NDArray[np.float64], weights: NDArray[np.float64],
+           settings: NDArray[np.float64]) -> None:
+    """g + weight_decay * w, before the optimizer sees g."""
+    decay = settings[WEIGHT_DECAY]
+    for j in range(grad.size):
+        grad[j] += decay * weights[j]
+
+
+@_jit
+def _sgd(grad: NDArray[np.float64], first: NDArray[np.float64], second: NDArray[np.float64],
+         settings: NDArray[np.float64], powers: NDArray[np.float64]) -> None:
+    """sgd: the gradient moves the weights."""
+
+
+@_inlined
+def _momentum(grad: NDArray[np.float64], first: NDArray[np.float64],
+              second: NDArray[np.float64], settings: NDArray[np.float64],
+              powers: NDArray[np.float64]) -> None:
+    """v = momentum * v + g, and v moves the weights."""
+    momentum = settings[MOMENTUM]
+    for j in range(grad.size):
+        first[j] = momentum * first[j] + grad[j]
+        grad[j] = first[j]
+
+
+@_inlined
+def _adam(grad: NDArray[np.float64], first: NDArray[np.float64], second: NDArray[np.float64],
+          settings: NDArray[np.float64], powers: NDArray[np.float64]) -> None:
+    """Adam's bias-corrected ratio of moments moves the weights; powers holds beta1 ** t and
+    beta2 ** t, advanced once per step before the layers' updates."""
+    beta1, beta2, eps = settings[BETA1], settings[BETA2], settings[EPS]
+    rest1, rest2 = 1 - beta1, 1 - beta2
+    fix1, fix2 = 1 - powers[0], 1 - powers[1]
+    for j in range(grad.size):
+        g = grad[j]
+        first[j] = beta1 * first[j] + rest1 * g
+        second[j] = beta2 * second[j] + rest2 * (g * g)
+        grad[j] = (first[j] / fix1) / (math.sqrt(second[j] / fix2) + eps)
+
+
+@_inlined
+def _advance_powers(powers: NDArray[np.float64], settings: NDArray[np.float64]) -> None:
+    """t one more: beta1 ** t and beta2 ** t as running products, as the loop keeps them."""
+    powers[0] *= settings[BETA1]
+    powers[1] *= settings[BETA2]
+
+
+_OPTIMIZERS: dict[str, Kernel] = {"sgd": _sgd, "momentum": _momentum, "adam": _adam}
+
+@dataclass(frozen=True)
+class Variant:
+    """What a kernel is built to train besides its pair of activations, all fixed by a batch
+    key: each feature is compiled in only where a batch uses it, so the plain loop compiles
+    and runs as it did, and a sweep compiles only the variants it trains."""
+
+    optimizer: str = "sgd"
+    decay: bool = False  # weight_decay > 0
+    classifier: bool = False  # loss = "cross_entropy": delta p - y, accuracy, cross-entropy
+
+    @classmethod
+    def of(cls, trial: TrialParams) -> Variant:
+        return cls(trial.optimizer, trial.weight_decay > 0, trial.classifier)
+
+    @property
+    def name(self) -> str:
+        """The features in a kernel's name (and so its cache file): none for the plain loop."""
+        parts = [] if self.optimizer == "sgd" else [self.optimizer]
+        parts += ["decay"] if self.decay else []
+        parts += ["xent"] if self.classifier else []
+        return "".join(f"_{part}" for part in parts)
+
+
+PLAIN = Variant()
+
+
 # --- where compiled kernels are kept ------------------------------------------------------
 
 # The one set of argument types a kernel is compiled for: C-ordered arrays, as train_batch
 # passes them, the data read-only.
-_F1, _I1, _I2 = types.float64[::1], types.int64[::1], types.int64[:, ::1]
+_F1, _F2 = types.float64[::1], types.float64[:, ::1]
+_I1, _I2 = types.int64[::1], types.int64[:, ::1]
 _DATA = types.Array(types.float64, 2, "C", readonly=True)
-SIGNATURE = types.boolean(_DATA, _DATA, _I2, _F1, _I1, _I1, _I1, types.boolean, types.boolean,
-                          types.int64, types.float64, types.int64, _F1, _F1)
+SIGNATURE = types.boolean(_DATA, _DATA, _I2, _F1, _I1, _I1, _F1, _F1, _F1, _I1, types.boolean,
+                          types.boolean, types.int64, _F1, types.int64, _F1, _F1, _F2)
 
 
 @functools.cache
@@ -300,19 +460,19 @@ def _cached(kernel: Kernel) -> Kernel:
 
 
 @functools.cache
-def kernel(hidden: str, output: str) -> Kernel:
-    """The training loop for one pair of activations, loaded from the cache or compiled (and
-    cached) on first use in this process, for SIGNATURE only."""
-    compiled = _cached(_training_loop(hidden, output))
+def kernel(hidden: str, output: str, variant: Variant = PLAIN) -> Kernel:
+    """The training loop for one pair of activations and one variant, loaded from the cache
+    or compiled (and cached) on first use in this process, for SIGNATURE only."""
+    compiled = _cached(_training_loop(hidden, output, variant))
     with _compiling(cache_folder(), compiled.py_func.__qualname__):
         compiled.compile(SIGNATURE)
     compiled.disable_compile()  # other argument types are a bug here, not a second compile
     return compiled
 
 
-def is_cached(hidden: str, output: str) -> bool:
-    """Whether the pair's kernel would load from the cache, not compile (without loading it)."""
-    loop = _cached(_training_loop(hidden, output))
+def is_cached(hidden: str, output: str, variant: Variant = PLAIN) -> bool:
+    """Whether the kernel would load from the cache, not compile (without loading it)."""
+    loop = _cached(_training_loop(hidden, output, variant))
     cache = loop._cache
     if _cache_class() is None or not isinstance(cache, _cache_class()):
         return False
@@ -323,13 +483,18 @@ def is_cached(hidden: str, output: str) -> bool:
         return False
 
 
-def _training_loop(hidden: str, output: str) -> Kernel:
+def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
     """The loop that trains one trial through a chunk of epochs, with the pair's activations
-    and derivatives built in (not compiled yet): a loop for every pair at once, chosen at run
-    time, compiled for several times as long."""
+    and derivatives and the variant's features built in (not compiled yet): a loop for every
+    pair and feature at once, chosen at run time, would compile for several times as long."""
     activate_hidden, activate_output = _activation_loop(hidden), _activation_loop(output)
     times_hidden_derivative = _derivative_loop(hidden)
-    times_output_derivative = _derivative_loop(output)
+    times_output_derivative = _unchanged if variant.classifier else _derivative_loop(output)
+    score = (_no_score if not variant.classifier
+             else _softmax_score if output == "softmax" else _sigmoid_score)
+    add_decay = _decay if variant.decay else _no_decay
+    optimize = _OPTIMIZERS[variant.optimizer]
+    advance_powers = _advance_powers if variant.optimizer == "adam" else _nothing_to_do
 
     def train(
         x: NDArray[np.float64],  # (rows, inputs)
@@ -338,18 +503,23 @@ def _training_loop(hidden: str, output: str) -> Kernel:
         weights: NDArray[np.float64],  # this trial's weights, flat, layer after layer
         changes: NDArray[np.int64],  # (weights.size,)
         previous_up: NDArray[np.int64],  # (weights.size,) 1 where the last update went up
+        first: NDArray[np.float64],  # (weights.size,) momentum's velocity, Adam's m; or (0,)
+        second: NDArray[np.float64],  # (weights.size,) Adam's v; or (0,)
+        powers: NDArray[np.float64],  # (2,) Adam's beta1 ** t, beta2 ** t
         units: NDArray[np.int64],  # (depth + 1,) units per layer, input first, no bias
         bias: bool,
         mean: bool,
         step_rows: int,
-        alpha: float,
+        settings: NDArray[np.float64],  # (len(SETTINGS),) alpha, weight_decay, ...
         first_epoch: int,
         sse_out: NDArray[np.float64],  # (epochs in chunk,) each epoch's sum of squared errors
         abs_out: NDArray[np.float64],  # (epochs in chunk,) and of absolute errors
+        scores_out: NDArray[np.float64],  # (2, epochs in chunk) right answers, cross-entropy
     ) -> bool:
         """Train one trial through a chunk of epochs; True once its errors stop being finite."""
         rows, n_outputs = y.shape
         depth = units.size - 1
+        alpha = settings[ALPHA]
         extra = 1 if bias else 0
         offsets = np.zeros(depth + 1, dtype=np.int64)  # weights of layer l: offsets[l]:offsets[l+1]
         act_offsets = np.zeros(depth + 1, dtype=np.int64)  # outputs of layer l in `acts`
@@ -385,6 +555,8 @@ def _training_loop(hidden: str, output: str) -> Kernel:
             order = orders[e if orders.shape[0] > 1 else 0]  # (rows,)
             sse = 0.0
             abs_sum = 0.0
+            right = 0.0
+            cross = 0.0
             for start in range(0, rows, step_rows):
                 n = min(step_rows, rows - start)
                 for i in range(n):
@@ -432,9 +604,9 @@ def _training_loop(hidden: str, output: str) -> Kernel:
                             for j in range(fan_out):
                                 out2[i, j] += w[fan_in, j]
                     if layer == depth - 1:
-                        activate_output(out)
+                        activate_output(out, fan_out)
                     else:
-                        activate_hidden(out)
+                        activate_hidden(out, fan_out)
 
                 last = act_offsets[depth - 1]
                 for i in range(n):
@@ -443,9 +615,14 @@ def _training_loop(hidden: str, output: str) -> Kernel:
                         sse += err * err
                         abs_sum += abs(err)
                         deltas[last + i * n_outputs + j] = err
+                step_right, step_cross = score(acts[last : last + n * n_outputs], targets, n,
+                                               n_outputs)
+                right += step_right
+                cross += step_cross
                 times_output_derivative(deltas[last : last + n * n_outputs],
                                         acts[last : last + n * n_outputs])
 
+                advance_powers(powers, settings)
                 for layer in range(depth - 1, -1, -1):  # backward, then this layer's update
                     fan_in, fan_out = units[layer], units[layer + 1]
                     w = w2[layer]
@@ -507,10 +684,13 @@ def _training_loop(hidden: str, output: str) -> Kernel:
                     if mean:
                         for j in range(flat_g.size):
                             flat_g[j] /= n
+                    add_decay(flat_g, flat_w, settings)
+                    optimize(flat_g, first[offsets[layer] : offsets[layer + 1]],
+                             second[offsets[layer] : offsets[layer + 1]], settings, powers)
                     # 64-bit lanes throughout and no branches, so these loops vectorize
                     if started:
                         for j in range(flat_w.size):
-                            up = 1 if flat_g[j] < 0 else 0  # the update goes up: -grad > 0
+                            up = 1 if flat_g[j] < 0 else 0  # the update goes up: -move > 0
                             count[j] += up ^ was_up[j]
                             was_up[j] = up
                             flat_w[j] -= alpha * flat_g[j]
@@ -522,11 +702,14 @@ def _training_loop(hidden: str, output: str) -> Kernel:
 
             sse_out[e] = sse
             abs_out[e] = abs_sum
+            if scores_out.shape[1]:  # a classifier's
+                scores_out[0, e] = right
+                scores_out[1, e] = cross
             if not math.isfinite(sse):
                 return True
         return False
 
-    train.__qualname__ = f"train_{hidden}_{output}"  # the cache's file and key
+    train.__qualname__ = f"train_{hidden}_{output}{variant.name}"  # the cache's file and key
     return numba.njit(**_OPTIONS)(train)
 
 
@@ -536,21 +719,52 @@ def _schedule(costs: Sequence[float], threads: int) -> list[list[int]]:
     return [list(members) for members in bins if members]
 
 
-def _train_share(train: Kernel, members: Sequence[int], x: NDArray[np.float64],
-                 y: NDArray[np.float64], orders: NDArray[np.int64],
-                 weights: NDArray[np.float64], changes: NDArray[np.int64],
-                 previous_up: NDArray[np.int64], starts: NDArray[np.int64],
-                 units: NDArray[np.int64], bias: bool, mean: bool, step_rows: int,
-                 alpha: NDArray[np.float64], first_epoch: int, sse: NDArray[np.float64],
-                 abs_sum: NDArray[np.float64], stopped: NDArray[np.bool_]) -> None:
+@dataclass(frozen=True)
+class _Batch:
+    """A batch's arrays as the kernel takes them, every trial's flat and one after another
+    (starts: where each trial's weights begin), and what is fixed for all of its trials."""
+
+    x: NDArray[np.float64]  # (rows, inputs), read-only
+    y: NDArray[np.float64]  # (rows, outputs), read-only
+    weights: NDArray[np.float64]  # (N,)
+    changes: NDArray[np.int64]  # (N,)
+    previous_up: NDArray[np.int64]  # (N,)
+    first: NDArray[np.float64]  # (N,) the optimizer's memory, or (0,) for sgd
+    second: NDArray[np.float64]  # (N,) Adam's second moment, or (0,)
+    powers: NDArray[np.float64]  # (B, 2)
+    starts: NDArray[np.int64]  # (B + 1,)
+    units: NDArray[np.int64]  # (B, depth + 1)
+    settings: NDArray[np.float64]  # (B, len(SETTINGS))
+    bias: bool
+    mean: bool
+    step_rows: int
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """A chunk of epochs: the row orders it trains in and where its sums go."""
+
+    first_epoch: int
+    orders: NDArray[np.int64]  # (B, count, rows) shuffled, or (1, 1, rows)
+    sse: NDArray[np.float64]  # (B, count) nan after a trial stops
+    abs_sum: NDArray[np.float64]  # (B, count)
+    scores: NDArray[np.float64]  # (B, 2, count) a classifier's right answers and cross-entropy
+
+
+def _train_share(train: Kernel, batch: _Batch, chunk: _Chunk, stopped: NDArray[np.bool_],
+                 members: Sequence[int]) -> None:
     """One thread's trials through a chunk of epochs; a trial that diverged trains no more."""
+    orders = chunk.orders
     for b in members:
         if stopped[b]:
             continue
-        lo, hi = starts[b], starts[b + 1]
-        stopped[b] = train(x, y, orders[b if orders.shape[0] > 1 else 0], weights[lo:hi],
-                           changes[lo:hi], previous_up[lo:hi], units[b], bias, mean, step_rows,
-                           alpha[b], first_epoch, sse[b], abs_sum[b])
+        lo, hi = batch.starts[b], batch.starts[b + 1]
+        stopped[b] = train(batch.x, batch.y, orders[b if orders.shape[0] > 1 else 0],
+                           batch.weights[lo:hi], batch.changes[lo:hi], batch.previous_up[lo:hi],
+                           batch.first[lo:hi], batch.second[lo:hi], batch.powers[b],
+                           batch.units[b], batch.bias, batch.mean, batch.step_rows,
+                           batch.settings[b], chunk.first_epoch, chunk.sse[b], chunk.abs_sum[b],
+                           chunk.scores[b])
 
 
 def train_batch(
@@ -558,8 +772,8 @@ def train_batch(
 ) -> list[TrialResult]:
     """Train every trial on the same data; one result per trial, in order.
 
-    Trials must share depth, activations, descent, epochs and record step (the NumPy
-    trainer's batch key); widths, alpha, seed, init and tolerance may vary.
+    Trials must share a batch key (depth, activations, descent, optimizer, ...); widths,
+    alpha and the optimizer's settings, seed, init and tolerance may vary.
     """
     if not trials:
         return []
@@ -568,56 +782,60 @@ def train_batch(
     x.setflags(write=False)
     y.setflags(write=False)
     first = trials[0]
-    train = kernel(first.activation, first.output)
+    variant = Variant.of(first)
+    train = kernel(first.activation, first.output, variant)
     rows, n_inputs = x.shape
     n_outputs = y.shape[1]
     B = len(trials)
 
     starting = [initial_weights(t, n_inputs, n_outputs) for t in trials]
     sizes = [sum(w.size for w in ws) for ws in starting]
-    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)  # (B + 1,)
     weights = np.concatenate([w.ravel() for ws in starting for w in ws])  # (N,)
-    changes = np.zeros(weights.size, dtype=np.int64)
-    previous_up = np.zeros(weights.size, dtype=np.int64)
-    units = np.array([[n_inputs, *t.hidden, n_outputs] for t in trials], dtype=np.int64)
+    batch = _Batch(
+        x=x, y=y, weights=weights,
+        changes=np.zeros(weights.size, dtype=np.int64),
+        previous_up=np.zeros(weights.size, dtype=np.int64),
+        first=np.zeros(0 if variant.optimizer == "sgd" else weights.size),
+        second=np.zeros(weights.size if variant.optimizer == "adam" else 0),
+        powers=np.ones((B, 2)),
+        starts=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+        units=np.array([[n_inputs, *t.hidden, n_outputs] for t in trials], dtype=np.int64),
+        settings=np.array([[getattr(t, name) for name in SETTINGS] for t in trials]),
+        bias=first.bias, mean=first.reduction == "mean", step_rows=first.rows_per_step(rows))
     schedule = _schedule([size * t.rows_per_step(rows) for size, t in zip(sizes, trials,
                                                                          strict=True)],
                          numba.get_num_threads())
     shuffled = first.shuffle and first.descent != "full"
-    step_rows = first.rows_per_step(rows)
     epochs = first.epochs
     per_epoch = B * (16 + (8 * rows if shuffled else 0))  # bytes of errors and orders
     chunk = max(1, min(epochs, CHUNK_BYTES // per_epoch))
     shufflers = [shuffle_generator(t.seed) for t in trials] if shuffled else []
     in_order = np.arange(rows, dtype=np.int64).reshape(1, 1, rows)  # (1, 1, rows)
-    alpha = np.array([t.alpha for t in trials])
-    log = EpochLog(trials, rows * n_outputs)
+    log = EpochLog(trials, rows * n_outputs, rows)
     stopped = np.zeros(B, dtype=np.bool_)
     with ThreadPoolExecutor(len(schedule)) as pool:
         for first_epoch in range(0, epochs, chunk):
             count = min(chunk, epochs - first_epoch)
-            orders = in_order if not shuffled else np.array(
-                [[g.permutation(rows) for _ in range(count)] for g in shufflers],
-                dtype=np.int64)  # (B, count, rows)
-            sse = np.full((B, count), np.nan)  # (B, count) nan after a trial stops
-            abs_sum = np.full((B, count), np.nan)
-            share = functools.partial(
-                _train_share, train, x=x, y=y, orders=orders, weights=weights,
-                changes=changes, previous_up=previous_up, starts=starts, units=units,
-                bias=first.bias, mean=first.reduction == "mean", step_rows=step_rows,
-                alpha=alpha, first_epoch=first_epoch, sse=sse, abs_sum=abs_sum,
-                stopped=stopped)
+            part = _Chunk(
+                first_epoch=first_epoch,
+                orders=in_order if not shuffled else np.array(
+                    [[g.permutation(rows) for _ in range(count)] for g in shufflers],
+                    dtype=np.int64),  # (B, count, rows)
+                sse=np.full((B, count), np.nan), abs_sum=np.full((B, count), np.nan),
+                scores=np.full((B, 2, count if variant.classifier else 0), np.nan))
+            share = functools.partial(_train_share, train, batch, part, stopped)
             list(pool.map(share, schedule))  # list: a thread's exception is raised here
-            log.absorb(sse.T, abs_sum.T)
+            scored = part.scores.transpose(1, 2, 0) if variant.classifier else (None, None)
+            log.absorb(part.sse.T, part.abs_sum.T, *scored)  # (count, B) each
 
     finals, counts = [], []
     for b, trial in enumerate(trials):
         shapes = weight_shapes(trial, n_inputs, n_outputs)
-        bounds = np.cumsum([0, *(r * c for r, c in shapes)]) + starts[b]
+        bounds = np.cumsum([0, *(r * c for r, c in shapes)]) + batch.starts[b]
         cut = [(slice(int(lo), int(hi)), shape)
                for lo, hi, shape in zip(bounds[:-1], bounds[1:], shapes, strict=True)]
         finals.append([weights[s].reshape(shape) for s, shape in cut])
-        counts.append([changes[s].reshape(shape) for s, shape in cut])
+        counts.append([batch.changes[s].reshape(shape) for s, shape in cut])
     return log.results(finals, counts)
 
 

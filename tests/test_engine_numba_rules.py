@@ -1,0 +1,80 @@
+"""The compiled engine trains every rule the plain loop spells out: the optimizers and weight
+decay, softmax and sigmoid outputs under cross-entropy with the classifiers' accuracy and
+cross-entropy, each to within 1e-9 of reference.py (the oracle, computed here in the same
+process).
+
+Each batch key compiles its own kernel with only the features it uses, so every case below
+compiles one kernel (loaded from the user's cache on later runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from helpers import assert_close
+
+from nnsweep import engines
+from nnsweep.datasets import Dataset, builtin
+from nnsweep.params import TrialParams
+from nnsweep.reference import train_one
+
+pytestmark = pytest.mark.skipif(engines.installed()[0] != "numba",
+                                reason="the numba extra is not installed")
+
+RECTANGLES = builtin("rectangles", rows=12, seed=3)  # 12 rows: batches of 5 leave 2
+MODULAR = builtin("modular", modulus=4)  # 16 rows, 8 inputs, 4 one-hot classes
+MOONS = builtin("moons", rows=12, noise=0.3)  # 12 rows, 2 inputs, class 0 or 1
+
+
+def compare(trials: list[TrialParams], data: Dataset = RECTANGLES) -> None:
+    """The compiled engine's results against the loop's, trial by trial."""
+    for params, result in zip(trials, engines.train("numba", data.x, data.y, trials),
+                              strict=True):
+        assert_close(result, train_one(data.x, data.y, params))
+
+
+def widths(base: TrialParams) -> list[TrialParams]:
+    """Three trials of `base`'s batch key: other widths, learning rates and seeds."""
+    return [replace(base, hidden=(3,), alpha=0.05, seed=0),
+            replace(base, hidden=(5,), alpha=0.01, seed=1),
+            replace(base, hidden=(2,), alpha=0.1, seed=2)]
+
+
+@pytest.mark.parametrize("settings", [
+    {"optimizer": "momentum", "momentum": 0.5, "weight_decay": 0.01},
+    {"optimizer": "adam", "beta1": 0.8, "beta2": 0.99, "eps": 1e-3},
+    {"weight_decay": 0.1},
+])
+def test_the_compiled_engine_follows_each_optimizer_and_weight_decay(
+        settings: dict[str, float | str]) -> None:
+    base = TrialParams(activation="tanh", output="linear", descent="minibatch", batch_size=5,
+                       epochs=40, record_every=3, **settings)  # type: ignore[arg-type]
+    compare(widths(base))
+
+
+def test_the_optimizers_settings_may_differ_within_a_batch() -> None:
+    base = TrialParams(activation="tanh", output="linear", optimizer="adam", epochs=30)
+    compare([replace(base, beta1=0.5, seed=0), replace(base, beta2=0.9, eps=0.1, seed=1),
+             replace(base, alpha=0.3, seed=2)])
+
+
+def test_a_kernel_is_named_after_its_activations_and_the_features_it_is_built_for() -> None:
+    from nnsweep.engine_numba import Variant
+
+    assert Variant.of(TrialParams()).name == ""  # the plain loop keeps its cached kernels
+    assert Variant.of(TrialParams(optimizer="adam", weight_decay=0.1)).name == "_adam_decay"
+    assert Variant.of(TrialParams(optimizer="momentum")).name == "_momentum"
+
+
+@pytest.mark.parametrize(("output", "data", "metric"), [
+    ("softmax", MODULAR, "accuracy"), ("sigmoid", MOONS, "cross_entropy")])
+def test_the_compiled_engine_trains_a_classifier_and_measures_it_as_the_loop_does(
+        output: str, data: Dataset, metric: str) -> None:
+    base = TrialParams(activation="relu", output=output, loss="cross_entropy", metric=metric,
+                       tolerance=0.3, descent="minibatch", batch_size=5, epochs=60,
+                       record_every=4)  # type: ignore[arg-type]
+    trials = widths(base)
+    compare(trials, data)
+    results = engines.train("numba", data.x, data.y, trials)
+    assert all(result.errors.shape[1] == 5 for result in results)  # accuracy, cross-entropy
