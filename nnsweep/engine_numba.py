@@ -291,10 +291,11 @@ class Variant:
     optimizer: str = "sgd"
     decay: bool = False  # weight_decay > 0
     classifier: bool = False  # loss = "cross_entropy": delta p - y, accuracy, cross-entropy
+    validating: bool = False  # a forward pass on held-out rows at the recorded epochs
 
     @classmethod
-    def of(cls, trial: TrialParams) -> Variant:
-        return cls(trial.optimizer, trial.weight_decay > 0, trial.classifier)
+    def of(cls, trial: TrialParams, validating: bool = False) -> Variant:
+        return cls(trial.optimizer, trial.weight_decay > 0, trial.classifier, validating)
 
     @property
     def name(self) -> str:
@@ -302,10 +303,71 @@ class Variant:
         parts = [] if self.optimizer == "sgd" else [self.optimizer]
         parts += ["decay"] if self.decay else []
         parts += ["xent"] if self.classifier else []
+        parts += ["val"] if self.validating else []
         return "".join(f"_{part}" for part in parts)
 
 
 PLAIN = Variant()
+
+
+@_jit
+def _no_held_out_pass(x: NDArray[np.float64], y: NDArray[np.float64],
+                      weights: NDArray[np.float64], offsets: NDArray[np.int64],
+                      units: NDArray[np.int64], bias: bool, buffer: NDArray[np.float64],
+                      held: NDArray[np.float64], e: int) -> None:
+    """No held-out rows: nothing to measure."""
+
+
+def _held_out_pass(hidden: str, output: str, classifier: bool) -> Kernel:
+    """The pass over held-out rows at a recorded epoch: a forward pass with the weights as
+    they are (no dropout), its sums of squared and absolute errors, right answers and
+    cross-entropy into row e of `held` (4, as EpochLog.absorb_validation takes them)."""
+    activate_hidden, activate_output = _activation_loop(hidden), _activation_loop(output)
+    score = (_no_score if not classifier
+             else _softmax_score if output == "softmax" else _sigmoid_score)
+
+    @_inlined
+    def held_out_pass(x: NDArray[np.float64], y: NDArray[np.float64],
+                      weights: NDArray[np.float64], offsets: NDArray[np.int64],
+                      units: NDArray[np.int64], bias: bool, buffer: NDArray[np.float64],
+                      held: NDArray[np.float64], e: int) -> None:
+        rows, n_outputs = y.shape
+        depth = units.size - 1
+        below = 0  # where the layer's input starts in `buffer` (from layer 1)
+        start = 0
+        for layer in range(depth):
+            fan_in, fan_out = units[layer], units[layer + 1]
+            w = weights[offsets[layer] : offsets[layer + 1]]  # (fan_in + bias, fan_out) flat
+            for i in range(rows):
+                for j in range(fan_out):
+                    total = 0.0
+                    for k in range(fan_in):
+                        a = x[i, k] if layer == 0 else buffer[below + i * fan_in + k]
+                        total += a * w[k * fan_out + j]
+                    if bias:
+                        total += w[fan_in * fan_out + j]
+                    buffer[start + i * fan_out + j] = total
+            out = buffer[start : start + rows * fan_out]  # (rows, fan_out) flat
+            if layer == depth - 1:
+                activate_output(out, fan_out)
+            else:
+                activate_hidden(out, fan_out)
+            below = start
+            start += rows * fan_out
+        sse = 0.0
+        abs_sum = 0.0
+        for i in range(rows):
+            for j in range(n_outputs):
+                err = buffer[below + i * n_outputs + j] - y[i, j]
+                sse += err * err
+                abs_sum += abs(err)
+        right, cross = score(buffer[below : below + rows * n_outputs], y, rows, n_outputs)
+        held[e, 0] = sse
+        held[e, 1] = abs_sum
+        held[e, 2] = right
+        held[e, 3] = cross
+
+    return held_out_pass
 
 
 # --- where compiled kernels are kept ------------------------------------------------------
@@ -316,7 +378,8 @@ _F1, _F2 = types.float64[::1], types.float64[:, ::1]
 _I1, _I2 = types.int64[::1], types.int64[:, ::1]
 _DATA = types.Array(types.float64, 2, "C", readonly=True)
 SIGNATURE = types.boolean(_DATA, _DATA, _I2, _F1, _I1, _I1, _F1, _F1, _F1, _I1, types.boolean,
-                          types.boolean, types.int64, _F1, types.int64, _F1, _F1, _F2)
+                          types.boolean, types.int64, _F1, types.int64, _F1, _F1, _F2,
+                          types.boolean[::1], _DATA, _DATA, _F2)
 
 
 @functools.cache
@@ -495,6 +558,8 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
     add_decay = _decay if variant.decay else _no_decay
     optimize = _OPTIMIZERS[variant.optimizer]
     advance_powers = _advance_powers if variant.optimizer == "adam" else _nothing_to_do
+    held_out_pass = (_held_out_pass(hidden, output, variant.classifier) if variant.validating
+                     else _no_held_out_pass)
 
     def train(
         x: NDArray[np.float64],  # (rows, inputs)
@@ -515,6 +580,10 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
         sse_out: NDArray[np.float64],  # (epochs in chunk,) each epoch's sum of squared errors
         abs_out: NDArray[np.float64],  # (epochs in chunk,) and of absolute errors
         scores_out: NDArray[np.float64],  # (2, epochs in chunk) right answers, cross-entropy
+        recorded: NDArray[np.bool_],  # (epochs in chunk,) the epochs measured on held-out rows
+        x_held: NDArray[np.float64],  # (held-out rows, inputs), or none
+        y_held: NDArray[np.float64],  # (held-out rows, outputs)
+        held_out: NDArray[np.float64],  # (epochs in chunk, 4) their sse, abs, right, cross
     ) -> bool:
         """Train one trial through a chunk of epochs; True once its errors stop being finite."""
         rows, n_outputs = y.shape
@@ -530,6 +599,7 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
         deltas = np.empty(act_offsets[depth])
         grad = np.empty(offsets[depth])
         inputs = np.empty((step_rows, units[0]))
+        held_buffer = np.empty(x_held.shape[0] * (act_offsets[depth] // step_rows))
         targets = np.empty((step_rows, n_outputs))
         started = first_epoch > 0
         # 2-D views made once: a reshape inside the step loop costs more than a small layer
@@ -707,6 +777,9 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                 scores_out[1, e] = cross
             if not math.isfinite(sse):
                 return True
+            if recorded[e]:
+                held_out_pass(x_held, y_held, weights, offsets, units, bias, held_buffer,
+                              held_out, e)
         return False
 
     train.__qualname__ = f"train_{hidden}_{output}{variant.name}"  # the cache's file and key
@@ -735,6 +808,8 @@ class _Batch:
     starts: NDArray[np.int64]  # (B + 1,)
     units: NDArray[np.int64]  # (B, depth + 1)
     settings: NDArray[np.float64]  # (B, len(SETTINGS))
+    x_held: NDArray[np.float64]  # (held-out rows, inputs), read-only; (0, inputs) without
+    y_held: NDArray[np.float64]  # (held-out rows, outputs)
     bias: bool
     mean: bool
     step_rows: int
@@ -749,6 +824,8 @@ class _Chunk:
     sse: NDArray[np.float64]  # (B, count) nan after a trial stops
     abs_sum: NDArray[np.float64]  # (B, count)
     scores: NDArray[np.float64]  # (B, 2, count) a classifier's right answers and cross-entropy
+    recorded: NDArray[np.bool_]  # (count,) the epochs measured on held-out rows
+    held_out: NDArray[np.float64]  # (B, count, 4) sse, abs, right, cross on held-out rows
 
 
 def _train_share(train: Kernel, batch: _Batch, chunk: _Chunk, stopped: NDArray[np.bool_],
@@ -764,25 +841,32 @@ def _train_share(train: Kernel, batch: _Batch, chunk: _Chunk, stopped: NDArray[n
                            batch.first[lo:hi], batch.second[lo:hi], batch.powers[b],
                            batch.units[b], batch.bias, batch.mean, batch.step_rows,
                            batch.settings[b], chunk.first_epoch, chunk.sse[b], chunk.abs_sum[b],
-                           chunk.scores[b])
+                           chunk.scores[b], chunk.recorded, batch.x_held, batch.y_held,
+                           chunk.held_out[b])
+
+
+def _read_only(data: ArrayLike) -> NDArray[np.float64]:
+    """C-ordered float64 as SIGNATURE has the data, a read-only view whatever the caller's."""
+    view = np.ascontiguousarray(data, dtype=np.float64).view()
+    view.setflags(write=False)
+    return view
 
 
 def train_batch(
-    x_data: ArrayLike, y_data: ArrayLike, trials: Sequence[TrialParams]
+    x_data: ArrayLike, y_data: ArrayLike, trials: Sequence[TrialParams],
+    validation: tuple[ArrayLike, ArrayLike] | None = None,
 ) -> list[TrialResult]:
-    """Train every trial on the same data; one result per trial, in order.
+    """Train every trial on the same data; one result per trial, in order. With `validation`
+    (x, y), each trial's errors on those rows are kept at its recorded epochs.
 
     Trials must share a batch key (depth, activations, descent, optimizer, ...); widths,
     alpha and the optimizer's settings, seed, init and tolerance may vary.
     """
     if not trials:
         return []
-    x, y = checked_batch(x_data, y_data, trials)
-    x, y = x.view(), y.view()  # read-only views, as SIGNATURE has them, whatever the caller's
-    x.setflags(write=False)
-    y.setflags(write=False)
+    x, y = (_read_only(data) for data in checked_batch(x_data, y_data, trials))
     first = trials[0]
-    variant = Variant.of(first)
+    variant = Variant.of(first, validation is not None)
     train = kernel(first.activation, first.output, variant)
     rows, n_inputs = x.shape
     n_outputs = y.shape[1]
@@ -801,6 +885,9 @@ def train_batch(
         starts=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
         units=np.array([[n_inputs, *t.hidden, n_outputs] for t in trials], dtype=np.int64),
         settings=np.array([[getattr(t, name) for name in SETTINGS] for t in trials]),
+        x_held=_read_only(validation[0] if validation is not None else np.empty((0, n_inputs))),
+        y_held=_read_only(validation[1] if validation is not None
+                          else np.empty((0, n_outputs))),
         bias=first.bias, mean=first.reduction == "mean", step_rows=first.rows_per_step(rows))
     schedule = _schedule([size * t.rows_per_step(rows) for size, t in zip(sizes, trials,
                                                                          strict=True)],
@@ -812,6 +899,8 @@ def train_batch(
     shufflers = [shuffle_generator(t.seed) for t in trials] if shuffled else []
     in_order = np.arange(rows, dtype=np.int64).reshape(1, 1, rows)  # (1, 1, rows)
     log = EpochLog(trials, rows * n_outputs, rows)
+    if variant.validating:
+        log.validating(batch.y_held.size, len(batch.y_held))
     stopped = np.zeros(B, dtype=np.bool_)
     with ThreadPoolExecutor(len(schedule)) as pool:
         for first_epoch in range(0, epochs, chunk):
@@ -822,11 +911,19 @@ def train_batch(
                     [[g.permutation(rows) for _ in range(count)] for g in shufflers],
                     dtype=np.int64),  # (B, count, rows)
                 sse=np.full((B, count), np.nan), abs_sum=np.full((B, count), np.nan),
-                scores=np.full((B, 2, count if variant.classifier else 0), np.nan))
+                scores=np.full((B, 2, count if variant.classifier else 0), np.nan),
+                recorded=np.array([variant.validating and log.is_recorded(first_epoch + e)
+                                   for e in range(count)], dtype=np.bool_),
+                held_out=np.full((B, count if variant.validating else 0, 4), np.nan))
             share = functools.partial(_train_share, train, batch, part, stopped)
             list(pool.map(share, schedule))  # list: a thread's exception is raised here
             scored = part.scores.transpose(1, 2, 0) if variant.classifier else (None, None)
             log.absorb(part.sse.T, part.abs_sum.T, *scored)  # (count, B) each
+            for e in np.flatnonzero(part.recorded):
+                held = part.held_out[:, e]  # (B, 4)
+                log.absorb_validation(first_epoch + int(e), held[:, 0], held[:, 1],
+                                      *((held[:, 2], held[:, 3]) if variant.classifier
+                                        else (None, None)))
 
     finals, counts = [], []
     for b, trial in enumerate(trials):
@@ -848,7 +945,4 @@ class NumbaEngine:
     def train_batch(x: ArrayLike, y: ArrayLike, trials: Sequence[TrialParams], *,
                     validation: tuple[ArrayLike, ArrayLike] | None = None
                     ) -> list[TrialResult]:
-        """Held-out rows are not compiled yet: engines.resolve picks NumPy for them."""
-        if validation is not None:
-            raise ValueError("the numba engine does not train with held-out rows")
-        return train_batch(x, y, trials)
+        return train_batch(x, y, trials, validation)

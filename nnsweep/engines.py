@@ -49,12 +49,10 @@ def installed() -> list[str]:
 
 def lacks(engine: str, trials: Iterable[TrialParams], validating: bool = False) -> str | None:
     """The first setting of `trials` that the concrete `engine` cannot train, as written in a
-    sweep file, or None: the compiled engine trains every optimizer, weight decay and loss,
-    but not yet held-out rows or dropout."""
+    sweep file, or None: the compiled engine trains every optimizer, weight decay, loss and
+    held-out rows, but not yet dropout."""
     if engine != "numba":
         return None
-    if validating:
-        return "held-out rows (validation)"
     for trial in trials:
         if trial.dropout > 0 and trial.hidden:
             return "dropout > 0"

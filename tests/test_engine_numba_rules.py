@@ -1,7 +1,7 @@
 """The compiled engine trains every rule the plain loop spells out: the optimizers and weight
 decay, softmax and sigmoid outputs under cross-entropy with the classifiers' accuracy and
-cross-entropy, each to within 1e-9 of reference.py (the oracle, computed here in the same
-process).
+cross-entropy, the pass over held-out rows at the recorded epochs (and select = "validation"
+on it), each to within 1e-9 of reference.py (the oracle, computed here in the same process).
 
 Each batch key compiles its own kernel with only the features it uses, so every case below
 compiles one kernel (loaded from the user's cache on later runs).
@@ -18,6 +18,7 @@ from nnsweep import engines
 from nnsweep.datasets import Dataset, builtin
 from nnsweep.params import TrialParams
 from nnsweep.reference import train_one
+from nnsweep.result import TrialResult
 
 pytestmark = pytest.mark.skipif(engines.installed()[0] != "numba",
                                 reason="the numba extra is not installed")
@@ -25,13 +26,18 @@ pytestmark = pytest.mark.skipif(engines.installed()[0] != "numba",
 RECTANGLES = builtin("rectangles", rows=12, seed=3)  # 12 rows: batches of 5 leave 2
 MODULAR = builtin("modular", modulus=4)  # 16 rows, 8 inputs, 4 one-hot classes
 MOONS = builtin("moons", rows=12, noise=0.3)  # 12 rows, 2 inputs, class 0 or 1
+RECTANGLES_HELD_OUT = builtin("rectangles", rows=16, seed=3).split(0.25)  # 12 and 4 rows
+MODULAR_HELD_OUT = builtin("modular", modulus=4).split(0.25)
 
 
-def compare(trials: list[TrialParams], data: Dataset = RECTANGLES) -> None:
-    """The compiled engine's results against the loop's, trial by trial."""
-    for params, result in zip(trials, engines.train("numba", data.x, data.y, trials),
-                              strict=True):
-        assert_close(result, train_one(data.x, data.y, params))
+def compare(trials: list[TrialParams], data: Dataset = RECTANGLES) -> list[TrialResult]:
+    """The compiled engine's results against the loop's, trial by trial (with the data's
+    held-out rows, where it has them); the compiled engine's results."""
+    held_out = data.validation
+    results = engines.train("numba", data.x, data.y, trials, held_out)
+    for params, result in zip(trials, results, strict=True):
+        assert_close(result, train_one(data.x, data.y, params, held_out))
+    return results
 
 
 def widths(base: TrialParams) -> list[TrialParams]:
@@ -74,7 +80,19 @@ def test_the_compiled_engine_trains_a_classifier_and_measures_it_as_the_loop_doe
     base = TrialParams(activation="relu", output=output, loss="cross_entropy", metric=metric,
                        tolerance=0.3, descent="minibatch", batch_size=5, epochs=60,
                        record_every=4)  # type: ignore[arg-type]
-    trials = widths(base)
-    compare(trials, data)
-    results = engines.train("numba", data.x, data.y, trials)
+    results = compare(widths(base), data)
     assert all(result.errors.shape[1] == 5 for result in results)  # accuracy, cross-entropy
+
+
+@pytest.mark.parametrize("base", [
+    TrialParams(activation="tanh", output="linear", epochs=40, record_every=3),
+    TrialParams(activation="relu", output="softmax", loss="cross_entropy", metric="accuracy",
+                select="validation", tolerance=0.3, descent="stochastic", epochs=30,
+                record_every=4),
+], ids=["squared", "classifier selecting on validation"])
+def test_the_compiled_engine_measures_the_held_out_rows_at_the_recorded_epochs(
+        base: TrialParams) -> None:
+    data = MODULAR_HELD_OUT if base.classifier else RECTANGLES_HELD_OUT
+    results = compare(widths(base), data)
+    assert all(result.validation is not None and len(result.validation) == len(result.epochs)
+               for result in results)
