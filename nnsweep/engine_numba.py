@@ -7,9 +7,11 @@ the last bits, and a chaotic trial (a huge learning rate, a saddle) can amplify 
 NumPy engine stays the default and the oracle; this one is for speed.
 
 Compiling is what a first run waits for, so the loop is compiled only for the pair of
-activations a batch uses (on first use, for one set of argument types, without Numba's
-parallel machinery: Python threads share out the trials, the kernel releasing the GIL), into
-a cache in the user's cache folder that later runs load instead. The cache is keyed by this
+activations and the variant a batch uses (its optimizer, weight decay, loss, held-out rows,
+dropout: each an inlined helper picked when the loop is built, a no-op where unused), on first
+use, for one set of argument types, without Numba's parallel machinery (Python threads share
+out the trials, the kernel releasing the GIL), into a cache in the user's cache folder that
+later runs load instead. The cache is keyed by this
 file, network.py (the activations' scalar forms) and nnsweep's version, so a kernel of other
 sources is never loaded; see `cache_folder`.
 
@@ -153,13 +155,6 @@ def _softmax(z: NDArray[np.float64], width: int) -> None:
             z[j] = z[j] / total
 
 
-@_jit
-def _no_score(p: NDArray[np.float64], y: NDArray[np.float64], n: int, width: int
-              ) -> tuple[float, float]:
-    """Not a classifier: neither right answers nor cross-entropy are computed."""
-    return 0.0, 0.0
-
-
 @_inlined
 def _softmax_score(p: NDArray[np.float64], y: NDArray[np.float64], n: int, width: int
                    ) -> tuple[float, float]:
@@ -217,19 +212,9 @@ def _derivative_loop(name: str) -> Kernel:
 
 
 # A trial's settings as the kernel reads them: one row of `settings`, in this order.
-SETTINGS: tuple[str, ...] = ("alpha", "weight_decay", "momentum", "beta1", "beta2", "eps")
-ALPHA, WEIGHT_DECAY, MOMENTUM, BETA1, BETA2, EPS = range(len(SETTINGS))
-
-
-@_jit
-def _nothing_to_do(first: NDArray[np.float64], second: NDArray[np.float64]) -> None:
-    """A feature the kernel is not built for: nothing to compute."""
-
-
-@_jit
-def _no_decay(grad: NDArray[np.float64], weights: NDArray[np.float64],
-              settings: NDArray[np.float64]) -> None:
-    """weight_decay 0: the gradient as it is."""
+SETTINGS: tuple[str, ...] = ("alpha", "weight_decay", "momentum", "beta1", "beta2", "eps",
+                             "dropout")
+ALPHA, WEIGHT_DECAY, MOMENTUM, BETA1, BETA2, EPS, DROPOUT = range(len(SETTINGS))
 
 
 @_inlined
@@ -241,16 +226,9 @@ def _decay(grad: NDArray[np.float64], weights: NDArray[np.float64],
         grad[j] += decay * weights[j]
 
 
-@_jit
-def _sgd(grad: NDArray[np.float64], first: NDArray[np.float64], second: NDArray[np.float64],
-         settings: NDArray[np.float64], powers: NDArray[np.float64]) -> None:
-    """sgd: the gradient moves the weights."""
-
-
 @_inlined
 def _momentum(grad: NDArray[np.float64], first: NDArray[np.float64],
-              second: NDArray[np.float64], settings: NDArray[np.float64],
-              powers: NDArray[np.float64]) -> None:
+              settings: NDArray[np.float64]) -> None:
     """v = momentum * v + g, and v moves the weights."""
     momentum = settings[MOMENTUM]
     for j in range(grad.size):
@@ -280,7 +258,41 @@ def _advance_powers(powers: NDArray[np.float64], settings: NDArray[np.float64]) 
     powers[1] *= settings[BETA2]
 
 
-_OPTIMIZERS: dict[str, Kernel] = {"sgd": _sgd, "momentum": _momentum, "adam": _adam}
+# splitmix64, as network.dropout_scales draws dropout's masks: the same bits, so the same masks.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_S11, _S27, _S30, _S31 = np.uint64(11), np.uint64(27), np.uint64(30), np.uint64(31)
+
+
+@_jit
+def _mix(z: np.uint64) -> np.uint64:
+    """splitmix64's finalizer, network._mix one value at a time."""
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return z ^ (z >> _S31)
+
+
+@_inlined
+def _dropout(out: NDArray[np.float64], scales: NDArray[np.float64],
+             dropped: NDArray[np.float64], seed: int, step: int, layer: int,
+             rate: float) -> None:
+    """Inverted dropout's factors for one step's hidden layer (flat, rows of units), each
+    the hash of (seed, step, layer, its place) that network.dropout_scales computes, and the
+    output times them, which the next layer takes in."""
+    key = _mix(_mix(_mix(np.uint64(seed) + _GOLDEN) ^ np.uint64(step)) ^ np.uint64(layer))
+    kept = 1.0 / (1 - rate)
+    for j in range(out.size):
+        bits = _mix(key + np.uint64(j + 1) * _GOLDEN)
+        uniform = np.float64(bits >> _S11) * 2.0**-53  # [0, 1)
+        scales[j] = kept if uniform >= rate else 0.0
+        dropped[j] = out[j] * scales[j]
+
+
+@_inlined
+def _times_scales(back: NDArray[np.float64], scales: NDArray[np.float64]) -> None:
+    """The error backpropagated through dropped units: times their factors, 0 or 1/(1-p)."""
+    for j in range(back.size):
+        back[j] *= scales[j]
 
 @dataclass(frozen=True)
 class Variant:
@@ -292,10 +304,12 @@ class Variant:
     decay: bool = False  # weight_decay > 0
     classifier: bool = False  # loss = "cross_entropy": delta p - y, accuracy, cross-entropy
     validating: bool = False  # a forward pass on held-out rows at the recorded epochs
+    dropout: bool = False  # dropout > 0 on hidden layers
 
     @classmethod
     def of(cls, trial: TrialParams, validating: bool = False) -> Variant:
-        return cls(trial.optimizer, trial.weight_decay > 0, trial.classifier, validating)
+        return cls(trial.optimizer, trial.weight_decay > 0, trial.classifier, validating,
+                   trial.dropout > 0 and len(trial.hidden) > 0)
 
     @property
     def name(self) -> str:
@@ -304,6 +318,7 @@ class Variant:
         parts += ["decay"] if self.decay else []
         parts += ["xent"] if self.classifier else []
         parts += ["val"] if self.validating else []
+        parts += ["dropout"] if self.dropout else []
         return "".join(f"_{part}" for part in parts)
 
 
@@ -311,11 +326,12 @@ PLAIN = Variant()
 
 
 @_jit
-def _no_held_out_pass(x: NDArray[np.float64], y: NDArray[np.float64],
-                      weights: NDArray[np.float64], offsets: NDArray[np.int64],
-                      units: NDArray[np.int64], bias: bool, buffer: NDArray[np.float64],
-                      held: NDArray[np.float64], e: int) -> None:
-    """No held-out rows: nothing to measure."""
+def _views(buffer: NDArray[np.float64], starts: NDArray[np.int64], rows: int,
+           units: NDArray[np.int64]) -> list[NDArray[np.float64]]:
+    """Each layer's part of a buffer of layer outputs, as (rows, units) views: compiled once
+    and called, where a list built in the loop for each buffer costs a second of compiling."""
+    return [buffer[starts[layer] : starts[layer] + rows * units[layer + 1]]
+            .reshape((rows, units[layer + 1])) for layer in range(units.size - 1)]
 
 
 def _held_out_pass(hidden: str, output: str, classifier: bool) -> Kernel:
@@ -323,8 +339,7 @@ def _held_out_pass(hidden: str, output: str, classifier: bool) -> Kernel:
     they are (no dropout), its sums of squared and absolute errors, right answers and
     cross-entropy into row e of `held` (4, as EpochLog.absorb_validation takes them)."""
     activate_hidden, activate_output = _activation_loop(hidden), _activation_loop(output)
-    score = (_no_score if not classifier
-             else _softmax_score if output == "softmax" else _sigmoid_score)
+    score = _softmax_score if output == "softmax" else _sigmoid_score
 
     @_inlined
     def held_out_pass(x: NDArray[np.float64], y: NDArray[np.float64],
@@ -361,11 +376,11 @@ def _held_out_pass(hidden: str, output: str, classifier: bool) -> Kernel:
                 err = buffer[below + i * n_outputs + j] - y[i, j]
                 sse += err * err
                 abs_sum += abs(err)
-        right, cross = score(buffer[below : below + rows * n_outputs], y, rows, n_outputs)
         held[e, 0] = sse
         held[e, 1] = abs_sum
-        held[e, 2] = right
-        held[e, 3] = cross
+        if classifier:
+            held[e, 2], held[e, 3] = score(buffer[below : below + rows * n_outputs], y, rows,
+                                           n_outputs)
 
     return held_out_pass
 
@@ -379,7 +394,7 @@ _I1, _I2 = types.int64[::1], types.int64[:, ::1]
 _DATA = types.Array(types.float64, 2, "C", readonly=True)
 SIGNATURE = types.boolean(_DATA, _DATA, _I2, _F1, _I1, _I1, _F1, _F1, _F1, _I1, types.boolean,
                           types.boolean, types.int64, _F1, types.int64, _F1, _F1, _F2,
-                          types.boolean[::1], _DATA, _DATA, _F2)
+                          types.boolean[::1], _DATA, _DATA, _F2, types.int64)
 
 
 @functools.cache
@@ -522,10 +537,15 @@ def _cached(kernel: Kernel) -> Kernel:
     return kernel
 
 
-@functools.cache
 def kernel(hidden: str, output: str, variant: Variant = PLAIN) -> Kernel:
     """The training loop for one pair of activations and one variant, loaded from the cache
     or compiled (and cached) on first use in this process, for SIGNATURE only."""
+    return _kernel(hidden, output, variant)
+
+
+@functools.cache
+def _kernel(hidden: str, output: str, variant: Variant) -> Kernel:
+    """kernel's, once per process whichever way its arguments are spelled."""
     compiled = _cached(_training_loop(hidden, output, variant))
     with _compiling(cache_folder(), compiled.py_func.__qualname__):
         compiled.compile(SIGNATURE)
@@ -553,13 +573,13 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
     activate_hidden, activate_output = _activation_loop(hidden), _activation_loop(output)
     times_hidden_derivative = _derivative_loop(hidden)
     times_output_derivative = _unchanged if variant.classifier else _derivative_loop(output)
-    score = (_no_score if not variant.classifier
-             else _softmax_score if output == "softmax" else _sigmoid_score)
-    add_decay = _decay if variant.decay else _no_decay
-    optimize = _OPTIMIZERS[variant.optimizer]
-    advance_powers = _advance_powers if variant.optimizer == "adam" else _nothing_to_do
-    held_out_pass = (_held_out_pass(hidden, output, variant.classifier) if variant.validating
-                     else _no_held_out_pass)
+    score = _softmax_score if output == "softmax" else _sigmoid_score
+    held_out_pass = _held_out_pass(hidden, output, variant.classifier)
+    # Each feature's code sits under one of these flags, constants of the loop's closure:
+    # Numba prunes the branches of a false one before typing, so it costs nothing to compile.
+    decay, classifier, validating, dropout = (
+        variant.decay, variant.classifier, variant.validating, variant.dropout)
+    momentum, adam = variant.optimizer == "momentum", variant.optimizer == "adam"
 
     def train(
         x: NDArray[np.float64],  # (rows, inputs)
@@ -584,6 +604,7 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
         x_held: NDArray[np.float64],  # (held-out rows, inputs), or none
         y_held: NDArray[np.float64],  # (held-out rows, outputs)
         held_out: NDArray[np.float64],  # (epochs in chunk, 4) their sse, abs, right, cross
+        seed: int,  # the trial's, which dropout's masks hash
     ) -> bool:
         """Train one trial through a chunk of epochs; True once its errors stop being finite."""
         rows, n_outputs = y.shape
@@ -599,7 +620,8 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
         deltas = np.empty(act_offsets[depth])
         grad = np.empty(offsets[depth])
         inputs = np.empty((step_rows, units[0]))
-        held_buffer = np.empty(x_held.shape[0] * (act_offsets[depth] // step_rows))
+        if validating:  # the held-out rows' outputs of every layer
+            held_buffer = np.empty(x_held.shape[0] * (act_offsets[depth] // step_rows))
         targets = np.empty((step_rows, n_outputs))
         started = first_epoch > 0
         # 2-D views made once: a reshape inside the step loop costs more than a small layer
@@ -610,23 +632,25 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
         g2 = [grad[offsets[layer] : offsets[layer + 1]].reshape((units[layer] + extra,
                                                                   units[layer + 1]))
               for layer in range(depth)]
-        acts_full = [acts[act_offsets[layer] : act_offsets[layer] + step_rows * units[layer + 1]]
-                     .reshape((step_rows, units[layer + 1])) for layer in range(depth)]
-        acts_last = [acts[act_offsets[layer] : act_offsets[layer] + last_rows * units[layer + 1]]
-                     .reshape((last_rows, units[layer + 1])) for layer in range(depth)]
-        deltas_full = [deltas[act_offsets[layer] : act_offsets[layer]
-                              + step_rows * units[layer + 1]].reshape((step_rows, units[layer + 1]))
-                       for layer in range(depth)]
-        deltas_last = [deltas[act_offsets[layer] : act_offsets[layer]
-                              + last_rows * units[layer + 1]].reshape((last_rows, units[layer + 1]))
-                       for layer in range(depth)]
+        acts_full = _views(acts, act_offsets, step_rows, units)
+        acts_last = _views(acts, act_offsets, last_rows, units)
+        deltas_full = _views(deltas, act_offsets, step_rows, units)
+        deltas_last = _views(deltas, act_offsets, last_rows, units)
+        if dropout:  # what each layer passes on, its output dropped out, and the factors
+            rate = settings[DROPOUT]
+            steps = (rows + step_rows - 1) // step_rows  # update steps per epoch
+            dropped = np.empty(act_offsets[depth])
+            scales = np.empty(act_offsets[depth])
+            ins_full = _views(dropped, act_offsets, step_rows, units)
+            ins_last = _views(dropped, act_offsets, last_rows, units)
 
         for e in range(sse_out.size):
             order = orders[e if orders.shape[0] > 1 else 0]  # (rows,)
             sse = 0.0
             abs_sum = 0.0
-            right = 0.0
-            cross = 0.0
+            if classifier:
+                right = 0.0
+                cross = 0.0
             for start in range(0, rows, step_rows):
                 n = min(step_rows, rows - start)
                 for i in range(n):
@@ -637,13 +661,18 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                         targets[i, c] = y[row, c]
 
                 act2 = acts_full if n == step_rows else acts_last
+                if dropout:
+                    in2 = ins_full if n == step_rows else ins_last
+                    step = (first_epoch + e) * steps + start // step_rows  # from 0
+                else:
+                    in2 = act2
                 delta2 = deltas_full if n == step_rows else deltas_last
                 for layer in range(depth):  # forward: out = f(input @ w), rows of n
                     fan_in, fan_out = units[layer], units[layer + 1]
                     w = w2[layer]
                     out = acts[act_offsets[layer] : act_offsets[layer] + n * fan_out]
                     out2 = act2[layer]
-                    source = inputs[:n] if layer == 0 else act2[layer - 1]
+                    source = inputs[:n] if layer == 0 else in2[layer - 1]
                     # The longer inner loop is the one that vectorizes.
                     if fan_out >= WIDE:  # the first term assigned, the others added in order
                         for i in range(n):
@@ -677,6 +706,11 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                         activate_output(out, fan_out)
                     else:
                         activate_hidden(out, fan_out)
+                        if dropout:
+                            place = act_offsets[layer]
+                            _dropout(out, scales[place : place + n * fan_out],
+                                     dropped[place : place + n * fan_out], seed, step, layer,
+                                     rate)
 
                 last = act_offsets[depth - 1]
                 for i in range(n):
@@ -685,20 +719,22 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                         sse += err * err
                         abs_sum += abs(err)
                         deltas[last + i * n_outputs + j] = err
-                step_right, step_cross = score(acts[last : last + n * n_outputs], targets, n,
-                                               n_outputs)
-                right += step_right
-                cross += step_cross
+                if classifier:
+                    step_right, step_cross = score(acts[last : last + n * n_outputs], targets,
+                                                   n, n_outputs)
+                    right += step_right
+                    cross += step_cross
                 times_output_derivative(deltas[last : last + n * n_outputs],
                                         acts[last : last + n * n_outputs])
 
-                advance_powers(powers, settings)
+                if adam:
+                    _advance_powers(powers, settings)
                 for layer in range(depth - 1, -1, -1):  # backward, then this layer's update
                     fan_in, fan_out = units[layer], units[layer + 1]
                     w = w2[layer]
                     g = g2[layer]
                     delta = delta2[layer]
-                    source = inputs[:n] if layer == 0 else act2[layer - 1]
+                    source = inputs[:n] if layer == 0 else in2[layer - 1]
                     flat_w = weights[offsets[layer] : offsets[layer + 1]]
                     flat_g = grad[offsets[layer] : offsets[layer + 1]]
                     if fan_out == 1:  # the flat arrays are the column: contiguous loops
@@ -748,15 +784,21 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                                     d = delta[i, j]
                                     for k in range(fan_in):
                                         back2[i, k] += d * w[k, j]
+                        if dropout:
+                            _times_scales(back, scales[below : below + n * fan_in])
                         times_hidden_derivative(back, out_below)
                     count = changes[offsets[layer] : offsets[layer + 1]]
                     was_up = previous_up[offsets[layer] : offsets[layer + 1]]
                     if mean:
                         for j in range(flat_g.size):
                             flat_g[j] /= n
-                    add_decay(flat_g, flat_w, settings)
-                    optimize(flat_g, first[offsets[layer] : offsets[layer + 1]],
-                             second[offsets[layer] : offsets[layer + 1]], settings, powers)
+                    if decay:
+                        _decay(flat_g, flat_w, settings)
+                    if momentum:
+                        _momentum(flat_g, first[offsets[layer] : offsets[layer + 1]], settings)
+                    if adam:
+                        _adam(flat_g, first[offsets[layer] : offsets[layer + 1]],
+                              second[offsets[layer] : offsets[layer + 1]], settings, powers)
                     # 64-bit lanes throughout and no branches, so these loops vectorize
                     if started:
                         for j in range(flat_w.size):
@@ -772,12 +814,12 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
 
             sse_out[e] = sse
             abs_out[e] = abs_sum
-            if scores_out.shape[1]:  # a classifier's
+            if classifier:
                 scores_out[0, e] = right
                 scores_out[1, e] = cross
             if not math.isfinite(sse):
                 return True
-            if recorded[e]:
+            if validating and recorded[e]:
                 held_out_pass(x_held, y_held, weights, offsets, units, bias, held_buffer,
                               held_out, e)
         return False
@@ -808,6 +850,7 @@ class _Batch:
     starts: NDArray[np.int64]  # (B + 1,)
     units: NDArray[np.int64]  # (B, depth + 1)
     settings: NDArray[np.float64]  # (B, len(SETTINGS))
+    seeds: NDArray[np.int64]  # (B,)
     x_held: NDArray[np.float64]  # (held-out rows, inputs), read-only; (0, inputs) without
     y_held: NDArray[np.float64]  # (held-out rows, outputs)
     bias: bool
@@ -842,7 +885,7 @@ def _train_share(train: Kernel, batch: _Batch, chunk: _Chunk, stopped: NDArray[n
                            batch.units[b], batch.bias, batch.mean, batch.step_rows,
                            batch.settings[b], chunk.first_epoch, chunk.sse[b], chunk.abs_sum[b],
                            chunk.scores[b], chunk.recorded, batch.x_held, batch.y_held,
-                           chunk.held_out[b])
+                           chunk.held_out[b], batch.seeds[b])
 
 
 def _read_only(data: ArrayLike) -> NDArray[np.float64]:
@@ -885,6 +928,7 @@ def train_batch(
         starts=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
         units=np.array([[n_inputs, *t.hidden, n_outputs] for t in trials], dtype=np.int64),
         settings=np.array([[getattr(t, name) for name in SETTINGS] for t in trials]),
+        seeds=np.array([t.seed for t in trials], dtype=np.int64),
         x_held=_read_only(validation[0] if validation is not None else np.empty((0, n_inputs))),
         y_held=_read_only(validation[1] if validation is not None
                           else np.empty((0, n_outputs))),

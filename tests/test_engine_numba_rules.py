@@ -1,7 +1,8 @@
 """The compiled engine trains every rule the plain loop spells out: the optimizers and weight
 decay, softmax and sigmoid outputs under cross-entropy with the classifiers' accuracy and
 cross-entropy, the pass over held-out rows at the recorded epochs (and select = "validation"
-on it), each to within 1e-9 of reference.py (the oracle, computed here in the same process).
+on it), dropout with the loop's very masks, each to within 1e-9 of reference.py (the oracle,
+computed here in the same process), alone and in any mix.
 
 Each batch key compiles its own kernel with only the features it uses, so every case below
 compiles one kernel (loaded from the user's cache on later runs).
@@ -11,8 +12,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from helpers import assert_close
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nnsweep import engines
 from nnsweep.datasets import Dataset, builtin
@@ -65,12 +69,77 @@ def test_the_optimizers_settings_may_differ_within_a_batch() -> None:
              replace(base, alpha=0.3, seed=2)])
 
 
+@pytest.mark.parametrize("base", [
+    TrialParams(activation="tanh", output="linear", dropout=0.3, descent="minibatch",
+                batch_size=5, epochs=40),
+    TrialParams(activation="relu", output="sigmoid", dropout=0.5, hidden=(4, 3), bias=True,
+                descent="stochastic", shuffle=True, epochs=20),
+], ids=["one hidden layer", "two, bias, shuffled"])
+def test_the_compiled_engine_drops_the_units_the_loop_drops(base: TrialParams) -> None:
+    trials = widths(base) if len(base.hidden) == 1 else [
+        replace(base, seed=seed, dropout=rate) for seed, rate in ((0, 0.5), (1, 0.2))]
+    results = compare(trials)
+    (undropped,) = engines.train("numba", RECTANGLES.x, RECTANGLES.y,
+                                 [replace(trials[0], dropout=0.0)])
+    assert not np.array_equal(undropped.weights[0], results[0].weights[0])
+
+
 def test_a_kernel_is_named_after_its_activations_and_the_features_it_is_built_for() -> None:
     from nnsweep.engine_numba import Variant
 
     assert Variant.of(TrialParams()).name == ""  # the plain loop keeps its cached kernels
     assert Variant.of(TrialParams(optimizer="adam", weight_decay=0.1)).name == "_adam_decay"
     assert Variant.of(TrialParams(optimizer="momentum")).name == "_momentum"
+    assert Variant.of(TrialParams(loss="cross_entropy", dropout=0.5), validating=True).name == (
+        "_xent_val_dropout")
+    assert Variant.of(TrialParams(dropout=0.5, hidden=())).name == ""  # nothing to drop
+
+
+def test_a_kernel_is_built_once_per_process_however_its_variant_is_spelled() -> None:
+    from nnsweep.engine_numba import Variant, kernel
+
+    assert kernel("tanh", "linear", Variant(decay=True)) is kernel("tanh", "linear",
+                                                                  Variant("sgd", True))
+
+
+@st.composite
+def configurations(draw: st.DrawFn) -> tuple[list[TrialParams], Dataset]:
+    """A batch of well-behaved trials of one batch key, mixed widths and settings, with any
+    optimizer, loss, dropout, descent, and held-out rows or none; and its data."""
+    loss = draw(st.sampled_from(["squared", "cross_entropy"]))
+    output = draw(st.sampled_from(["softmax", "sigmoid"])) if loss == "cross_entropy" else (
+        draw(st.sampled_from(["linear", "sigmoid"])))
+    data = MODULAR if output == "softmax" else MOONS if loss == "cross_entropy" else RECTANGLES
+    if draw(st.booleans()):
+        data = data.split(0.25, draw(st.integers(0, 3)))
+    base = TrialParams(
+        activation=draw(st.sampled_from(["tanh", "sigmoid"])), output=output, loss=loss,
+        metric=draw(st.sampled_from(["mae", "accuracy", "cross_entropy"]
+                                    if loss == "cross_entropy" else ["mae", "sse"])),
+        select=draw(st.sampled_from(["train", "validation"])) if data.validation else "train",
+        optimizer=draw(st.sampled_from(["sgd", "momentum", "adam"])),
+        weight_decay=draw(st.sampled_from([0.0, 0.01])),
+        descent=draw(st.sampled_from(["full", "minibatch", "stochastic"])),
+        batch_size=draw(st.integers(1, 5)), shuffle=draw(st.booleans()),
+        bias=draw(st.booleans()), epochs=draw(st.integers(1, 15)),
+        record_every=draw(st.integers(1, 4)), tolerance=0.4,
+    )  # type: ignore[arg-type]
+    depth = draw(st.integers(1, 2))
+    dropout = draw(st.booleans())
+    return [replace(base, hidden=tuple(draw(st.integers(1, 5)) for _ in range(depth)),
+                    alpha=draw(st.sampled_from([0.001, 0.01, 0.05])),
+                    seed=draw(st.integers(0, 50)),
+                    dropout=draw(st.sampled_from([0.2, 0.5])) if dropout else 0.0,
+                    momentum=draw(st.sampled_from([0.5, 0.9])),
+                    beta1=draw(st.sampled_from([0.8, 0.9])))
+            for _ in range(draw(st.integers(1, 3)))], data
+
+
+@pytest.mark.slow  # up to one kernel to compile per example, on the first run
+@given(batch=configurations())
+def test_the_compiled_engine_agrees_with_the_loop_on_random_configurations(
+        batch: tuple[list[TrialParams], Dataset]) -> None:
+    compare(*batch)
 
 
 @pytest.mark.parametrize(("output", "data", "metric"), [

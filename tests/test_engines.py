@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from nnsweep import engines
 from nnsweep.batching import batch_indices, batch_key, epoch_seconds, split
-from nnsweep.errors import NnsweepError
+from nnsweep.errors import EngineLacks, NnsweepError
 from nnsweep.params import ACTIVATIONS, TrialParams
 from nnsweep.reference import train_one
 from nnsweep.result import TrialResult
@@ -64,6 +64,17 @@ def test_an_engine_whose_extra_is_missing_names_the_install_command(
 def test_an_unknown_engine_is_a_usage_error() -> None:
     with pytest.raises(NnsweepError, match="expected one of numpy, numba, auto"):
         engines.resolve("torch")
+
+
+def test_an_engine_lacking_a_setting_is_refused_by_name_and_auto_passes_it_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engines, "installed", lambda: ["numba", "numpy"])
+    monkeypatch.setattr(engines, "lacks", lambda engine, trials, validating=False: (
+        "dropout > 0" if engine == "numba" else None))
+    with pytest.raises(EngineLacks, match="numba engine does not train dropout > 0"):
+        engines.resolve("numba", [TrialParams(dropout=0.5)])
+    assert engines.resolve("auto", [TrialParams(dropout=0.5)]) == "numpy"
 
 
 def test_train_returns_one_result_per_trial_in_order_across_batch_keys(same_result: Same) -> None:
