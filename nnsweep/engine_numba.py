@@ -7,9 +7,11 @@ the last bits, and a chaotic trial (a huge learning rate, a saddle) can amplify 
 NumPy engine stays the default and the oracle; this one is for speed.
 
 Compiling is what a first run waits for, so the loop is compiled only for the pair of
-activations a batch uses (on first use, for one set of argument types, without Numba's
-parallel machinery: Python threads share out the trials, the kernel releasing the GIL), into
-a cache in the user's cache folder that later runs load instead. The cache is keyed by this
+activations and the variant a batch uses (its optimizer, weight decay, loss, held-out rows,
+dropout: each an inlined helper picked when the loop is built, a no-op where unused), on first
+use, for one set of argument types, without Numba's parallel machinery (Python threads share
+out the trials, the kernel releasing the GIL), into a cache in the user's cache folder that
+later runs load instead. The cache is keyed by this
 file, network.py (the activations' scalar forms) and nnsweep's version, so a kernel of other
 sources is never loaded; see `cache_folder`.
 
@@ -29,6 +31,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -122,15 +125,74 @@ def _unchanged(delta: NDArray[np.float64], out: NDArray[np.float64]) -> None:
 
 @functools.cache
 def _activation_loop(name: str) -> Kernel:
-    """z <- f(z) in place, the table's scalar form, for LLVM to vectorize in the kernel."""
+    """z <- f(z) in place for rows of `width` units: the table's scalar form, for LLVM to
+    vectorize in the kernel, or softmax over each row."""
+    if name == "softmax":
+        return _softmax
     f = _inlined(TABLE[name].scalar)
 
     @_inlined
-    def loop(z: NDArray[np.float64]) -> None:
+    def loop(z: NDArray[np.float64], width: int) -> None:
         for j in range(z.size):
             z[j] = f(z[j], _exp)
 
     return loop
+
+
+@_inlined
+def _softmax(z: NDArray[np.float64], width: int) -> None:
+    """Each row's exponentials over their sum, shifted by the row's largest value first, as
+    network.softmax computes them."""
+    for start in range(0, z.size, width):
+        top = z[start]
+        for j in range(start + 1, start + width):
+            top = z[j] if z[j] > top else top
+        total = 0.0
+        for j in range(start, start + width):
+            z[j] = _exp(z[j] - top)
+            total += z[j]
+        for j in range(start, start + width):
+            z[j] = z[j] / total
+
+
+@_inlined
+def _softmax_score(p: NDArray[np.float64], y: NDArray[np.float64], n: int, width: int
+                   ) -> tuple[float, float]:
+    """The right answers of n rows of softmax outputs p (flat, rows of `width`) against
+    one-hot targets y (the largest probability's class is the target's, the first of equal
+    ones as numpy's argmax), and their summed cross-entropy, network.right_answers's and
+    network.cross_entropy's rules."""
+    right = 0.0
+    cross = 0.0
+    for i in range(n):
+        row = i * width
+        answer = 0
+        target = 0
+        for j in range(1, width):
+            answer = j if p[row + j] > p[row + answer] else answer
+            target = j if y[i, j] > y[i, target] else target
+        right += 1.0 if answer == target else 0.0
+        for j in range(width):
+            if y[i, j] != 0:  # a term whose target weight is 0 is 0, whatever its log
+                cross += -(y[i, j] * math.log(p[row + j]))
+    return right, cross
+
+
+@_inlined
+def _sigmoid_score(p: NDArray[np.float64], y: NDArray[np.float64], n: int, width: int
+                   ) -> tuple[float, float]:
+    """Right (row, output) pairs, p > 0.5 against y > 0.5, and the summed cross-entropy
+    -[y log p + (1 - y) log(1 - p)] of each output."""
+    right = 0.0
+    cross = 0.0
+    for i in range(n):
+        for j in range(width):
+            q, t = p[i * width + j], y[i, j]
+            right += 1.0 if (q > 0.5) == (t > 0.5) else 0.0
+            term = -(t * math.log(q)) if t != 0 else 0.0
+            rest = 1 - t
+            cross += term + (-(rest * math.log(1 - q)) if rest != 0 else 0.0)
+    return right, cross
 
 
 @functools.cache
@@ -149,14 +211,190 @@ def _derivative_loop(name: str) -> Kernel:
     return loop
 
 
+# A trial's settings as the kernel reads them: one row of `settings`, in this order.
+SETTINGS: tuple[str, ...] = ("alpha", "weight_decay", "momentum", "beta1", "beta2", "eps",
+                             "dropout")
+ALPHA, WEIGHT_DECAY, MOMENTUM, BETA1, BETA2, EPS, DROPOUT = range(len(SETTINGS))
+
+
+@_inlined
+def _decay(grad: NDArray[np.float64], weights: NDArray[np.float64],
+           settings: NDArray[np.float64]) -> None:
+    """g + weight_decay * w, before the optimizer sees g."""
+    decay = settings[WEIGHT_DECAY]
+    for j in range(grad.size):
+        grad[j] += decay * weights[j]
+
+
+@_inlined
+def _momentum(grad: NDArray[np.float64], first: NDArray[np.float64],
+              settings: NDArray[np.float64]) -> None:
+    """v = momentum * v + g, and v moves the weights."""
+    momentum = settings[MOMENTUM]
+    for j in range(grad.size):
+        first[j] = momentum * first[j] + grad[j]
+        grad[j] = first[j]
+
+
+@_inlined
+def _adam(grad: NDArray[np.float64], first: NDArray[np.float64], second: NDArray[np.float64],
+          settings: NDArray[np.float64], powers: NDArray[np.float64]) -> None:
+    """Adam's bias-corrected ratio of moments moves the weights; powers holds beta1 ** t and
+    beta2 ** t, advanced once per step before the layers' updates."""
+    beta1, beta2, eps = settings[BETA1], settings[BETA2], settings[EPS]
+    rest1, rest2 = 1 - beta1, 1 - beta2
+    fix1, fix2 = 1 - powers[0], 1 - powers[1]
+    for j in range(grad.size):
+        g = grad[j]
+        first[j] = beta1 * first[j] + rest1 * g
+        second[j] = beta2 * second[j] + rest2 * (g * g)
+        grad[j] = (first[j] / fix1) / (math.sqrt(second[j] / fix2) + eps)
+
+
+@_inlined
+def _advance_powers(powers: NDArray[np.float64], settings: NDArray[np.float64]) -> None:
+    """t one more: beta1 ** t and beta2 ** t as running products, as the loop keeps them."""
+    powers[0] *= settings[BETA1]
+    powers[1] *= settings[BETA2]
+
+
+# splitmix64, as network.dropout_scales draws dropout's masks: the same bits, so the same masks.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_S11, _S27, _S30, _S31 = np.uint64(11), np.uint64(27), np.uint64(30), np.uint64(31)
+
+
+@_jit
+def _mix(z: np.uint64) -> np.uint64:
+    """splitmix64's finalizer, network._mix one value at a time."""
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return z ^ (z >> _S31)
+
+
+@_inlined
+def _dropout(out: NDArray[np.float64], scales: NDArray[np.float64],
+             dropped: NDArray[np.float64], seed: int, step: int, layer: int,
+             rate: float) -> None:
+    """Inverted dropout's factors for one step's hidden layer (flat, rows of units), each
+    the hash of (seed, step, layer, its place) that network.dropout_scales computes, and the
+    output times them, which the next layer takes in."""
+    key = _mix(_mix(_mix(np.uint64(seed) + _GOLDEN) ^ np.uint64(step)) ^ np.uint64(layer))
+    kept = 1.0 / (1 - rate)
+    for j in range(out.size):
+        bits = _mix(key + np.uint64(j + 1) * _GOLDEN)
+        uniform = np.float64(bits >> _S11) * 2.0**-53  # [0, 1)
+        scales[j] = kept if uniform >= rate else 0.0
+        dropped[j] = out[j] * scales[j]
+
+
+@_inlined
+def _times_scales(back: NDArray[np.float64], scales: NDArray[np.float64]) -> None:
+    """The error backpropagated through dropped units: times their factors, 0 or 1/(1-p)."""
+    for j in range(back.size):
+        back[j] *= scales[j]
+
+@dataclass(frozen=True)
+class Variant:
+    """What a kernel is built to train besides its pair of activations, all fixed by a batch
+    key: each feature is compiled in only where a batch uses it, so the plain loop compiles
+    and runs as it did, and a sweep compiles only the variants it trains."""
+
+    optimizer: str = "sgd"
+    decay: bool = False  # weight_decay > 0
+    classifier: bool = False  # loss = "cross_entropy": delta p - y, accuracy, cross-entropy
+    validating: bool = False  # a forward pass on held-out rows at the recorded epochs
+    dropout: bool = False  # dropout > 0 on hidden layers
+
+    @classmethod
+    def of(cls, trial: TrialParams, validating: bool = False) -> Variant:
+        return cls(trial.optimizer, trial.weight_decay > 0, trial.classifier, validating,
+                   trial.dropout > 0 and len(trial.hidden) > 0)
+
+    @property
+    def name(self) -> str:
+        """The features in a kernel's name (and so its cache file): none for the plain loop."""
+        parts = [] if self.optimizer == "sgd" else [self.optimizer]
+        parts += ["decay"] if self.decay else []
+        parts += ["xent"] if self.classifier else []
+        parts += ["val"] if self.validating else []
+        parts += ["dropout"] if self.dropout else []
+        return "".join(f"_{part}" for part in parts)
+
+
+PLAIN = Variant()
+
+
+@_jit
+def _views(buffer: NDArray[np.float64], starts: NDArray[np.int64], rows: int,
+           units: NDArray[np.int64]) -> list[NDArray[np.float64]]:
+    """Each layer's part of a buffer of layer outputs, as (rows, units) views: compiled once
+    and called, where a list built in the loop for each buffer costs a second of compiling."""
+    return [buffer[starts[layer] : starts[layer] + rows * units[layer + 1]]
+            .reshape((rows, units[layer + 1])) for layer in range(units.size - 1)]
+
+
+def _held_out_pass(hidden: str, output: str, classifier: bool) -> Kernel:
+    """The pass over held-out rows at a recorded epoch: a forward pass with the weights as
+    they are (no dropout), its sums of squared and absolute errors, right answers and
+    cross-entropy into row e of `held` (4, as EpochLog.absorb_validation takes them)."""
+    activate_hidden, activate_output = _activation_loop(hidden), _activation_loop(output)
+    score = _softmax_score if output == "softmax" else _sigmoid_score
+
+    @_inlined
+    def held_out_pass(x: NDArray[np.float64], y: NDArray[np.float64],
+                      weights: NDArray[np.float64], offsets: NDArray[np.int64],
+                      units: NDArray[np.int64], bias: bool, buffer: NDArray[np.float64],
+                      held: NDArray[np.float64], e: int) -> None:
+        rows, n_outputs = y.shape
+        depth = units.size - 1
+        below = 0  # where the layer's input starts in `buffer` (from layer 1)
+        start = 0
+        for layer in range(depth):
+            fan_in, fan_out = units[layer], units[layer + 1]
+            w = weights[offsets[layer] : offsets[layer + 1]]  # (fan_in + bias, fan_out) flat
+            for i in range(rows):
+                for j in range(fan_out):
+                    total = 0.0
+                    for k in range(fan_in):
+                        a = x[i, k] if layer == 0 else buffer[below + i * fan_in + k]
+                        total += a * w[k * fan_out + j]
+                    if bias:
+                        total += w[fan_in * fan_out + j]
+                    buffer[start + i * fan_out + j] = total
+            out = buffer[start : start + rows * fan_out]  # (rows, fan_out) flat
+            if layer == depth - 1:
+                activate_output(out, fan_out)
+            else:
+                activate_hidden(out, fan_out)
+            below = start
+            start += rows * fan_out
+        sse = 0.0
+        abs_sum = 0.0
+        for i in range(rows):
+            for j in range(n_outputs):
+                err = buffer[below + i * n_outputs + j] - y[i, j]
+                sse += err * err
+                abs_sum += abs(err)
+        held[e, 0] = sse
+        held[e, 1] = abs_sum
+        if classifier:
+            held[e, 2], held[e, 3] = score(buffer[below : below + rows * n_outputs], y, rows,
+                                           n_outputs)
+
+    return held_out_pass
+
+
 # --- where compiled kernels are kept ------------------------------------------------------
 
 # The one set of argument types a kernel is compiled for: C-ordered arrays, as train_batch
 # passes them, the data read-only.
-_F1, _I1, _I2 = types.float64[::1], types.int64[::1], types.int64[:, ::1]
+_F1, _F2 = types.float64[::1], types.float64[:, ::1]
+_I1, _I2 = types.int64[::1], types.int64[:, ::1]
 _DATA = types.Array(types.float64, 2, "C", readonly=True)
-SIGNATURE = types.boolean(_DATA, _DATA, _I2, _F1, _I1, _I1, _I1, types.boolean, types.boolean,
-                          types.int64, types.float64, types.int64, _F1, _F1)
+SIGNATURE = types.boolean(_DATA, _DATA, _I2, _F1, _I1, _I1, _F1, _F1, _F1, _I1, types.boolean,
+                          types.boolean, types.int64, _F1, types.int64, _F1, _F1, _F2,
+                          types.boolean[::1], _DATA, _DATA, _F2, types.int64)
 
 
 @functools.cache
@@ -299,20 +537,25 @@ def _cached(kernel: Kernel) -> Kernel:
     return kernel
 
 
+def kernel(hidden: str, output: str, variant: Variant = PLAIN) -> Kernel:
+    """The training loop for one pair of activations and one variant, loaded from the cache
+    or compiled (and cached) on first use in this process, for SIGNATURE only."""
+    return _kernel(hidden, output, variant)
+
+
 @functools.cache
-def kernel(hidden: str, output: str) -> Kernel:
-    """The training loop for one pair of activations, loaded from the cache or compiled (and
-    cached) on first use in this process, for SIGNATURE only."""
-    compiled = _cached(_training_loop(hidden, output))
+def _kernel(hidden: str, output: str, variant: Variant) -> Kernel:
+    """kernel's, once per process whichever way its arguments are spelled."""
+    compiled = _cached(_training_loop(hidden, output, variant))
     with _compiling(cache_folder(), compiled.py_func.__qualname__):
         compiled.compile(SIGNATURE)
     compiled.disable_compile()  # other argument types are a bug here, not a second compile
     return compiled
 
 
-def is_cached(hidden: str, output: str) -> bool:
-    """Whether the pair's kernel would load from the cache, not compile (without loading it)."""
-    loop = _cached(_training_loop(hidden, output))
+def is_cached(hidden: str, output: str, variant: Variant = PLAIN) -> bool:
+    """Whether the kernel would load from the cache, not compile (without loading it)."""
+    loop = _cached(_training_loop(hidden, output, variant))
     cache = loop._cache
     if _cache_class() is None or not isinstance(cache, _cache_class()):
         return False
@@ -323,13 +566,20 @@ def is_cached(hidden: str, output: str) -> bool:
         return False
 
 
-def _training_loop(hidden: str, output: str) -> Kernel:
+def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
     """The loop that trains one trial through a chunk of epochs, with the pair's activations
-    and derivatives built in (not compiled yet): a loop for every pair at once, chosen at run
-    time, compiled for several times as long."""
+    and derivatives and the variant's features built in (not compiled yet): a loop for every
+    pair and feature at once, chosen at run time, would compile for several times as long."""
     activate_hidden, activate_output = _activation_loop(hidden), _activation_loop(output)
     times_hidden_derivative = _derivative_loop(hidden)
-    times_output_derivative = _derivative_loop(output)
+    times_output_derivative = _unchanged if variant.classifier else _derivative_loop(output)
+    score = _softmax_score if output == "softmax" else _sigmoid_score
+    held_out_pass = _held_out_pass(hidden, output, variant.classifier)
+    # Each feature's code sits under one of these flags, constants of the loop's closure:
+    # Numba prunes the branches of a false one before typing, so it costs nothing to compile.
+    decay, classifier, validating, dropout = (
+        variant.decay, variant.classifier, variant.validating, variant.dropout)
+    momentum, adam = variant.optimizer == "momentum", variant.optimizer == "adam"
 
     def train(
         x: NDArray[np.float64],  # (rows, inputs)
@@ -338,18 +588,28 @@ def _training_loop(hidden: str, output: str) -> Kernel:
         weights: NDArray[np.float64],  # this trial's weights, flat, layer after layer
         changes: NDArray[np.int64],  # (weights.size,)
         previous_up: NDArray[np.int64],  # (weights.size,) 1 where the last update went up
+        first: NDArray[np.float64],  # (weights.size,) momentum's velocity, Adam's m; or (0,)
+        second: NDArray[np.float64],  # (weights.size,) Adam's v; or (0,)
+        powers: NDArray[np.float64],  # (2,) Adam's beta1 ** t, beta2 ** t
         units: NDArray[np.int64],  # (depth + 1,) units per layer, input first, no bias
         bias: bool,
         mean: bool,
         step_rows: int,
-        alpha: float,
+        settings: NDArray[np.float64],  # (len(SETTINGS),) alpha, weight_decay, ...
         first_epoch: int,
         sse_out: NDArray[np.float64],  # (epochs in chunk,) each epoch's sum of squared errors
         abs_out: NDArray[np.float64],  # (epochs in chunk,) and of absolute errors
+        scores_out: NDArray[np.float64],  # (2, epochs in chunk) right answers, cross-entropy
+        recorded: NDArray[np.bool_],  # (epochs in chunk,) the epochs measured on held-out rows
+        x_held: NDArray[np.float64],  # (held-out rows, inputs), or none
+        y_held: NDArray[np.float64],  # (held-out rows, outputs)
+        held_out: NDArray[np.float64],  # (epochs in chunk, 4) their sse, abs, right, cross
+        seed: int,  # the trial's, which dropout's masks hash
     ) -> bool:
         """Train one trial through a chunk of epochs; True once its errors stop being finite."""
         rows, n_outputs = y.shape
         depth = units.size - 1
+        alpha = settings[ALPHA]
         extra = 1 if bias else 0
         offsets = np.zeros(depth + 1, dtype=np.int64)  # weights of layer l: offsets[l]:offsets[l+1]
         act_offsets = np.zeros(depth + 1, dtype=np.int64)  # outputs of layer l in `acts`
@@ -360,6 +620,8 @@ def _training_loop(hidden: str, output: str) -> Kernel:
         deltas = np.empty(act_offsets[depth])
         grad = np.empty(offsets[depth])
         inputs = np.empty((step_rows, units[0]))
+        if validating:  # the held-out rows' outputs of every layer
+            held_buffer = np.empty(x_held.shape[0] * (act_offsets[depth] // step_rows))
         targets = np.empty((step_rows, n_outputs))
         started = first_epoch > 0
         # 2-D views made once: a reshape inside the step loop costs more than a small layer
@@ -370,21 +632,25 @@ def _training_loop(hidden: str, output: str) -> Kernel:
         g2 = [grad[offsets[layer] : offsets[layer + 1]].reshape((units[layer] + extra,
                                                                   units[layer + 1]))
               for layer in range(depth)]
-        acts_full = [acts[act_offsets[layer] : act_offsets[layer] + step_rows * units[layer + 1]]
-                     .reshape((step_rows, units[layer + 1])) for layer in range(depth)]
-        acts_last = [acts[act_offsets[layer] : act_offsets[layer] + last_rows * units[layer + 1]]
-                     .reshape((last_rows, units[layer + 1])) for layer in range(depth)]
-        deltas_full = [deltas[act_offsets[layer] : act_offsets[layer]
-                              + step_rows * units[layer + 1]].reshape((step_rows, units[layer + 1]))
-                       for layer in range(depth)]
-        deltas_last = [deltas[act_offsets[layer] : act_offsets[layer]
-                              + last_rows * units[layer + 1]].reshape((last_rows, units[layer + 1]))
-                       for layer in range(depth)]
+        acts_full = _views(acts, act_offsets, step_rows, units)
+        acts_last = _views(acts, act_offsets, last_rows, units)
+        deltas_full = _views(deltas, act_offsets, step_rows, units)
+        deltas_last = _views(deltas, act_offsets, last_rows, units)
+        if dropout:  # what each layer passes on, its output dropped out, and the factors
+            rate = settings[DROPOUT]
+            steps = (rows + step_rows - 1) // step_rows  # update steps per epoch
+            dropped = np.empty(act_offsets[depth])
+            scales = np.empty(act_offsets[depth])
+            ins_full = _views(dropped, act_offsets, step_rows, units)
+            ins_last = _views(dropped, act_offsets, last_rows, units)
 
         for e in range(sse_out.size):
             order = orders[e if orders.shape[0] > 1 else 0]  # (rows,)
             sse = 0.0
             abs_sum = 0.0
+            if classifier:
+                right = 0.0
+                cross = 0.0
             for start in range(0, rows, step_rows):
                 n = min(step_rows, rows - start)
                 for i in range(n):
@@ -395,13 +661,18 @@ def _training_loop(hidden: str, output: str) -> Kernel:
                         targets[i, c] = y[row, c]
 
                 act2 = acts_full if n == step_rows else acts_last
+                if dropout:
+                    in2 = ins_full if n == step_rows else ins_last
+                    step = (first_epoch + e) * steps + start // step_rows  # from 0
+                else:
+                    in2 = act2
                 delta2 = deltas_full if n == step_rows else deltas_last
                 for layer in range(depth):  # forward: out = f(input @ w), rows of n
                     fan_in, fan_out = units[layer], units[layer + 1]
                     w = w2[layer]
                     out = acts[act_offsets[layer] : act_offsets[layer] + n * fan_out]
                     out2 = act2[layer]
-                    source = inputs[:n] if layer == 0 else act2[layer - 1]
+                    source = inputs[:n] if layer == 0 else in2[layer - 1]
                     # The longer inner loop is the one that vectorizes.
                     if fan_out >= WIDE:  # the first term assigned, the others added in order
                         for i in range(n):
@@ -432,9 +703,14 @@ def _training_loop(hidden: str, output: str) -> Kernel:
                             for j in range(fan_out):
                                 out2[i, j] += w[fan_in, j]
                     if layer == depth - 1:
-                        activate_output(out)
+                        activate_output(out, fan_out)
                     else:
-                        activate_hidden(out)
+                        activate_hidden(out, fan_out)
+                        if dropout:
+                            place = act_offsets[layer]
+                            _dropout(out, scales[place : place + n * fan_out],
+                                     dropped[place : place + n * fan_out], seed, step, layer,
+                                     rate)
 
                 last = act_offsets[depth - 1]
                 for i in range(n):
@@ -443,15 +719,22 @@ def _training_loop(hidden: str, output: str) -> Kernel:
                         sse += err * err
                         abs_sum += abs(err)
                         deltas[last + i * n_outputs + j] = err
+                if classifier:
+                    step_right, step_cross = score(acts[last : last + n * n_outputs], targets,
+                                                   n, n_outputs)
+                    right += step_right
+                    cross += step_cross
                 times_output_derivative(deltas[last : last + n * n_outputs],
                                         acts[last : last + n * n_outputs])
 
+                if adam:
+                    _advance_powers(powers, settings)
                 for layer in range(depth - 1, -1, -1):  # backward, then this layer's update
                     fan_in, fan_out = units[layer], units[layer + 1]
                     w = w2[layer]
                     g = g2[layer]
                     delta = delta2[layer]
-                    source = inputs[:n] if layer == 0 else act2[layer - 1]
+                    source = inputs[:n] if layer == 0 else in2[layer - 1]
                     flat_w = weights[offsets[layer] : offsets[layer + 1]]
                     flat_g = grad[offsets[layer] : offsets[layer + 1]]
                     if fan_out == 1:  # the flat arrays are the column: contiguous loops
@@ -501,16 +784,25 @@ def _training_loop(hidden: str, output: str) -> Kernel:
                                     d = delta[i, j]
                                     for k in range(fan_in):
                                         back2[i, k] += d * w[k, j]
+                        if dropout:
+                            _times_scales(back, scales[below : below + n * fan_in])
                         times_hidden_derivative(back, out_below)
                     count = changes[offsets[layer] : offsets[layer + 1]]
                     was_up = previous_up[offsets[layer] : offsets[layer + 1]]
                     if mean:
                         for j in range(flat_g.size):
                             flat_g[j] /= n
+                    if decay:
+                        _decay(flat_g, flat_w, settings)
+                    if momentum:
+                        _momentum(flat_g, first[offsets[layer] : offsets[layer + 1]], settings)
+                    if adam:
+                        _adam(flat_g, first[offsets[layer] : offsets[layer + 1]],
+                              second[offsets[layer] : offsets[layer + 1]], settings, powers)
                     # 64-bit lanes throughout and no branches, so these loops vectorize
                     if started:
                         for j in range(flat_w.size):
-                            up = 1 if flat_g[j] < 0 else 0  # the update goes up: -grad > 0
+                            up = 1 if flat_g[j] < 0 else 0  # the update goes up: -move > 0
                             count[j] += up ^ was_up[j]
                             was_up[j] = up
                             flat_w[j] -= alpha * flat_g[j]
@@ -522,11 +814,17 @@ def _training_loop(hidden: str, output: str) -> Kernel:
 
             sse_out[e] = sse
             abs_out[e] = abs_sum
+            if classifier:
+                scores_out[0, e] = right
+                scores_out[1, e] = cross
             if not math.isfinite(sse):
                 return True
+            if validating and recorded[e]:
+                held_out_pass(x_held, y_held, weights, offsets, units, bias, held_buffer,
+                              held_out, e)
         return False
 
-    train.__qualname__ = f"train_{hidden}_{output}"  # the cache's file and key
+    train.__qualname__ = f"train_{hidden}_{output}{variant.name}"  # the cache's file and key
     return numba.njit(**_OPTIONS)(train)
 
 
@@ -536,88 +834,149 @@ def _schedule(costs: Sequence[float], threads: int) -> list[list[int]]:
     return [list(members) for members in bins if members]
 
 
-def _train_share(train: Kernel, members: Sequence[int], x: NDArray[np.float64],
-                 y: NDArray[np.float64], orders: NDArray[np.int64],
-                 weights: NDArray[np.float64], changes: NDArray[np.int64],
-                 previous_up: NDArray[np.int64], starts: NDArray[np.int64],
-                 units: NDArray[np.int64], bias: bool, mean: bool, step_rows: int,
-                 alpha: NDArray[np.float64], first_epoch: int, sse: NDArray[np.float64],
-                 abs_sum: NDArray[np.float64], stopped: NDArray[np.bool_]) -> None:
+@dataclass(frozen=True)
+class _Batch:
+    """A batch's arrays as the kernel takes them, every trial's flat and one after another
+    (starts: where each trial's weights begin), and what is fixed for all of its trials."""
+
+    x: NDArray[np.float64]  # (rows, inputs), read-only
+    y: NDArray[np.float64]  # (rows, outputs), read-only
+    weights: NDArray[np.float64]  # (N,)
+    changes: NDArray[np.int64]  # (N,)
+    previous_up: NDArray[np.int64]  # (N,)
+    first: NDArray[np.float64]  # (N,) the optimizer's memory, or (0,) for sgd
+    second: NDArray[np.float64]  # (N,) Adam's second moment, or (0,)
+    powers: NDArray[np.float64]  # (B, 2)
+    starts: NDArray[np.int64]  # (B + 1,)
+    units: NDArray[np.int64]  # (B, depth + 1)
+    settings: NDArray[np.float64]  # (B, len(SETTINGS))
+    seeds: NDArray[np.int64]  # (B,)
+    x_held: NDArray[np.float64]  # (held-out rows, inputs), read-only; (0, inputs) without
+    y_held: NDArray[np.float64]  # (held-out rows, outputs)
+    bias: bool
+    mean: bool
+    step_rows: int
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """A chunk of epochs: the row orders it trains in and where its sums go."""
+
+    first_epoch: int
+    orders: NDArray[np.int64]  # (B, count, rows) shuffled, or (1, 1, rows)
+    sse: NDArray[np.float64]  # (B, count) nan after a trial stops
+    abs_sum: NDArray[np.float64]  # (B, count)
+    scores: NDArray[np.float64]  # (B, 2, count) a classifier's right answers and cross-entropy
+    recorded: NDArray[np.bool_]  # (count,) the epochs measured on held-out rows
+    held_out: NDArray[np.float64]  # (B, count, 4) sse, abs, right, cross on held-out rows
+
+
+def _train_share(train: Kernel, batch: _Batch, chunk: _Chunk, stopped: NDArray[np.bool_],
+                 members: Sequence[int]) -> None:
     """One thread's trials through a chunk of epochs; a trial that diverged trains no more."""
+    orders = chunk.orders
     for b in members:
         if stopped[b]:
             continue
-        lo, hi = starts[b], starts[b + 1]
-        stopped[b] = train(x, y, orders[b if orders.shape[0] > 1 else 0], weights[lo:hi],
-                           changes[lo:hi], previous_up[lo:hi], units[b], bias, mean, step_rows,
-                           alpha[b], first_epoch, sse[b], abs_sum[b])
+        lo, hi = batch.starts[b], batch.starts[b + 1]
+        stopped[b] = train(batch.x, batch.y, orders[b if orders.shape[0] > 1 else 0],
+                           batch.weights[lo:hi], batch.changes[lo:hi], batch.previous_up[lo:hi],
+                           batch.first[lo:hi], batch.second[lo:hi], batch.powers[b],
+                           batch.units[b], batch.bias, batch.mean, batch.step_rows,
+                           batch.settings[b], chunk.first_epoch, chunk.sse[b], chunk.abs_sum[b],
+                           chunk.scores[b], chunk.recorded, batch.x_held, batch.y_held,
+                           chunk.held_out[b], batch.seeds[b])
+
+
+def _read_only(data: ArrayLike) -> NDArray[np.float64]:
+    """C-ordered float64 as SIGNATURE has the data, a read-only view whatever the caller's."""
+    view = np.ascontiguousarray(data, dtype=np.float64).view()
+    view.setflags(write=False)
+    return view
 
 
 def train_batch(
-    x_data: ArrayLike, y_data: ArrayLike, trials: Sequence[TrialParams]
+    x_data: ArrayLike, y_data: ArrayLike, trials: Sequence[TrialParams],
+    validation: tuple[ArrayLike, ArrayLike] | None = None,
 ) -> list[TrialResult]:
-    """Train every trial on the same data; one result per trial, in order.
+    """Train every trial on the same data; one result per trial, in order. With `validation`
+    (x, y), each trial's errors on those rows are kept at its recorded epochs.
 
-    Trials must share depth, activations, descent, epochs and record step (the NumPy
-    trainer's batch key); widths, alpha, seed, init and tolerance may vary.
+    Trials must share a batch key (depth, activations, descent, optimizer, ...); widths,
+    alpha and the optimizer's settings, seed, init and tolerance may vary.
     """
     if not trials:
         return []
-    x, y = checked_batch(x_data, y_data, trials)
-    x, y = x.view(), y.view()  # read-only views, as SIGNATURE has them, whatever the caller's
-    x.setflags(write=False)
-    y.setflags(write=False)
+    x, y = (_read_only(data) for data in checked_batch(x_data, y_data, trials))
     first = trials[0]
-    train = kernel(first.activation, first.output)
+    variant = Variant.of(first, validation is not None)
+    train = kernel(first.activation, first.output, variant)
     rows, n_inputs = x.shape
     n_outputs = y.shape[1]
     B = len(trials)
 
     starting = [initial_weights(t, n_inputs, n_outputs) for t in trials]
     sizes = [sum(w.size for w in ws) for ws in starting]
-    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)  # (B + 1,)
     weights = np.concatenate([w.ravel() for ws in starting for w in ws])  # (N,)
-    changes = np.zeros(weights.size, dtype=np.int64)
-    previous_up = np.zeros(weights.size, dtype=np.int64)
-    units = np.array([[n_inputs, *t.hidden, n_outputs] for t in trials], dtype=np.int64)
+    batch = _Batch(
+        x=x, y=y, weights=weights,
+        changes=np.zeros(weights.size, dtype=np.int64),
+        previous_up=np.zeros(weights.size, dtype=np.int64),
+        first=np.zeros(0 if variant.optimizer == "sgd" else weights.size),
+        second=np.zeros(weights.size if variant.optimizer == "adam" else 0),
+        powers=np.ones((B, 2)),
+        starts=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+        units=np.array([[n_inputs, *t.hidden, n_outputs] for t in trials], dtype=np.int64),
+        settings=np.array([[getattr(t, name) for name in SETTINGS] for t in trials]),
+        seeds=np.array([t.seed for t in trials], dtype=np.int64),
+        x_held=_read_only(validation[0] if validation is not None else np.empty((0, n_inputs))),
+        y_held=_read_only(validation[1] if validation is not None
+                          else np.empty((0, n_outputs))),
+        bias=first.bias, mean=first.reduction == "mean", step_rows=first.rows_per_step(rows))
     schedule = _schedule([size * t.rows_per_step(rows) for size, t in zip(sizes, trials,
                                                                          strict=True)],
                          numba.get_num_threads())
     shuffled = first.shuffle and first.descent != "full"
-    step_rows = first.rows_per_step(rows)
     epochs = first.epochs
     per_epoch = B * (16 + (8 * rows if shuffled else 0))  # bytes of errors and orders
     chunk = max(1, min(epochs, CHUNK_BYTES // per_epoch))
     shufflers = [shuffle_generator(t.seed) for t in trials] if shuffled else []
     in_order = np.arange(rows, dtype=np.int64).reshape(1, 1, rows)  # (1, 1, rows)
-    alpha = np.array([t.alpha for t in trials])
-    log = EpochLog(trials, rows * n_outputs)
+    log = EpochLog(trials, rows * n_outputs, rows)
+    if variant.validating:
+        log.validating(batch.y_held.size, len(batch.y_held))
     stopped = np.zeros(B, dtype=np.bool_)
     with ThreadPoolExecutor(len(schedule)) as pool:
         for first_epoch in range(0, epochs, chunk):
             count = min(chunk, epochs - first_epoch)
-            orders = in_order if not shuffled else np.array(
-                [[g.permutation(rows) for _ in range(count)] for g in shufflers],
-                dtype=np.int64)  # (B, count, rows)
-            sse = np.full((B, count), np.nan)  # (B, count) nan after a trial stops
-            abs_sum = np.full((B, count), np.nan)
-            share = functools.partial(
-                _train_share, train, x=x, y=y, orders=orders, weights=weights,
-                changes=changes, previous_up=previous_up, starts=starts, units=units,
-                bias=first.bias, mean=first.reduction == "mean", step_rows=step_rows,
-                alpha=alpha, first_epoch=first_epoch, sse=sse, abs_sum=abs_sum,
-                stopped=stopped)
+            part = _Chunk(
+                first_epoch=first_epoch,
+                orders=in_order if not shuffled else np.array(
+                    [[g.permutation(rows) for _ in range(count)] for g in shufflers],
+                    dtype=np.int64),  # (B, count, rows)
+                sse=np.full((B, count), np.nan), abs_sum=np.full((B, count), np.nan),
+                scores=np.full((B, 2, count if variant.classifier else 0), np.nan),
+                recorded=np.array([variant.validating and log.is_recorded(first_epoch + e)
+                                   for e in range(count)], dtype=np.bool_),
+                held_out=np.full((B, count if variant.validating else 0, 4), np.nan))
+            share = functools.partial(_train_share, train, batch, part, stopped)
             list(pool.map(share, schedule))  # list: a thread's exception is raised here
-            log.absorb(sse.T, abs_sum.T)
+            scored = part.scores.transpose(1, 2, 0) if variant.classifier else (None, None)
+            log.absorb(part.sse.T, part.abs_sum.T, *scored)  # (count, B) each
+            for e in np.flatnonzero(part.recorded):
+                held = part.held_out[:, e]  # (B, 4)
+                log.absorb_validation(first_epoch + int(e), held[:, 0], held[:, 1],
+                                      *((held[:, 2], held[:, 3]) if variant.classifier
+                                        else (None, None)))
 
     finals, counts = [], []
     for b, trial in enumerate(trials):
         shapes = weight_shapes(trial, n_inputs, n_outputs)
-        bounds = np.cumsum([0, *(r * c for r, c in shapes)]) + starts[b]
+        bounds = np.cumsum([0, *(r * c for r, c in shapes)]) + batch.starts[b]
         cut = [(slice(int(lo), int(hi)), shape)
                for lo, hi, shape in zip(bounds[:-1], bounds[1:], shapes, strict=True)]
         finals.append([weights[s].reshape(shape) for s, shape in cut])
-        counts.append([changes[s].reshape(shape) for s, shape in cut])
+        counts.append([batch.changes[s].reshape(shape) for s, shape in cut])
     return log.results(finals, counts)
 
 
@@ -630,7 +989,4 @@ class NumbaEngine:
     def train_batch(x: ArrayLike, y: ArrayLike, trials: Sequence[TrialParams], *,
                     validation: tuple[ArrayLike, ArrayLike] | None = None
                     ) -> list[TrialResult]:
-        """Held-out rows are not compiled yet: engines.resolve picks NumPy for them."""
-        if validation is not None:
-            raise ValueError("the numba engine does not train with held-out rows")
-        return train_batch(x, y, trials)
+        return train_batch(x, y, trials, validation)

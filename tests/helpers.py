@@ -38,6 +38,7 @@ from nnsweep.grid import trial_id
 from nnsweep.journal import JournalWarning, Record
 from nnsweep.params import GivenWeights, TrialParams
 from nnsweep.reference import train_one
+from nnsweep.result import TrialResult
 from nnsweep.trainer import train_batch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +57,37 @@ def frozen(rows: ArrayLike) -> NDArray[np.float64]:
 XOR_X = frozen([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]])
 XOR_Y = frozen([[0], [1], [1], [0]])
 DATA_HASH = "0123456789abcdef"  # a dataset's hash, as the runner stamps it on each record
+
+# How close the compiled engine's numbers are to the loop's (relative and absolute).
+CLOSE = 1e-9
+
+
+def assert_close(actual: TrialResult, expected: TrialResult) -> None:
+    """Same epochs, convergence, divergence and direction counts; numbers (the held-out rows'
+    too) within CLOSE.
+
+    A diverged network's weights are infinities and nans whose mix depends on the order of
+    operations, so only its history (which stops before the divergence) is compared.
+    """
+    assert np.array_equal(actual.epochs, expected.epochs)
+    assert actual.diverged_epoch == expected.diverged_epoch
+    assert actual.converged_epoch == expected.converged_epoch
+    np.testing.assert_allclose(actual.errors, expected.errors, rtol=CLOSE, atol=CLOSE)
+    np.testing.assert_allclose(actual.final_error, expected.final_error, rtol=CLOSE,
+                               atol=CLOSE)
+    np.testing.assert_allclose(actual.best_error, expected.best_error, rtol=CLOSE, atol=CLOSE)
+    assert (actual.validation is None) == (expected.validation is None)
+    if actual.validation is not None and expected.validation is not None:
+        np.testing.assert_allclose(actual.validation, expected.validation, rtol=CLOSE,
+                                   atol=CLOSE)
+    if expected.diverged_epoch is not None:
+        return
+    for got, want in zip(actual.weights, expected.weights, strict=True):
+        np.testing.assert_allclose(got, want, rtol=CLOSE, atol=CLOSE)
+    for got_counts, want_counts in zip(actual.direction_changes, expected.direction_changes,
+                                       strict=True):
+        assert np.array_equal(got_counts, want_counts)
+
 
 # The 4-3-2-1 regression notebook's network: one input row, its target, the printed weights.
 NOTEBOOK_WEIGHTS: GivenWeights = (

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from nnsweep import engines
 from nnsweep.datasets import builtin
-from nnsweep.errors import EngineLacks, SpecError
+from nnsweep.errors import SpecError
 from nnsweep.grid import trial_id
 from nnsweep.network import TABLE, dropout_scales, initial_weights
 from nnsweep.params import TrialParams
@@ -112,8 +112,7 @@ def test_dropout_is_swept_like_any_parameter_and_refused_at_one() -> None:
         parse_spec('dataset = "xor"\n[params]\ndropout = 1\n')
 
 
-def test_the_compiled_engine_refuses_dropout_and_auto_picks_numpy() -> None:
-    with pytest.raises(EngineLacks, match="dropout > 0"):
-        engines.resolve("numba", [TrialParams(dropout=0.5)])
-    assert engines.resolve("auto", [TrialParams(dropout=0.5)]) == "numpy"
-    assert engines.lacks("numba", [TrialParams(dropout=0.5, hidden=())]) is None
+def test_every_engine_installed_trains_dropout() -> None:
+    for engine in engines.installed():
+        assert engines.lacks(engine, [TrialParams(dropout=0.5)]) is None
+    assert engines.resolve("auto", [TrialParams(dropout=0.5)]) == engines.installed()[0]

@@ -9,14 +9,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from harness import chaotic
-from helpers import frozen
+from helpers import CLOSE, assert_close, frozen
 from hypothesis import given
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from nnsweep import engines
 from nnsweep.batching import batch_indices, batch_key, epoch_seconds, split
-from nnsweep.errors import NnsweepError
+from nnsweep.errors import EngineLacks, NnsweepError
 from nnsweep.params import ACTIVATIONS, TrialParams
 from nnsweep.reference import train_one
 from nnsweep.result import TrialResult
@@ -29,35 +29,12 @@ Same = Callable[[TrialResult, TrialResult], None]
 RNG = np.random.RandomState(11)
 X9 = frozen(RNG.uniform(-1.0, 1.0, (9, 3)))  # (rows, inputs): 9 rows, so batches of 4 leave 1
 Y9 = frozen(RNG.uniform(0.0, 1.0, (9, 2)))  # (rows, outputs)
-CLOSE = 1e-9
-
 needs_numba = pytest.mark.skipif(engines.installed()[0] != "numba",
                                  reason="the numba extra is not installed")
 
 
 def numba_train(x: Array, y: Array, trials: list[TrialParams]) -> list[TrialResult]:
     return engines.train("numba", x, y, trials)
-
-
-def assert_close(actual: TrialResult, expected: TrialResult) -> None:
-    """Same epochs, convergence, divergence and direction counts; numbers within 1e-9.
-
-    A diverged network's weights are infinities and nans whose mix depends on the order of
-    operations, so only its history (which stops before the divergence) is compared.
-    """
-    assert np.array_equal(actual.epochs, expected.epochs)
-    assert actual.diverged_epoch == expected.diverged_epoch
-    assert actual.converged_epoch == expected.converged_epoch
-    np.testing.assert_allclose(actual.errors, expected.errors, rtol=CLOSE, atol=CLOSE)
-    np.testing.assert_allclose(actual.final_error, expected.final_error, rtol=CLOSE,
-                               atol=CLOSE)
-    if expected.diverged_epoch is not None:
-        return
-    for got, want in zip(actual.weights, expected.weights, strict=True):
-        np.testing.assert_allclose(got, want, rtol=CLOSE, atol=CLOSE)
-    for got_counts, want_counts in zip(actual.direction_changes, expected.direction_changes,
-                                       strict=True):
-        assert np.array_equal(got_counts, want_counts)
 
 
 # --- choosing an engine -------------------------------------------------------------------
@@ -87,6 +64,17 @@ def test_an_engine_whose_extra_is_missing_names_the_install_command(
 def test_an_unknown_engine_is_a_usage_error() -> None:
     with pytest.raises(NnsweepError, match="expected one of numpy, numba, auto"):
         engines.resolve("torch")
+
+
+def test_an_engine_lacking_a_setting_is_refused_by_name_and_auto_passes_it_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engines, "installed", lambda: ["numba", "numpy"])
+    monkeypatch.setattr(engines, "lacks", lambda engine, trials, validating=False: (
+        "dropout > 0" if engine == "numba" else None))
+    with pytest.raises(EngineLacks, match="numba engine does not train dropout > 0"):
+        engines.resolve("numba", [TrialParams(dropout=0.5)])
+    assert engines.resolve("auto", [TrialParams(dropout=0.5)]) == "numpy"
 
 
 def test_train_returns_one_result_per_trial_in_order_across_batch_keys(same_result: Same) -> None:

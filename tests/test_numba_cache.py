@@ -52,14 +52,16 @@ for pair in sys.argv[1:]:
 print(json.dumps(found))
 """
 
-# Prints the cache folder and whether each pair named is cached, compiling nothing.
+# Prints the cache folder and whether each pair named (hidden/output, or hidden/output/optimizer
+# for that variant) is cached, compiling nothing.
 LOOK = """
 import json, sys
 from nnsweep import engine_numba
 found = {"folder": str(engine_numba.cache_folder()), "stamp": engine_numba.source_stamp(),
          "module": engine_numba.__file__}
 for pair in sys.argv[1:]:
-    found[pair] = engine_numba.is_cached(*pair.split("/"))
+    hidden, output, *optimizer = pair.split("/")
+    found[pair] = engine_numba.is_cached(hidden, output, engine_numba.Variant(*optimizer))
 print(json.dumps(found))
 """
 
@@ -163,10 +165,11 @@ def test_a_second_process_loads_the_kernel_instead_of_compiling(warm: dict[str, 
 
 
 @pytest.mark.slow
-def test_only_the_pairs_of_activations_a_run_trains_are_compiled(warm: dict[str, str]) -> None:
-    found = run(LOOK, "sigmoid/sigmoid", "relu/sigmoid", "sigmoid/linear", env=warm)
-    assert (found["sigmoid/sigmoid"], found["relu/sigmoid"], found["sigmoid/linear"]) == (
-        True, False, False)
+def test_only_the_pairs_of_activations_and_variants_a_run_trains_are_compiled(
+        warm: dict[str, str]) -> None:
+    pairs = ("sigmoid/sigmoid", "relu/sigmoid", "sigmoid/linear", "sigmoid/sigmoid/adam")
+    found = run(LOOK, *pairs, env=warm)
+    assert [found[pair] for pair in pairs] == [True, False, False, False]
 
 
 @pytest.mark.slow

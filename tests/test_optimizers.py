@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import nnsweep
 from nnsweep import engines
 from nnsweep.datasets import builtin
-from nnsweep.errors import EngineLacks, SpecError
+from nnsweep.errors import SpecError
 from nnsweep.grid import trial_id
 from nnsweep.params import LATER_PARAMS, TrialParams
 from nnsweep.reference import train_one
@@ -161,15 +161,11 @@ def test_an_optimizer_setting_out_of_place_or_range_is_told(text: str, line: str
     assert raised.value.problems == [line]
 
 
-def test_the_compiled_engine_refuses_what_it_cannot_train_and_auto_picks_one_that_can() -> None:
-    adam = [TrialParams(optimizer="adam")]
-    decayed = [TrialParams(weight_decay=0.1)]
-    with pytest.raises(EngineLacks, match='numba engine does not train optimizer = "adam"'):
-        engines.resolve("numba", adam)
-    with pytest.raises(EngineLacks, match="weight_decay > 0"):
-        engines.train("numba", XOR.x, XOR.y, decayed)
-    assert engines.resolve("auto", adam) == "numpy"
-    assert engines.resolve("numpy", adam) == "numpy"
+def test_every_engine_installed_trains_every_optimizer_and_weight_decay() -> None:
+    trials = [TrialParams(optimizer="adam", weight_decay=0.1), TrialParams(optimizer="momentum")]
+    for engine in engines.installed():
+        assert engines.lacks(engine, trials) is None
+    assert engines.resolve("auto", trials) == engines.installed()[0]
 
 
 def test_an_adam_sweep_runs_end_to_end_with_its_settings_in_the_tables(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 import nnsweep
 from nnsweep import engines, store, tables
 from nnsweep.datasets import Dataset, builtin
-from nnsweep.errors import DataError, EngineLacks, SpecError
+from nnsweep.errors import DataError, SpecError
 from nnsweep.network import predict
 from nnsweep.params import TrialParams
 from nnsweep.reference import train_one
@@ -134,10 +134,10 @@ def test_validation_csv_of_other_columns_is_told(tmp_path: Path) -> None:
         parse_spec(path.read_text(), source=path)
 
 
-def test_the_compiled_engine_refuses_held_out_rows_and_auto_picks_numpy() -> None:
-    with pytest.raises(EngineLacks, match=r"held-out rows \(validation\)"):
-        engines.resolve("numba", [TrialParams()], validating=True)
-    assert engines.resolve("auto", [TrialParams()], validating=True) == "numpy"
+def test_every_engine_installed_trains_with_held_out_rows() -> None:
+    for engine in engines.installed():
+        assert engines.lacks(engine, [TrialParams()], validating=True) is None
+    assert engines.resolve("auto", [TrialParams()], validating=True) == engines.installed()[0]
 
 
 def test_a_sweep_with_held_out_rows_keeps_them_in_history_trials_and_journal(
