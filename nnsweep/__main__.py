@@ -277,7 +277,8 @@ def _report_after_run(results: Any) -> None:
 
 
 def _plan_text(spec: Any, plan: Any) -> str:
-    seconds = plan.estimate_seconds(spec.dataset.x.shape[0])
+    seconds = plan.estimate_seconds(spec.dataset.x.shape[0],
+                                    validating=spec.dataset.validation is not None)
     where = spec.source or spec.name
     return (f"{where}: {len(plan.trials)} trials; {len(plan.pending)} to train in "
             f"{len(plan.batches)} batches, {len(plan.reused)} already in {plan.directory}; "
@@ -304,7 +305,8 @@ def _validate(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", NnsweepWarning)  # printed below, as notes
         spec = nnsweep.load_spec(args.spec)
     plan = planner.outline(spec, jobs=args.jobs, max_trials=args.max_trials)
-    seconds = plan.estimate_seconds(spec.dataset.x.shape[0])
+    seconds = plan.estimate_seconds(spec.dataset.x.shape[0],
+                                    validating=spec.dataset.validation is not None)
     axes = ", ".join(spec.axes) or "none"
     print(f"{args.spec}: valid; {len(plan.trials)} trials in {len(plan.batches)} batches "
           f"(axes: {axes}); about {_duration(seconds)} on {plan.workers} workers")

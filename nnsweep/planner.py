@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
@@ -30,6 +30,9 @@ from nnsweep.journal import Record
 from nnsweep.params import TrialParams
 from nnsweep.result import TrialResult
 from nnsweep.spec import MAX_WORKERS, Spec
+
+if TYPE_CHECKING:  # the compiled engine imports Numba: only a numba run pays for it
+    from nnsweep.engine_numba import Variant
 
 DEFAULT_MAX_TRIALS = 100_000
 
@@ -72,11 +75,13 @@ class Plan:
     backend: str
     manifest: dict[str, Any]  # the folder's manifest so far ({} for a new folder)
 
-    def estimate_seconds(self, rows: int, *, report: bool = True) -> float:
+    def estimate_seconds(self, rows: int, *, report: bool = True,
+                         validating: bool = False) -> float:
         """About how long the run takes from start to exit on this machine, report included
-        unless `report` is False: the cost model calibrated by a short probe of the engine."""
-        calibration = (calibrate(self.engine, [t.params for t in self.pending])
-                       if self.pending else None)
+        unless `report` is False: the cost model calibrated by a short probe of the engine
+        (`validating`: the data holds rows out, which the compiled engine's kernels measure)."""
+        calibration = (calibrate(self.engine, [t.params for t in self.pending],
+                                 validating=validating) if self.pending else None)
         return self.estimate(rows, calibration, report=report).total
 
     def estimate(self, rows: int, calibration: Calibration | None, *,
@@ -420,7 +425,8 @@ def slowdown(runs: Sequence[ProbeRun]) -> float:
 def calibrate(engine: str, trials: Sequence[TrialParams] = (), *,
               clock: Clock = time.process_time, budget: float = PROBE_SECONDS,
               trainer: Callable[[str], Train] | None = None,
-              load: Callable[[], float] | None = None) -> Calibration:
+              load: Callable[[], float] | None = None,
+              validating: bool = False) -> Calibration:
     """Probe this machine with the NumPy engine (for the fixed costs) and with `engine` as a
     worker runs it: one thread, timed in CPU seconds so that other work on the machine counts
     once, as `load` (the 1-minute load average unless given), not in every figure. A Numba
@@ -442,9 +448,11 @@ def calibrate(engine: str, trials: Sequence[TrialParams] = (), *,
     slow = slowdown(numpy_runs)
     if concrete == "numpy":
         return Calibration(concrete, fit_speed(numpy_runs), slow, load=busy, cores=cores)
-    pairs = {(t.activation, t.output) for t in trials}
-    missing = uncompiled_kernels(pairs)
-    if uncompiled_kernels({(PROBE.activation, PROBE.output)}):
+    from nnsweep.engine_numba import Variant
+
+    kernels = {(t.activation, t.output, Variant.of(t, validating)) for t in trials}
+    missing = uncompiled_kernels(kernels)
+    if uncompiled_kernels({(PROBE.activation, PROBE.output, Variant.of(PROBE))}):
         scaled = Speed(NUMBA_SPEED.per_call * slow, NUMBA_SPEED.per_value * slow)
         return Calibration(concrete, scaled, slow, uncompiled=missing, load=busy, cores=cores)
     with _one_numba_thread():
@@ -473,13 +481,10 @@ def _one_numba_thread() -> Iterator[None]:
         numba.set_num_threads(previous)
 
 
-def uncompiled_kernels(pairs: Iterable[tuple[str, str]]) -> int:
-    """How many of these (hidden, output) activation pairs' kernels the Numba engine's cache
-    does not hold: a run compiles each first (all of them where the cache cannot be read)."""
+def uncompiled_kernels(kernels: Iterable[tuple[str, str, Variant]]) -> int:
+    """How many of these kernels (hidden and output activations, and the features a batch key
+    fixes) the Numba engine's cache does not hold: a run compiles each first."""
     from nnsweep import engine_numba
 
-    wanted = set(pairs)
-    is_cached: Callable[[str, str], bool] | None = getattr(engine_numba, "is_cached", None)
-    if is_cached is None:
-        return len(wanted)
-    return sum(not is_cached(hidden, output) for hidden, output in wanted)
+    return sum(not engine_numba.is_cached(hidden, output, variant)
+               for hidden, output, variant in set(kernels))

@@ -230,7 +230,8 @@ def _eta_start(spec: Spec, plan: Plan, quiet: bool) -> float | None:
     bar that shows (the probe costs a fraction of a second), so a pipe or quiet pays nothing."""
     if quiet or not sys.stderr.isatty() or not plan.pending:
         return None
-    calibration = planner.calibrate(plan.engine, [t.params for t in plan.pending])
+    calibration = planner.calibrate(plan.engine, [t.params for t in plan.pending],
+                                    validating=spec.dataset.validation is not None)
     return plan.estimate(spec.dataset.rows, calibration).until_trained
 
 

@@ -82,7 +82,7 @@ def test_the_probe_grows_each_run_until_it_takes_about_its_budget() -> None:
 def test_calibration_measures_the_engine_that_will_run_and_numpy_for_the_fixed_costs(
         monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("numba")
-    monkeypatch.setattr(planner, "uncompiled_kernels", lambda pairs: 0)
+    monkeypatch.setattr(planner, "uncompiled_kernels", lambda kernels: 0)
     clock, trained = FakeClock(), []
     compiled = Speed(per_call=1e-7, per_value=1e-9)
     trainer = fake_trainer(clock, {"numpy": MACHINE, "numba": compiled}, trained)
@@ -99,7 +99,7 @@ def test_calibration_measures_the_engine_that_will_run_and_numpy_for_the_fixed_c
 def test_a_cold_numba_cache_is_not_compiled_by_the_estimate_but_counted(
         monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("numba")
-    monkeypatch.setattr(planner, "uncompiled_kernels", lambda pairs: len(set(pairs)))
+    monkeypatch.setattr(planner, "uncompiled_kernels", lambda kernels: len(set(kernels)))
     clock, trained = FakeClock(), []
     trainer = fake_trainer(clock, {"numpy": MACHINE}, trained)
     trials = [TrialParams(activation=a, output="sigmoid") for a in ("relu", "tanh", "relu")]
@@ -192,3 +192,19 @@ def test_an_engine_that_cannot_run_here_is_estimated_as_numpy(
     trainer = fake_trainer(clock, {"numpy": MACHINE}, [])
     calibration = planner.calibrate("numba", clock=clock, trainer=trainer, load=lambda: 0.0)
     assert calibration.engine == "numpy"
+
+
+@pytest.mark.parametrize(("validating", "uncompiled"), [(False, 1), (True, 2)])
+def test_each_kernel_a_sweep_compiles_counts_its_features(
+        monkeypatch: pytest.MonkeyPatch, validating: bool, uncompiled: int) -> None:
+    """The plain loop's kernel cached, an adam sweep still compiles adam's; with held-out rows,
+    both kernels measure them, and neither is cached."""
+    engine_numba = pytest.importorskip("nnsweep.engine_numba")
+    monkeypatch.setattr(engine_numba, "is_cached",
+                        lambda hidden, output, variant: variant == engine_numba.PLAIN)
+    clock = FakeClock()
+    trainer = fake_trainer(clock, {"numpy": MACHINE, "numba": MACHINE}, [])
+    trials = [TrialParams(), TrialParams(optimizer="adam"), TrialParams(optimizer="adam", seed=1)]
+    calibration = planner.calibrate("numba", trials, clock=clock, trainer=trainer,
+                                    load=lambda: 0.0, validating=validating)
+    assert calibration.uncompiled == uncompiled
