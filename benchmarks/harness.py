@@ -368,7 +368,14 @@ def time_jax(workload: Workload) -> Timing:
         (w0, w1), maes = jax.lax.scan(step, (w0, w1), None, length=epochs)
         return w0, w1, maes
 
-    compiled = jax.jit(jax.vmap(train))
+    return _timed_by_width(jax, jax.jit(jax.vmap(train)), w0s, w1s, alphas, workload)
+
+
+def _timed_by_width(jax: Any, compiled: Callable[..., Any], w0s: list[Array], w1s: list[Array],
+                    alphas: Array, workload: Workload) -> Timing:
+    """A jit-compiled vmap called once per width on that width's stacked trials: compiled
+    first, then timed."""
+    jnp: Any = jax.numpy
     groups: dict[int, list[int]] = {}
     for i, w in enumerate(w0s):
         groups.setdefault(w.shape[1], []).append(i)
@@ -425,21 +432,8 @@ def time_jax_digits(workload: Workload) -> Timing:
         state, _ = jax.lax.scan(epoch, ([w0, w1], zeros, zeros, 0), None, length=first.epochs)
         return state[0]
 
-    compiled = jax.jit(jax.vmap(train))
-    starts = [initial_weights(t, x_np.shape[1], y_np.shape[1]) for t in workload.trials]
-    groups: dict[int, list[int]] = {}
-    for i, w in enumerate(starts):
-        groups.setdefault(w[0].shape[1], []).append(i)
-    stacks = [(jnp.asarray(np.stack([starts[i][0] for i in members])),
-               jnp.asarray(np.stack([starts[i][1] for i in members])),
-               jnp.asarray([workload.trials[i].alpha for i in members])) for members in
-              groups.values()]
-    for args in stacks:
-        jax.block_until_ready(compiled(*args))
-    started = time.perf_counter()
-    for args in stacks:
-        jax.block_until_ready(compiled(*args))
-    return Timing(time.perf_counter() - started, Workload.trial_epochs(workload.trials), [])
+    w0s, w1s, alphas = _one_layer_weights(workload)
+    return _timed_by_width(jax, jax.jit(jax.vmap(train)), w0s, w1s, alphas, workload)
 
 
 def has(module: str) -> bool:
