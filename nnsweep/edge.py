@@ -1,17 +1,21 @@
 """The stability edge: bisection in log space for the value of one axis where an outcome flips.
 
 Pure logic, no files and no training: the outcomes known so far go in, the values still to
-probe and the edge's bracket come out. The state of a bisection is a function of the known
-outcomes alone (it is replayed from the bracket's ends each time), so a search resumed from a
-journal asks for exactly the probes a search never stopped would have asked for.
+probe (and the trials that probe them) and the edge's bracket come out. The state of a
+bisection is a function of the known outcomes alone (it is replayed from the bracket's ends
+each time), so a search resumed from a journal asks for exactly the probes a search never
+stopped would have asked for.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal, get_args
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal, get_args
+
+from nnsweep.grid import Trial, trial_id
+from nnsweep.params import TrialParams
 
 Outcome = Literal["converged", "not_diverged"]
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
@@ -126,3 +130,32 @@ def edge_row(search: EdgeSearch, statuses: Mapping[float, str]) -> dict[str, obj
         "above_status": statuses.get(state.above, ""),
         "trials": len(state.probed), "found": state.found, "done": state.done,
     }
+
+
+def probes(search: EdgeSearch, trials: Iterable[TrialParams], data: str,
+           known: Mapping[str, str]) -> tuple[list[Trial], int]:
+    """Every probe so far, combination by combination, and how many of them are wanted: those
+    `known` answers (trial id -> status), in the order the bisection asked for them, then those
+    it wants next. The combinations are `trials` (the spec's: each at the bracket's two ends)
+    with the axis left out; `data` is the dataset's hash, which a trial's id includes."""
+    found, wanted = [], 0
+    for combination in dict.fromkeys(_at(t, search.axis, search.low) for t in trials):
+        def probe(value: float, combination: TrialParams = combination) -> Trial:
+            params = _at(combination, search.axis, value)
+            return Trial(trial_id(params, data), params)
+
+        passed: dict[float, bool] = {}
+        while True:  # answer from `known` what it can, until the rest must be trained
+            state = bisect(search, passed)
+            answered = {v: known[t.id] for v in state.wanted if (t := probe(v)).id in known}
+            if not answered:
+                break
+            passed.update((v, search.passes(status)) for v, status in answered.items())
+        found += [probe(v) for v in (*state.probed, *state.wanted)]
+        wanted += len(state.wanted)
+    return found, wanted
+
+
+def _at(params: TrialParams, axis: str, value: float) -> TrialParams:
+    changed: dict[str, Any] = {axis: value}
+    return replace(params, **changed)

@@ -29,9 +29,10 @@ from threadpoolctl import threadpool_limits
 
 from nnsweep import backends, engines, planner, store
 from nnsweep.datasets import Dataset
-from nnsweep.edge import EdgeSearch, bisect
+from nnsweep.edge import EdgeSearch
+from nnsweep.edge import probes as edge_probes
 from nnsweep.errors import CannotWrite, Interrupted
-from nnsweep.grid import Trial, trial_id
+from nnsweep.grid import Trial
 from nnsweep.journal import Record
 from nnsweep.manifest import finish_manifest, new_manifest, search_record
 from nnsweep.params import TrialParams
@@ -283,35 +284,11 @@ def _journaled(spec: Spec, setup: planner.Setup, *, fresh: bool, retry_failed: b
 
 
 def _edge_probes(spec: Spec, known: Mapping[str, Record]) -> tuple[list[Trial], int]:
-    """Every probe of the edge search so far, combination by combination: those the journal
-    answers, in the order the bisection asked them, then those it wants next; and how many
-    are wanted. The combinations are the spec's trials (each at the bracket's two ends) with
-    the axis left out."""
-    edge = spec.search.edge
-    assert edge is not None
-    probes, wanted = [], 0
-    combinations = dict.fromkeys(_at(t.params, edge.axis, edge.low) for t in spec.trials())
-    for combination in combinations:
-        def probe(value: float, combination: TrialParams = combination) -> Trial:
-            params = _at(combination, edge.axis, value)
-            return Trial(trial_id(params, spec.dataset.hash), params)
-
-        passed: dict[float, bool] = {}
-        while True:  # answer from the journal what it can, until the rest must be trained
-            state = bisect(edge, passed)
-            answered = {v: known[t.id].status for v in state.wanted
-                        if (t := probe(v)).id in known}
-            if not answered:
-                break
-            passed.update((v, edge.passes(status)) for v, status in answered.items())
-        probes += [probe(v) for v in (*state.probed, *state.wanted)]
-        wanted += len(state.wanted)
-    return probes, wanted
-
-
-def _at(params: TrialParams, axis: str, value: float) -> TrialParams:
-    changed: dict[str, Any] = {axis: value}
-    return replace(params, **changed)
+    """The edge search's probes so far and how many of them are wanted (edge.probes), the
+    journal's records answering what they can."""
+    assert spec.search.edge is not None
+    return edge_probes(spec.search.edge, (t.params for t in spec.trials()), spec.dataset.hash,
+                       {trial: record.status for trial, record in known.items()})
 
 
 def _round_manifest(spec: Spec, plan: Plan, manifest: dict[str, Any], command: str,

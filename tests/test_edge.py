@@ -17,6 +17,7 @@ import nnsweep
 from nnsweep import datasets, engines, plots, tables
 from nnsweep.__main__ import main
 from nnsweep.edge import EdgeSearch, bisect, edge_row, rounds_needed
+from nnsweep.edge import probes as edge_probes
 from nnsweep.params import TrialParams
 from nnsweep.report import build_report
 from nnsweep.spec import parse_spec
@@ -354,3 +355,21 @@ def test_validate_says_what_an_edge_search_costs_beyond_its_first_round(
     assert said[1] == ("note: an edge search: those are its first round, 2 combinations at the "
                        "bracket's two ends; up to 5 more rounds of one probe each follow, at "
                        "most 14 trials in all")
+
+
+def test_the_probes_of_a_round_are_those_known_then_those_the_bisection_wants() -> None:
+    """Each combination of the other axes is bisected on its own: a width whose two ends are
+    answered asks for their geometric mean, one with nothing answered still for its ends."""
+    search = EdgeSearch(low=0.5, high=1000.0)
+    trials = [TrialParams(alpha=a, hidden=(h,)) for h in (4, 8) for a in (0.5, 1000.0)]
+    first, wanted = edge_probes(search, trials, "data", {})
+    assert wanted == 4 and [(t.params.hidden, t.params.alpha) for t in first] == [
+        ((4,), 0.5), ((4,), 1000.0), ((8,), 0.5), ((8,), 1000.0)]
+    known = {first[0].id: "converged", first[1].id: "not_converged"}
+    second, wanted = edge_probes(search, trials, "data", known)
+    assert wanted == 3
+    assert [t.id for t in second[:2]] == [t.id for t in first[:2]]
+    assert second[2].params.hidden == (4,)
+    assert second[2].params.alpha == pytest.approx(math.sqrt(0.5 * 1000.0), rel=1e-11)
+    assert [t.id for t in second[3:]] == [t.id for t in first[2:]]
+    assert edge_probes(search, trials, "other data", {})[0][0].id != first[0].id
