@@ -198,7 +198,7 @@ class EpochLog:
         metric = errors[..., self.metric]  # (E, B)
         rows = np.flatnonzero((self.recorded >= start) & (self.recorded < start + count))
         self.history[rows] = errors[self.recorded[rows] - start]  # (r, B, 3 or 5)
-        score = metric if self.sign > 0 else -metric
+        score = lower_is_better(self.name, metric)  # (E, B)
         self.best = np.fmin(self.best, np.where(valid, score, np.inf).min(axis=0))
         hit = valid & self.reached(metric)  # (E, B)
         newly = (self.converged < 0) & hit.any(axis=0)
@@ -217,7 +217,7 @@ class EpochLog:
         if self.validation is None:
             raise ValueError('select = "validation" needs held-out rows')
         metric = self.validation[..., self.metric]  # (R, B)
-        score = np.where(keep, metric if self.sign > 0 else -metric, np.inf)  # (R, B)
+        score = np.where(keep, lower_is_better(self.name, metric), np.inf)  # (R, B)
         best = np.fmin.reduce(score, axis=0)  # (B,)
         hit = keep & self.reached(metric)  # (R, B)
         converged = np.where(hit.any(axis=0), self.recorded[hit.argmax(axis=0)], -1)  # (B,)
