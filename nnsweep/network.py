@@ -222,6 +222,30 @@ def shuffle_generator(seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, 1])
 
 
+_WORD = (1 << 64) - 1
+
+
+def shuffle_state(generator: np.random.Generator) -> NDArray[np.uint64]:
+    """Where a shuffle generator stands, as six unsigned words (its PCG64 state and increment,
+    128 bits each, high word first, and the half-used 32-bit draw), so it can go on later."""
+    state = generator.bit_generator.state
+    words = [state["state"]["state"] >> 64, state["state"]["state"] & _WORD,
+             state["state"]["inc"] >> 64, state["state"]["inc"] & _WORD,
+             state["has_uint32"], state["uinteger"]]
+    return np.array(words, dtype=np.uint64)
+
+
+def resumed_shuffle(words: NDArray[np.uint64]) -> np.random.Generator:
+    """The shuffle generator that `shuffle_state` gave `words` for, going on from there."""
+    high, low, inc_high, inc_low, has_uint32, uinteger = (int(w) for w in words)
+    generator = np.random.Generator(np.random.PCG64())
+    generator.bit_generator.state = {
+        "bit_generator": "PCG64",
+        "state": {"state": high << 64 | low, "inc": inc_high << 64 | inc_low},
+        "has_uint32": has_uint32, "uinteger": uinteger}
+    return generator
+
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 

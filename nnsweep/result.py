@@ -8,7 +8,7 @@ trial converged or diverged, are decided here alone, so the engines' results com
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,126 @@ def lower_is_better(metric: str, value: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class TrainState:
+    """Where one trial stands after some epochs: everything its next epoch needs, so training
+    can stop and go on later (another batch, another process, another run) with the numbers of
+    a run straight through."""
+
+    epoch: int  # epochs trained so far (the next epoch's index)
+    score: float  # the selected metric at the stop, what halving ranks by; nan if diverged
+    # The network and what its updates remember; a diverged trial's are those it froze with.
+    steps: int  # update steps so far: dropout's masks are drawn per step
+    weights: tuple[Array, ...]  # per layer (fan_in, fan_out)
+    changes: tuple[NDArray[np.int64], ...]  # per layer: direction changes so far
+    up: tuple[NDArray[np.bool_], ...]  # per layer: the last step's update went up (-grad > 0)
+    seen: bool  # a step was taken: the next one's direction has one to differ from
+    first: tuple[Array, ...]  # per layer: momentum's velocity or Adam's first moment; () for sgd
+    second: tuple[Array, ...]  # per layer: Adam's second moment; () otherwise
+    beta1_t: float  # Adam's beta1 ** steps and beta2 ** steps, kept as running products
+    beta2_t: float
+    shuffle: NDArray[np.uint64]  # (6,) the shuffle generator's state; (0,) with no shuffle
+    # What EpochLog keeps of it (EpochLog.resume reads them back).
+    history: Array  # (r, 3 or 5) at the recorded epochs before `epoch`
+    validation: Array | None  # (r, 3 or 5) on the held-out rows; None without them
+    best: float  # the best sign * metric of the training epochs; inf before any
+    converged: int  # the first epoch within tolerance (training metric); -1: none yet
+    diverged: int  # the first epoch with a non-finite error; -1: none
+    last: float  # the training metric of epoch - 1
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every field as a named numpy array (per layer: weights_0, weights_1, ...), so
+        np.savez writes a state and np.load(..., allow_pickle=False) reads it back."""
+        arrays: dict[str, np.ndarray] = {}
+        for name, kind in _STATE_FIELDS.items():
+            value = getattr(self, name)
+            if kind == "layers":
+                arrays.update({f"{name}_{layer}": np.array(a) for layer, a in enumerate(value)})
+            elif value is not None:
+                arrays[name] = np.array(value, dtype=kind)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], params: TrialParams) -> TrainState:
+        """The state `arrays` holds, checked against the trial's parameters: every name, dtype
+        and shape (a results folder is data; anything wrong raises ValueError naming the
+        field). The first layer's inputs and the last's outputs are the data's, checked when
+        training goes on."""
+        depth = len(params.hidden) + 1
+        layers = {"weights": depth, "changes": depth, "up": depth,
+                  "first": depth if params.optimizer != "sgd" else 0,
+                  "second": depth if params.optimizer == "adam" else 0}
+        expected = {name for name, kind in _STATE_FIELDS.items()
+                    if kind != "layers" and name != "validation"}
+        expected |= {f"{name}_{layer}" for name, count in layers.items()
+                     for layer in range(count)}
+        unknown = sorted(map(repr, set(arrays) - expected - {"validation"}))
+        if unknown:
+            raise ValueError(f"{unknown[0]}: not a field of a training state")
+        missing = sorted(expected - set(arrays))
+        if missing:
+            raise ValueError(f"{missing[0]}: missing from the training state")
+
+        def take(name: str, dtype: str, shape: tuple[int | None, ...]) -> np.ndarray:
+            array = np.asarray(arrays[name])
+            if array.dtype != np.dtype(dtype):
+                raise ValueError(f"{name}: expected dtype {dtype}, got {array.dtype}")
+            if len(array.shape) != len(shape) or any(
+                    want is not None and got != want
+                    for got, want in zip(array.shape, shape, strict=True)):
+                wanted = "(" + ", ".join("n" if n is None else str(n) for n in shape) + (
+                    ",)" if len(shape) == 1 else ")")
+                raise ValueError(f"{name}: expected shape {wanted}, got {array.shape}")
+            return array.copy()
+
+        epoch = int(take("epoch", "int64", ()))
+        if not 0 < epoch < params.epochs:
+            raise ValueError(f"epoch: expected 1 to {params.epochs - 1} (the epochs), "
+                             f"got {epoch}")
+        extra = 1 if params.bias else 0
+        shapes = [(None if layer == 0 else params.hidden[layer - 1] + extra,
+                   params.hidden[layer] if layer < depth - 1 else None)
+                  for layer in range(depth)]
+        weights = tuple(take(f"weights_{layer}", "float64", shapes[layer])
+                        for layer in range(depth))
+        per_layer: dict[str, tuple[np.ndarray, ...]] = {"weights": weights}
+        for name, dtype in (("changes", "int64"), ("up", "bool"), ("first", "float64"),
+                            ("second", "float64")):
+            per_layer[name] = tuple(take(f"{name}_{layer}", dtype, weights[layer].shape)
+                                    for layer in range(layers[name]))
+        shuffling = params.shuffle and params.descent != "full"
+        width = len(ERROR_NAMES) if params.classifier else ERRORS
+        rows = sum(1 for e in params.recorded_epochs() if e < epoch)
+        return cls(
+            epoch=epoch, score=float(take("score", "float64", ())),
+            steps=int(take("steps", "int64", ())),
+            weights=weights, changes=per_layer["changes"], up=per_layer["up"],
+            seen=bool(take("seen", "bool", ())), first=per_layer["first"],
+            second=per_layer["second"], beta1_t=float(take("beta1_t", "float64", ())),
+            beta2_t=float(take("beta2_t", "float64", ())),
+            shuffle=take("shuffle", "uint64", (SHUFFLE_STATE if shuffling else 0,)),
+            history=take("history", "float64", (rows, width)),
+            validation=(take("validation", "float64", (rows, width))
+                        if "validation" in arrays else None),
+            best=float(take("best", "float64", ())),
+            converged=int(take("converged", "int64", ())),
+            diverged=int(take("diverged", "int64", ())),
+            last=float(take("last", "float64", ())),
+        )
+
+
+# How each field of TrainState is stored: a scalar's dtype, an array's, or "layers" (one array
+# per layer, named field_layer).
+_STATE_FIELDS: dict[str, str] = {
+    "epoch": "int64", "score": "float64", "steps": "int64", "weights": "layers",
+    "changes": "layers", "up": "layers", "seen": "bool", "first": "layers",
+    "second": "layers", "beta1_t": "float64", "beta2_t": "float64", "shuffle": "uint64",
+    "history": "float64", "validation": "float64", "best": "float64", "converged": "int64",
+    "diverged": "int64", "last": "float64",
+}
+SHUFFLE_STATE = 6  # words of a shuffle generator's state (network.shuffle_state)
+
+
+@dataclass(frozen=True)
 class TrialResult:
     """One trained network's outcome; history rows stop before a divergence."""
 
@@ -63,6 +183,9 @@ class TrialResult:
     # epochs, from one forward pass (no dropout) with the weights at the end of that epoch.
     validation: Array | None = None
     metric: int = 0  # the column of `errors` and `validation` that decides
+    # Where training stopped, when it stopped before params.epochs; then the fields above
+    # cover the epochs trained, and train_batch(..., starts=[state]) goes on from here.
+    state: TrainState | None = None
 
     @property
     def metric_name(self) -> str:
@@ -206,6 +329,47 @@ class EpochLog:
         self.last = metric[-1].copy()
         self.done += count
 
+    def resume(self, states: Sequence[TrainState]) -> None:
+        """Go on from where every trial stopped, all at one epoch: its history and held-out
+        rows so far, best, converged, diverged and latest metric, in the order of `trials`."""
+        done = {state.epoch for state in states}
+        if len(done) != 1 or len(states) != len(self.best):
+            raise ValueError("an EpochLog resumes all its trials from one epoch")
+        self.done = done.pop()
+        rows = self.rows_done()
+        for b, state in enumerate(states):
+            if (state.validation is None) != (self.validation is None):
+                raise ValueError("a training state's held-out rows must be the call's: "
+                                 f"{'none' if state.validation is None else 'some'} kept, "
+                                 f"{'none' if self.validation is None else 'some'} given")
+            if state.history.shape != self.history[:rows, b].shape:
+                raise ValueError(f"history: expected shape {self.history[:rows, b].shape}, "
+                                 f"got {state.history.shape}")
+            self.history[:rows, b] = state.history
+            if self.validation is not None and state.validation is not None:
+                self.validation[:rows, b] = state.validation
+            self.best[b], self.last[b] = state.best, state.last
+            self.converged[b], self.diverged[b] = state.converged, state.diverged
+
+    def kept(self, b: int) -> dict[str, Any]:
+        """What the log keeps of trial b so far, as TrainState's fields (resume's inverse)."""
+        rows = self.rows_done()
+        return {"history": self.history[:rows, b].copy(),
+                "validation": (None if self.validation is None
+                               else self.validation[:rows, b].copy()),
+                "best": float(self.best[b]), "converged": int(self.converged[b]),
+                "diverged": int(self.diverged[b]), "last": float(self.last[b])}
+
+    def rows_done(self) -> int:
+        """History rows of the epochs absorbed so far: the recorded epochs before `done`."""
+        return int(np.searchsorted(self.recorded, self.done))
+
+    def held_out_metric(self, sse: Array, abs_sum: Array, correct: Array | None = None,
+                        cross_entropy: Array | None = None) -> Array:
+        """The metric of held-out sums (B,) each, as absorb_validation would record it."""
+        return self._errors(sse, abs_sum, self.validation_values, self.validation_rows,
+                            correct, cross_entropy)[..., self.metric]
+
     def _valid_until(self) -> NDArray[np.int64]:
         return np.where(self.diverged >= 0, self.diverged, self.epochs)  # (B,)
 
@@ -229,18 +393,19 @@ class EpochLog:
     def results(
         self, weights: Sequence[Sequence[Array]], changes: Sequence[Sequence[NDArray[np.int64]]]
     ) -> list[TrialResult]:
-        """One result per trial from its final weights and direction counts (copied here).
+        """One result per trial from its final weights and direction counts (copied here), of
+        the epochs absorbed: all of them, or those before a stop.
 
         Weights that are not finite mean the trial diverged at the last epoch, even where no
         error showed it: the last update can overflow after the last forward pass.
         """
-        keep = self.recorded[:, None] < self._valid_until()  # (R, B)
+        keep = self.recorded[:, None] < np.minimum(self._valid_until(), self.done)  # (R, B)
         last, best, converged = self._selected(keep)
         results = []
         for b, (final, counts) in enumerate(zip(weights, changes, strict=True)):
             diverged = int(self.diverged[b])
             if diverged < 0 and not all(np.isfinite(w).all() for w in final):
-                diverged = self.epochs - 1
+                diverged = self.done - 1
             lowest = float(self.sign * best[b])
             results.append(TrialResult(
                 epochs=self.recorded[keep[:, b]],

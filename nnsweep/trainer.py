@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,14 +35,16 @@ from nnsweep.network import (
     forward,
     initial_weights,
     output_delta_factor,
+    resumed_shuffle,
     right_answers,
     shuffle_generator,
+    shuffle_state,
     softmax,
     weight_shapes,
     with_bias_column,
 )
 from nnsweep.params import TrialParams
-from nnsweep.result import EpochLog, TrialResult
+from nnsweep.result import EpochLog, TrainState, TrialResult
 
 # Epochs whose errors are kept before best, converged and history are brought up to date.
 EPOCH_CHUNK = 512
@@ -68,20 +70,57 @@ def train_batch(
     trials: Sequence[TrialParams],
     on_epoch: Callable[[int], None] | None = None,
     validation: tuple[ArrayLike, ArrayLike] | None = None,
+    *,
+    starts: Sequence[TrainState | None] | None = None,
+    until: int | None = None,
 ) -> list[TrialResult]:
     """Train every trial on the same data; return one result per trial, in order.
 
     `on_epoch(epoch)` is called after each epoch, for callers that want a heartbeat. With
     `validation` (x, y), each trial's errors on those rows are kept at its recorded epochs.
+
+    Training can stop and go on later: with `until`, it stops after that many epochs in all
+    (the trials' epochs by default), and each result covers the epochs trained and holds its
+    `state`; `starts` (one per trial, None for a fresh start) go on from such states, all at
+    one epoch. Stops anywhere give the numbers of one run straight through, bit for bit.
     """
     if not trials:
         return []
     x, y = checked_batch(x_data, y_data, trials)
+    states = _starts(trials, starts)
+    begin, epochs = states[0].epoch if states else 0, trials[0].epochs
+    until = epochs if until is None else until
+    if not begin < until <= epochs:
+        raise ValueError(f"until = {until}: expected an epoch after the start ({begin}) and "
+                         f"at most the trials' epochs ({epochs})")
     trainer = _BatchTrainer(x, y, list(trials))
     if validation is not None:
         trainer.held_out = (np.ascontiguousarray(validation[0], dtype=np.float64),
                             np.ascontiguousarray(validation[1], dtype=np.float64))
-    return trainer.run(on_epoch)
+    if states:
+        trainer.start_from(states)
+    return trainer.run(on_epoch, until)
+
+
+def _starts(trials: Sequence[TrialParams], starts: Sequence[TrainState | None] | None
+            ) -> list[TrainState]:
+    """The states the trials go on from, in their order; [] for all fresh. Trials of one
+    call step together, so they must stand at one epoch (and so at one update step)."""
+    if starts is None or all(start is None for start in starts):
+        if starts is not None and len(starts) != len(trials):
+            raise ValueError(f"{len(starts)} starts for {len(trials)} trials")
+        return []
+    if len(starts) != len(trials):
+        raise ValueError(f"{len(starts)} starts for {len(trials)} trials")
+    epochs = sorted({0 if start is None else start.epoch for start in starts})
+    if len(epochs) > 1:
+        raise ValueError("the trials of one call must start at the same epoch, got epochs "
+                         + ", ".join(map(str, epochs)))
+    states = [start for start in starts if start is not None]
+    if len({(state.steps, state.seen) for state in states}) > 1:
+        raise ValueError(f"the trials' states at epoch {epochs[0]} disagree on the update "
+                         "steps taken")
+    return states
 
 
 class NumpyEngine:
@@ -160,6 +199,11 @@ class _Directions:
         if self.filled == self.rows:
             self.flush()
 
+    def resume(self, up: NDArray[np.bool_], seen: bool) -> None:
+        """Go on from the last step's directions `up` (N,), seen or not yet any."""
+        self.buffer[0] = up
+        self.started = seen
+
     def flush(self) -> None:
         if self.filled == 0:
             return
@@ -205,6 +249,7 @@ class _BatchTrainer:
         self.slot_of = {index: slot for slot, index in enumerate(order)}
         self.bounds: list[tuple[int, int]] = []  # per group: its slots [start, stop)
         self.units: list[list[int]] = []  # per group: units per layer, input first
+        self.order = order  # the trial at each slot
         for members in groups.values():
             start = self.bounds[-1][1] if self.bounds else 0
             self.bounds.append((start, start + len(members)))
@@ -241,7 +286,9 @@ class _BatchTrainer:
         # products) and scratch for the update, flat (N,) like the weights.
         self.memory = [self.weights.like() for _ in range(
             {"sgd": 0, "momentum": 1, "adam": 2}[self.optimizer])]  # views (B_g, in, out)
-        self.beta_t = np.ones((2, self.weights.data.size if len(self.memory) == 2 else 0))
+        self.powers = [self.weights.like() for _ in range(2 if self.optimizer == "adam" else 0)]
+        for power in self.powers:  # beta1 ** t and beta2 ** t at every weight
+            power.data[...] = 1.0
         self.work = np.empty((2, self.weights.data.size))  # (2, N)
         self.tolerance = np.array([t.tolerance for t in self.trials])  # (B,)
         self.buffers: dict[int, _StepBuffers] = {}
@@ -250,6 +297,50 @@ class _BatchTrainer:
         self.rates = np.array([t.dropout for t in self.trials])  # (B,)
         self.step_count = 0  # update steps so far: dropout's masks are drawn per step
         self.held_out: tuple[Array, Array] | None = None  # validation (x, y)
+        self.active = np.ones(self.B, dtype=bool)
+        # Diverged trials' networks as they froze: weights and direction changes per layer.
+        self.frozen: dict[int, tuple[list[Array], list[NDArray[np.int64]]]] = {}
+        self.starts: list[TrainState] | None = None  # in slot order, when going on
+
+    def start_from(self, states: Sequence[TrainState]) -> None:
+        """Go on from each trial's state (in the order of the trials): its network and what
+        its updates remember; a diverged one stays frozen as it was. run() takes the rest
+        (the log, the direction last seen, the shuffle) from `self.starts`."""
+        self.starts = [states[index] for index in self.order]
+        self.step_count = self.starts[0].steps
+        for slot, state in enumerate(self.starts):
+            self._check(slot, state)
+            g, i = self.group_of[slot], slot - self.bounds[self.group_of[slot]][0]
+            for layer in range(self.depth):
+                self.weights.views[layer][g][i] = state.weights[layer]
+                self.changes.views[layer][g][i] = state.changes[layer]
+                kept = (state.first, state.second)[:len(self.memory)]
+                for memory, values in zip(self.memory, kept, strict=True):
+                    memory.views[layer][g][i] = values[layer]
+                powers = (state.beta1_t, state.beta2_t)[:len(self.powers)]
+                for power, value in zip(self.powers, powers, strict=True):
+                    power.views[layer][g][i] = value
+            if state.diverged >= 0:
+                self.frozen[slot] = ([np.array(w) for w in state.weights],
+                                     [np.array(c) for c in state.changes])
+                self._zero(slot)
+                self.active[slot] = False
+
+    def _check(self, slot: int, state: TrainState) -> None:
+        """A state fits its trial's network on this data, layer by layer."""
+        memories = {"first": len(self.memory) > 0, "second": len(self.memory) > 1}
+        for layer, w in enumerate(self._weights_of(slot)):
+            for name in ("weights", "changes", "up", *memories):
+                arrays = getattr(state, name)
+                if name in memories and not memories[name]:
+                    if arrays:
+                        raise ValueError(f"{name}: a memory the {self.optimizer} optimizer "
+                                         "does not keep")
+                    continue
+                if len(arrays) != self.depth or arrays[layer].shape != w.shape:
+                    got = arrays[layer].shape if layer < len(arrays) else "nothing"
+                    raise ValueError(f"{name}_{layer}: expected shape {w.shape} for this "
+                                     f"network on this data, got {got}")
 
     def _steps(self, order: NDArray[np.intp]) -> list[tuple[Array, Array]]:
         """Each update step's inputs (B, n, fan_in) and targets, for row order (B, rows)."""
@@ -397,7 +488,8 @@ class _BatchTrainer:
             np.add(first, grads, out=first)
             np.copyto(moves, first)
             return moves
-        second, beta_t = self.memory[1].data, self.beta_t  # (N,), (2, N)
+        second = self.memory[1].data  # (N,)
+        beta1_t, beta2_t = self.powers[0].data, self.powers[1].data  # (N,) each
         np.multiply(setting["beta1"].data, first, out=first)
         np.multiply(setting["rest1"].data, grads, out=work[0])
         np.add(first, work[0], out=first)  # m = beta1 * m + (1 - beta1) * g
@@ -405,39 +497,43 @@ class _BatchTrainer:
         np.multiply(grads, grads, out=work[0])
         np.multiply(setting["rest2"].data, work[0], out=work[0])
         np.add(second, work[0], out=second)  # v = beta2 * v + (1 - beta2) * g * g
-        np.multiply(beta_t[0], setting["beta1"].data, out=beta_t[0])
-        np.multiply(beta_t[1], setting["beta2"].data, out=beta_t[1])
-        np.subtract(1, beta_t[1], out=work[0])
+        np.multiply(beta1_t, setting["beta1"].data, out=beta1_t)
+        np.multiply(beta2_t, setting["beta2"].data, out=beta2_t)
+        np.subtract(1, beta2_t, out=work[0])
         np.divide(second, work[0], out=work[0])
         np.sqrt(work[0], out=work[0])
         np.add(work[0], setting["eps"].data, out=work[0])  # sqrt(v_hat) + eps
-        np.subtract(1, beta_t[0], out=moves)
+        np.subtract(1, beta1_t, out=moves)
         np.divide(first, moves, out=moves)  # m_hat
         np.divide(moves, work[0], out=moves)
         return moves
 
-    def run(self, on_epoch: Callable[[int], None] | None) -> list[TrialResult]:
+    def run(self, on_epoch: Callable[[int], None] | None, until: int) -> list[TrialResult]:
+        """Train from the start (epoch 0, or the states' epoch) up to epoch `until`."""
         first, B = self.first, self.B
-        epochs = first.epochs
+        begin = self.starts[0].epoch if self.starts else 0
         in_order = np.broadcast_to(np.arange(self.rows), (B, self.rows))
-        shufflers = ([shuffle_generator(t.seed) for t in self.trials]
-                     if first.shuffle and first.descent != "full" else None)
+        shufflers = None
+        if first.shuffle and first.descent != "full":
+            shufflers = ([resumed_shuffle(state.shuffle) for state in self.starts]
+                         if self.starts else [shuffle_generator(t.seed) for t in self.trials])
         steps = self._steps(in_order)
         directions = _Directions(self.changes.data)
         log = EpochLog(self.trials, self.rows * self.n_outputs, self.rows)  # slot order
         if self.held_out is not None:
             log.validating(self.held_out[1].size, len(self.held_out[1]))
-        self.active = np.ones(B, dtype=bool)
-        self.frozen: dict[int, tuple[list[Array], list[NDArray[np.int64]]]] = {}
+        if self.starts:
+            log.resume(self.starts)
+            directions.resume(self._packed_up(self.starts), self.starts[0].seen)
 
-        chunk = min(EPOCH_CHUNK, epochs)
+        chunk = min(EPOCH_CHUNK, until - begin)
         sse_rows = np.zeros((chunk, B))  # (chunk, B) each epoch's sum of squared errors
         abs_rows = np.zeros((chunk, B))  # (chunk, B) each epoch's sum of absolute errors
         # a classifier's right answers and sums of cross-entropy, (2, chunk, B); none else
         scored = np.zeros((2, chunk, B)) if first.classifier else None
-        chunk_start = 0
+        chunk_start = begin
         with np.errstate(all="ignore"):
-            for epoch in range(epochs):
+            for epoch in range(begin, until):
                 if shufflers is not None:
                     steps = self._steps(np.stack([g.permutation(self.rows) for g in shufflers]))
                 sse, abs_sum = sse_rows[epoch - chunk_start], abs_rows[epoch - chunk_start]
@@ -450,7 +546,7 @@ class _BatchTrainer:
                     self._freeze(self.active & ~np.isfinite(sse), directions)
                 if self.held_out is not None and log.is_recorded(epoch):
                     log.absorb_validation(epoch, *self._validate(*self.held_out))
-                if epoch - chunk_start == chunk - 1 or epoch == epochs - 1:
+                if epoch - chunk_start == chunk - 1 or epoch == until - 1:
                     size = epoch + 1 - chunk_start
                     log.absorb(sse_rows[:size], abs_rows[:size],
                                *((None, None) if scored is None else scored[:, :size]))
@@ -462,7 +558,54 @@ class _BatchTrainer:
         finals = [self.frozen.get(slot, (self._weights_of(slot), self._changes_of(slot)))
                   for slot in range(B)]
         results = log.results([w for w, _ in finals], [c for _, c in finals])
+        if until < first.epochs:
+            results = self._stopped(results, log, directions, shufflers, finals)
         return [results[self.slot_of[index]] for index in range(B)]
+
+    def _stopped(
+        self, results: list[TrialResult], log: EpochLog, directions: _Directions,
+        shufflers: list[np.random.Generator] | None,
+        finals: list[tuple[list[Array], list[NDArray[np.int64]]]],
+    ) -> list[TrialResult]:
+        """The results of a stop, in slot order, each with the state to go on from; its score
+        is the selected metric now: the last epoch's training metric, or the held-out rows'
+        from one forward pass with the weights as they are."""
+        score = log.last  # (B,)
+        if self.first.select == "validation" and self.held_out is not None:
+            score = log.held_out_metric(*self._validate(*self.held_out))
+        up = self.weights.like(np.bool_)
+        up.data[...] = directions.buffer[0]  # the last step's directions, flushed
+        stopped = []
+        for slot, (result, (weights, changes)) in enumerate(zip(results, finals, strict=True)):
+            g, i = self.group_of[slot], slot - self.bounds[self.group_of[slot]][0]
+            memory = [tuple(np.array(layer[g][i]) for layer in m.views) for m in self.memory]
+            state = TrainState(
+                epoch=log.done,
+                score=math.nan if result.diverged_epoch is not None else float(score[slot]),
+                steps=self.step_count,
+                weights=tuple(np.array(w) for w in weights),
+                changes=tuple(np.array(c) for c in changes),
+                up=tuple(np.array(layer[g][i]) for layer in up.views),
+                seen=directions.started,
+                first=memory[0] if memory else (),
+                second=memory[1] if len(memory) > 1 else (),
+                beta1_t=float(self.powers[0].views[0][g][i].flat[0]) if self.powers else 1.0,
+                beta2_t=float(self.powers[1].views[0][g][i].flat[0]) if self.powers else 1.0,
+                shuffle=(shuffle_state(shufflers[slot]) if shufflers is not None
+                         else np.zeros(0, dtype=np.uint64)),
+                **log.kept(slot))
+            stopped.append(replace(result, state=state))
+        return stopped
+
+    def _packed_up(self, states: Sequence[TrainState]) -> NDArray[np.bool_]:
+        """Every weight's last update direction, (N,) flat as the weights, from the states
+        in slot order."""
+        up = self.weights.like(np.bool_)
+        for slot, state in enumerate(states):
+            g, i = self.group_of[slot], slot - self.bounds[self.group_of[slot]][0]
+            for layer in range(self.depth):
+                up.views[layer][g][i] = state.up[layer]
+        return up.data
 
     def _validate(self, x: Array, y: Array
                   ) -> tuple[Array, Array, Array | None, Array | None]:
@@ -503,10 +646,14 @@ class _BatchTrainer:
         for slot in map(int, np.flatnonzero(bad)):
             self.frozen[slot] = ([w.copy() for w in self._weights_of(slot)],
                                  [c.copy() for c in self._changes_of(slot)])
-            g, i = self.group_of[slot], slot - self.bounds[self.group_of[slot]][0]
-            for layer in range(self.depth):
-                self.weights.views[layer][g][i] = 0.0
-                self.alpha.views[layer][g][i] = 0.0
-                for memory in self.memory:  # a lost trial's moments, nan maybe: none now
-                    memory.views[layer][g][i] = 0.0
+            self._zero(slot)
         self.active &= ~bad
+
+    def _zero(self, slot: int) -> None:
+        """A frozen trial's network, alpha and moments zeroed: it trains on harmlessly."""
+        g, i = self.group_of[slot], slot - self.bounds[self.group_of[slot]][0]
+        for layer in range(self.depth):
+            self.weights.views[layer][g][i] = 0.0
+            self.alpha.views[layer][g][i] = 0.0
+            for memory in self.memory:  # a lost trial's moments, nan maybe: none now
+                memory.views[layer][g][i] = 0.0
