@@ -189,6 +189,41 @@ def edge_bracket(found: Findings, search: SearchOptions, grid: dict[str, list[An
     return search
 
 
+def halving_epochs(found: Findings, search: SearchOptions, params: dict[str, Any],
+                   document: Mapping[str, Any]) -> tuple[SearchOptions, dict[str, Any]]:
+    """A halving or hyperband search's epochs: every trial trains to max_epochs at most (the
+    trials' epochs: [params] epochs, or max_epochs, which then sets them), its rungs from
+    min_epochs up. The epochs and the metric that ranks are the search's: no axis sweeps
+    them."""
+    halving = search.halving
+    if halving is None:
+        return search, params
+    for place in ("grid", "zip", "include"):
+        for name in ("epochs", "metric", "select"):
+            if _names(document.get(place), name):
+                found.problems.append(
+                    f"{found.where}: {place}: {name} is the search's (method = "
+                    f"{show(halving.method)} trains every trial to search.max_epochs at most, "
+                    "ranking all by one metric); expected it in [params], not swept")
+    given = document["search"].get("max_epochs")  # a table, or the search would be a grid
+    if given is not None and params.get("epochs", given) != given:
+        found.problems.append(f"{found.where}: search.max_epochs = {show(given)}: expected "
+                              f"params.epochs ({show(params['epochs'])}) or neither")
+    maximum = halving.max_epochs if given is not None else params.get(
+        "epochs", DEFAULTS["epochs"])
+    if halving.min_epochs >= maximum:
+        found.problems.append(f"{found.where}: search.min_epochs = {show(halving.min_epochs)}: "
+                              f"expected fewer than the trials' {show(maximum)} epochs "
+                              "(search.max_epochs, or params.epochs)")
+    return (replace(search, halving=replace(halving, max_epochs=maximum)),
+            {**params, "epochs": maximum} if given is not None else params)
+
+
+def _names(table: object, name: str) -> bool:
+    tables = table if isinstance(table, list) else [table]
+    return any(isinstance(t, dict) and name in t for t in tables)
+
+
 def places(found: Findings, document: Mapping[str, Any]) -> set[str]:
     """A parameter is fixed, or swept by one axis; read from the raw tables, so a key is
     placed even when its values have problems of their own. Returns the swept names."""

@@ -16,7 +16,8 @@ from numpy.typing import ArrayLike
 from nnsweep.batching import batch_key
 from nnsweep.errors import EngineLacks, NnsweepError
 from nnsweep.params import TrialParams
-from nnsweep.result import TrialResult
+from nnsweep.result import TrainState, TrialResult
+from nnsweep.trainer import train_batch
 
 ENGINES: tuple[str, ...] = ("numpy", "numba", "auto")
 
@@ -47,22 +48,32 @@ def installed() -> list[str]:
             if name == "numpy" or importlib.util.find_spec(name) is not None]
 
 
-def lacks(engine: str, trials: Iterable[TrialParams], validating: bool = False) -> str | None:
-    """The first setting of `trials` that the concrete `engine` cannot train, as written in a
-    sweep file, or None. Every engine trains every setting (held-out rows too) today; an
-    engine that does not yet train a new one names it here, and "auto" passes it over."""
+# Engines that can stop a batch at an epoch and go on from there later (a halving search's).
+STOPPING: frozenset[str] = frozenset({"numpy"})
+
+
+def lacks(engine: str, trials: Iterable[TrialParams], validating: bool = False,
+          stopping: bool = False) -> str | None:
+    """The first setting of `trials` (or of the search, `stopping`: it pauses trials at its
+    rungs) that the concrete `engine` cannot train, as written in a sweep file, or None; an
+    engine that does not yet train a new setting names it here, and "auto" passes it over."""
+    if stopping and engine not in STOPPING:
+        return 'method = "halving" or "hyperband" (it pauses trials at each rung)'
     return None
 
 
-def resolve(engine: str, trials: Iterable[TrialParams] = (), validating: bool = False) -> str:
+def resolve(engine: str, trials: Iterable[TrialParams] = (), validating: bool = False,
+            stopping: bool = False) -> str:
     """Map a requested engine to a concrete, installed one ("auto": the fastest that trains
-    every one of `trials`, with held-out rows when `validating`)."""
+    every one of `trials`, with held-out rows when `validating`, paused at rungs when
+    `stopping`)."""
     if engine not in ENGINES:
         raise NnsweepError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
     if engine == "auto":
         trials = list(trials)
-        return next(name for name in installed() if lacks(name, trials, validating) is None)
-    if (setting := lacks(engine, trials, validating)) is not None:
+        return next(name for name in installed()
+                    if lacks(name, trials, validating, stopping) is None)
+    if (setting := lacks(engine, trials, validating, stopping)) is not None:
         raise EngineLacks(engine, setting)
     if engine not in installed():
         raise NnsweepError(
@@ -83,17 +94,26 @@ def load(engine: str) -> Engine:
 
 def train(
     engine: str, x: ArrayLike, y: ArrayLike, trials: Sequence[TrialParams],
-    validation: Validation | None = None,
+    validation: Validation | None = None, *, starts: Sequence[TrainState | None] | None = None,
+    until: int | None = None,
 ) -> list[TrialResult]:
     """One result per trial, in order; trials of several batch keys are trained key by key;
-    with `validation`, each result holds its errors on those rows too."""
-    chosen = load(resolve(engine, trials, validation is not None))
+    with `validation`, each result holds its errors on those rows too. With `until`, training
+    stops after that many epochs (each result then holds its state), and `starts` says where
+    each trial goes on from (None: anew); only a STOPPING engine takes them."""
+    stopping = until is not None or starts is not None
+    chosen = load(resolve(engine, trials, validation is not None, stopping))
     groups: dict[object, list[int]] = {}
     for index, params in enumerate(trials):
         groups.setdefault(batch_key(params), []).append(index)
     results: list[TrialResult | None] = [None] * len(trials)
     for indices in groups.values():
-        trained = chosen.train_batch(x, y, [trials[i] for i in indices], validation=validation)
+        batch = [trials[i] for i in indices]
+        if stopping:  # the NumPy engine, STOPPING's one
+            trained = train_batch(x, y, batch, validation=validation, until=until,
+                                  starts=None if starts is None else [starts[i] for i in indices])
+        else:
+            trained = chosen.train_batch(x, y, batch, validation=validation)
         for index, result in zip(indices, trained, strict=True):
             results[index] = result
     return [result for result in results if result is not None]

@@ -72,6 +72,10 @@ class Record:
     error: str = ""  # "Type: message" of a failed or crashed trial
     engine: str = "numpy"  # the engine that trained it: part of what its numbers mean
     dataset: str = ""  # the dataset's hash: with the parameters, it makes the trial's id
+    # A halving search's: the epochs trained when it stopped the trial (or paused it, between
+    # rungs) before its epochs, and its score at each rung it reached (halving.Reached).
+    stopped: int | None = None
+    scores: tuple[float, ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -98,6 +102,10 @@ def encode(record: Record, *, keep_weights: bool) -> str:
         "seconds": record.seconds,
         "error": record.error,
     }
+    if record.stopped is not None:
+        body["stopped"] = record.stopped
+    if record.scores:
+        body["scores"] = list(record.scores)
     result = record.result
     if result is not None:
         weights = result.weights if keep_weights else ()
@@ -426,8 +434,24 @@ def decode(line: str) -> Record:
                                                                                params)
     if trial_id(params, dataset) != trial:
         raise BadRecord(f"trial {trial}: its id does not match its parameters")
+    stopped, scores = _stop(body, params, result)
     return Record(trial=trial, params=params, status=status, seconds=seconds, result=result,
-                  error=error, engine=engine, dataset=dataset)
+                  error=error, engine=engine, dataset=dataset, stopped=stopped, scores=scores)
+
+
+def _stop(body: dict[str, Any], params: TrialParams, result: TrialResult | None
+          ) -> tuple[int | None, tuple[float, ...]]:
+    """A halving search's stop and rung scores, checked against the epochs recorded."""
+    stopped = body.get("stopped")
+    if stopped is not None:
+        stopped = _integer(stopped, "stopped", 1, params.epochs - 1)
+        if result is not None and len(result.epochs) and result.epochs[-1] >= stopped:
+            raise BadRecord(f"stopped: expected more epochs than the last recorded, "
+                            f"{result.epochs[-1]}")
+    scores = body.get("scores", [])
+    if not isinstance(scores, list) or len(scores) > 64:
+        raise BadRecord("scores: expected a list of a rung's scores")
+    return stopped, tuple(_number(s, f"scores[{n}]") for n, s in enumerate(scores))
 
 
 # --- the file -------------------------------------------------------------------------------

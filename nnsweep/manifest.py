@@ -72,11 +72,15 @@ def finish_manifest(manifest: dict[str, Any], *, generation: str, statuses: Iter
 
 def search_record(spec: Spec) -> dict[str, Any] | None:
     """The search as the manifest records it: an edge search's settings (store.edge_search
-    reads them back: its edges table depends on them), a random or sobol search's draw and the
-    parameters it drew (the report tells the points from them); None for a grid."""
+    reads them back: its edges table depends on them), a halving or hyperband search's rungs
+    (store.halving_search reads them back: its trials table depends on them), a random or
+    sobol search's draw and the parameters it drew (the report tells the points from them);
+    None for a grid."""
     search = spec.search
     if search.edge is not None:
         return {"method": "edge", **dataclasses.asdict(search.edge)}
+    if search.halving is not None:
+        return dataclasses.asdict(search.halving)
     if search.drawn:
         return {"method": search.method, "samples": search.samples, "seed": search.seed,
                 "drawn": list(search.drawn)}

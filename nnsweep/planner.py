@@ -187,7 +187,8 @@ def preflight(spec: Spec, *, out: str | Path | None = None, jobs: int | None = N
     directory = Path(out) if out is not None else default_directory(spec)
     trials = list(spec.trials())
     chosen_engine = engines.resolve(engine or spec.run.engine, (t.params for t in trials),
-                                    spec.dataset.validation is not None)
+                                    spec.dataset.validation is not None,
+                                    stopping=spec.search.halving is not None)
     chosen_backend = backend or spec.run.backend
     backends.check(chosen_backend, scheduler=spec.run.scheduler)
     store.check_name(directory)

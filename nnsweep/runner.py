@@ -28,16 +28,19 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from nnsweep import backends, engines, planner, store
+from nnsweep.batching import batches as batches_of
 from nnsweep.datasets import Dataset
 from nnsweep.edge import EdgeSearch
 from nnsweep.edge import probes as edge_probes
 from nnsweep.errors import CannotWrite, Interrupted
 from nnsweep.grid import Trial
+from nnsweep.halving import Halving, Reached, next_round
 from nnsweep.journal import Record
 from nnsweep.manifest import finish_manifest, new_manifest, search_record
 from nnsweep.params import TrialParams
 from nnsweep.planner import Plan
 from nnsweep.progress import ProgressReporter, counts_text
+from nnsweep.result import TrainState
 from nnsweep.spec import Spec
 from nnsweep.store import Results
 from nnsweep.text import terminal_safe
@@ -57,11 +60,15 @@ class FailFast(Exception):
 
 # --- work done in the workers -------------------------------------------------------------
 
+Task = tuple[str, TrialParams, TrainState | None]  # a trial, and where it starts (None: anew)
+
+
 def train_task(
     x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-    batch: Sequence[tuple[str, TrialParams]], engine: str
+    batch: Sequence[Task], engine: str, until: int | None = None,
 ) -> list[Record]:
-    """Train one batch in a worker; a batch that raises is retried trial by trial.
+    """Train one batch in a worker (up to `until` epochs, when a search stops it there); a
+    batch that raises is retried trial by trial.
 
     A trial that raises on its own becomes a failed record carrying the exception's type and
     message, so one bad trial never takes its batch or the sweep down with it. Held-out rows
@@ -72,17 +79,20 @@ def train_task(
     with threadpool_limits(limits=1):
         started = time.perf_counter()
         try:
-            results = engines.train(engine, x, y, [params for _, params in batch], validation)
+            starts = [start for _, _, start in batch]
+            results = engines.train(engine, x, y, [params for _, params, _ in batch], validation,
+                                    starts=starts if any(starts) else None, until=until)
         except Exception as exc:
             if len(batch) > 1:
                 return [record for item in batch
-                        for record in train_task(x, y, x_val, y_val, [item], engine)]
-            trial, params = batch[0]
+                        for record in train_task(x, y, x_val, y_val, [item], engine, until)]
+            trial, params, _ = batch[0]
             return [Record(trial, params, "failed", time.perf_counter() - started, None,
                            f"{type(exc).__name__}: {exc}", engine)]
         seconds = (time.perf_counter() - started) / len(batch)
-    return [Record(trial, params, result.status(params.tolerance), seconds, result, "", engine)
-            for (trial, params), result in zip(batch, results, strict=True)]
+    return [Record(trial, params, result.status(params.tolerance), seconds, result, "", engine,
+                   stopped=None if result.state is None else result.state.epoch)
+            for (trial, params, _), result in zip(batch, results, strict=True)]
 
 
 def _settle_in_worker() -> None:
@@ -149,32 +159,24 @@ def run(
         with store.locked(directory):
             store.prepare(directory, fresh=fresh)
             store.write_atomic(directory / store.SPEC, spec.text.encode("utf-8"))
-            edge = spec.search.edge
+            edge, halving = spec.search.edge, spec.search.halving
             known = _journaled(spec, setup, fresh=fresh, retry_failed=retry_failed)
-            manifest: dict[str, Any] = {}
-            earlier = 0  # trained by this invocation's earlier rounds
-            probes = _edge_probes(spec, known)[0] if edge is not None else setup.trials
-            for number in itertools.count(1):  # one round; an edge search's, until none is wanted
-                setup = replace(setup, trials=probes)
-                plan = planner.make_plan(spec, setup, retry_failed=retry_failed,
-                                         fresh=fresh and number == 1)
-                manifest = _round_manifest(spec, plan, manifest, command, number)
-                store.write_manifest(directory, manifest)
-                records, stop = _train(spec, plan, fail_fast=fail_fast, quiet=quiet,
-                                       endings={**ENDINGS, **(endings or {})},
-                                       label="training" if edge is None else
-                                       f"edge round {number}")
-                known.update(records)
-                if stop is not None or edge is None:
-                    break
-                probes, wanted = _edge_probes(spec, known)
-                if not wanted:
-                    break
-                earlier += len(records) - len(plan.reused)
+            worded = {**ENDINGS, **(endings or {})}
+            if halving is not None:
+                plan, records, manifest, stop = _halving_rounds(
+                    spec, setup, halving, known, fresh=fresh, fail_fast=fail_fast, quiet=quiet,
+                    command=command, endings=worded)
+                earlier = 0
+            else:
+                plan, records, manifest, stop, earlier = _rounds(
+                    spec, setup, known, retry_failed=retry_failed, fresh=fresh,
+                    fail_fast=fail_fast, quiet=quiet, command=command, endings=worded)
             # the tables once, at the end: the journal holds every round's probes till then
             interrupted = isinstance(stop, KeyboardInterrupt)
             results = _publish(spec, plan, records, manifest, interrupted=interrupted,
                                earlier=earlier)
+            if halving is not None and stop is None and not quiet:
+                print(terminal_safe(_budget_line(results, halving)), file=sys.stderr, flush=True)
             if edge is not None and stop is None and not quiet:
                 print(terminal_safe(_edges_line(results, edge)), file=sys.stderr, flush=True)
             if isinstance(stop, OSError):
@@ -189,12 +191,44 @@ def run(
     return results
 
 
+def _rounds(
+    spec: Spec, setup: planner.Setup, known: dict[str, Record], *, retry_failed: bool,
+    fresh: bool, fail_fast: bool, quiet: bool, command: str, endings: Mapping[str, str],
+) -> tuple[Plan, dict[str, Record], dict[str, Any], BaseException | None, int]:
+    """Train a grid or a sampled search in one round, an edge search round by round until no
+    probe is wanted; returns the last round's plan and records, the manifest, why training
+    stopped early (if it did) and how many trials the earlier rounds trained."""
+    edge = spec.search.edge
+    manifest: dict[str, Any] = {}
+    earlier = 0  # trained by this invocation's earlier rounds
+    probes = _edge_probes(spec, known)[0] if edge is not None else setup.trials
+    for number in itertools.count(1):  # one round; an edge search's, until none is wanted
+        setup = replace(setup, trials=probes)
+        plan = planner.make_plan(spec, setup, retry_failed=retry_failed,
+                                 fresh=fresh and number == 1)
+        manifest = _round_manifest(spec, plan, manifest, command, number)
+        store.write_manifest(setup.directory, manifest)
+        records, stop = _train(spec, plan, fail_fast=fail_fast, quiet=quiet, endings=endings,
+                               label="training" if edge is None else f"edge round {number}")
+        known.update(records)
+        if stop is not None or edge is None:
+            break
+        probes, wanted = _edge_probes(spec, known)
+        if not wanted:
+            break
+        earlier += len(records) - len(plan.reused)
+    return plan, records, manifest, stop, earlier
+
+
 def _train(
     spec: Spec, plan: Plan, *, fail_fast: bool, quiet: bool, endings: Mapping[str, str],
-    label: str = "training",
+    label: str = "training", steps: Mapping[str, tuple[TrainState | None, int]] | None = None,
+    keep: Callable[[list[Record]], list[Record]] | None = None,
 ) -> tuple[dict[str, Record], BaseException | None]:
     """Journal each batch as it returns; say why training stopped early, if it did. `label`
-    heads the bar, and the final line unless it is plain training."""
+    heads the bar, and the final line unless it is plain training. A halving search's round
+    passes its `steps` and `keep`, which saves the states of trials paused at a rung before
+    their records are journaled and returns the records to journal."""
     directory = plan.directory
     records: dict[str, Record] = dict(plan.reused)
     progress = ProgressReporter(len(plan.trials), reused=len(plan.reused), quiet=quiet,
@@ -205,9 +239,10 @@ def _train(
         with warnings.catch_warnings():
             # joblib says so when a stop cancels the tasks in flight; the final line says more
             warnings.filterwarnings("ignore", message=".*still being processed by the workers")
-            for batch_records in _fan_out(spec, plan):
+            for batch_records in _fan_out(spec, plan, steps or {}):
                 returned = [replace(r, dataset=spec.dataset.hash) for r in batch_records]
                 with _interrupts_deferred():  # journal and memory agree, whenever Ctrl-C comes
+                    returned = keep(returned) if keep is not None else returned
                     store.append(directory, returned, keep_weights=spec.run.save_weights)
                     records.update((r.trial, r) for r in returned)
                 progress.advance([r.status for r in returned])
@@ -254,9 +289,13 @@ def _interrupts_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def _fan_out(spec: Spec, plan: Plan) -> Iterator[list[Record]]:
-    """Batches' records as each batch finishes, in whatever order they finish."""
-    tasks = [([(t.id, t.params) for t in batch], plan.engine) for batch in plan.batches]
+def _fan_out(spec: Spec, plan: Plan, steps: Mapping[str, tuple[TrainState | None, int]]
+             ) -> Iterator[list[Record]]:
+    """Batches' records as each batch finishes, in whatever order they finish; `steps`: a
+    halving search's trials, where each starts and the epochs it trains to (a batch's trials
+    share both)."""
+    tasks = [([(t.id, t.params, steps[t.id][0] if steps else None) for t in batch], plan.engine,
+              steps[batch[0].id][1] if steps else None) for batch in plan.batches]
     return backends.fan_out(
         train_task, tasks, backend=plan.backend, workers=plan.workers,
         shared=_shared_data(spec.dataset),
@@ -271,13 +310,120 @@ def _shared_data(dataset: Dataset) -> tuple[np.ndarray, ...]:
     return (dataset.x, dataset.y, *held)
 
 
+# --- a halving search's rounds ---------------------------------------------------------------
+
+def _halving_rounds(
+    spec: Spec, setup: planner.Setup, halving: Halving, known: dict[str, Record], *,
+    fresh: bool, fail_fast: bool, quiet: bool, command: str, endings: Mapping[str, str],
+) -> tuple[Plan, dict[str, Record], dict[str, Any], BaseException | None]:
+    """Train rung by rung: each round, every trial behind its bracket's next rung trains to
+    it, from the state it paused in; returns the plan of all trials to publish, their latest
+    records, the manifest and why training stopped early, if it did.
+
+    A paused trial's state is saved in the folder before its record is journaled, so a rerun
+    goes on from the last rung each trial reached; the states of trials out of the race are
+    dropped as the search decides."""
+    directory = setup.directory
+    everyone = setup.trials
+    ids = [t.id for t in everyone]
+    by_id = {t.id: t for t in everyone}
+    base = planner.make_plan(spec, setup, fresh=fresh)
+    manifest = new_manifest(spec, base.manifest, ids, command=command, workers=base.workers,
+                            engine=base.engine, backend=base.backend, to_train=0)
+    store.write_manifest(directory, manifest)
+    brackets = halving.deal(ids)
+    records = dict(known)
+    trained: set[str] = set()
+    states: dict[str, TrainState] = {}
+    stop: BaseException | None = None
+    for number in itertools.count(1):
+        decided = next_round(halving, ids, {t: _reached(r) for t, r in records.items()},
+                             everyone[0].params.metric)
+        store.drop_states(directory, keep=decided.alive)
+        if not decided.wanted or stop is not None:
+            break
+        steps = {t: (_start(directory, by_id[t], records.get(t), states), until)
+                 for t, until in decided.wanted.items()}
+        pending = [by_id[t] for t in ids if t in steps]
+        groups: dict[tuple[int, int], list[Trial]] = {}
+        for trial in pending:
+            start, until = steps[trial.id]
+            groups.setdefault((0 if start is None else start.epoch, until), []).append(trial)
+        batches = [batch for group in groups.values()
+                   for batch in batches_of(group, base.workers, rows=len(spec.dataset.x))]
+        plan = replace(base, trials=pending, reused={}, pending=pending, batches=batches)
+        manifest["invocations"][-1].update(
+            to_train=manifest["invocations"][-1]["to_train"] + len(pending), rounds=number)
+        store.write_manifest(directory, manifest)
+
+        def keep(returned: list[Record]) -> list[Record]:
+            kept = []
+            for record in returned:
+                record = _scored(halving, brackets[record.trial], record, records.get(record.trial))
+                if record.result is not None and record.result.state is not None:
+                    store.write_state(directory, record.trial, record.result.state)
+                    states[record.trial] = record.result.state
+                kept.append(record)
+            return kept
+
+        rungs = sorted({until for _, until in steps.values()})
+        done, stop = _train(spec, plan, fail_fast=fail_fast, quiet=quiet, endings=endings,
+                            label=f"round {number}: to {'/'.join(map(str, rungs))} epochs",
+                            steps=steps, keep=keep)
+        records.update(done)
+        trained.update(done)
+    final = replace(base, trials=everyone, pending=[],
+                    reused={t: r for t, r in records.items() if t not in trained})
+    return final, records, manifest, stop
+
+
+def _reached(record: Record) -> Reached:
+    """What the journal says a trial reached, as halving.next_round reads it."""
+    if record.result is None:
+        return Reached(0, record.scores, failed=True)
+    return Reached(record.stopped or record.params.epochs, record.scores)
+
+
+def _start(directory: Path, trial: Trial, record: Record | None,
+           states: dict[str, TrainState]) -> TrainState | None:
+    """Where a trial goes on from: its state at the epochs its record reached (in memory, or
+    saved in the folder by an earlier run); anew when there is none."""
+    if record is None or record.stopped is None or record.result is None:
+        return None
+    state = states.get(trial.id) or store.read_state(directory, trial.id, trial.params)
+    return state if state is not None and state.epoch == record.stopped else None
+
+
+def _scored(halving: Halving, bracket: int, record: Record, before: Record | None) -> Record:
+    """The record with its score at the rung it reached added to those before."""
+    result = record.result
+    if result is None:
+        return record
+    epochs = record.stopped or record.params.epochs
+    rung = halving.rung_of(bracket, epochs)
+    score = result.state.score if result.state is not None else result.final_error
+    earlier = before.scores[:rung] if before is not None else ()
+    return replace(record, scores=(*earlier, score))
+
+
+def _budget_line(results: Results, halving: Halving) -> str:
+    """What the search spent, in one line."""
+    trials = results.trials
+    spent = int(trials["stopped_epoch"].fillna(0).sum()) if len(trials) else 0
+    full = len(trials) * halving.max_epochs
+    finished = int((trials["stopped_epoch"] == halving.max_epochs).sum()) if len(trials) else 0
+    share = f" ({spent / full:.0%})" if full else ""
+    return (f"{halving.method}: {finished} of {len(trials)} trials trained to "
+            f"{halving.max_epochs} epochs; {spent:,} trial-epochs of a grid's {full:,}{share}")
+
+
 # --- the edge search's rounds ---------------------------------------------------------------
 
 def _journaled(spec: Spec, setup: planner.Setup, *, fresh: bool, retry_failed: bool
                ) -> dict[str, Record]:
     """An edge search's known outcomes: the folder's usable records (none for a grid, which
     its plan alone reads), less the failed ones a retry trains again."""
-    if spec.search.edge is None or fresh:
+    if (spec.search.edge is None and spec.search.halving is None) or fresh:
         return {}
     records = planner.usable_records(spec, setup, store.read_manifest(setup.directory))
     return {t: r for t, r in records.items() if r.finished or not retry_failed}
@@ -318,9 +464,9 @@ def _edges_line(results: Results, edge: EdgeSearch) -> str:
 
 def crashed_records(task: tuple[Any, ...], reason: str) -> list[Record]:
     """A batch whose worker process was lost: crashed, so retry_failed trains it again."""
-    batch, engine = task
+    batch, engine, _ = task
     return [Record(trial, params, "crashed", 0.0, None, reason, engine)
-            for trial, params in batch]
+            for trial, params, _ in batch]
 
 
 def _unchanged_generation(spec: Spec, plan: Plan, ordered: list[Record]) -> str | None:
@@ -356,7 +502,8 @@ def _publish(
     if generation is not None:
         frames = store.read_tables(directory, generation, edges=edge is not None)
     else:
-        frames = store.build_tables(ordered, edge)
+        frames = store.build_tables(ordered, edge, spec.search.halving,
+                                    [t.id for t in plan.trials])
         generation = store.new_generation()
         store.write_tables(directory, frames, generation)
     if spec.run.save_weights:  # always anew: a damaged archive is mended by any rerun

@@ -272,7 +272,7 @@ DRAWN = {  # by the key that names the kind
     "choice": model("Choice", {"choice": (Annotated[list[Any], Field(
         min_length=1, description="a non-empty list of values")], ...)}, Drawn),
 }
-METHODS = Literal["grid", "random", "sobol", "edge"]
+METHODS = Literal["grid", "random", "sobol", "edge", "halving", "hyperband"]
 Search = model("Search", {
     "method": choice(METHODS),
     "samples": integer(1, MAX_AXIS, f"an integer from 1 to {MAX_AXIS:,} (points to draw)"),
@@ -283,6 +283,11 @@ Search = model("Search", {
     "outcome": choice(Outcome),
     "precision": Annotated[float, Field(gt=0, le=MAX_PRECISION, allow_inf_nan=False, description=(
         f"a number > 0 and at most {MAX_PRECISION} (relative: above / below - 1)"))],
+    # method = "halving" or "hyperband": the rungs, min_epochs x eta ** k up to max_epochs
+    # (the trials' epochs when not given); spec.py checks min_epochs < max_epochs
+    "eta": integer(2, 100, "an integer from 2 to 100 (1 / eta of a rung go on)"),
+    "min_epochs": integer(1, MAX_EPOCHS),
+    "max_epochs": integer(1, MAX_EPOCHS),
 })
 OPTION_NAMES = ("rows", "seed", "noise", "bits", "modulus")  # a generated set's, datasets.OPTIONS
 HOLD_OUT: dict[str, Any] = {  # any form of [dataset] may hold rows out for validation

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from nnsweep import schema
 from nnsweep.edge import EdgeSearch
+from nnsweep.halving import Halving
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,14 @@ class SearchOptions:
     """[search]: how the trials are chosen; random and sobol draw `samples` points from the
     [grid] axes given as distributions, and cross them with the axes given as values; edge
     bisects one [grid] axis for every combination of the others (the run does, round by round:
-    the spec's trials are the first round, each combination at the bracket's two ends)."""
+    the spec's trials are the first round, each combination at the bracket's two ends); halving
+    and hyperband train the [grid]'s trials rung by rung, the best 1/eta going on."""
 
-    method: str = "grid"  # grid | random | sobol | edge
+    method: str = "grid"  # grid | random | sobol | edge | halving | hyperband
     samples: int = 32
     seed: int = 0
     edge: EdgeSearch | None = None  # method = "edge", its bracket resolved from [grid]
+    halving: Halving | None = None  # method = "halving" or "hyperband", its epochs resolved
     drawn: tuple[str, ...] = ()  # the parameters random or sobol drew, once they are drawn
 
     @property

@@ -26,6 +26,8 @@ from nnsweep import checks, datasets, schema, specdata
 from nnsweep.edge import EdgeSearch
 from nnsweep.errors import NnsweepWarning, SpecError
 from nnsweep.grid import Axis, Grid
+from nnsweep.halving import METHODS as HALVING_METHODS
+from nnsweep.halving import Halving
 from nnsweep.params import DEFAULTS, PARAM_NAMES
 from nnsweep.search import Distribution, SearchOptions, draw, drop_repeats
 from nnsweep.spectext import show, spec_text
@@ -38,6 +40,7 @@ RUN_KEYS: tuple[str, ...] = tuple(schema.Run.model_fields)
 REPORT_KEYS: tuple[str, ...] = tuple(schema.Report.model_fields)
 MAX_WORKERS = schema.MAX_WORKERS
 EDGE_KEYS: tuple[str, ...] = ("axis", "outcome", "precision")  # [search] with method = "edge"
+HALVING_KEYS: tuple[str, ...] = ("eta", "min_epochs", "max_epochs")  # halving and hyperband
 # A sweep file is a page of TOML; inline data makes it longer, but beyond this it is no sweep
 # file (a device such as /dev/zero would be read forever).
 MAX_SPEC_BYTES = 64_000_000
@@ -161,6 +164,7 @@ class _Reader(checks.Findings):
         fits = checks.trial_count(self, document, search)
         grid = self.axes(self.top(document, "grid", {}), "grid") if fits else {}
         search = checks.edge_bracket(self, search, grid, document) if fits else search
+        search, params = checks.halving_epochs(self, search, params, document)
         zips = self.zips(self.top(document, "zip", [])) if fits else []
         sampled = self.sample(search) if fits else {}
         include, exclude = (self.trials(self.top(document, kind, []), kind)
@@ -363,13 +367,23 @@ class _Reader(checks.Findings):
         good = self.values(schema.Search, table, "search")
         method = good.get("method", "grid")
         edge_keys = {k: good.pop(k) for k in EDGE_KEYS if k in good}
-        for key in ("samples", "seed") if method in ("grid", "edge") else ():
-            if key in good:
-                self.problem(f"search.{key}", 'only used with method = "random" or "sobol"')
+        halving_keys = {k: good.pop(k) for k in HALVING_KEYS if k in good}
+        if "samples" in good and method not in ("random", "sobol"):
+            self.problem("search.samples", 'only used with method = "random" or "sobol"')
+        if "seed" in good and method not in ("random", "sobol", "hyperband"):
+            self.problem("search.seed",
+                         'only used with method = "random", "sobol" or "hyperband"')
         for key in edge_keys if method != "edge" else ():
             self.problem(f"search.{key}", 'only used with method = "edge"')
+        for key in halving_keys if method not in HALVING_METHODS else ():
+            self.problem(f"search.{key}", 'only used with method = "halving" or "hyperband"')
         if method == "edge":
             good["edge"] = EdgeSearch(**edge_keys)
+        if method in HALVING_METHODS:
+            if "min_epochs" not in halving_keys:
+                self.problem("search.min_epochs", "missing; expected the epochs of the first "
+                             "rung, an integer >= 1")
+            good["halving"] = Halving(method, **halving_keys, seed=good.get("seed", 0))
         return SearchOptions(**good)
 
     def report_options(self, table: Mapping[str, Any], axes: list[str]) -> ReportOptions:

@@ -90,6 +90,12 @@ def spec_text(
         parts.append(_toml_table("[search]", {"method": "edge", "axis": edge.axis,
                                               "outcome": edge.outcome,
                                               "precision": edge.precision}))
+    if search.halving is not None:
+        halving = search.halving
+        table = {"method": halving.method, "eta": halving.eta,
+                 "min_epochs": halving.min_epochs, "max_epochs": halving.max_epochs}
+        parts.append(_toml_table("[search]", {**table, "seed": halving.seed}
+                                 if halving.method == "hyperband" else table))
     if sampled:
         parts.append(f"\n# [search] method = {toml_string(search.method)}, samples = "
                      f"{search.samples}, seed = {search.seed} drew these points:")

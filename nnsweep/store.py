@@ -38,9 +38,12 @@ import pyarrow.parquet as pq
 from nnsweep import journal, tables
 from nnsweep.edge import PASSING, EdgeSearch
 from nnsweep.errors import FolderBusy, NnsweepWarning, ResultsError
+from nnsweep.halving import METHODS as HALVING_METHODS
+from nnsweep.halving import Halving
 from nnsweep.journal import BadRecord, Record
 from nnsweep.network import Array, predict
 from nnsweep.params import TrialParams
+from nnsweep.result import TrainState
 
 TABLES: tuple[str, ...] = ("trials", "history", "directions", "summary")
 EDGES = "edges"  # an edge search's table, of the same generation as the others
@@ -50,6 +53,8 @@ SPEC = "spec.toml"
 WEIGHTS = "weights.npz"
 LOCK = ".lock"
 PLOTS = "plots"
+STATES = "states"  # a halving search's paused trials: states/<trial>.npz, where each stands
+_STATE = re.compile(r"^(\.)?[0-9a-f]{12}\.npz(?(1)\.[A-Za-z0-9_]+\.tmp)$")  # and its temporary
 REPORTS: tuple[str, ...] = ("report.html", "report.md")
 PICTURES: tuple[str, ...] = (".png", ".svg")
 # Every name nnsweep writes at the top of a results folder; nothing else is ever touched.
@@ -74,7 +79,12 @@ def _is_temporary(name: str) -> bool:
 
 
 def _is_own(entry: Path) -> bool:
-    return (entry.name in OWN_FILES or entry.name == PLOTS or _is_temporary(entry.name))
+    return (entry.name in OWN_FILES or entry.name in (PLOTS, STATES)
+            or _is_temporary(entry.name))
+
+
+def _is_own_state(entry: Path) -> bool:
+    return _STATE.match(entry.name) is not None and not entry.is_symlink() and entry.is_file()
 
 
 def _is_own_picture(entry: Path) -> bool:
@@ -102,6 +112,10 @@ def check_links(directory: Path) -> None:
                                "folder")
     if plots.exists() and not plots.is_dir():
         raise ResultsError(f"{plots}: expected the folder of the report's pictures")
+    states = directory / STATES
+    if states.is_symlink() or (states.exists() and not states.is_dir()):
+        raise ResultsError(f"{states}: expected the folder of a halving search's paused "
+                           "trials, not a link or a file")
     for name in OWN_FILES:  # a pipe or a device would hang a reader or eat its memory
         path = directory / name
         if path.exists() and not path.is_file():
@@ -139,6 +153,9 @@ def check_folder(directory: Path, *, fresh: bool = False) -> None:
     plots = directory / PLOTS
     if plots.is_dir():
         foreign += [e for e in plots.iterdir() if not _is_own_picture(e) or e.is_dir()]
+    states = directory / STATES
+    if states.is_dir() and not states.is_symlink():
+        foreign += [e for e in states.iterdir() if not _is_own_state(e)]
     if fresh and foreign:
         raise ResultsError(
             f"{directory}: cannot start over here: besides nnsweep's results the folder holds "
@@ -258,6 +275,23 @@ def write_tables(directory: Path, frames: Mapping[str, pd.DataFrame],
 
 def _tables(edges: bool) -> tuple[str, ...]:
     return (*TABLES, EDGES) if edges else TABLES
+
+
+def halving_search(manifest: Mapping[str, Any]) -> Halving | None:
+    """The halving or hyperband search a manifest records (None for other sweeps, or a record
+    unusable)."""
+    search = manifest.get("search")
+    if not isinstance(search, dict) or search.get("method") not in HALVING_METHODS:
+        return None
+    try:
+        found = Halving(**search)
+    except TypeError:
+        return None
+    numbers = (found.eta, found.min_epochs, found.max_epochs, found.seed)
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers) or not (
+            found.eta >= 2 and 1 <= found.min_epochs < found.max_epochs and found.seed >= 0):
+        return None
+    return found
 
 
 def edge_search(manifest: Mapping[str, Any]) -> EdgeSearch | None:
@@ -430,6 +464,8 @@ def prepare(directory: Path, *, fresh: bool) -> None:
                 entry.unlink()
         if fresh:
             plots.rmdir()
+    if fresh:
+        drop_states(directory, keep=())
     journal.drop_torn_tail(directory / JOURNAL)
 
 
@@ -445,14 +481,25 @@ def append(directory: Path, records: Sequence[Record], *, keep_weights: bool) ->
     journal.append(directory / JOURNAL, records, keep_weights=keep_weights)
 
 
-def build_tables(records: Iterable[Record], edge: EdgeSearch | None = None
+def build_tables(records: Iterable[Record], edge: EdgeSearch | None = None,
+                 halving: Halving | None = None, order: Sequence[str] = ()
                  ) -> dict[str, pd.DataFrame]:
     """All four tables from journal records, in the order given; and with `edge`, the edge
-    search's table."""
+    search's table. A `halving` search deals its brackets over the trials in `order` (all the
+    search's trials, as the manifest names them)."""
     records = list(records)
     done = [(r.trial, r.result) for r in records if r.result is not None]
+    brackets = halving.deal(order) if halving is not None else {}
+
+    def stop(record: Record) -> tuple[int, int, int] | None:
+        if halving is None or record.result is None or record.trial not in brackets:
+            return None
+        epochs, bracket = record.stopped or record.params.epochs, brackets[record.trial]
+        return epochs, halving.rung_of(bracket, epochs), bracket
+
     trials = tables.trials_frame(
-        tables.trial_row(r.trial, r.params, r.result, r.seconds, r.status, r.error, r.engine)
+        tables.trial_row(r.trial, r.params, r.result, r.seconds, r.status, r.error, r.engine,
+                         stop(r))
         for r in records)
     return {
         "trials": trials,
@@ -461,6 +508,44 @@ def build_tables(records: Iterable[Record], edge: EdgeSearch | None = None
         "summary": tables.summary_frame(trials),
         **({EDGES: tables.edges_frame(trials, edge)} if edge is not None else {}),
     }
+
+
+def write_state(directory: Path, trial: str, state: TrainState) -> None:
+    """states/<trial>.npz: where a paused trial stands, so a rerun goes on from there."""
+    folder = directory / STATES
+    folder.mkdir(exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez(buffer, **state.arrays())  # type: ignore[arg-type]
+    write_atomic(folder / f"{trial}.npz", buffer.getvalue())
+
+
+def read_state(directory: Path, trial: str, params: TrialParams) -> TrainState | None:
+    """A paused trial's saved state, checked against its parameters; None when there is none
+    or it is damaged (the trial then trains again from its start, with a warning)."""
+    path = directory / STATES / f"{trial}.npz"
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            return TrainState.from_arrays({name: saved[name] for name in saved.files}, params)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        warnings.warn(f"{path}: skipped a damaged state ({exc}); trial {trial} trains again "
+                      "from its start", StoreWarning, stacklevel=2)
+        return None
+
+
+def drop_states(directory: Path, keep: Iterable[str]) -> None:
+    """Delete the saved states of trials not in `keep` (out of the race, or finished), and the
+    states folder once it is empty; nothing there but nnsweep's own state files is touched."""
+    folder = directory / STATES
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    kept = {f"{trial}.npz" for trial in keep}
+    for entry in folder.iterdir():
+        if _is_own_state(entry) and entry.name not in kept:
+            entry.unlink()
+    with contextlib.suppress(OSError):  # not empty: a kept state, or a file not ours
+        folder.rmdir()
 
 
 def write_weights(directory: Path, records: Iterable[Record]) -> None:
@@ -642,7 +727,8 @@ def load_results(directory: str | Path) -> Results:
         dataset = (manifest.get("dataset") or {}).get("hash")
         chosen = ([records[t] for t in order if t in records] if isinstance(order, list)
                   else [r for r in records.values() if dataset in (None, r.dataset)])
-        frames = build_tables(chosen, edge)
+        frames = build_tables(chosen, edge, halving_search(manifest),
+                              order if isinstance(order, list) else [])
         if damaged:
             warnings.warn(f"{directory}: rebuilt the tables from {JOURNAL} because "
                           f"{', '.join(damaged)} could not be read", StoreWarning,

@@ -66,6 +66,12 @@ OUTCOME_COLUMNS: dict[str, str] = {
     "final_validation_error": "float64",
     "best_validation_error": "float64",
     "best_validation_epoch": "Int64",
+    # a halving or hyperband search's (empty in other sweeps): the epochs the trial trained
+    # before the search stopped it (its epochs when it went the whole way), the last rung it
+    # reached (0: its bracket's first) and its bracket (Hyperband's; halving has one, 0)
+    "stopped_epoch": "Int64",
+    "rung": "Int64",
+    "bracket": "Int64",
 }
 
 TRIALS_SCHEMA: dict[str, str] = {"trial": "string", **PARAM_COLUMNS, **OUTCOME_COLUMNS}
@@ -150,10 +156,14 @@ def trial_row(
     status: str | None = None,
     error: str = "",
     engine: str = "numpy",
+    stop: tuple[int, int, int] | None = None,
 ) -> dict[str, Any]:
-    """One trials-table row; `result` is None for a trial that failed or crashed."""
+    """One trials-table row; `result` is None for a trial that failed or crashed. `stop`: a
+    halving search's (stopped_epoch, rung, bracket) for the trial."""
     row: dict[str, Any] = {"trial": trial, **param_row(params), "seconds": seconds,
                            "error": error, "engine": engine}
+    if stop is not None:
+        row.update(zip(("stopped_epoch", "rung", "bracket"), stop, strict=True))
     row.update(final_validation_error=np.nan, best_validation_error=np.nan,
                best_validation_epoch=pd.NA)
     if result is None:

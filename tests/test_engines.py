@@ -70,7 +70,7 @@ def test_an_engine_lacking_a_setting_is_refused_by_name_and_auto_passes_it_over(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(engines, "installed", lambda: ["numba", "numpy"])
-    monkeypatch.setattr(engines, "lacks", lambda engine, trials, validating=False: (
+    monkeypatch.setattr(engines, "lacks", lambda engine, trials, validating=False, stopping=False: (
         "dropout > 0" if engine == "numba" else None))
     with pytest.raises(EngineLacks, match="numba engine does not train dropout > 0"):
         engines.resolve("numba", [TrialParams(dropout=0.5)])

@@ -105,11 +105,11 @@ def test_ctrl_c_keeps_finished_trials_says_how_to_resume_and_leaves_no_worker(
 _real_train = engines.train
 
 
-def _failing_train(engine, x, y, trials, validation=None):  # type: ignore[no-untyped-def]
+def _failing_train(engine, x, y, trials, validation=None, **stops):  # type: ignore[no-untyped-def]
     """The engine with a bug that strikes every trial of alpha 5."""
     if any(t.alpha == 5 for t in trials):
         raise FloatingPointError("a bug in the trainer")
-    return _real_train(engine, x, y, trials, validation)
+    return _real_train(engine, x, y, trials, validation, **stops)
 
 
 FAILING = """\

@@ -188,8 +188,8 @@ def test_an_exclude_rule_can_name_a_drawn_value() -> None:
     ('dataset = "xor"\n[search]\nmethod = "sobol"\n[[zip]]\nalpha = { uniform = [1, 2] }\n'
      "hidden = [1]\n", ["<spec>: zip[0].alpha: a distribution is drawn from in [grid] only"]),
     ('dataset = "xor"\n[search]\nmethod = "sobl"\n',
-     ['<spec>: search.method = "sobl": expected one of "grid", "random", "sobol", "edge" (did '
-      "you mean 'sobol'?)"]),
+     ['<spec>: search.method = "sobl": expected one of "grid", "random", "sobol", "edge", '
+      "\"halving\", \"hyperband\" (did you mean 'sobol'?)"]),
     ('dataset = "xor"\n[search]\nmethod = "random"\n[grid]\n'
      'activation = { choice = ["relu", "relu"] }\n',
      ['<spec>: grid.activation.choice[1] = "relu": expected a value not already at '

@@ -1,0 +1,272 @@
+"""Successive halving and Hyperband runs ([search] method = "halving" or "hyperband"): trials
+paused at each rung and continued from where they stand, survivors bit for bit the trials
+trained straight through, a killed search resumed across rungs, the budget against a grid."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import nnsweep
+from nnsweep import engines, journal, runner, store, tables
+from nnsweep.errors import EngineLacks, Interrupted, ResultsError
+from nnsweep.halving import Halving
+from nnsweep.spec import parse_spec
+
+
+def halving_text(method: str = "halving", *, seeds: int = 9, extra: str = "",
+                 record_every: int = 7) -> str:
+    """XOR, 4 sigmoid units, 3 alphas x `seeds` seeds, rungs at 10, 30, 90 and 270 epochs."""
+    return textwrap.dedent(f"""\
+        name = "halving"
+        dataset = "xor"
+        [params]
+        hidden = 4
+        activation = "sigmoid"
+        record_every = {record_every}
+        {extra}
+        [grid]
+        alpha = [0.3, 1, 3]
+        seed = {{ range = [0, {seeds}] }}
+        [search]
+        method = "{method}"
+        min_epochs = 10
+        max_epochs = 270
+        """)
+
+
+def straight_through(tmp_path: Path, text: str) -> nnsweep.Results:
+    """The same trials as a plain grid: every one trained the whole way."""
+    grid = text.replace('method = "halving"', 'method = "grid"').replace(
+        'method = "hyperband"', 'method = "grid"')
+    grid = grid.replace("min_epochs = 10\n", "").replace("max_epochs = 270\n", "")
+    grid = grid.replace("[params]\n", "[params]\nepochs = 270\n")
+    return nnsweep.run(parse_spec(grid), out=tmp_path / "grid", jobs=1)
+
+
+# --- the contract ---------------------------------------------------------------------------
+
+def test_the_resolved_spec_says_what_was_searched_and_loads_back_the_same() -> None:
+    spec = parse_spec(halving_text("hyperband"))
+    assert spec.search.halving == Halving("hyperband", 3, 10, 270, 0)
+    assert {t.params.epochs for t in spec.trials()} == {270}  # max_epochs sets the epochs
+    assert '[search]\nmethod = "hyperband"\neta = 3\nmin_epochs = 10\nmax_epochs = 270\n' \
+        in spec.text
+    again = parse_spec(spec.text)
+    assert again.search == spec.search and again.hash == spec.hash
+    assert [t.id for t in again.trials()] == [t.id for t in spec.trials()]
+
+
+def test_only_an_engine_that_can_pause_trains_a_halving_search() -> None:
+    trials = [t.params for t in parse_spec(halving_text()).trials()]
+    assert engines.resolve("auto", trials, stopping=True) == "numpy"
+    assert engines.resolve("numpy", trials, stopping=True) == "numpy"
+    with pytest.raises(EngineLacks, match="halving"):
+        engines.resolve("numba", trials, stopping=True)
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+def test_a_halving_search_trains_rung_by_rung_and_tables_where_each_stopped(
+        tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    results = nnsweep.run(parse_spec(halving_text()), out=out, jobs=1)
+    trials = results.trials
+    assert len(trials) == 27
+    assert trials["stopped_epoch"].value_counts().to_dict() == {10: 18, 30: 6, 90: 2, 270: 1}
+    rung_of = {10: 0, 30: 1, 90: 2, 270: 3}
+    assert trials["rung"].tolist() == [rung_of[e] for e in trials["stopped_epoch"]]
+    assert (trials["bracket"] == 0).all()
+    history = tables.training(results.history)
+    last = history.groupby("trial")["epoch"].max()
+    for _, row in trials.iterrows():  # a stopped trial's history ends before it stopped
+        assert last[row["trial"]] < row["stopped_epoch"]
+    invocation = results.manifest["invocations"][-1]
+    assert invocation["rounds"] == 4
+    assert invocation["trained"] == 27
+    assert results.manifest["search"] == {"method": "halving", "eta": 3, "min_epochs": 10,
+                                          "max_epochs": 270, "seed": 0}
+    assert not (out / store.STATES).exists()  # a finished search keeps no paused trials
+    loaded = nnsweep.load_results(out)
+    pd.testing.assert_frame_equal(loaded.trials, trials)
+
+
+def test_the_best_third_of_each_rung_go_on_the_rest_stop_there(tmp_path: Path) -> None:
+    """A rung's score is the metric of its last epoch: the trials that went on had lower
+    errors there than every trial stopped there."""
+    text = halving_text(record_every=1)
+    results = nnsweep.run(parse_spec(text), out=tmp_path / "out", jobs=1)
+    grid = straight_through(tmp_path, text)
+    metric = grid.trials["metric"].iloc[0]
+    scores = tables.training(grid.history).set_index(["trial", "epoch"])[metric]
+    trials = results.trials
+    for rung, epochs in enumerate((10, 30, 90)):
+        entered = trials[trials["rung"] >= rung]
+        went_on = entered.loc[entered["rung"] > rung, "trial"]
+        stopped = entered.loc[entered["rung"] == rung, "trial"]
+        assert len(went_on) == max(1, len(entered) // 3)
+        assert max(scores[(t, epochs - 1)] for t in went_on) <= min(
+            scores[(t, epochs - 1)] for t in stopped)
+
+
+def test_survivors_equal_the_same_trials_trained_straight_through_bit_for_bit(
+        tmp_path: Path) -> None:
+    text = halving_text(extra='optimizer = "adam"\ndescent = "minibatch"\nbatch_size = 2\n'
+                        'dropout = 0.25\nweight_decay = 0.001')
+    searched = nnsweep.run(parse_spec(text), out=tmp_path / "out", jobs=2)
+    grid = straight_through(tmp_path, text)
+    assert sorted(searched.trials["trial"]) == sorted(grid.trials["trial"])  # the same ids
+    survivor = searched.trials.loc[searched.trials["stopped_epoch"] == 270, "trial"].item()
+    for name in ("history", "directions"):
+        mine = getattr(searched, name).query("trial == @survivor").reset_index(drop=True)
+        theirs = getattr(grid, name).query("trial == @survivor").reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, theirs, check_exact=True)
+    columns = ["final_error", "best_error", "converged_epoch", "diverged_epoch",
+               "direction_changes"]
+    pd.testing.assert_frame_equal(
+        searched.trials.set_index("trial").loc[[survivor], columns],
+        grid.trials.set_index("trial").loc[[survivor], columns], check_exact=True)
+    # and a trial stopped early holds the first epochs of its whole run
+    whole = tables.training(grid.history).set_index("trial")
+    mine_all = tables.training(searched.history).set_index("trial")
+    for trial, stopped in zip(searched.trials["trial"], searched.trials["stopped_epoch"],
+                              strict=True):
+        mine = mine_all.loc[[trial]]
+        theirs = whole.loc[[trial]]
+        theirs = theirs[theirs["epoch"] < stopped]
+        np.testing.assert_array_equal(mine[["epoch", "mae", "mse", "sse"]].to_numpy(),
+                                      theirs[["epoch", "mae", "mse", "sse"]].to_numpy())
+
+
+def test_hyperband_deals_the_trials_to_brackets_that_start_at_later_rungs(
+        tmp_path: Path) -> None:
+    spec = parse_spec(halving_text("hyperband", seeds=17))
+    results = nnsweep.run(spec, out=tmp_path / "out", jobs=1)
+    trials = results.trials
+    halving = spec.search.halving
+    assert halving is not None
+    assert trials["bracket"].value_counts().sort_index().tolist() == halving.shares(51)
+    for bracket, members in trials.groupby("bracket"):
+        first = halving.rungs(int(bracket))[0]
+        assert (members["stopped_epoch"] >= first).all()
+        assert (members["stopped_epoch"] == 270).sum() >= 1  # every bracket ends at max
+    assert results.manifest["search"]["method"] == "hyperband"
+
+
+def test_a_rerun_of_a_finished_search_trains_nothing_and_keeps_its_tables(
+        tmp_path: Path) -> None:
+    spec, out = parse_spec(halving_text()), tmp_path / "out"
+    first = nnsweep.run(spec, out=out, jobs=1)
+    again = nnsweep.run(spec, out=out, jobs=1)
+    invocation = again.manifest["invocations"][-1]
+    assert (invocation["trained"], invocation["reused"]) == (0, 27)
+    assert again.manifest["generation"] == first.manifest["generation"]
+
+
+def test_a_search_stopped_between_rungs_goes_on_from_the_saved_states(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec, out = parse_spec(halving_text()), tmp_path / "out"
+    whole = nnsweep.run(spec, out=tmp_path / "whole", jobs=1)
+    real = runner._train
+    rounds: list[int] = []
+
+    def stop_in_the_second_round(*args: Any, **kwargs: Any) -> Any:
+        rounds.append(1)
+        if len(rounds) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_train", stop_in_the_second_round)
+    with pytest.raises((Interrupted, KeyboardInterrupt)):
+        nnsweep.run(spec, out=out, jobs=1)
+    monkeypatch.undo()
+    assert len(list((out / store.STATES).glob("*.npz"))) == 9  # the first rung's survivors
+
+    starts: list[Any] = []
+    real_train = engines.train
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        starts.extend(kwargs.get("starts") or [None] * len(args[3]))
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(runner.engines, "train", spy)
+    resumed = nnsweep.run(spec, out=out, jobs=1)
+    assert len(starts) == 9 + 3 + 1  # the 18 stopped at the first rung are not trained again
+    assert all(s is not None and s.epoch in (10, 30, 90) for s in starts)
+    columns = [c for c in tables.TRIALS_SCHEMA if c != "seconds"]
+    pd.testing.assert_frame_equal(resumed.trials[columns], whole.trials[columns])
+    pd.testing.assert_frame_equal(resumed.history, whole.history)
+
+
+# --- what the journal and the folder keep ---------------------------------------------------
+
+def paused_record(tmp_path: Path) -> journal.Record:
+    """A record of the halving search's first rung, as the runner journals it."""
+    nnsweep.run(parse_spec(halving_text(seeds=1)), out=tmp_path / "one", jobs=1)
+    lines = (tmp_path / "one" / store.JOURNAL).read_text().splitlines()
+    return journal.decode(lines[0])
+
+
+def test_a_paused_trials_stop_and_rung_scores_read_back_from_the_journal(
+        tmp_path: Path) -> None:
+    record = paused_record(tmp_path)
+    assert record.stopped == 10 and len(record.scores) == 1
+    assert record.result is not None and record.result.epochs[-1] < 10
+    again = journal.decode(journal.encode(record, keep_weights=False))
+    assert (again.stopped, again.scores) == (record.stopped, record.scores)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"stopped": 270}, "stopped: expected an integer from 1 to 269"),
+    ({"stopped": 0}, "stopped: expected an integer from 1 to 269"),
+    ({"stopped": 1}, "stopped: expected more epochs than the last recorded, 7"),
+    ({"scores": "high"}, "scores: expected a list of a rung's scores"),
+    ({"scores": ["high"]}, "scores[0]: expected a number"),
+])
+def test_a_journal_line_with_a_wrong_stop_is_refused_naming_the_field(
+        tmp_path: Path, change: dict[str, Any], message: str) -> None:
+    body = json.loads(journal.encode(paused_record(tmp_path), keep_weights=False))
+    with pytest.raises(journal.BadRecord, match=re.escape(message)):
+        journal.decode(json.dumps({**body, **change}))
+
+
+def test_a_damaged_state_is_skipped_with_a_warning_and_its_trial_starts_over(
+        tmp_path: Path) -> None:
+    spec = parse_spec(halving_text(seeds=1))
+    trial = next(iter(spec.trials()))
+    (tmp_path / store.STATES).mkdir()
+    (tmp_path / store.STATES / f"{trial.id}.npz").write_bytes(b"not a zip")
+    with pytest.warns(store.StoreWarning, match="damaged state"):
+        assert store.read_state(tmp_path, trial.id, trial.params) is None
+
+
+def test_starting_over_deletes_the_saved_states_but_nothing_else_there(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec, out = parse_spec(halving_text()), tmp_path / "out"
+    real = runner._train
+    calls: list[int] = []
+
+    def stop_in_the_second_round(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_train", stop_in_the_second_round)
+    with pytest.raises((Interrupted, KeyboardInterrupt)):
+        nnsweep.run(spec, out=out, jobs=1)
+    monkeypatch.undo()
+    assert list((out / store.STATES).glob("*.npz"))
+    (out / store.STATES / "notes.txt").write_text("mine")
+    with pytest.raises(ResultsError, match=r"notes\.txt"):
+        nnsweep.run(spec, out=out, jobs=1, fresh=True)
+    (out / store.STATES / "notes.txt").unlink()
+    nnsweep.run(spec, out=out, jobs=1, fresh=True)
+    assert not (out / store.STATES).exists()
