@@ -312,6 +312,8 @@ def _validate(args: argparse.Namespace) -> int:
           f"(axes: {axes}); about {_duration(seconds)} on {plan.workers} workers")
     if spec.search.edge is not None:
         print(f"note: {_edge_rounds_text(spec.search.edge, len(plan.trials) // 2)}")
+    if spec.search.halving is not None:
+        print(f"note: {_rungs_text(spec.search.halving, len(plan.trials))}")
     for note in spec.notes:
         print(f"note: {note}")
     return EXIT_OK
@@ -325,6 +327,17 @@ def _edge_rounds_text(edge: Any, combinations: int) -> str:
     return (f"an edge search: those are its first round, {combinations} combinations at the "
             f"bracket's two ends; up to {rounds - 1} more rounds of one probe each follow, at "
             f"most {combinations * (rounds + 1)} trials in all")
+
+
+def _rungs_text(halving: Any, trials: int) -> str:
+    """What a halving search will train, which the estimate counts."""
+    full = trials * halving.max_epochs
+    spent = halving.budget(trials)
+    brackets = (f" in {halving.brackets} brackets" if halving.brackets > 1 else "")
+    return (f"a {halving.method} search: {trials} trials{brackets}, rungs at "
+            f"{', '.join(map(str, halving.rungs()))} epochs, the best 1/{halving.eta} going on "
+            f"at each; about {spent:,} trial-epochs of a grid's {full:,} "
+            f"({spent / full:.0%}), as the estimate counts")
 
 
 def _bench(argv: list[str]) -> int:

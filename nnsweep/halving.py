@@ -80,6 +80,17 @@ class Halving:
             start += count
         return bracket_of
 
+    def budget(self, trials: int) -> int:
+        """The trial-epochs a search of `trials` spends (a grid spends trials x max_epochs):
+        each rung trains those still in from the rung before, and 1/eta of them go on."""
+        spent = 0
+        for bracket, members in enumerate(self.shares(trials)):
+            before = 0
+            for epochs in self.rungs(bracket):
+                spent += members * (epochs - before)
+                members, before = (max(1, members // self.eta) if members else 0), epochs
+        return spent
+
     def rung_of(self, bracket: int, epochs: int) -> int:
         """The last rung of the bracket that `epochs` reached (-1: not its first)."""
         return sum(rung <= epochs for rung in self.rungs(bracket)) - 1

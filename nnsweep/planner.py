@@ -74,6 +74,9 @@ class Plan:
     engine: str
     backend: str
     manifest: dict[str, Any]  # the folder's manifest so far ({} for a new folder)
+    # The share of its trials' epochs the plan trains: a halving search's rungs stop most
+    # trials early (halving.Halving.budget), a grid's trials train them all.
+    share: float = 1.0
 
     def estimate_seconds(self, rows: int, *, report: bool = True,
                          validating: bool = False) -> float:
@@ -224,8 +227,11 @@ def _batched(spec: Spec, setup: Setup, reused: dict[str, Record],
              manifest: dict[str, Any]) -> Plan:
     pending = [t for t in setup.trials if t.id not in reused]
     planned = batches(pending, setup.workers, rows=spec.dataset.x.shape[0])
+    halving = spec.search.halving
+    share = (halving.budget(len(pending)) / (len(pending) * halving.max_epochs)
+             if halving is not None and pending else 1.0)
     return Plan(setup.directory, setup.trials, reused, pending, planned, setup.workers,
-                setup.engine, setup.backend, manifest)
+                setup.engine, setup.backend, manifest, share)
 
 
 def usable_records(spec: Spec, setup: Setup, manifest: Mapping[str, Any]) -> dict[str, Record]:
@@ -345,10 +351,10 @@ def estimate(plan: Plan, rows: int, calibration: Calibration, *, report: bool = 
         shared = calibration.slowdown * calibration.contention(plan.workers)
         workers = shared * WORKER_SECONDS.get(engine, WORKER_SECONDS["numpy"])
         workers += shared * COMPILE_SECONDS * calibration.uncompiled
-    training = (calibration.contention(min(plan.workers, len(plan.batches)))
+    training = (calibration.contention(min(plan.workers, len(plan.batches))) * plan.share
                 * estimate_seconds(plan.batches, plan.workers, rows, calibration.speed))
-    history_rows = sum(len(range(0, t.params.epochs, t.params.record_step)) + 1
-                       for t in plan.trials)
+    history_rows = plan.share * sum(len(range(0, t.params.epochs, t.params.record_step)) + 1
+                                    for t in plan.trials)
     changed = bool(plan.pending)
     tables = slow * (TABLE_SECONDS + TABLE_SECONDS_PER_ROW * history_rows) if changed else 0.0
     drawn = slow * (REPORT_SECONDS + REPORT_SECONDS_PER_TRIAL * len(plan.trials)

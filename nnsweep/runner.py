@@ -351,7 +351,10 @@ def _halving_rounds(
             groups.setdefault((0 if start is None else start.epoch, until), []).append(trial)
         batches = [batch for group in groups.values()
                    for batch in batches_of(group, base.workers, rows=len(spec.dataset.x))]
-        plan = replace(base, trials=pending, reused={}, pending=pending, batches=batches)
+        epochs = sum(until - (0 if start is None else start.epoch)
+                     for start, until in steps.values())
+        plan = replace(base, trials=pending, reused={}, pending=pending, batches=batches,
+                       share=epochs / (len(pending) * halving.max_epochs))
         manifest["invocations"][-1].update(
             to_train=manifest["invocations"][-1]["to_train"] + len(pending), rounds=number)
         store.write_manifest(directory, manifest)
@@ -372,7 +375,7 @@ def _halving_rounds(
                             steps=steps, keep=keep)
         records.update(done)
         trained.update(done)
-    final = replace(base, trials=everyone, pending=[],
+    final = replace(base, trials=everyone, pending=[], share=1.0,
                     reused={t: r for t, r in records.items() if t not in trained})
     return final, records, manifest, stop
 

@@ -139,4 +139,5 @@ def test_a_search_spends_a_fraction_of_the_grids_trial_epochs(method: str, share
     reached = simulate(search, names, lambda t, e: int(t[1:]) / e)
     spent = sum(r.epochs for r in reached.values())
     assert spent <= share * 500 * 81
+    assert spent == search.budget(500)  # what validate's estimate counts
     assert sum(r.epochs == 81 for r in reached.values()) >= 1

@@ -15,7 +15,9 @@ import pandas as pd
 import pytest
 
 import nnsweep
-from nnsweep import engines, journal, runner, store, tables
+from nnsweep import engines, journal, planner, runner, store, tables
+from nnsweep.__main__ import main
+from nnsweep.batching import REFERENCE
 from nnsweep.errors import EngineLacks, Interrupted, ResultsError
 from nnsweep.halving import Halving
 from nnsweep.spec import parse_spec
@@ -270,3 +272,26 @@ def test_starting_over_deletes_the_saved_states_but_nothing_else_there(
     (out / store.STATES / "notes.txt").unlink()
     nnsweep.run(spec, out=out, jobs=1, fresh=True)
     assert not (out / store.STATES).exists()
+
+
+def test_validate_says_what_a_halving_search_trains_and_counts_it_in_the_estimate(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "sweep.toml"
+    path.write_text(halving_text("hyperband"), encoding="utf-8")
+    assert main(["validate", str(path)]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[0].startswith(f"{path}: valid; 27 trials in ")
+    spent = Halving("hyperband", 3, 10, 270).budget(27)
+    assert said[1] == (f"note: a hyperband search: 27 trials in 4 brackets, rungs at 10, 30, "
+                       f"90, 270 epochs, the best 1/3 going on at each; about {spent:,} "
+                       f"trial-epochs of a grid's 7,290 ({spent / 7290:.0%}), as the estimate "
+                       "counts")
+    spec = parse_spec(halving_text("hyperband"))
+    plan = planner.outline(spec)
+    grid = planner.outline(parse_spec(halving_text("hyperband").replace(
+        'method = "hyperband"', 'method = "grid"').replace("min_epochs = 10\n", "").replace(
+        "max_epochs = 270\n", "").replace("[params]\n", "[params]\nepochs = 270\n")))
+    assert plan.share == pytest.approx(spent / 7290)
+    trained = planner.estimate(plan, 4, planner.Calibration("numpy", REFERENCE, 1.0)).training
+    whole = planner.estimate(grid, 4, planner.Calibration("numpy", REFERENCE, 1.0)).training
+    assert trained == pytest.approx(whole * spent / 7290)
