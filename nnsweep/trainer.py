@@ -572,7 +572,8 @@ class _BatchTrainer:
         from one forward pass with the weights as they are."""
         score = log.last  # (B,)
         if self.first.select == "validation" and self.held_out is not None:
-            score = log.held_out_metric(*self._validate(*self.held_out))
+            with np.errstate(all="ignore"):  # a saturated unit overflows exp, harmlessly
+                score = log.held_out_metric(*self._validate(*self.held_out))
         up = self.weights.like(np.bool_)
         up.data[...] = directions.buffer[0]  # the last step's directions, flushed
         stopped = []
