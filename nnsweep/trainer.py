@@ -106,9 +106,7 @@ def _starts(trials: Sequence[TrialParams], starts: Sequence[TrainState | None] |
             ) -> list[TrainState]:
     """The states the trials go on from, in their order; [] for all fresh. Trials of one
     call step together, so they must stand at one epoch (and so at one update step)."""
-    if starts is None or all(start is None for start in starts):
-        if starts is not None and len(starts) != len(trials):
-            raise ValueError(f"{len(starts)} starts for {len(trials)} trials")
+    if starts is None:
         return []
     if len(starts) != len(trials):
         raise ValueError(f"{len(starts)} starts for {len(trials)} trials")

@@ -391,6 +391,11 @@ def test_trials_starting_at_different_epochs_are_refused_in_one_call() -> None:
         train_batch(X7, Y7, trials, starts=[state_at(trials[0], 5), state_at(trials[1], 7)])
     with pytest.raises(ValueError, match="must start at the same epoch, got epochs 0, 5"):
         train_batch(X7, Y7, trials, starts=[None, state_at(trials[1], 5)])
+    with pytest.raises(ValueError, match=r"^1 starts for 2 trials$"):
+        train_batch(X7, Y7, trials, starts=[state_at(trials[0], 5)])
+    behind = replace(state_at(trials[1], 5), steps=14)
+    with pytest.raises(ValueError, match="states at epoch 5 disagree on the update steps"):
+        train_batch(X7, Y7, trials, starts=[state_at(trials[0], 5), behind])
 
 
 @pytest.mark.parametrize(("until", "start"), [(5, 5), (3, 5), (31, 5), (0, None)])
