@@ -69,7 +69,6 @@ class TrainState:
     best: float  # the best sign * metric of the training epochs; inf before any
     converged: int  # the first epoch within tolerance (training metric); -1: none yet
     diverged: int  # the first epoch with a non-finite error; -1: none
-    last: float  # the training metric of epoch - 1
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every field as a named numpy array (per layer: weights_0, weights_1, ...), so
@@ -148,7 +147,6 @@ class TrainState:
             best=float(take("best", "float64", ())),
             converged=int(take("converged", "int64", ())),
             diverged=int(take("diverged", "int64", ())),
-            last=float(take("last", "float64", ())),
         )
 
 
@@ -159,7 +157,7 @@ _STATE_FIELDS: dict[str, str] = {
     "changes": "layers", "up": "layers", "seen": "bool", "first": "layers",
     "second": "layers", "beta1_t": "float64", "beta2_t": "float64", "shuffle": "uint64",
     "history": "float64", "validation": "float64", "best": "float64", "converged": "int64",
-    "diverged": "int64", "last": "float64",
+    "diverged": "int64",
 }
 SHUFFLE_STATE = 6  # words of a shuffle generator's state (network.shuffle_state)
 
@@ -331,7 +329,8 @@ class EpochLog:
 
     def resume(self, states: Sequence[TrainState]) -> None:
         """Go on from where every trial stopped, all at one epoch: its history and held-out
-        rows so far, best, converged, diverged and latest metric, in the order of `trials`."""
+        rows so far, best, converged and diverged, in the order of `trials`. (The latest
+        metric needs no keeping: going on trains an epoch at least, which sets it anew.)"""
         done = {state.epoch for state in states}
         if len(done) != 1 or len(states) != len(self.best):
             raise ValueError("an EpochLog resumes all its trials from one epoch")
@@ -348,7 +347,7 @@ class EpochLog:
             self.history[:rows, b] = state.history
             if self.validation is not None and state.validation is not None:
                 self.validation[:rows, b] = state.validation
-            self.best[b], self.last[b] = state.best, state.last
+            self.best[b] = state.best
             self.converged[b], self.diverged[b] = state.converged, state.diverged
 
     def kept(self, b: int) -> dict[str, Any]:
@@ -358,7 +357,7 @@ class EpochLog:
                 "validation": (None if self.validation is None
                                else self.validation[:rows, b].copy()),
                 "best": float(self.best[b]), "converged": int(self.converged[b]),
-                "diverged": int(self.diverged[b]), "last": float(self.last[b])}
+                "diverged": int(self.diverged[b])}
 
     def rows_done(self) -> int:
         """History rows of the epochs absorbed so far: the recorded epochs before `done`."""

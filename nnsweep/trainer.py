@@ -106,9 +106,7 @@ def _starts(trials: Sequence[TrialParams], starts: Sequence[TrainState | None] |
             ) -> list[TrainState]:
     """The states the trials go on from, in their order; [] for all fresh. Trials of one
     call step together, so they must stand at one epoch (and so at one update step)."""
-    if starts is None or all(start is None for start in starts):
-        if starts is not None and len(starts) != len(trials):
-            raise ValueError(f"{len(starts)} starts for {len(trials)} trials")
+    if starts is None:
         return []
     if len(starts) != len(trials):
         raise ValueError(f"{len(starts)} starts for {len(trials)} trials")
@@ -572,7 +570,8 @@ class _BatchTrainer:
         from one forward pass with the weights as they are."""
         score = log.last  # (B,)
         if self.first.select == "validation" and self.held_out is not None:
-            score = log.held_out_metric(*self._validate(*self.held_out))
+            with np.errstate(all="ignore"):  # a saturated unit overflows exp, harmlessly
+                score = log.held_out_metric(*self._validate(*self.held_out))
         up = self.weights.like(np.bool_)
         up.data[...] = directions.buffer[0]  # the last step's directions, flushed
         stopped = []

@@ -66,8 +66,7 @@ def assert_stopped(stopped: TrialResult, straight: TrialResult, exactly: TrialRe
     its state at `until`, its score the selected metric there."""
     state = stopped.state
     assert state is not None and state.epoch == until
-    end = until if stopped.diverged_epoch is None else stopped.diverged_epoch
-    rows = straight.epochs < end
+    rows = straight.epochs < until  # a straight run's history stops before a divergence too
     np.testing.assert_array_equal(stopped.epochs, straight.epochs[rows], strict=True)
     np.testing.assert_array_equal(stopped.errors, straight.errors[rows], strict=True)
     if straight.validation is not None:
@@ -252,6 +251,30 @@ def test_a_diverged_trial_stays_frozen_across_a_stop_beside_a_healthy_one(
     assert_same(alone, straight[0], same_result)
 
 
+def test_a_network_that_overflows_in_the_last_update_before_a_stop_diverged_there(
+        same_result: Same) -> None:
+    # One linear weight of 1e150 learning y = 0 from x = 1: the first epoch's error squares
+    # to a finite 1e300, but its update (alpha 1e200 times 1e150) overflows.
+    params = TrialParams(hidden=(), output="linear", init="given", weights=(((1e150,),),),
+                         alpha=1e200, epochs=4, record_every=1)
+    x, y = np.ones((1, 1)), np.zeros((1, 1))
+    (straight,) = train_batch(x, y, [params])
+    (stopped,) = train_batch(x, y, [params], until=1)
+    assert straight.diverged_epoch == 1 and stopped.diverged_epoch == 0
+    assert stopped.state is not None and np.isnan(stopped.state.score)
+    (going_on,) = train_batch(x, y, [params], starts=[stopped.state])
+    assert_same(going_on, straight, same_result)
+
+
+def test_the_held_out_pass_of_the_score_warns_of_nothing_where_a_unit_saturates() -> None:
+    # A sigmoid unit 1000 times its input: exp(1000) overflows to inf, and 1 / inf is 0.
+    params = TrialParams(hidden=(1,), init="given", weights=(((-1000.0,),), ((1.0,),)),
+                         alpha=0.0, epochs=4, select="validation")
+    x, y = frozen([[1.0]]), frozen([[1.0]])
+    (stopped,) = train_batch(x, y, [params], validation=(x, y), until=2)
+    assert stopped.state is not None and stopped.state.score == 0.5  # |0.5 - 1|
+
+
 def test_stops_on_either_side_of_an_epoch_chunk_boundary_lose_nothing(
         same_result: Same) -> None:
     trials = [TrialParams(hidden=(3,), alpha=alpha, epochs=2 * EPOCH_CHUNK + 37,
@@ -321,7 +344,7 @@ def test_a_states_arrays_are_named_per_layer_and_the_held_out_rows_only_when_kep
     per_layer = {f"{name}_{layer}" for name in ("weights", "changes", "up", "first")
                  for layer in range(3)}
     assert names == per_layer | {"epoch", "score", "steps", "seen", "beta1_t", "beta2_t",
-                                 "shuffle", "history", "best", "converged", "diverged", "last"}
+                                 "shuffle", "history", "best", "converged", "diverged"}
     assert "validation" in state_at(ADAM, 5, (X_HELD, Y_HELD)).arrays()
     assert "second_2" in state_at(ADAM, 5).arrays()
 
@@ -368,6 +391,11 @@ def test_trials_starting_at_different_epochs_are_refused_in_one_call() -> None:
         train_batch(X7, Y7, trials, starts=[state_at(trials[0], 5), state_at(trials[1], 7)])
     with pytest.raises(ValueError, match="must start at the same epoch, got epochs 0, 5"):
         train_batch(X7, Y7, trials, starts=[None, state_at(trials[1], 5)])
+    with pytest.raises(ValueError, match=r"^1 starts for 2 trials$"):
+        train_batch(X7, Y7, trials, starts=[state_at(trials[0], 5)])
+    behind = replace(state_at(trials[1], 5), steps=14)
+    with pytest.raises(ValueError, match="states at epoch 5 disagree on the update steps"):
+        train_batch(X7, Y7, trials, starts=[state_at(trials[0], 5), behind])
 
 
 @pytest.mark.parametrize(("until", "start"), [(5, 5), (3, 5), (31, 5), (0, None)])
