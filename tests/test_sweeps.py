@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import nnsweep
-from nnsweep.spec import load_spec
+from nnsweep.spec import load_spec, parse_spec
 
 SWEEPS = Path(__file__).parent.parent / "sweeps"
 
@@ -22,6 +22,7 @@ TRIAL_COUNTS = {
     "digits": 50,  # 5 widths x 5 alphas x 2 seeds
     "optimizers": 66,  # 3 optimizers x 11 alphas x 2 seeds
     "regularization": 24,  # 3 dropouts x 4 weight decays x 2 seeds
+    "hyperband": 500,  # 2 widths x 50 alphas x 5 seeds, searched by Hyperband
 }
 
 
@@ -126,3 +127,20 @@ def test_the_regularization_sweep_closes_the_gap_from_the_training_side(tmp_path
     assert 0.970 < held[(0.0, 0.0)] < held[(0.5, 0.0003)] < 0.982
     assert all(0.88 < cells.loc[(d, 0.03), side] < 0.95 for d in (0.0, 0.25, 0.5)
                for side in ("train", "final_error"))
+
+
+@pytest.mark.slow
+def test_hyperband_ends_on_the_grids_best_at_a_fifth_of_its_trial_epochs(tmp_path: Path) -> None:
+    """Hyperband over 500 digits settings against the full grid of the same 500, both run."""
+    text = (SWEEPS / "hyperband.toml").read_text(encoding="utf-8")
+    searched = nnsweep.run(load_spec(SWEEPS / "hyperband.toml"), out=tmp_path / "hyperband")
+    head, tail = text.split("[search]\n")
+    grid_text = head + '[search]\nmethod = "grid"\n' + tail[tail.index("\n[report]"):]
+    grid = nnsweep.run(parse_spec(grid_text), out=tmp_path / "grid")
+    spent = int(searched.trials["stopped_epoch"].sum())
+    assert spent <= 0.2 * len(grid.trials) * 81
+    best, found = (r.trials["final_validation_error"].max() for r in (grid, searched))
+    assert found >= best - 0.005  # within half a point of the grid's best held-out accuracy
+    # the sweep file's comment
+    assert spent == 5784 and int((searched.trials["stopped_epoch"] == 81).sum()) == 39
+    assert round(found, 3) == round(best, 3) == 0.984
