@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -99,10 +99,11 @@ class Halving:
 @dataclass(frozen=True)
 class Reached:
     """What one trial has reached: its epochs trained and its score (the metric that ranks) at
-    each rung it passed; nan where it diverged. A failed trial has no scores: it is out."""
+    the epochs of each rung it passed, by those epochs (so a search with other rungs over the
+    same folder asks for what is missing); nan where it diverged. A failed trial is out."""
 
     epochs: int
-    scores: tuple[float, ...] = ()
+    scores: Mapping[int, float] = field(default_factory=dict)
     failed: bool = False
 
 
@@ -131,7 +132,7 @@ def next_round(search: Halving, trials: Sequence[str], reached: Mapping[str, Rea
             members = [t for t in members if not (t in reached and reached[t].failed)]
             last = rung == len(rungs) - 1  # no ranking there: no score needed
             behind = [t for t in members if t not in reached or reached[t].epochs < epochs
-                      or (not last and len(reached[t].scores) <= rung)]
+                      or (not last and epochs not in reached[t].scores)]
             if behind:
                 wanted.update((t, epochs) for t in behind)
                 alive.update(members)
@@ -139,7 +140,7 @@ def next_round(search: Halving, trials: Sequence[str], reached: Mapping[str, Rea
             if last:
                 break
             keep = max(1, len(members) // search.eta)
-            ranked = sorted(members, key=lambda t: _rank_key(reached[t].scores[rung], metric))
+            ranked = sorted(members, key=lambda t: _rank_key(reached[t].scores[epochs], metric))
             stopped.update((t, rung) for t in ranked[keep:])
             members = ranked[:keep]
     return Round(wanted, frozenset(alive), stopped)

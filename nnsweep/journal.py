@@ -75,7 +75,7 @@ class Record:
     # A halving search's: the epochs trained when it stopped the trial (or paused it, between
     # rungs) before its epochs, and its score at each rung it reached (halving.Reached).
     stopped: int | None = None
-    scores: tuple[float, ...] = ()
+    scores: tuple[tuple[int, float], ...] = ()  # (epochs trained, score), by epochs
 
     @property
     def finished(self) -> bool:
@@ -105,7 +105,7 @@ def encode(record: Record, *, keep_weights: bool) -> str:
     if record.stopped is not None:
         body["stopped"] = record.stopped
     if record.scores:
-        body["scores"] = list(record.scores)
+        body["scores"] = [list(pair) for pair in record.scores]
     result = record.result
     if result is not None:
         weights = result.weights if keep_weights else ()
@@ -440,7 +440,7 @@ def decode(line: str) -> Record:
 
 
 def _stop(body: dict[str, Any], params: TrialParams, result: TrialResult | None
-          ) -> tuple[int | None, tuple[float, ...]]:
+          ) -> tuple[int | None, tuple[tuple[int, float], ...]]:
     """A halving search's stop and rung scores, checked against the epochs recorded."""
     stopped = body.get("stopped")
     if stopped is not None:
@@ -449,9 +449,14 @@ def _stop(body: dict[str, Any], params: TrialParams, result: TrialResult | None
             raise BadRecord(f"stopped: expected more epochs than the last recorded, "
                             f"{result.epochs[-1]}")
     scores = body.get("scores", [])
-    if not isinstance(scores, list) or len(scores) > 64:
-        raise BadRecord("scores: expected a list of a rung's scores")
-    return stopped, tuple(_number(s, f"scores[{n}]") for n, s in enumerate(scores))
+    if not isinstance(scores, list) or len(scores) > 64 or not all(
+            isinstance(pair, list) and len(pair) == 2 for pair in scores):
+        raise BadRecord("scores: expected a list of [epochs, score] pairs, one per rung")
+    pairs = tuple((_integer(e, f"scores[{n}]", 1, params.epochs), _number(s, f"scores[{n}]"))
+                  for n, (e, s) in enumerate(scores))
+    if [e for e, _ in pairs] != sorted({e for e, _ in pairs}):
+        raise BadRecord("scores: expected increasing epochs")
+    return stopped, pairs
 
 
 # --- the file -------------------------------------------------------------------------------

@@ -331,7 +331,6 @@ def _halving_rounds(
     manifest = new_manifest(spec, base.manifest, ids, command=command, workers=base.workers,
                             engine=base.engine, backend=base.backend, to_train=0)
     store.write_manifest(directory, manifest)
-    brackets = halving.deal(ids)
     records = dict(known)
     trained: set[str] = set()
     states: dict[str, TrainState] = {}
@@ -342,7 +341,7 @@ def _halving_rounds(
         store.drop_states(directory, keep=decided.alive)
         if not decided.wanted or stop is not None:
             break
-        steps = {t: (_start(directory, by_id[t], records.get(t), states), until)
+        steps = {t: (_start(directory, by_id[t], records.get(t), states, until), until)
                  for t, until in decided.wanted.items()}
         pending = [by_id[t] for t in ids if t in steps]
         groups: dict[tuple[int, int], list[Trial]] = {}
@@ -362,7 +361,7 @@ def _halving_rounds(
         def keep(returned: list[Record]) -> list[Record]:
             kept = []
             for record in returned:
-                record = _scored(halving, brackets[record.trial], record, records.get(record.trial))
+                record = _scored(record, records.get(record.trial))
                 if record.result is not None and record.result.state is not None:
                     store.write_state(directory, record.trial, record.result.state)
                     states[record.trial] = record.result.state
@@ -383,30 +382,32 @@ def _halving_rounds(
 def _reached(record: Record) -> Reached:
     """What the journal says a trial reached, as halving.next_round reads it."""
     if record.result is None:
-        return Reached(0, record.scores, failed=True)
-    return Reached(record.stopped or record.params.epochs, record.scores)
+        return Reached(0, dict(record.scores), failed=True)
+    return Reached(record.stopped or record.params.epochs, dict(record.scores))
 
 
 def _start(directory: Path, trial: Trial, record: Record | None,
-           states: dict[str, TrainState]) -> TrainState | None:
-    """Where a trial goes on from: its state at the epochs its record reached (in memory, or
-    saved in the folder by an earlier run); anew when there is none."""
+           states: dict[str, TrainState], until: int) -> TrainState | None:
+    """Where a trial goes on from to `until` epochs: its state at the epochs its record reached
+    (in memory, or saved in the folder by an earlier run); anew when there is none, or when
+    it stands past `until` (a search with other rungs over the same folder)."""
     if record is None or record.stopped is None or record.result is None:
+        return None
+    if record.stopped >= until:
         return None
     state = states.get(trial.id) or store.read_state(directory, trial.id, trial.params)
     return state if state is not None and state.epoch == record.stopped else None
 
 
-def _scored(halving: Halving, bracket: int, record: Record, before: Record | None) -> Record:
-    """The record with its score at the rung it reached added to those before."""
+def _scored(record: Record, before: Record | None) -> Record:
+    """The record with its score at the epochs it reached added to those it had before."""
     result = record.result
     if result is None:
         return record
     epochs = record.stopped or record.params.epochs
-    rung = halving.rung_of(bracket, epochs)
     score = result.state.score if result.state is not None else result.final_error
-    earlier = before.scores[:rung] if before is not None else ()
-    return replace(record, scores=(*earlier, score))
+    scores = {**dict(before.scores if before is not None else ()), epochs: score}
+    return replace(record, scores=tuple(sorted(scores.items())))
 
 
 def _budget_line(results: Results, halving: Halving) -> str:

@@ -22,9 +22,7 @@ def simulate(search: Halving, trials: list[str], score, metric: str = "mse"
             return reached
         for trial, epochs in decided.wanted.items():
             before = reached.get(trial, Reached(0))
-            bracket = search.deal(trials)[trial]
-            rung = search.rung_of(bracket, epochs)
-            reached[trial] = Reached(epochs, (*before.scores[:rung], score(trial, epochs)))
+            reached[trial] = Reached(epochs, {**before.scores, epochs: score(trial, epochs)})
     raise AssertionError("the search did not end")
 
 
@@ -98,7 +96,7 @@ def test_ties_go_to_the_trial_first_in_the_grid() -> None:
 def test_a_failed_trial_is_out_and_the_rest_of_its_bracket_goes_on() -> None:
     search = Halving("halving", 3, 1, 3)
     names = ["a", "b", "c"]
-    reached = {"a": Reached(0, failed=True), "b": Reached(1, (0.5,)), "c": Reached(1, (0.1,))}
+    reached = {"a": Reached(0, failed=True), "b": Reached(1, {1: 0.5}), "c": Reached(1, {1: 0.1})}
     decided = next_round(search, names, reached, "mse")
     assert decided.wanted == {"c": 3}
     assert "a" not in decided.alive and decided.stopped == {"b": 0}
@@ -117,18 +115,16 @@ def test_the_search_is_replayed_from_what_each_trial_reached() -> None:
     for _ in range(2):  # two rounds, then "a rerun" starts from what they reached
         decided = next_round(search, names, partial, "mse")
         for trial, epochs in decided.wanted.items():
-            rung = search.rung_of(search.deal(names)[trial], epochs)
             before = partial.get(trial, Reached(0))
-            partial[trial] = Reached(epochs, (*before.scores[:rung], score(trial, epochs)))
+            partial[trial] = Reached(epochs, {**before.scores, epochs: score(trial, epochs)})
     assert next_round(search, names, partial, "mse").wanted
     for _ in range(100):
         decided = next_round(search, names, partial, "mse")
         if not decided.wanted:
             break
         for trial, epochs in decided.wanted.items():
-            rung = search.rung_of(search.deal(names)[trial], epochs)
             before = partial.get(trial, Reached(0))
-            partial[trial] = Reached(epochs, (*before.scores[:rung], score(trial, epochs)))
+            partial[trial] = Reached(epochs, {**before.scores, epochs: score(trial, epochs)})
     assert partial == whole
 
 
@@ -141,3 +137,13 @@ def test_a_search_spends_a_fraction_of_the_grids_trial_epochs(method: str, share
     assert spent <= share * 500 * 81
     assert spent == search.budget(500)  # what validate's estimate counts
     assert sum(r.epochs == 81 for r in reached.values()) >= 1
+
+
+def test_a_search_with_other_rungs_over_the_same_trials_asks_for_the_scores_it_lacks() -> None:
+    """Scores are kept by epochs: eta 2 over a search run with eta 3 reuses the first rung's
+    scores and asks for the rung at 2 epochs that eta 3 never trained."""
+    names = ["a", "b", "c", "d"]
+    reached = {t: Reached(1, {1: s}) for t, s in zip(names, (0.1, 0.2, 0.3, 0.4), strict=True)}
+    decided = next_round(Halving("halving", 2, 1, 4), names, reached, "mse")
+    assert decided.wanted == {"a": 2, "b": 2}
+    assert decided.stopped == {"c": 0, "d": 0}

@@ -219,7 +219,7 @@ def paused_record(tmp_path: Path) -> journal.Record:
 def test_a_paused_trials_stop_and_rung_scores_read_back_from_the_journal(
         tmp_path: Path) -> None:
     record = paused_record(tmp_path)
-    assert record.stopped == 10 and len(record.scores) == 1
+    assert record.stopped == 10 and [e for e, _ in record.scores] == [10]
     assert record.result is not None and record.result.epochs[-1] < 10
     again = journal.decode(journal.encode(record, keep_weights=False))
     assert (again.stopped, again.scores) == (record.stopped, record.scores)
@@ -229,8 +229,10 @@ def test_a_paused_trials_stop_and_rung_scores_read_back_from_the_journal(
     ({"stopped": 270}, "stopped: expected an integer from 1 to 269"),
     ({"stopped": 0}, "stopped: expected an integer from 1 to 269"),
     ({"stopped": 1}, "stopped: expected more epochs than the last recorded, 7"),
-    ({"scores": "high"}, "scores: expected a list of a rung's scores"),
-    ({"scores": ["high"]}, "scores[0]: expected a number"),
+    ({"scores": "high"}, "scores: expected a list of [epochs, score] pairs, one per rung"),
+    ({"scores": [[10, "high"]]}, "scores[0]: expected a number"),
+    ({"scores": [[0, 0.5]]}, "scores[0]: expected an integer from 1 to 270"),
+    ({"scores": [[10, 0.5], [3, 0.5]]}, "scores: expected increasing epochs"),
 ])
 def test_a_journal_line_with_a_wrong_stop_is_refused_naming_the_field(
         tmp_path: Path, change: dict[str, Any], message: str) -> None:
