@@ -297,3 +297,27 @@ def test_validate_says_what_a_halving_search_trains_and_counts_it_in_the_estimat
     trained = planner.estimate(plan, 4, planner.Calibration("numpy", REFERENCE, 1.0)).training
     whole = planner.estimate(grid, 4, planner.Calibration("numpy", REFERENCE, 1.0)).training
     assert trained == pytest.approx(whole * spent / 7290)
+
+
+def test_the_run_ends_saying_what_the_search_spent_against_the_grid(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "sweep.toml"
+    path.write_text(halving_text(), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--jobs", "1", "--no-report"]) == 0
+    said = capsys.readouterr().err.splitlines()
+    spent = 18 * 10 + 6 * 30 + 2 * 90 + 270
+    assert said[-1] == (f"halving: 1 of 27 trials trained to 270 epochs; {spent:,} "
+                        f"trial-epochs of a grid's 7,290 ({spent / 7290:.0%})")
+    assert any(line.startswith("round 4: to 270 epochs done: 1/1 trials") for line in said)
+
+
+def test_asking_the_compiled_engine_for_a_halving_search_is_refused_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "sweep.toml"
+    path.write_text(halving_text(), encoding="utf-8")
+    args = ["run", str(path), "--out", str(tmp_path / "out"), "--engine", "numba"]
+    assert main(args) == 2
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and 'method = "halving" or "hyperband"' in said[0]
+    assert not (tmp_path / "out").exists()
