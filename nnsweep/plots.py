@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
-from matplotlib import rc_context
+from matplotlib import colormaps, rc_context
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -32,6 +31,7 @@ from matplotlib.colors import (
     BoundaryNorm,
     CenteredNorm,
     Colormap,
+    LinearSegmentedColormap,
     ListedColormap,
     LogNorm,
     Normalize,
@@ -66,6 +66,16 @@ EPOCH0_SHIFT = 2.0
 # so the largest value stays visible on white.
 CURVE_PALETTE = "viridis"
 CURVE_PALETTE_END = 0.9
+# seaborn's "rocket" (dark purple to pale peach), the direction changes' colours, as 33 evenly
+# spaced stops of its table: interpolated, within 1/255 of it everywhere, without importing
+# seaborn (and scipy with it) for one colour map.
+ROCKET = (
+    "#03051A", "#0D0A21", "#180F29", "#241432", "#30173A", "#3C1A42", "#481C48", "#541E4E",
+    "#611F53", "#6E1F57", "#7B1F59", "#891E5B", "#971C5B", "#A4195B", "#B21758", "#BF1654",
+    "#CB1B4F", "#D5224A", "#DE2E44", "#E63B40", "#EC4A3E", "#EF5A41", "#F26948", "#F37852",
+    "#F4865E", "#F5946B", "#F6A178", "#F6AE87", "#F6BB97", "#F7C7A8", "#F8D3BA", "#F9DFCB",
+    "#FAEBDD",
+)
 TITLE_CHARACTERS = 36  # a panel title wraps past this many characters
 MAX_TICKS = 6  # labelled ticks on a log axis or colour bar at most
 MAX_SWEPT_TICKS = 10  # a one-axis line labels up to this many swept values themselves
@@ -573,8 +583,8 @@ class _Grid:
             ax.set_xlabel(axis_title(layout.x or ""))
             ax.set_ylabel(axis_title(layout.y) if layout.y else "")
         if colorbar is not None:
-            bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, label=colorbar,
-                               shrink=0.9 if rows > 1 else 1.0)
+            bar = fig.colorbar(ScalarMappable(norm=norm, cmap=colour_map(cmap)), ax=axes,
+                               label=colorbar, shrink=0.9 if rows > 1 else 1.0)
             if isinstance(norm, LogNorm):
                 _set_log_ticks(bar.ax.yaxis, float(norm.vmin or 1.0), float(norm.vmax or 1.0))
                 bar.ax.yaxis.set_minor_locator(NullLocator())
@@ -616,7 +626,7 @@ def _matrix(ax: Axes, values: FloatArray, norm: Normalize, cmap: Colormap | str,
     """A heatmap as one mesh and its cell texts, dark on light cells and white on dark, rows
     from the top: what seaborn's heatmap draws, without its tick-overlap checks (a render of
     the figure each)."""
-    colormap = sns.color_palette(cmap, as_cmap=True) if isinstance(cmap, str) else cmap
+    colormap = colour_map(cmap)
     ny, nx = values.shape
     ax.pcolormesh(np.arange(nx + 1), np.arange(ny + 1), np.ma.masked_invalid(values),
                   norm=norm, cmap=colormap, edgecolors="white", linewidth=lines)
@@ -629,6 +639,16 @@ def _matrix(ax: Axes, values: FloatArray, norm: Normalize, cmap: Colormap | str,
     ax.set_ylim(ny, 0)
     for side in ax.spines.values():
         side.set_visible(False)
+
+
+def colour_map(name: Colormap | str) -> Colormap:
+    """A colour map by name: matplotlib's, or "rocket" / "rocket_r" from ROCKET."""
+    if isinstance(name, Colormap):
+        return name
+    if name in ("rocket", "rocket_r"):
+        stops = ROCKET if name == "rocket" else ROCKET[::-1]
+        return LinearSegmentedColormap.from_list(name, stops, N=256)
+    return colormaps[name]
 
 
 def _ticks(ax: Axes, x_labels: list[str], y_labels: list[str]) -> None:
@@ -1069,7 +1089,7 @@ def final_error_line(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout
 
 def plt_colour(position: float) -> tuple[float, float, float]:
     """A colour from the curves' palette, `position` in [0, 1]."""
-    rgba = sns.color_palette(CURVE_PALETTE, as_cmap=True)(position * CURVE_PALETTE_END)
+    rgba = colour_map(CURVE_PALETTE)(position * CURVE_PALETTE_END)
     return float(rgba[0]), float(rgba[1]), float(rgba[2])
 
 
@@ -1478,7 +1498,7 @@ def weight_directions(
         ax.set_xlabel(f"{cols} unit")
         ax.tick_params(length=0, labelsize=7)
     unit = f"per {_steps_text(scale)}" if per_step else "(count)"
-    fig.colorbar(ScalarMappable(norm=norm, cmap="rocket_r"), ax=list(axes),
+    fig.colorbar(ScalarMappable(norm=norm, cmap=colour_map("rocket_r")), ax=list(axes),
                  label=f"direction changes {unit}")
     settings = ", ".join(f"{c} = {value_label(c, row[c])}"
                          for c in ("hidden", "activation", "alpha", "descent", "seed"))
