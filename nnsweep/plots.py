@@ -55,6 +55,7 @@ FINISHED = ("converged", "not_converged", "diverged")
 MARK = "\u00d7"  # the multiplication sign that marks diverged cells and curve ends
 DIVERGED_COLOR = "0.62"
 FAILED_COLOR = "0.25"
+PNG_DPI = 110  # pixels per inch of the PNG figures
 MAX_CURVE_POINTS = 200  # per trial: history is thinned to log-spaced epochs before drawing
 MAX_ANNOTATED_WEIGHTS = 160  # per layer: more cells than this are drawn without numbers
 MAX_PANEL_COLUMNS = 4  # learning-curve panels side by side at most
@@ -1819,8 +1820,9 @@ def _index_ticks(axis: Any, count: int, most: int) -> None:
 
 def _figure(size: tuple[float, float]) -> Figure:
     """A figure with its own Agg canvas: text extents come from one cached renderer instead of
-    a throwaway render per query."""
-    fig = Figure(figsize=size, layout="constrained")
+    a throwaway render per query; at the PNG's resolution, so that the text laid out for the
+    layout is laid out once (matplotlib caches it per resolution) and drawn as measured."""
+    fig = Figure(figsize=size, dpi=PNG_DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
@@ -1833,7 +1835,7 @@ def _save(fig: Figure, out: Path, name: str, title: str, caption: str,
     if engine is not None:
         engine.execute(fig)
         fig.set_layout_engine("none")  # the layout is done: a second file need not redo it
-    fig.savefig(png, dpi=110)
+    fig.savefig(png, dpi=PNG_DPI, pil_kwargs={"compress_level": 1})
     if vector:
         with rc_context({"svg.fonttype": "none"}):  # text as text: no path per glyph
             fig.savefig(svg)
