@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nnsweep import plots, store, tables
+from nnsweep import pages, plots, store, tables
 from nnsweep.errors import ResultsError
 from nnsweep.plots import Layout, Picture
 from nnsweep.result import HIGHER_IS_BETTER, STATUSES
@@ -98,7 +98,7 @@ class Contents:
     versions: pd.DataFrame
     times: pd.DataFrame
     manifest: dict[str, Any]
-    key: str = ""  # store.report_key of what the page shows
+    key: str = ""  # pages.page_key of what the page shows
     answer: list[str] = field(default_factory=list)  # the answer's sentences
     explore: dict[str, Any] | None = None  # the explorer's data; None: nothing to explore
     invocations: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -132,8 +132,8 @@ def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
         pictures += plots.edge_figure(results.edges, out, vector=svg)
     contents = gather(directory, frames, manifest, layout, pictures, expected=results.expected,
                       validation=held, search=searched)
-    contents = replace(contents, key=store.report_key(manifest, x=x, y=y, facet=facet,
-                                                      trial=trial))
+    contents = replace(contents, key=pages.page_key(manifest, x=x, y=y, facet=facet,
+                                                    trial=trial, svg=svg))
     write_atomic(directory / "report.md", render_markdown(contents).encode("utf-8"))
     page = directory / "report.html"
     write_atomic(page, render_html(contents).encode("utf-8"))
