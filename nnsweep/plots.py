@@ -615,20 +615,22 @@ def _heatmap(ax: Axes, panel: _Panel, norm: Normalize, cmap: Colormap | str,
         for j in range(nx):
             if not (shown[i, j] or panel.grey[i, j] or panel.dark[i, j]) and panel.text[i, j]:
                 ax.text(j + 0.5, i + 0.5, panel.text[i, j], ha="center", va="center",
-                        fontsize=size, color="0.45")  # a cell with nothing to colour: "never"
+                        fontsize=size, color="0.45",  # a cell with nothing to colour: "never"
+                        in_layout=False)
             if panel.grey[i, j] or panel.dark[i, j]:
                 color = DIVERGED_COLOR if panel.grey[i, j] else FAILED_COLOR
                 ax.add_patch(Rectangle((j, i), 1, 1, facecolor=color, edgecolor="white",
                                        hatch="//" if panel.grey[i, j] else None, linewidth=0.6))
                 ax.text(j + 0.5, i + 0.5, MARK, ha="center", va="center", fontsize=size + 3,
-                        color="white" if panel.dark[i, j] else "black")
+                        color="white" if panel.dark[i, j] else "black", in_layout=False)
 
 
 def _matrix(ax: Axes, values: FloatArray, norm: Normalize, cmap: Colormap | str,
             text: NDArray[Any], size: float, lines: float = 0.6) -> None:
     """A heatmap as one mesh and its cell texts, dark on light cells and white on dark, rows
     from the top: what seaborn's heatmap draws, without its tick-overlap checks (a render of
-    the figure each)."""
+    the figure each). The texts sit inside their cells, so the layout never measures them
+    (in_layout False): measuring is most of what a text costs."""
     colormap = colour_map(cmap)
     ny, nx = values.shape
     ax.pcolormesh(np.arange(nx + 1), np.arange(ny + 1), np.ma.masked_invalid(values),
@@ -637,7 +639,7 @@ def _matrix(ax: Axes, values: FloatArray, norm: Normalize, cmap: Colormap | str,
     luminance = rgba[..., :3] @ np.array([0.2126, 0.7152, 0.0722])  # (ny, nx)
     for i, j in zip(*np.nonzero(text != ""), strict=True):
         ax.text(j + 0.5, i + 0.5, str(text[i, j]), ha="center", va="center", fontsize=size,
-                color="black" if luminance[i, j] > 0.4 else "white")
+                color="black" if luminance[i, j] > 0.4 else "white", in_layout=False)
     ax.set_xlim(0, nx)
     ax.set_ylim(ny, 0)
     for side in ax.spines.values():
