@@ -84,10 +84,11 @@ def _selected_rows(history: pd.DataFrame, trials: pd.DataFrame, codes: np.ndarra
                    seen: pd.Index) -> np.ndarray:
     """Which history rows hold the split their trial selects, or its training rows where the
     history holds none of that split (a figure's history may be the training rows alone):
-    compared as integer codes, never row by row as text. `codes` (rows,) index `seen`."""
+    compared as integer codes, never row by row as text. `codes` (rows,) index `seen`, -1
+    for a row of no trial (never kept)."""
     select = (trials["select"].astype("string").fillna("train") if "select" in trials
               else pd.Series("train", index=trials.index, dtype="string"))
-    wanted = seen.map(select).astype(str).to_numpy()  # (seen,) each trial's selected split
+    wanted = np.append(seen.map(select).astype(str).to_numpy(), "")  # (seen + 1,) [-1]: none
     split_codes, splits = pd.factorize(history["split"].astype("string").fillna("train"))
     chosen = np.zeros(len(history), dtype=bool)  # (rows,)
     train = np.zeros(len(history), dtype=bool)  # (rows,)
@@ -95,9 +96,9 @@ def _selected_rows(history: pd.DataFrame, trials: pd.DataFrame, codes: np.ndarra
         here = split_codes == index  # (rows,)
         chosen |= here & (wanted == name)[codes]
         train |= here if name == "train" else False
-    has_chosen = np.zeros(len(seen), dtype=bool)  # (seen,)
+    has_chosen = np.zeros(len(seen) + 1, dtype=bool)  # (seen + 1,)
     has_chosen[codes[chosen]] = True
-    keep: np.ndarray = chosen | (~has_chosen[codes] & train)  # (rows,)
+    keep: np.ndarray = (chosen | (~has_chosen[codes] & train)) & (codes >= 0)  # (rows,)
     return keep
 
 
@@ -106,29 +107,31 @@ def _three_points(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each trial's metric at its first recorded epoch, the first at or past half its last
     recorded epoch, and its last (each the nearest recorded value that is not NaN): vectorised
-    over the whole history with integer trial codes (no loop per trial, no text per row)."""
+    over the whole history with integer trial codes (no loop per trial, no text per row, no
+    copy of the history)."""
     nan = np.full(len(trials), np.nan)  # (trials,)
     if history.empty or trials.empty:
         return nan, nan.copy(), nan.copy()
     by_trial = trials.set_index("trial")
     metric = by_trial["metric"].astype(str)
-    frame = history[history["trial"].isin(metric.index).to_numpy()]
-    codes, seen = pd.factorize(frame["trial"])  # (rows,) into (seen,)
-    seen = pd.Index(seen)
-    if "split" in frame:
-        keep = _selected_rows(frame, by_trial, codes, seen)  # (rows,)
-        frame, codes = frame[keep], codes[keep]
-    if frame.empty:
+    codes, distinct = pd.factorize(history["trial"])  # (rows,) into (seen,), -1: no trial
+    seen = pd.Index(distinct)
+    known = np.append(seen.isin(metric.index), False)  # (seen + 1,) [-1]: no trial
+    keep = known[codes]  # (rows,)
+    if "split" in history:
+        keep &= _selected_rows(history, by_trial, codes, seen)
+    rows = np.flatnonzero(keep)  # (kept,)
+    if not rows.size:
         return nan, nan.copy(), nan.copy()
-    epoch = frame["epoch"].to_numpy(dtype=np.int64)  # (rows,)
-    order = np.lexsort((epoch, codes))  # (rows,) by trial, then epoch, stable
-    codes, epoch = codes[order], epoch[order]
-    metric_of = seen.map(metric).astype(str).to_numpy()  # (seen,)
-    values = np.full(len(frame), np.nan)  # (rows,)
-    for name in np.unique(metric_of):
-        rows = (metric_of == name)[codes]  # (rows,)
-        column = frame[str(name)].to_numpy(dtype=float, na_value=np.nan)[order][rows]
-        values[rows] = 1 - column if name in HIGHER_IS_BETTER else column
+    codes, epoch = codes[rows], history["epoch"].to_numpy(dtype=np.int64)[rows]  # (kept,)
+    order = np.lexsort((epoch, codes))  # (kept,) by trial, then epoch, stable
+    rows, codes, epoch = rows[order], codes[order], epoch[order]
+    metric_of = seen.map(metric).astype(str).to_numpy()  # (seen,) "nan" for unknown trials
+    values = np.full(len(rows), np.nan)  # (kept,)
+    for name in np.unique(metric_of[known[:-1]]):
+        wanted = (metric_of == name)[codes]  # (kept,)
+        column = history[str(name)].to_numpy(dtype=float, na_value=np.nan)[rows[wanted]]
+        values[wanted] = 1 - column if name in HIGHER_IS_BETTER else column
     last_epoch = np.zeros(len(seen), dtype=np.int64)  # (seen,) over every row, NaN or not
     np.maximum.at(last_epoch, codes, epoch)
     valid = ~np.isnan(values)  # (rows,) first() and last() skip NaN, as pandas' groupby does
