@@ -71,7 +71,9 @@ def _tables_of(results: store.Results) -> dict[str, pd.DataFrame]:
     held-out rows go beside them, held_out_history, and judge the outcomes of the trials that
     select them)."""
     frames = {name: getattr(results, name) for name in TABLE_NAMES}
-    frames["history"] = tables.training(frames["history"])
+    history = frames["history"]
+    if (history["split"] != "train").any():  # else no copy: W4900's is 240 MB
+        frames["history"] = tables.training(history)
     return frames
 
 
