@@ -7,6 +7,7 @@ nothing written); 130 interrupted (finished trials kept).
 from __future__ import annotations
 
 import argparse
+import functools
 import signal
 import sys
 import warnings
@@ -75,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "epoch in the history (sets record_every in [params]; changes the trials' "
                      "ids)")
     run.add_argument("--no-report", action="store_true", help="skip plots and report.html")
+    run.add_argument("--svg", action="store_true",
+                     help="write each figure of the report as SVG too, beside its PNG")
 
     validate = commands.add_parser("validate", help="check a sweep file and count its trials")
     validate.add_argument("spec", type=Path)
@@ -245,7 +248,8 @@ def _run(args: argparse.Namespace) -> int:
     endings = {"fail_fast": f"{runner.ENDINGS['fail_fast']} (--fail-fast)"}
     results = nnsweep.run(spec, quiet=args.quiet, retry_failed=args.retry_failed,
                           fail_fast=args.fail_fast, command=command, endings=endings,
-                          then=None if args.no_report else _report_after_run, **options)
+                          then=None if args.no_report
+                          else functools.partial(_report_after_run, svg=args.svg), **options)
     bad = int(results.trials["status"].isin(["failed", "crashed"]).sum())
     if not args.quiet:
         if (results.directory / "report.html").exists():
@@ -265,15 +269,16 @@ def _with_cluster(spec: Any, scheduler: str | None, address: str | None) -> Any:
     return replace(spec, run=run_options)
 
 
-def _report_after_run(results: Any) -> None:
+def _report_after_run(results: Any, *, svg: bool = False) -> None:
     """A finished run's report, written while the run still holds its folder (a failed write
-    is told as any failed write of the run is)."""
-    from nnsweep import store
+    is told as any failed write of the run is); a page already current is kept."""
+    from nnsweep import pages
 
-    if len(results.trials) and not store.report_is_current(results.directory, results.manifest):
+    if len(results.trials) and not pages.is_current(results.directory, results.manifest,
+                                                    svg=svg):
         from nnsweep.report import build_report
 
-        build_report(results.directory)
+        build_report(results.directory, svg=svg)
 
 
 def _plan_text(spec: Any, plan: Any) -> str:

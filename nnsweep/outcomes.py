@@ -80,46 +80,80 @@ def trial_outcomes(trials: pd.DataFrame, history: pd.DataFrame) -> pd.Series:
     return pd.Series(result, index=trials.index, dtype="string")
 
 
-def _selected_split(history: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
-    """Each trial's rows of the split it selects, or its training rows where the history
-    holds none of that split (a figure's history may be the training rows alone)."""
+def _selected_rows(history: pd.DataFrame, trials: pd.DataFrame, codes: np.ndarray,
+                   seen: pd.Index) -> np.ndarray:
+    """Which history rows hold the split their trial selects, or its training rows where the
+    history holds none of that split (a figure's history may be the training rows alone):
+    compared as integer codes, never row by row as text. `codes` (rows,) index `seen`, -1
+    for a row of no trial (never kept)."""
     select = (trials["select"].astype("string").fillna("train") if "select" in trials
               else pd.Series("train", index=trials.index, dtype="string"))
-    split = history["split"].astype("string").fillna("train").to_numpy(dtype=str)  # (rows,)
-    chosen = split == history["trial"].map(select).astype(str).to_numpy()  # (rows,)
-    missing = ~history["trial"].isin(history.loc[chosen, "trial"]).to_numpy()  # (rows,)
-    return history[chosen | (missing & (split == "train"))]
+    wanted = np.append(seen.map(select).astype(str).to_numpy(), "")  # (seen + 1,) [-1]: none
+    split_codes, splits = pd.factorize(history["split"].astype("string").fillna("train"))
+    chosen = np.zeros(len(history), dtype=bool)  # (rows,)
+    train = np.zeros(len(history), dtype=bool)  # (rows,)
+    for index, name in enumerate(splits.astype(str)):
+        here = split_codes == index  # (rows,)
+        chosen |= here & (wanted == name)[codes]
+        train |= here if name == "train" else False
+    has_chosen = np.zeros(len(seen) + 1, dtype=bool)  # (seen + 1,)
+    has_chosen[codes[chosen]] = True
+    keep: np.ndarray = (chosen | (~has_chosen[codes] & train)) & (codes >= 0)  # (rows,)
+    return keep
 
 
 def _three_points(
     trials: pd.DataFrame, history: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each trial's metric at its first recorded epoch, the first at or past half its last
-    recorded epoch, and its last: vectorised over the whole history (no loop per trial)."""
+    recorded epoch, and its last (each the nearest recorded value that is not NaN): vectorised
+    over the whole history with integer trial codes (no loop per trial, no text per row, no
+    copy of the history)."""
     nan = np.full(len(trials), np.nan)  # (trials,)
     if history.empty or trials.empty:
         return nan, nan.copy(), nan.copy()
     by_trial = trials.set_index("trial")
     metric = by_trial["metric"].astype(str)
-    frame = history[history["trial"].isin(metric.index)]
-    if "split" in frame:
-        frame = _selected_split(frame, by_trial)
-    frame = frame.sort_values(["trial", "epoch"], kind="stable")
-    wanted = frame["trial"].map(metric).to_numpy()  # (rows,) each row's own metric name
-    values = np.full(len(frame), np.nan)  # (rows,)
-    for name in np.unique(wanted):
-        rows = wanted == name
-        column = frame[str(name)].to_numpy(dtype=float)[rows]
-        values[rows] = 1 - column if name in HIGHER_IS_BETTER else column
-    frame = pd.DataFrame({"trial": frame["trial"].to_numpy(),
-                          "epoch": frame["epoch"].to_numpy(), "value": values})
-    groups = frame.groupby("trial", sort=False)
-    last_epoch = groups["epoch"].transform("max").to_numpy()  # (rows,)
-    first = groups["value"].first()
-    last = groups["value"].last()
-    middle = frame[frame["epoch"].to_numpy() * 2 >= last_epoch].groupby(
-        "trial", sort=False)["value"].first()
-    ids = trials["trial"]
-    return (ids.map(first).to_numpy(dtype=float, na_value=np.nan),
-            ids.map(middle).to_numpy(dtype=float, na_value=np.nan),
-            ids.map(last).to_numpy(dtype=float, na_value=np.nan))
+    codes, distinct = pd.factorize(history["trial"])  # (rows,) into (seen,), -1: no trial
+    seen = pd.Index(distinct)
+    known = np.append(seen.isin(metric.index), False)  # (seen + 1,) [-1]: no trial
+    keep = known[codes]  # (rows,)
+    if "split" in history:
+        keep &= _selected_rows(history, by_trial, codes, seen)
+    rows = np.flatnonzero(keep)  # (kept,)
+    if not rows.size:
+        return nan, nan.copy(), nan.copy()
+    codes, epoch = codes[rows], history["epoch"].to_numpy(dtype=np.int64)[rows]  # (kept,)
+    order = np.lexsort((epoch, codes))  # (kept,) by trial, then epoch, stable
+    rows, codes, epoch = rows[order], codes[order], epoch[order]
+    metric_of = seen.map(metric).astype(str).to_numpy()  # (seen,) "nan" for unknown trials
+    values = np.full(len(rows), np.nan)  # (kept,)
+    for name in np.unique(metric_of[known[:-1]]):
+        wanted = (metric_of == name)[codes]  # (kept,)
+        column = history[str(name)].to_numpy(dtype=float, na_value=np.nan)[rows[wanted]]
+        values[wanted] = 1 - column if name in HIGHER_IS_BETTER else column
+    last_epoch = np.zeros(len(seen), dtype=np.int64)  # (seen,) over every row, NaN or not
+    np.maximum.at(last_epoch, codes, epoch)
+    valid = ~np.isnan(values)  # (rows,) first() and last() skip NaN, as pandas' groupby does
+    codes, epoch, values = codes[valid], epoch[valid], values[valid]
+    first, middle, last = (np.full(len(seen), np.nan) for _ in range(3))  # (seen,) each
+    new = np.ones(len(codes), dtype=bool)  # (kept,) the first row of its trial
+    new[1:] = codes[1:] != codes[:-1]
+    starts = np.flatnonzero(new)  # (groups,)
+    ends = np.append(starts[1:], len(codes))[:len(starts)]  # (groups,)
+    first[codes[starts]] = values[starts]
+    last[codes[starts]] = values[ends - 1]
+    past = np.flatnonzero(epoch * 2 >= last_epoch[codes])  # (past,) rows past half the run
+    if past.size:
+        at = np.ones(past.size, dtype=bool)  # (past,) the first such row of its trial
+        at[1:] = codes[past[1:]] != codes[past[:-1]]
+        middle[codes[past[at]]] = values[past[at]]
+    return _on_trials(trials, seen, first), _on_trials(trials, seen, middle), \
+        _on_trials(trials, seen, last)
+
+
+def _on_trials(trials: pd.DataFrame, seen: pd.Index, points: np.ndarray) -> np.ndarray:
+    """Values of the trials `seen` in the history, (seen,), on the trials table's rows."""
+    at = seen.get_indexer(trials["trial"])  # (trials,) -1 where the history has none
+    found: np.ndarray = np.where(at >= 0, points[at], np.nan)
+    return found

@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
-from matplotlib import rc_context
+from matplotlib import colormaps, rc_context
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -32,6 +31,7 @@ from matplotlib.colors import (
     BoundaryNorm,
     CenteredNorm,
     Colormap,
+    LinearSegmentedColormap,
     ListedColormap,
     LogNorm,
     Normalize,
@@ -55,6 +55,7 @@ FINISHED = ("converged", "not_converged", "diverged")
 MARK = "\u00d7"  # the multiplication sign that marks diverged cells and curve ends
 DIVERGED_COLOR = "0.62"
 FAILED_COLOR = "0.25"
+PNG_DPI = 110  # pixels per inch of the PNG figures
 MAX_CURVE_POINTS = 200  # per trial: history is thinned to log-spaced epochs before drawing
 MAX_ANNOTATED_WEIGHTS = 160  # per layer: more cells than this are drawn without numbers
 MAX_PANEL_COLUMNS = 4  # learning-curve panels side by side at most
@@ -66,6 +67,16 @@ EPOCH0_SHIFT = 2.0
 # so the largest value stays visible on white.
 CURVE_PALETTE = "viridis"
 CURVE_PALETTE_END = 0.9
+# seaborn's "rocket" (dark purple to pale peach), the direction changes' colours, as 33 evenly
+# spaced stops of its table: interpolated, within 1/255 of it everywhere, without importing
+# seaborn (and scipy with it) for one colour map.
+ROCKET = (
+    "#03051A", "#0D0A21", "#180F29", "#241432", "#30173A", "#3C1A42", "#481C48", "#541E4E",
+    "#611F53", "#6E1F57", "#7B1F59", "#891E5B", "#971C5B", "#A4195B", "#B21758", "#BF1654",
+    "#CB1B4F", "#D5224A", "#DE2E44", "#E63B40", "#EC4A3E", "#EF5A41", "#F26948", "#F37852",
+    "#F4865E", "#F5946B", "#F6A178", "#F6AE87", "#F6BB97", "#F7C7A8", "#F8D3BA", "#F9DFCB",
+    "#FAEBDD",
+)
 TITLE_CHARACTERS = 36  # a panel title wraps past this many characters
 MAX_TICKS = 6  # labelled ticks on a log axis or colour bar at most
 MAX_SWEPT_TICKS = 10  # a one-axis line labels up to this many swept values themselves
@@ -426,7 +437,8 @@ def _from_key(median: pd.Series, higher: pd.Series) -> pd.Series:
 
 def cell_frame(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
                directions: pd.DataFrame | None = None, rows: int | None = None, *,
-               validation: pd.DataFrame | None = None) -> pd.DataFrame:
+               validation: pd.DataFrame | None = None,
+               judged: pd.Series | None = None) -> pd.DataFrame:
     """One row per cell of the layout, aggregated across seeds with groupby (no loop per cell).
 
     error: median final error over finished seeds, a diverged seed counting as the worst,
@@ -437,10 +449,11 @@ def cell_frame(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
     `error`, judged on the rows the trial selects (`validation`: the held-out rows).
     change_rate: the median seed's direction changes per weight per update step (NaN without
     the directions table). higher: the cell's metric is a score, best when highest.
+    `judged`: trial_outcomes' answer, when the caller has it (the one pass over the history).
     """
     final = trials["final_error"].to_numpy(dtype=float, na_value=np.nan)  # (trials,)
     frame = trials.assign(
-        _outcome=trial_outcomes(trials, history, validation),
+        _outcome=judged if judged is not None else trial_outcomes(trials, history, validation),
         _error=np.where(trials["status"] == "diverged", np.inf, final),
         _key=_worst_first_key(trials, final),
         _higher=_higher(trials),
@@ -573,8 +586,8 @@ class _Grid:
             ax.set_xlabel(axis_title(layout.x or ""))
             ax.set_ylabel(axis_title(layout.y) if layout.y else "")
         if colorbar is not None:
-            bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, label=colorbar,
-                               shrink=0.9 if rows > 1 else 1.0)
+            bar = fig.colorbar(ScalarMappable(norm=norm, cmap=colour_map(cmap)), ax=axes,
+                               label=colorbar, shrink=0.9 if rows > 1 else 1.0)
             if isinstance(norm, LogNorm):
                 _set_log_ticks(bar.ax.yaxis, float(norm.vmin or 1.0), float(norm.vmax or 1.0))
                 bar.ax.yaxis.set_minor_locator(NullLocator())
@@ -602,21 +615,23 @@ def _heatmap(ax: Axes, panel: _Panel, norm: Normalize, cmap: Colormap | str,
         for j in range(nx):
             if not (shown[i, j] or panel.grey[i, j] or panel.dark[i, j]) and panel.text[i, j]:
                 ax.text(j + 0.5, i + 0.5, panel.text[i, j], ha="center", va="center",
-                        fontsize=size, color="0.45")  # a cell with nothing to colour: "never"
+                        fontsize=size, color="0.45",  # a cell with nothing to colour: "never"
+                        in_layout=False)
             if panel.grey[i, j] or panel.dark[i, j]:
                 color = DIVERGED_COLOR if panel.grey[i, j] else FAILED_COLOR
                 ax.add_patch(Rectangle((j, i), 1, 1, facecolor=color, edgecolor="white",
                                        hatch="//" if panel.grey[i, j] else None, linewidth=0.6))
                 ax.text(j + 0.5, i + 0.5, MARK, ha="center", va="center", fontsize=size + 3,
-                        color="white" if panel.dark[i, j] else "black")
+                        color="white" if panel.dark[i, j] else "black", in_layout=False)
 
 
 def _matrix(ax: Axes, values: FloatArray, norm: Normalize, cmap: Colormap | str,
             text: NDArray[Any], size: float, lines: float = 0.6) -> None:
     """A heatmap as one mesh and its cell texts, dark on light cells and white on dark, rows
     from the top: what seaborn's heatmap draws, without its tick-overlap checks (a render of
-    the figure each)."""
-    colormap = sns.color_palette(cmap, as_cmap=True) if isinstance(cmap, str) else cmap
+    the figure each). The texts sit inside their cells, so the layout never measures them
+    (in_layout False): measuring is most of what a text costs."""
+    colormap = colour_map(cmap)
     ny, nx = values.shape
     ax.pcolormesh(np.arange(nx + 1), np.arange(ny + 1), np.ma.masked_invalid(values),
                   norm=norm, cmap=colormap, edgecolors="white", linewidth=lines)
@@ -624,11 +639,21 @@ def _matrix(ax: Axes, values: FloatArray, norm: Normalize, cmap: Colormap | str,
     luminance = rgba[..., :3] @ np.array([0.2126, 0.7152, 0.0722])  # (ny, nx)
     for i, j in zip(*np.nonzero(text != ""), strict=True):
         ax.text(j + 0.5, i + 0.5, str(text[i, j]), ha="center", va="center", fontsize=size,
-                color="black" if luminance[i, j] > 0.4 else "white")
+                color="black" if luminance[i, j] > 0.4 else "white", in_layout=False)
     ax.set_xlim(0, nx)
     ax.set_ylim(ny, 0)
     for side in ax.spines.values():
         side.set_visible(False)
+
+
+def colour_map(name: Colormap | str) -> Colormap:
+    """A colour map by name: matplotlib's, or "rocket" / "rocket_r" from ROCKET."""
+    if isinstance(name, Colormap):
+        return name
+    if name in ("rocket", "rocket_r"):
+        stops = ROCKET if name == "rocket" else ROCKET[::-1]
+        return LinearSegmentedColormap.from_list(name, stops, N=256)
+    return colormaps[name]
 
 
 def _ticks(ax: Axes, x_labels: list[str], y_labels: list[str]) -> None:
@@ -730,14 +755,15 @@ def _median_rule(seeds: int, what: str, diverged_infinite: bool = True) -> str:
 def heatmaps(
     trials: pd.DataFrame, history: pd.DataFrame, layout: Layout, out: Path, *,
     directions: pd.DataFrame | None = None, rows: int | None = None, vector: bool = True,
-    validation: pd.DataFrame | None = None,
+    validation: pd.DataFrame | None = None, judged: pd.Series | None = None,
 ) -> list[Picture]:
     """Outcome, final error and direction changes over (x, y); with seeds, also the share that
     converged and the median epoch of convergence. `validation`, the held-out rows, judges the
-    outcome of the trials that select them."""
+    outcome of the trials that select them; `judged`: the trials' outcomes, if known."""
     if layout.x is None or trials.empty:
         return []
-    cells = cell_frame(trials, history, layout, directions, rows, validation=validation)
+    cells = cell_frame(trials, history, layout, directions, rows, validation=validation,
+                       judged=judged)
     grid = _Grid(cells, trials, layout)
     metric = "/".join(ordered_values("metric", trials["metric"]))
     reached = goal(trials)
@@ -976,15 +1002,15 @@ def _gap_text(value: float) -> str:
 # --- final error along one axis -----------------------------------------------------------
 
 def final_error_line(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout, out: Path,
-                     *, vector: bool = True, validation: pd.DataFrame | None = None
-                     ) -> list[Picture]:
+                     *, vector: bool = True, validation: pd.DataFrame | None = None,
+                     judged: pd.Series | None = None) -> list[Picture]:
     """A one-axis sweep: the median seed's final error against the axis, its seeds' range as a
     band; a heatmap of one row says less than a line. With held-out rows, the training rows'
     line is solid and the held-out rows' dashed, as on the learning curves; the band is the
     seeds' range of the metric that decides. Errors on a log axis, a score on a linear one."""
     if layout.x is None or layout.y is not None or layout.facet or trials.empty:
         return []
-    cells = cell_frame(trials, history, layout, validation=validation)
+    cells = cell_frame(trials, history, layout, validation=validation, judged=judged)
     values = ordered_values(layout.x, trials[layout.x])
     cells = cells.set_index(layout.x).reindex(values)
     held = (validation_cells(trials, layout, history).set_index(layout.x).reindex(values)
@@ -1069,7 +1095,7 @@ def final_error_line(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout
 
 def plt_colour(position: float) -> tuple[float, float, float]:
     """A colour from the curves' palette, `position` in [0, 1]."""
-    rgba = sns.color_palette(CURVE_PALETTE, as_cmap=True)(position * CURVE_PALETTE_END)
+    rgba = colour_map(CURVE_PALETTE)(position * CURVE_PALETTE_END)
     return float(rgba[0]), float(rgba[1]), float(rgba[2])
 
 
@@ -1077,30 +1103,52 @@ def plt_colour(position: float) -> tuple[float, float, float]:
 
 def thin_history(history: pd.DataFrame, points: int = MAX_CURVE_POINTS) -> pd.DataFrame:
     """At most about `points` log-spaced epochs per trial, always keeping the first and last."""
-    frame = history
-    order = frame[["trial", "epoch"]]
-    if not (order["trial"].is_monotonic_increasing and _epochs_rise(order)):
-        frame = history.sort_values(["trial", "epoch"], kind="stable")
-    trial = frame["trial"].to_numpy()  # (rows,)
-    new = np.ones(len(frame), dtype=bool)  # (rows,) first row of its trial
-    new[1:] = trial[1:] != trial[:-1]
-    starts = np.flatnonzero(new)  # (trials,)
-    ends = np.append(starts[1:], len(frame))  # (trials,)
-    position = np.arange(len(frame)) - np.repeat(starts, ends - starts)  # (rows,)
-    count = np.repeat(ends - starts, ends - starts)  # (rows,)
-    scale = points / np.log1p(np.maximum(count - 1, 1))  # (rows,)
-    bucket = np.floor(np.log1p(position) * scale)  # (rows,)
-    previous = np.floor(np.log1p(np.maximum(position - 1, 0)) * scale)  # (rows,)
-    keep = (position == 0) | (position == count - 1) | (bucket != previous)
-    return frame[keep]
+    codes, _ = pd.factorize(history["trial"])  # (rows,) integers: no text compared per row
+    order = _by_trial_and_epoch(codes, history["epoch"].to_numpy())  # (rows,)
+    kept = order[log_spaced(codes[order], points)]  # (kept,)
+    return history.iloc[kept]
 
 
-def _epochs_rise(order: pd.DataFrame) -> bool:
-    """Whether epochs rise within each trial of a frame sorted by trial."""
-    trial = order["trial"].to_numpy()  # (rows,)
-    epoch = order["epoch"].to_numpy()  # (rows,)
-    same = trial[1:] == trial[:-1]  # (rows - 1,)
-    return bool(np.all(epoch[1:][same] > epoch[:-1][same]))
+def trial_rows(trials: pd.DataFrame, history: pd.DataFrame) -> NDArray[np.intp]:
+    """Each history row's trial as its row in the trials table, -1 for a trial not there: the
+    history's ids factorized (fast on Arrow text), then looked up once per distinct trial
+    rather than once per row."""
+    codes, ids = pd.factorize(history["trial"])  # (rows,) -1 for a missing id
+    found = pd.Index(trials["trial"]).get_indexer(ids)  # (distinct,)
+    rows: NDArray[np.intp] = np.append(found, -1)[codes]
+    return rows
+
+
+def _by_trial_and_epoch(codes: NDArray[np.intp], epoch: NDArray[Any]) -> NDArray[np.intp]:
+    """Row positions with each trial's rows together, epochs rising: as they are (the order a
+    table is written in) when they already are, else sorted by trial code, then epoch."""
+    order: NDArray[np.intp] = np.arange(len(codes))  # (rows,)
+    same = codes[1:] == codes[:-1]  # (rows - 1,)
+    runs = len(codes) - int(same.sum())  # the number of blocks of one trial
+    distinct = int(np.count_nonzero(np.bincount(codes))) if len(codes) else 0
+    if runs == distinct and bool(np.all(epoch[1:][same] > epoch[:-1][same])):
+        return order
+    return np.lexsort((epoch, codes))
+
+
+def log_spaced(codes: NDArray[np.intp], points: int) -> NDArray[np.bool_]:
+    """Which rows to keep of each run of equal codes (a trial's rows, epochs rising): about
+    `points` log-spaced positions, always its first and last. Runs of one length keep the same
+    positions, worked out once per length (most trials of a sweep record as many epochs)."""
+    new = np.ones(len(codes), dtype=bool)  # (rows,) first row of its run
+    new[1:] = codes[1:] != codes[:-1]
+    starts = np.flatnonzero(new)  # (runs,)
+    lengths = np.diff(np.append(starts, len(codes)))  # (runs,)
+    keep = np.zeros(len(codes), dtype=bool)  # (rows,)
+    for length in np.unique(lengths):
+        position = np.arange(length)  # (length,)
+        scale = points / np.log1p(max(length - 1, 1))
+        bucket = np.floor(np.log1p(position) * scale)  # (length,)
+        previous = np.floor(np.log1p(np.maximum(position - 1, 0)) * scale)  # (length,)
+        pattern = (position == 0) | (position == length - 1) | (bucket != previous)
+        runs = starts[lengths == length]  # (runs of this length,)
+        keep[(runs[:, None] + np.flatnonzero(pattern)).ravel()] = True
+    return keep
 
 
 def curve_frame(trials: pd.DataFrame, history: pd.DataFrame, keys: Sequence[str],
@@ -1110,41 +1158,55 @@ def curve_frame(trials: pd.DataFrame, history: pd.DataFrame, keys: Sequence[str]
 
     The median counts a seed that has stopped (diverged) as the worst, infinite, as the
     heatmaps do (a score, accuracy, as minus infinity): it is NaN (not drawn) once half the
-    seeds are gone; the band spans the seeds still there.
+    seeds are gone; the band spans the seeds still there. Each trial's history is thinned
+    first (thin_history); the rest works on integer codes and sorted arrays, so the cost
+    after one look-up of each row's trial is a sort of the kept rows.
     """
     keys = list(keys)
-    drawn = trials[trials["trial"].isin(history["trial"].unique())]
+    at = trial_rows(trials, history)  # (rows,) -1: unknown
+    present = np.zeros(len(trials), dtype=bool)  # (trials,) with a history
+    present[at[at >= 0]] = True
+    drawn = trials[present]
     curve = (drawn.groupby(keys, sort=False, dropna=False).ngroup() if keys
              else pd.Series(0, index=drawn.index))
     seeds = curve.value_counts()  # trials per curve
-    thinned = thin_history(history[history["trial"].isin(drawn["trial"])][
-        ["trial", "epoch", metric]], points)
+    curve_of = np.full(len(trials), -1, dtype=np.int64)  # (trials,)
+    curve_of[present] = curve.to_numpy(dtype=np.int64)
+    rows = np.flatnonzero(at >= 0)  # (rows,) of known trials
+    trial = at[rows]
+    rows = rows[_by_trial_and_epoch(trial, history["epoch"].to_numpy()[rows])]
+    rows = rows[log_spaced(at[rows], points)]  # (kept,)
     sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0  # a score sorts worst last negated
-    value = sign * thinned[metric].to_numpy(dtype=float)  # (rows,)
-    frame = pd.DataFrame({
-        "curve": thinned["trial"].map(pd.Series(curve.to_numpy(), index=drawn["trial"]))
-        .to_numpy(dtype=int),
-        "epoch": thinned["epoch"].to_numpy(),
-        "value": np.where(np.isfinite(value), value, np.inf)})
-    frame = frame.sort_values(["curve", "epoch", "value"], kind="stable")
-    rank = frame.groupby(["curve", "epoch"], sort=False).cumcount().to_numpy()  # (rows,)
-    total = frame["curve"].map(seeds).to_numpy()  # (rows,) seeds of the row's curve
-    index = pd.MultiIndex.from_frame(frame[["curve", "epoch"]].drop_duplicates())
+    value = sign * history[metric].to_numpy(dtype=float, na_value=np.nan)[rows]  # (kept,)
+    value = np.where(np.isfinite(value), value, np.inf)
+    line = curve_of[at[rows]]  # (kept,)
+    epoch = history["epoch"].to_numpy()[rows]  # (kept,)
+    order = np.lexsort((value, epoch, line))  # by curve, epoch, then value
+    line, epoch, value = line[order], epoch[order], value[order]
+    new = np.ones(len(line), dtype=bool)  # (kept,) first row of its (curve, epoch)
+    new[1:] = (line[1:] != line[:-1]) | (epoch[1:] != epoch[:-1])
+    starts = np.flatnonzero(new)  # (points,)
+    counts = np.diff(np.append(starts, len(line)))  # (points,) seeds recorded there
+    total = seeds.reindex(line[starts]).to_numpy(dtype=np.int64)  # (points,) seeds of curve
     # The middle one or two of the n seeds' sorted values; a seed without a value there is
     # infinite, so a missing middle value makes the median infinite (not drawn).
-    lower = frame[rank == (total - 1) // 2].set_index(["curve", "epoch"])["value"]
-    upper = frame[rank == total // 2].set_index(["curve", "epoch"])["value"]
-    median = (lower.reindex(index, fill_value=np.inf).to_numpy()
-              + upper.reindex(index, fill_value=np.inf).to_numpy()) / 2  # (points,)
-    finite = frame[np.isfinite(frame["value"])].assign(
-        value=lambda f: sign * f["value"]).groupby(["curve", "epoch"], sort=False)["value"]
-    stats = pd.DataFrame({"median": np.where(np.isfinite(median), sign * median, np.nan)},
-                         index=index).join(finite.agg(["min", "max"]))
-    stats = stats.reset_index()
+    middle = [np.where(rank < counts, value[starts + np.minimum(rank, counts - 1)], np.inf)
+              for rank in ((total - 1) // 2, total // 2)]  # (points,) each
+    median = (middle[0] + middle[1]) / 2  # (points,)
+    finite = np.isfinite(value)  # (kept,)
+    low = np.minimum.reduceat(np.where(finite, sign * value, np.inf), starts) \
+        if len(starts) else np.empty(0)  # (points,)
+    high = np.maximum.reduceat(np.where(finite, sign * value, -np.inf), starts) \
+        if len(starts) else np.empty(0)  # (points,)
+    any_finite = np.add.reduceat(finite, starts) > 0 if len(starts) else np.empty(0, bool)
+    stats = pd.DataFrame({
+        "curve": line[starts], "epoch": epoch[starts],
+        "median": np.where(np.isfinite(median), sign * median, np.nan),
+        "min": np.where(any_finite, low, np.nan), "max": np.where(any_finite, high, np.nan)})
     first = drawn.assign(curve=curve).drop_duplicates("curve").set_index("curve")[keys]
     stats = stats.join(first, on="curve")
     stats["seeds"] = stats["curve"].map(seeds)
-    return stats.sort_values(["curve", "epoch"]).reset_index(drop=True)
+    return stats
 
 
 def learning_curves(
@@ -1478,7 +1540,7 @@ def weight_directions(
         ax.set_xlabel(f"{cols} unit")
         ax.tick_params(length=0, labelsize=7)
     unit = f"per {_steps_text(scale)}" if per_step else "(count)"
-    fig.colorbar(ScalarMappable(norm=norm, cmap="rocket_r"), ax=list(axes),
+    fig.colorbar(ScalarMappable(norm=norm, cmap=colour_map("rocket_r")), ax=list(axes),
                  label=f"direction changes {unit}")
     settings = ", ".join(f"{c} = {value_label(c, row[c])}"
                          for c in ("hidden", "activation", "alpha", "descent", "seed"))
@@ -1754,13 +1816,14 @@ def search_figure(points: pd.DataFrame, axes: Sequence[str], out: Path, *, metho
 def draw_all(
     frames: dict[str, pd.DataFrame], layout: Layout, out: Path, trial: str | None = None, *,
     vector: bool = True, rows: int | None = None, validation: pd.DataFrame | None = None,
-    grid: bool = True,
+    grid: bool = True, judged: pd.Series | None = None,
 ) -> list[Picture]:
     """Every figure of a results folder's tables, written under `out`: PNG, and SVG beside it
     with `vector`. `rows`, the dataset's rows, is told by the tables when not given.
     `frames["history"]` holds the training rows; `validation`, the held-out rows, if any.
     `grid` False: the trials are a sampled search's scattered points, which lay out no cells
-    (search_figure draws them): no heatmaps and no line over one axis."""
+    (search_figure draws them): no heatmaps and no line over one axis. `judged`: the trials'
+    outcomes (trial_outcomes), when the caller has them."""
     out.mkdir(parents=True, exist_ok=True)
     trials, history, directions = frames["trials"], frames["history"], frames["directions"]
     chosen = resolve_trial(trials, trial) if trial else default_trial(trials, directions)
@@ -1768,12 +1831,12 @@ def draw_all(
     pictures = []
     if grid:
         pictures = heatmaps(trials, history, layout, out, directions=directions, rows=rows,
-                            vector=vector, validation=validation)
+                            vector=vector, validation=validation, judged=judged)
         pictures = _after(pictures, "heatmap_final_error",
                           validation_heatmaps(trials, layout, out, vector=vector,
                                               history=history))
         pictures += final_error_line(trials, history, layout, out, vector=vector,
-                                     validation=validation)
+                                     validation=validation, judged=judged)
     pictures += learning_curves(trials, history, layout, out, vector=vector,
                                 validation=validation)
     if chosen is not None:
@@ -1799,8 +1862,9 @@ def _index_ticks(axis: Any, count: int, most: int) -> None:
 
 def _figure(size: tuple[float, float]) -> Figure:
     """A figure with its own Agg canvas: text extents come from one cached renderer instead of
-    a throwaway render per query."""
-    fig = Figure(figsize=size, layout="constrained")
+    a throwaway render per query; at the PNG's resolution, so that the text laid out for the
+    layout is laid out once (matplotlib caches it per resolution) and drawn as measured."""
+    fig = Figure(figsize=size, dpi=PNG_DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
@@ -1813,7 +1877,7 @@ def _save(fig: Figure, out: Path, name: str, title: str, caption: str,
     if engine is not None:
         engine.execute(fig)
         fig.set_layout_engine("none")  # the layout is done: a second file need not redo it
-    fig.savefig(png, dpi=110)
+    fig.savefig(png, dpi=PNG_DPI, pil_kwargs={"compress_level": 1})
     if vector:
         with rc_context({"svg.fonttype": "none"}):  # text as text: no path per glyph
             fig.savefig(svg)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nnsweep import plots, store, tables
+from nnsweep import pages, plots, store, tables
 from nnsweep.errors import ResultsError
 from nnsweep.plots import Layout, Picture
 from nnsweep.result import HIGHER_IS_BETTER, STATUSES
@@ -71,7 +71,9 @@ def _tables_of(results: store.Results) -> dict[str, pd.DataFrame]:
     held-out rows go beside them, held_out_history, and judge the outcomes of the trials that
     select them)."""
     frames = {name: getattr(results, name) for name in TABLE_NAMES}
-    frames["history"] = tables.training(frames["history"])
+    history = frames["history"]
+    if (history["split"] != "train").any():  # else no copy: W4900's is 240 MB
+        frames["history"] = tables.training(history)
     return frames
 
 
@@ -98,7 +100,7 @@ class Contents:
     versions: pd.DataFrame
     times: pd.DataFrame
     manifest: dict[str, Any]
-    key: str = ""  # store.report_key of what the page shows
+    key: str = ""  # pages.page_key of what the page shows
     answer: list[str] = field(default_factory=list)  # the answer's sentences
     explore: dict[str, Any] | None = None  # the explorer's data; None: nothing to explore
     invocations: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -122,8 +124,9 @@ def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
     out = directory / "plots"
     _remove_old_pictures(out)
     searched = searched_points(manifest, frames["trials"])
+    judged = plots.trial_outcomes(frames["trials"], frames["history"], held)  # once, for all
     pictures = plots.draw_all(frames, layout, out, chosen, vector=svg, validation=held,
-                              grid=searched is None)
+                              grid=searched is None, judged=judged)
     if searched is not None:
         pictures = plots.search_figure(searched.points, searched.search.axes, out,
                                        method=searched.search.method,
@@ -131,9 +134,9 @@ def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
     if results.edges is not None:
         pictures += plots.edge_figure(results.edges, out, vector=svg)
     contents = gather(directory, frames, manifest, layout, pictures, expected=results.expected,
-                      validation=held, search=searched)
-    contents = replace(contents, key=store.report_key(manifest, x=x, y=y, facet=facet,
-                                                      trial=trial))
+                      validation=held, search=searched, judged=judged)
+    contents = replace(contents, key=pages.page_key(manifest, x=x, y=y, facet=facet,
+                                                    trial=trial, svg=svg))
     write_atomic(directory / "report.md", render_markdown(contents).encode("utf-8"))
     page = directory / "report.html"
     write_atomic(page, render_html(contents).encode("utf-8"))
@@ -164,11 +167,13 @@ def _remove_old_pictures(out: Path) -> None:
 
 def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str, Any],
            layout: Layout, pictures: list[Picture], expected: int | None = None, *,
-           validation: pd.DataFrame | None = None, search: Searched | None = None) -> Contents:
+           validation: pd.DataFrame | None = None, search: Searched | None = None,
+           judged: pd.Series | None = None) -> Contents:
     """Everything the page shows, computed once from the tables, so that the HTML and the
     Markdown say the same; `expected`: the sweep's trials, when a run stopped early;
     `validation`: the history's held-out rows, if any (frames["history"] holds the training
-    rows); `search`: a sampled search's points, whose scattered values lay out no cells."""
+    rows); `search`: a sampled search's points, whose scattered values lay out no cells;
+    `judged`: each trial's outcome (plots.trial_outcomes), when the caller has it."""
     trials, history = frames["trials"], frames["history"]
     spec_path = directory / "spec.toml"
     spec = _saved_text(spec_path)
@@ -194,7 +199,8 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
                   *([f"one panel per {', '.join(layout.facet)}"] if layout.facet else []),
                   *([f"median over {layout.seeds} seeds"] if layout.seeds > 1 else [])]
         facts.append(f"figures: {', '.join(placed)}")
-    cells = _cell_summary(trials, history, layout, validation) if not trials.empty else None
+    cells = (_cell_summary(trials, history, layout, validation, judged) if not trials.empty
+             else None)
     if cells is not None and held_fact is not None:
         cells = _with_validation(cells, trials, layout, history)
     # a sampled search's points are scattered: no grid of cells to glance at or explore
@@ -351,13 +357,14 @@ def _cells(frame: pd.DataFrame) -> pd.DataFrame:
 # --- one row per cell: what the answer and the explorer read ------------------------------
 
 def _cell_summary(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
-                  validation: pd.DataFrame | None = None) -> pd.DataFrame:
+                  validation: pd.DataFrame | None = None,
+                  judged: pd.Series | None = None) -> pd.DataFrame:
     """plots.cell_frame's cells (the figures' own numbers: median error, outcome, converged
     share) with, per cell, its index (`cell`), the median best error (`best`) and its trials
     per status (`n_converged`, ...); groupbys over the trials only, but for the outcomes, which
     read the history (`validation`: its held-out rows)."""
     keys = layout.keys
-    cells = plots.cell_frame(trials, history, layout, validation=validation)
+    cells = plots.cell_frame(trials, history, layout, validation=validation, judged=judged)
     if not keys:
         grouped = trials.assign(_all="all").groupby("_all", sort=False)
         cells = cells.assign(_all="all")
@@ -781,7 +788,7 @@ def _cell_curves(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
     thinning works on its result, cells x epochs."""
     keys = layout.keys
     trial_cells = trials[["trial", *keys]].merge(cells[[*keys, "cell"]], on=keys, how="left")
-    at = pd.Index(trial_cells["trial"]).get_indexer(history["trial"])  # (rows,) -1: unknown
+    at = plots.trial_rows(trial_cells, history)  # (rows,) -1: unknown
     known = at >= 0
     cell = trial_cells["cell"].to_numpy(dtype=np.int64)[at[known]]  # (rows,)
     epoch = history["epoch"].to_numpy(dtype=np.int64)[known]  # (rows,)

@@ -157,6 +157,41 @@ def test_history_is_thinned_to_log_spaced_epochs_keeping_the_first_and_last() ->
     assert thinned[thinned["trial"] == "b"]["epoch"].tolist() == [0, 1, 2, 3, 4]
 
 
+def test_thinning_keeps_the_same_epochs_whatever_order_the_rows_come_in() -> None:
+    rng = np.random.default_rng(0)
+    history = pd.DataFrame({"trial": ["a"] * 900 + ["b"] * 40 + ["c"] * 1,
+                            "epoch": [*range(0, 9000, 10), *range(40), 0]})
+    shuffled = history.sample(frac=1.0, random_state=rng.integers(1 << 31))
+    kept = plots.thin_history(history, points=30)
+    assert sorted(map(tuple, plots.thin_history(shuffled, points=30).to_numpy().tolist())) \
+        == sorted(map(tuple, kept.to_numpy().tolist()))
+    assert kept.groupby("trial")["epoch"].agg(["first", "last"]).to_numpy().tolist() == [
+        [0, 8990], [0, 39], [0, 0]]
+
+
+def test_outcomes_and_curves_do_not_depend_on_the_historys_row_order(
+        small: dict[str, pd.DataFrame]) -> None:
+    """The figures work on integer trial codes and sorted arrays: a history written in
+    another order (trials interleaved, epochs shuffled) gives the same outcomes and curves."""
+    trials, history = small["trials"], small["history"]
+    shuffled = history.sample(frac=1.0, random_state=7).reset_index(drop=True)
+    assert plots.trial_outcomes(trials, shuffled).tolist() == \
+        plots.trial_outcomes(trials, history).tolist()
+    pd.testing.assert_frame_equal(plots.curve_frame(trials, shuffled, ["hidden"], "mae"),
+                                  plots.curve_frame(trials, history, ["hidden"], "mae"))
+
+
+def test_the_direction_maps_colours_are_seaborns_rocket_within_one_level() -> None:
+    """rocket is drawn from its stops without importing seaborn: within 1/255 of its table."""
+    seaborn_cm = pytest.importorskip("seaborn.cm")
+    table = np.array(seaborn_cm._rocket_lut)  # (256, 3)
+    drawn = plots.colour_map("rocket")(np.linspace(0.0, 1.0, 256))[:, :3]  # (256, 3)
+    assert np.abs(drawn - table).max() <= 1 / 255
+    reverse = plots.colour_map("rocket_r")(np.linspace(0.0, 1.0, 256))[:, :3]
+    assert np.abs(reverse - table[::-1]).max() <= 1 / 255
+    assert plots.colour_map("viridis") == colormaps["viridis"]
+
+
 def test_outcomes_are_nnsweep_outcomes_classes(small: dict[str, pd.DataFrame]) -> None:
     """The figures use nnsweep.outcomes' judgement, with one colour and label per class."""
     trials, history = small["trials"], small["history"]
