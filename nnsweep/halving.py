@@ -91,6 +91,20 @@ class Halving:
                 members, before = (max(1, members // self.eta) if members else 0), epochs
         return spent
 
+    def describe(self) -> str:
+        """The search in a few words: its method, eta, brackets and rungs."""
+        brackets = f", {self.brackets} brackets" if self.brackets > 1 else ""
+        return (f"{self.method} (eta {self.eta}{brackets}; rungs at "
+                f"{', '.join(map(str, self.rungs()))} epochs)")
+
+    def spent(self, stopped: Sequence[int]) -> str:
+        """What a search spent, from the epochs each trial trained, against the grid."""
+        spent, full = sum(stopped), len(stopped) * self.max_epochs
+        whole = sum(epochs == self.max_epochs for epochs in stopped)
+        share = f" ({spent / full:.0%})" if full else ""
+        return (f"{whole} of {len(stopped)} trials trained to {self.max_epochs} epochs; "
+                f"{spent:,} trial-epochs of a grid's {full:,}{share}")
+
     def rung_of(self, bracket: int, epochs: int) -> int:
         """The last rung of the bracket that `epochs` reached (-1: not its first)."""
         return sum(rung <= epochs for rung in self.rungs(bracket)) - 1

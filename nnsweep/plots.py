@@ -1633,6 +1633,88 @@ def edge_figure(edges: pd.DataFrame, out: Path, *, vector: bool = True) -> list[
                   f"{'; '.join(fits)}{lacking}.", vector)]
 
 
+# --- a halving search ----------------------------------------------------------------------
+
+RUNGS_FIGURE = "rungs"  # its stable name under plots/
+STOPPED_COLOUR = "#B0B0B0"
+
+
+def rung_curves(trials: pd.DataFrame, history: pd.DataFrame, metric: str, split: str
+                ) -> dict[str, FloatArray]:
+    """Each trial's (epoch + 1, metric) points of the split, (n, 2), in its recorded epochs."""
+    rows = history[history["split"] == split] if "split" in history else history
+    rows = rows[rows["trial"].isin(trials["trial"])]
+    points: dict[str, FloatArray] = {}
+    for trial, group in rows.groupby("trial", sort=False):
+        xy = np.column_stack([group["epoch"].to_numpy(dtype=float) + 1,
+                              group[metric].to_numpy(dtype=float)])  # (n, 2)
+        points[str(trial)] = xy[np.isfinite(xy[:, 1])]
+    return points
+
+
+def rungs_figure(trials: pd.DataFrame, history: pd.DataFrame, out: Path, *,
+                 rungs: Sequence[Sequence[int]], method: str, eta: int, vector: bool = True
+                 ) -> list[Picture]:
+    """A halving search's trials against epochs, one panel per bracket: the trials its rungs
+    stopped in grey, those that went the whole way in colour, a dotted line at each rung.
+    `history`: the rows of the split that ranked (the held-out rows with select = validation).
+    All of a panel's grey curves are one LineCollection, so the cost grows with the points,
+    not with a draw call per trial."""
+    if trials.empty or trials["bracket"].isna().all():
+        return []
+    metric = figure_metric(trials)
+    held = bool(selected_split(trials)) and "validation" in set(history.get("split", ()))
+    split = "validation" if held else "train"
+    curves = rung_curves(trials, history, metric, split)
+    brackets = sorted(int(b) for b in trials["bracket"].dropna().unique())
+    rows, columns = grid_shape(len(brackets))
+    fig = _figure((4.2 * columns + 0.6, 3.2 * rows + 0.9))
+    axes = np.atleast_1d(fig.subplots(rows, columns, sharey=True, squeeze=False)).ravel()
+    maximum = max(epochs[-1] for epochs in rungs)
+    for ax, bracket in zip(axes, brackets, strict=False):
+        members = trials[trials["bracket"] == bracket]
+        finished = members["stopped_epoch"] == maximum
+        grey = [curves[t] for t in members.loc[~finished, "trial"] if t in curves and
+                len(curves[t]) > 1]
+        ax.add_collection(LineCollection(grey, colors=STOPPED_COLOUR, linewidths=0.6,
+                                         alpha=0.6, zorder=1))
+        for t in members.loc[~finished, "trial"]:  # one point: a dot where it stopped
+            if t in curves and len(curves[t]) == 1:
+                ax.plot(*curves[t].T, marker=".", color=STOPPED_COLOUR, linestyle="none")
+        survivors = [t for t in members.loc[finished, "trial"] if t in curves]
+        for i, t in enumerate(survivors):
+            ax.plot(*curves[t].T, color=plt_colour(i / max(1, len(survivors) - 1)),
+                    linewidth=1.3, zorder=3)
+        for k, epochs in enumerate(rungs[bracket]):
+            entered = int((members["rung"] >= k).sum())
+            ax.axvline(epochs, color="black", linestyle=":", linewidth=0.8, zorder=2)
+            ax.annotate(f"{entered}", (epochs, 1.0), xycoords=("data", "axes fraction"),
+                        xytext=(2, -10), textcoords="offset points", fontsize=7)
+        ax.set_xscale("log")
+        ax.autoscale_view()
+        _set_log_ticks(ax.xaxis, 1.0, float(maximum))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(f"bracket {bracket}: {len(members)} trials from epoch {rungs[bracket][0]}"
+                     if len(brackets) > 1 else f"{len(members)} trials", fontsize=9)
+        ax.set_xlabel("epoch (log scale)")
+        ax.grid(True, which="major", alpha=0.3)
+    for ax in axes[len(brackets):]:
+        ax.set_visible(False)
+    axes[0].set_ylabel(f"{split} {metric}")
+    spent = int(trials["stopped_epoch"].fillna(0).sum())
+    full = len(trials) * maximum
+    name = "Hyperband" if method == "hyperband" else "Successive halving"
+    fig.suptitle(f"{name}: {spent:,} trial-epochs of a grid's {full:,} "
+                 f"({spent / full:.0%})", fontsize=12)
+    return [_save(fig, out, RUNGS_FIGURE, "The search's rungs",
+                  f"Each trial's {split} {metric} against its epochs (log scale), one panel per "
+                  "bracket; grey: the trials a rung stopped, in colour: those trained to the "
+                  f"last epoch ({maximum}); dotted: the rungs, each with the trials that "
+                  f"reached it. At each rung only the best 1/{eta} of those there went on, "
+                  "from where they stood.",
+                  vector)]
+
+
 # --- a sampled search ----------------------------------------------------------------------
 
 SEARCH_FIGURE = "search"  # its stable name under plots/

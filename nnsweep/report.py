@@ -29,6 +29,7 @@ import pandas as pd
 
 from nnsweep import pages, plots, store, tables
 from nnsweep.errors import ResultsError
+from nnsweep.halving import Halving
 from nnsweep.plots import Layout, Picture
 from nnsweep.result import HIGHER_IS_BETTER, STATUSES
 from nnsweep.store import write_atomic
@@ -133,6 +134,13 @@ def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
                                        seed=searched.search.seed, vector=svg) + pictures
     if results.edges is not None:
         pictures += plots.edge_figure(results.edges, out, vector=svg)
+    halving = store.halving_search(manifest)
+    if halving is not None:
+        ranked_rows = held if held is not None and plots.selected_split(frames["trials"]) \
+            else frames["history"]
+        pictures = plots.rungs_figure(
+            frames["trials"], ranked_rows, out, method=halving.method, eta=halving.eta,
+            rungs=[halving.rungs(b) for b in range(halving.brackets)], vector=svg) + pictures
     contents = gather(directory, frames, manifest, layout, pictures, expected=results.expected,
                       validation=held, search=searched, judged=judged)
     contents = replace(contents, key=pages.page_key(manifest, x=x, y=y, facet=facet,
@@ -191,6 +199,9 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
     if held_fact is not None:
         facts.append(held_fact)
     facts.append(f"swept: {', '.join(plots.varying_parameters(trials)) or 'nothing'}")
+    halving = store.halving_search(manifest)
+    if halving is not None and not trials.empty:
+        facts.append(halving_fact(trials, halving))
     split = plots.selected_split(trials) if not trials.empty else ""
     if split:
         facts.append(f"best means the best final {_metric_names(trials)} {split}")
@@ -241,6 +252,14 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
         search=SearchPart(search_text(search, trials), best_points(search))
         if search is not None else None,
     )
+
+
+def halving_fact(trials: pd.DataFrame, halving: Halving) -> str:
+    """What a halving search did, as one fact: its rungs, who went the whole way, what it
+    spent against the grid, and how a stopped trial counts in the figures."""
+    stopped = trials["stopped_epoch"].dropna().astype(int).tolist()
+    return (f"search: {halving.describe()}: {halving.spent(stopped)}; a trial stopped at a "
+            "rung counts with its numbers there")
 
 
 def held_out(spec: str, validation: pd.DataFrame | None, directions: pd.DataFrame) -> str:

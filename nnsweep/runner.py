@@ -412,13 +412,8 @@ def _scored(record: Record, before: Record | None) -> Record:
 
 def _budget_line(results: Results, halving: Halving) -> str:
     """What the search spent, in one line."""
-    trials = results.trials
-    spent = int(trials["stopped_epoch"].fillna(0).sum()) if len(trials) else 0
-    full = len(trials) * halving.max_epochs
-    finished = int((trials["stopped_epoch"] == halving.max_epochs).sum()) if len(trials) else 0
-    share = f" ({spent / full:.0%})" if full else ""
-    return (f"{halving.method}: {finished} of {len(trials)} trials trained to "
-            f"{halving.max_epochs} epochs; {spent:,} trial-epochs of a grid's {full:,}{share}")
+    stopped = results.trials["stopped_epoch"].dropna().astype(int).tolist()
+    return f"{halving.method}: {halving.spent(stopped)}"
 
 
 # --- the edge search's rounds ---------------------------------------------------------------

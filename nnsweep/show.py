@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from nnsweep import tables
+from nnsweep import store, tables
 from nnsweep.result import HIGHER_IS_BETTER, STATUSES
 from nnsweep.store import Results
 from nnsweep.text import terminal_safe
@@ -77,6 +77,10 @@ def search_parts(results: Results, top: int) -> list[Text | Table]:
     random or sobol search's method and its best points; nothing for a grid."""
     if results.edges is not None and not results.edges.empty:
         return edge_parts(results.edges, top)
+    halving = store.halving_search(results.manifest)
+    if halving is not None and not results.trials.empty:
+        stopped = results.trials["stopped_epoch"].dropna().astype(int).tolist()
+        return [_text(f"search: {halving.describe()}: {halving.spent(stopped)}")]
     record = results.manifest.get("search")
     if not isinstance(record, dict) or record.get("method") not in ("random", "sobol") or (
             results.trials.empty):

@@ -13,13 +13,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import LineCollection
 
 import nnsweep
-from nnsweep import engines, journal, planner, runner, store, tables
+from nnsweep import engines, journal, planner, plots, runner, store, tables
 from nnsweep.__main__ import main
 from nnsweep.batching import REFERENCE
 from nnsweep.errors import EngineLacks, Interrupted, ResultsError
 from nnsweep.halving import Halving
+from nnsweep.report import build_report
+from nnsweep.show import render
 from nnsweep.spec import parse_spec
 
 
@@ -321,3 +324,49 @@ def test_asking_the_compiled_engine_for_a_halving_search_is_refused_in_one_line(
     said = capsys.readouterr().err.strip().splitlines()
     assert len(said) == 1 and 'method = "halving" or "hyperband"' in said[0]
     assert not (tmp_path / "out").exists()
+
+
+# --- what the report and show say -------------------------------------------------------------
+
+def test_the_report_draws_the_rungs_and_says_what_the_search_spent(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    nnsweep.run(parse_spec(halving_text("hyperband")), out=out, jobs=1)
+    page = build_report(out)
+    assert (out / "plots" / "rungs.png").is_file()
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "search: hyperband (eta 3, 4 brackets; rungs at 10, 30, 90, 270 epochs): " in text
+    assert "a trial stopped at a rung counts with its numbers there" in text
+    assert "The search&#x27;s rungs" in page.read_text(encoding="utf-8")  # its title
+
+
+def test_the_rungs_figure_has_a_panel_per_bracket_and_greys_the_stopped_trials(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    results = nnsweep.run(parse_spec(halving_text("hyperband")), out=tmp_path / "out", jobs=1)
+    halving = store.halving_search(results.manifest)
+    assert halving is not None
+    drawn: list[Any] = []
+    real_save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, *a, **k: drawn.append(fig) or real_save(
+        fig, *a, **k))
+    pictures = plots.rungs_figure(results.trials, results.history, tmp_path, method="hyperband",
+                                  eta=3, rungs=[halving.rungs(b) for b in range(4)])
+    assert [p.name for p in pictures] == ["rungs"]
+    panels = [ax for ax in drawn[0].axes if ax.get_visible()]
+    assert len(panels) == 4
+    for bracket, ax in enumerate(panels):
+        members = results.trials[results.trials["bracket"] == bracket]
+        stopped = members[members["stopped_epoch"] < 270]
+        greys = [c for c in ax.collections if isinstance(c, LineCollection)]
+        assert sum(len(c.get_segments()) for c in greys) == int(
+            (stopped["stopped_epoch"] > 7).sum())  # those with two recorded epochs or more
+        coloured = [line for line in ax.get_lines() if line.get_linestyle() == "-"]
+        assert len(coloured) == int((members["stopped_epoch"] == 270).sum())
+
+
+def test_show_says_what_the_search_spent(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    nnsweep.run(parse_spec(halving_text()), out=out, jobs=1)
+    spent = 18 * 10 + 6 * 30 + 2 * 90 + 270
+    assert (f"search: halving (eta 3; rungs at 10, 30, 90, 270 epochs): 1 of 27 trials "
+            f"trained to 270 epochs; {spent:,} trial-epochs of a grid's 7,290") in " ".join(
+        render(nnsweep.load_results(out)).split())
