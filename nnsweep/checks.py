@@ -190,11 +190,13 @@ def edge_bracket(found: Findings, search: SearchOptions, grid: dict[str, list[An
 
 
 def halving_epochs(found: Findings, search: SearchOptions, params: dict[str, Any],
-                   document: Mapping[str, Any]) -> tuple[SearchOptions, dict[str, Any]]:
+                   document: Mapping[str, Any], held_out: bool = False
+                   ) -> tuple[SearchOptions, dict[str, Any]]:
     """A halving or hyperband search's epochs: every trial trains to max_epochs at most (the
     trials' epochs: [params] epochs, or max_epochs, which then sets them), its rungs from
     min_epochs up. The epochs and the metric that ranks are the search's: no axis sweeps
-    them."""
+    them. Data with `held_out` rows ranks on them unless [params] select says otherwise:
+    a search is after the settings that generalize."""
     halving = search.halving
     if halving is None:
         return search, params
@@ -215,8 +217,11 @@ def halving_epochs(found: Findings, search: SearchOptions, params: dict[str, Any
         found.problems.append(f"{found.where}: search.min_epochs = {show(halving.min_epochs)}: "
                               f"expected fewer than the trials' {show(maximum)} epochs "
                               "(search.max_epochs, or params.epochs)")
-    return (replace(search, halving=replace(halving, max_epochs=maximum)),
-            {**params, "epochs": maximum} if given is not None else params)
+    if given is not None:
+        params = {**params, "epochs": maximum}
+    if held_out and "select" not in params:
+        params = {**params, "select": "validation"}
+    return replace(search, halving=replace(halving, max_epochs=maximum)), params
 
 
 def _names(table: object, name: str) -> bool:

@@ -164,7 +164,9 @@ class _Reader(checks.Findings):
         fits = checks.trial_count(self, document, search)
         grid = self.axes(self.top(document, "grid", {}), "grid") if fits else {}
         search = checks.edge_bracket(self, search, grid, document) if fits else search
-        search, params = checks.halving_epochs(self, search, params, document)
+        search, params = checks.halving_epochs(
+            self, search, params, document,
+            held_out=dataset is not None and dataset.validation is not None)
         zips = self.zips(self.top(document, "zip", [])) if fits else []
         sampled = self.sample(search) if fits else {}
         include, exclude = (self.trials(self.top(document, kind, []), kind)

@@ -370,3 +370,14 @@ def test_show_says_what_the_search_spent(tmp_path: Path) -> None:
     assert (f"search: halving (eta 3; rungs at 10, 30, 90, 270 epochs): 1 of 27 trials "
             f"trained to 270 epochs; {spent:,} trial-epochs of a grid's 7,290") in " ".join(
         render(nnsweep.load_results(out)).split())
+
+
+def test_with_held_out_rows_the_rungs_rank_on_them_unless_select_says_otherwise() -> None:
+    text = halving_text().replace('dataset = "xor"', '[dataset]\nname = "moons"\nrows = 40\n'
+                                  'validation = 0.25')
+    assert {t.params.select for t in parse_spec(text).trials()} == {"validation"}
+    chosen = text.replace("[params]\n", '[params]\nselect = "train"\n')
+    assert {t.params.select for t in parse_spec(chosen).trials()} == {"train"}
+    assert {t.params.select for t in parse_spec(halving_text()).trials()} == {"train"}
+    again = parse_spec(parse_spec(text).text)  # the resolved spec says so
+    assert {t.params.select for t in again.trials()} == {"validation"}
