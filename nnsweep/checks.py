@@ -21,7 +21,14 @@ from nnsweep import datasets, schema
 from nnsweep.errors import DataError, SpecError
 from nnsweep.grid import MAX_FILTERED, MAX_TRIALS, Grid
 from nnsweep.network import weight_shapes
-from nnsweep.params import CLASS_METRICS, DEFAULTS, OPTIMIZER_OF, PARAM_NAMES, TrialParams
+from nnsweep.params import (
+    CLASS_METRICS,
+    DEFAULTS,
+    METRICS,
+    OPTIMIZER_OF,
+    PARAM_NAMES,
+    TrialParams,
+)
 from nnsweep.search import SearchOptions
 from nnsweep.spectext import show
 
@@ -219,6 +226,12 @@ def halving_epochs(found: Findings, search: SearchOptions, params: dict[str, Any
                               "(search.max_epochs, or params.epochs)")
     if given is not None:
         params = {**params, "epochs": maximum}
+    ranking = document["search"].get("metric")
+    if ranking in METRICS:  # [search] metric names the trials' metric, as [params] may
+        if params.get("metric", ranking) != ranking:
+            found.problems.append(f"{found.where}: search.metric = {show(ranking)}: expected "
+                                  f"params.metric ({show(params['metric'])}) or neither")
+        params = {**params, "metric": ranking}
     if held_out and "select" not in params:
         params = {**params, "select": "validation"}
     return replace(search, halving=replace(halving, max_epochs=maximum)), params

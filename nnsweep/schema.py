@@ -288,6 +288,7 @@ Search = model("Search", {
     "eta": integer(2, 100, "an integer from 2 to 100 (1 / eta of a rung go on)"),
     "min_epochs": integer(1, MAX_EPOCHS),
     "max_epochs": integer(1, MAX_EPOCHS),
+    "metric": choice(Metric),  # what ranks at each rung: the trials' metric, which it sets
 })
 OPTION_NAMES = ("rows", "seed", "noise", "bits", "modulus")  # a generated set's, datasets.OPTIONS
 HOLD_OUT: dict[str, Any] = {  # any form of [dataset] may hold rows out for validation

@@ -370,6 +370,8 @@ class _Reader(checks.Findings):
         method = good.get("method", "grid")
         edge_keys = {k: good.pop(k) for k in EDGE_KEYS if k in good}
         halving_keys = {k: good.pop(k) for k in HALVING_KEYS if k in good}
+        if good.pop("metric", None) is not None and method not in HALVING_METHODS:
+            self.problem("search.metric", 'only used with method = "halving" or "hyperband"')
         if "samples" in good and method not in ("random", "sobol"):
             self.problem("search.samples", 'only used with method = "random" or "sobol"')
         if "seed" in good and method not in ("random", "sobol", "hyperband"):

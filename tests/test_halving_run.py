@@ -381,3 +381,10 @@ def test_with_held_out_rows_the_rungs_rank_on_them_unless_select_says_otherwise(
     assert {t.params.select for t in parse_spec(halving_text()).trials()} == {"train"}
     again = parse_spec(parse_spec(text).text)  # the resolved spec says so
     assert {t.params.select for t in again.trials()} == {"validation"}
+
+
+def test_search_metric_names_what_ranks_and_sets_the_trials_metric() -> None:
+    text = halving_text().replace("min_epochs = 10\n", 'min_epochs = 10\nmetric = "mae"\n')
+    spec = parse_spec(text)
+    assert {t.params.metric for t in spec.trials()} == {"mae"}
+    assert parse_spec(spec.text).hash == spec.hash
