@@ -1,10 +1,11 @@
 """The compiled engine: every trial of a batch trained by a Numba loop, trials across threads.
 
-It computes what the NumPy trainer computes, step for step, with plain loops instead of BLAS
-and a vectorizable exp instead of libm's, so its numbers equal the NumPy engine's to about
-1e-12 on well-behaved trials but not bit for bit: a different exp or summation order moves
-the last bits, and a chaotic trial (a huge learning rate, a saddle) can amplify that. The
-NumPy engine stays the default and the oracle; this one is for speed.
+It computes what the NumPy trainer computes, step for step, with plain loops for small
+matrix products and scipy's BLAS for large ones, and a vectorizable exp instead of libm's, so
+its numbers equal the NumPy engine's to about 1e-12 on well-behaved trials but not bit for
+bit: a different exp or summation order moves the last bits, and a chaotic trial (a huge
+learning rate, a saddle) can amplify that. The NumPy engine stays the default and the
+oracle; this one is for speed.
 
 Compiling is what a first run waits for, so the loop is compiled only for the pair of
 activations and the variant a batch uses (its optimizer, weight decay, loss, held-out rows,
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib
 import math
 import os
 import pickle
@@ -41,6 +43,7 @@ from llvmlite import ir  # type: ignore[import-untyped]
 from numba.core import types
 from numba.extending import intrinsic
 from numpy.typing import ArrayLike, NDArray
+from threadpoolctl import threadpool_limits
 
 from nnsweep import network
 from nnsweep.network import TABLE, ScalarForm, initial_weights, shuffle_generator, weight_shapes
@@ -75,6 +78,9 @@ def _inlined(fn: F) -> F:
 
 # Layers at least this wide loop over their outputs innermost; narrower ones over inputs.
 WIDE = 8
+# Matrix products of at least this many multiply-adds call BLAS (scipy's, through Numba);
+# below it the loops win, a call costing more than the arithmetic.
+BLAS_MIN = 4096
 # Bytes of row orders and error sums held at a time: long runs train in chunks of epochs.
 CHUNK_BYTES = 32_000_000
 
@@ -674,7 +680,9 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                     out2 = act2[layer]
                     source = inputs[:n] if layer == 0 else in2[layer - 1]
                     # The longer inner loop is the one that vectorizes.
-                    if fan_out >= WIDE:  # the first term assigned, the others added in order
+                    if n * fan_in * fan_out >= BLAS_MIN:
+                        np.dot(source, w[:fan_in], out2)
+                    elif fan_out >= WIDE:  # the first term assigned, the others added in order
                         for i in range(n):
                             a = source[i, 0]
                             for j in range(fan_out):
@@ -749,10 +757,19 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                                 flat_g[k] += source[i, k] * d
                             if bias:
                                 flat_g[fan_in] += d
+                    elif n * fan_in * fan_out >= BLAS_MIN:  # g = source.T @ delta
+                        np.dot(source.T, delta, g[:fan_in])
+                        if bias:
+                            for j in range(fan_out):
+                                g[fan_in, j] = delta[0, j]
+                            for i in range(1, n):
+                                for j in range(fan_out):
+                                    g[fan_in, j] += delta[i, j]
                     else:
                         for j in range(flat_g.size):
                             flat_g[j] = 0.0
-                    for i in range(n if fan_out > 1 else 0):
+                    for i in range(n if fan_out > 1 and n * fan_in * fan_out < BLAS_MIN
+                                   else 0):
                         if fan_out >= WIDE:
                             for k in range(fan_in):
                                 a = source[i, k]
@@ -776,6 +793,8 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                                 d = delta[i, 0]
                                 for k in range(fan_in):
                                     back2[i, k] = d * flat_w[k]
+                        elif n * fan_in * fan_out >= BLAS_MIN:
+                            np.dot(delta, w[:fan_in].T, back2)
                         else:
                             for k in range(back.size):
                                 back[k] = 0.0
@@ -888,6 +907,15 @@ def _train_share(train: Kernel, batch: _Batch, chunk: _Chunk, stopped: NDArray[n
                            chunk.held_out[b], batch.seeds[b])
 
 
+def _one_blas_thread() -> threadpool_limits:
+    """BLAS on one thread while the kernels run: the trials already share the cores out, and
+    OpenBLAS threading each of two concurrent products makes them wait on each other (a
+    batch of width 256 took 30 times as long). The kernels' BLAS is scipy's, loaded here so
+    that the limit reaches it (Numba loads it on a kernel's first product otherwise)."""
+    importlib.import_module("scipy.linalg.cython_blas")
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _read_only(data: ArrayLike) -> NDArray[np.float64]:
     """C-ordered float64 as SIGNATURE has the data, a read-only view whatever the caller's."""
     view = np.ascontiguousarray(data, dtype=np.float64).view()
@@ -946,7 +974,7 @@ def train_batch(
     if variant.validating:
         log.validating(batch.y_held.size, len(batch.y_held))
     stopped = np.zeros(B, dtype=np.bool_)
-    with ThreadPoolExecutor(len(schedule)) as pool:
+    with _one_blas_thread(), ThreadPoolExecutor(len(schedule)) as pool:
         for first_epoch in range(0, epochs, chunk):
             count = min(chunk, epochs - first_epoch)
             part = _Chunk(
