@@ -78,9 +78,11 @@ def _inlined(fn: F) -> F:
 
 # Layers at least this wide loop over their outputs innermost; narrower ones over inputs.
 WIDE = 8
-# Matrix products of at least this many multiply-adds call BLAS (scipy's, through Numba);
-# below it the loops win, a call costing more than the arithmetic.
+# Matrix products of at least BLAS_MIN multiply-adds, each sum at least BLAS_SUM long, call
+# BLAS (scipy's, through Numba); below either the loops win, a call costing more than the
+# arithmetic, and BLAS's blocking gaining nothing on a sum of a few terms (XOR's 3 inputs).
 BLAS_MIN = 4096
+BLAS_SUM = 8
 # Bytes of row orders and error sums held at a time: long runs train in chunks of epochs.
 CHUNK_BYTES = 32_000_000
 
@@ -223,45 +225,42 @@ SETTINGS: tuple[str, ...] = ("alpha", "weight_decay", "momentum", "beta1", "beta
 ALPHA, WEIGHT_DECAY, MOMENTUM, BETA1, BETA2, EPS, DROPOUT = range(len(SETTINGS))
 
 
+# The optimizers move one weight at a time, inside the one loop that updates a layer: a loop
+# per feature would carry every weight, gradient and moment through the cache several times.
+
 @_inlined
-def _decay(grad: NDArray[np.float64], weights: NDArray[np.float64],
-           settings: NDArray[np.float64]) -> None:
+def _decayed(g: float, w: float, decay: float) -> float:
     """g + weight_decay * w, before the optimizer sees g."""
-    decay = settings[WEIGHT_DECAY]
-    for j in range(grad.size):
-        grad[j] += decay * weights[j]
+    return g + decay * w
 
 
 @_inlined
-def _momentum(grad: NDArray[np.float64], first: NDArray[np.float64],
-              settings: NDArray[np.float64]) -> None:
-    """v = momentum * v + g, and v moves the weights."""
-    momentum = settings[MOMENTUM]
-    for j in range(grad.size):
-        first[j] = momentum * first[j] + grad[j]
-        grad[j] = first[j]
+def _momentum(g: float, first: NDArray[np.float64], j: int, momentum: float) -> float:
+    """v = momentum * v + g, and v moves the weight."""
+    first[j] = momentum * first[j] + g
+    return first[j]
 
 
 @_inlined
-def _adam(grad: NDArray[np.float64], first: NDArray[np.float64], second: NDArray[np.float64],
-          settings: NDArray[np.float64], powers: NDArray[np.float64]) -> None:
-    """Adam's bias-corrected ratio of moments moves the weights; powers holds beta1 ** t and
-    beta2 ** t, advanced once per step before the layers' updates."""
+def _adam(g: float, first: NDArray[np.float64], second: NDArray[np.float64], j: int,
+          settings: NDArray[np.float64], corrections: tuple[float, float]) -> float:
+    """Adam's bias-corrected ratio of moments moves the weight. The corrections are this
+    step's 1 / (1 - beta ** t), multiplied where the loop divides by 1 - beta ** t: a
+    division costs as much as the rest of the update, and moves the result by an ulp."""
     beta1, beta2, eps = settings[BETA1], settings[BETA2], settings[EPS]
-    rest1, rest2 = 1 - beta1, 1 - beta2
-    fix1, fix2 = 1 - powers[0], 1 - powers[1]
-    for j in range(grad.size):
-        g = grad[j]
-        first[j] = beta1 * first[j] + rest1 * g
-        second[j] = beta2 * second[j] + rest2 * (g * g)
-        grad[j] = (first[j] / fix1) / (math.sqrt(second[j] / fix2) + eps)
+    first[j] = beta1 * first[j] + (1 - beta1) * g
+    second[j] = beta2 * second[j] + (1 - beta2) * (g * g)
+    return (first[j] * corrections[0]) / (math.sqrt(second[j] * corrections[1]) + eps)
 
 
 @_inlined
-def _advance_powers(powers: NDArray[np.float64], settings: NDArray[np.float64]) -> None:
-    """t one more: beta1 ** t and beta2 ** t as running products, as the loop keeps them."""
+def _advance_powers(powers: NDArray[np.float64], settings: NDArray[np.float64]
+                    ) -> tuple[float, float]:
+    """t one more: beta1 ** t and beta2 ** t as running products, as the loop keeps them;
+    the step's bias corrections, 1 / (1 - beta ** t), for _adam."""
     powers[0] *= settings[BETA1]
     powers[1] *= settings[BETA2]
+    return 1 / (1 - powers[0]), 1 / (1 - powers[1])
 
 
 # splitmix64, as network.dropout_scales draws dropout's masks: the same bits, so the same masks.
@@ -329,6 +328,12 @@ class Variant:
 
 
 PLAIN = Variant()
+
+
+@_jit
+def _by_blas(rows: int, summed: int, cols: int) -> bool:
+    """Whether the product of a (rows, summed) and a (summed, cols) matrix calls BLAS."""
+    return summed >= BLAS_SUM and rows * summed * cols >= BLAS_MIN
 
 
 @_jit
@@ -616,6 +621,7 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
         rows, n_outputs = y.shape
         depth = units.size - 1
         alpha = settings[ALPHA]
+        weight_decay, momentum_rate = settings[WEIGHT_DECAY], settings[MOMENTUM]
         extra = 1 if bias else 0
         offsets = np.zeros(depth + 1, dtype=np.int64)  # weights of layer l: offsets[l]:offsets[l+1]
         act_offsets = np.zeros(depth + 1, dtype=np.int64)  # outputs of layer l in `acts`
@@ -680,7 +686,7 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                     out2 = act2[layer]
                     source = inputs[:n] if layer == 0 else in2[layer - 1]
                     # The longer inner loop is the one that vectorizes.
-                    if n * fan_in * fan_out >= BLAS_MIN:
+                    if _by_blas(n, fan_in, fan_out):
                         np.dot(source, w[:fan_in], out2)
                     elif fan_out >= WIDE:  # the first term assigned, the others added in order
                         for i in range(n):
@@ -736,7 +742,7 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                                         acts[last : last + n * n_outputs])
 
                 if adam:
-                    _advance_powers(powers, settings)
+                    corrections = _advance_powers(powers, settings)
                 for layer in range(depth - 1, -1, -1):  # backward, then this layer's update
                     fan_in, fan_out = units[layer], units[layer + 1]
                     w = w2[layer]
@@ -757,7 +763,7 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                                 flat_g[k] += source[i, k] * d
                             if bias:
                                 flat_g[fan_in] += d
-                    elif n * fan_in * fan_out >= BLAS_MIN:  # g = source.T @ delta
+                    elif _by_blas(fan_in, n, fan_out):  # g = source.T @ delta
                         np.dot(source.T, delta, g[:fan_in])
                         if bias:
                             for j in range(fan_out):
@@ -768,7 +774,7 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                     else:
                         for j in range(flat_g.size):
                             flat_g[j] = 0.0
-                    for i in range(n if fan_out > 1 and n * fan_in * fan_out < BLAS_MIN
+                    for i in range(n if fan_out > 1 and not _by_blas(fan_in, n, fan_out)
                                    else 0):
                         if fan_out >= WIDE:
                             for k in range(fan_in):
@@ -793,7 +799,7 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                                 d = delta[i, 0]
                                 for k in range(fan_in):
                                     back2[i, k] = d * flat_w[k]
-                        elif n * fan_in * fan_out >= BLAS_MIN:
+                        elif _by_blas(n, fan_out, fan_in):
                             np.dot(delta, w[:fan_in].T, back2)
                         else:
                             for k in range(back.size):
@@ -808,27 +814,25 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                         times_hidden_derivative(back, out_below)
                     count = changes[offsets[layer] : offsets[layer + 1]]
                     was_up = previous_up[offsets[layer] : offsets[layer + 1]]
-                    if mean:
-                        for j in range(flat_g.size):
-                            flat_g[j] /= n
-                    if decay:
-                        _decay(flat_g, flat_w, settings)
-                    if momentum:
-                        _momentum(flat_g, first[offsets[layer] : offsets[layer + 1]], settings)
-                    if adam:
-                        _adam(flat_g, first[offsets[layer] : offsets[layer + 1]],
-                              second[offsets[layer] : offsets[layer + 1]], settings, powers)
-                    # 64-bit lanes throughout and no branches, so these loops vectorize
-                    if started:
-                        for j in range(flat_w.size):
-                            up = 1 if flat_g[j] < 0 else 0  # the update goes up: -move > 0
-                            count[j] += up ^ was_up[j]
-                            was_up[j] = up
-                            flat_w[j] -= alpha * flat_g[j]
-                    else:
-                        for j in range(flat_w.size):
-                            was_up[j] = 1 if flat_g[j] < 0 else 0
-                            flat_w[j] -= alpha * flat_g[j]
+                    moment1 = first[offsets[layer] : offsets[layer + 1]]  # empty for sgd
+                    moment2 = second[offsets[layer] : offsets[layer + 1]]  # empty but Adam
+                    counting = 1 if started else 0  # the first step has no step before it
+                    # 1 / n, not a division per weight: exact where n is a power of two (as
+                    # minibatches often are), an ulp at most from the loop's g / n elsewhere
+                    scale = 1 / n if mean else 1.0
+                    # 64-bit lanes throughout and no branches, so this loop vectorizes
+                    for j in range(flat_w.size):
+                        g = flat_g[j] * scale
+                        if decay:
+                            g = _decayed(g, flat_w[j], weight_decay)
+                        if momentum:
+                            g = _momentum(g, moment1, j, momentum_rate)
+                        if adam:
+                            g = _adam(g, moment1, moment2, j, settings, corrections)
+                        up = 1 if g < 0 else 0  # the update goes up: -move > 0
+                        count[j] += (up ^ was_up[j]) * counting
+                        was_up[j] = up
+                        flat_w[j] -= alpha * g
                 started = True
 
             sse_out[e] = sse

@@ -84,6 +84,18 @@ def test_the_compiled_engine_drops_the_units_the_loop_drops(base: TrialParams) -
     assert not np.array_equal(undropped.weights[0], results[0].weights[0])
 
 
+@pytest.mark.parametrize("base", [
+    TrialParams(activation="relu", output="softmax", loss="cross_entropy", metric="accuracy",
+                optimizer="adam", bias=True, hidden=(32, 32), epochs=30, tolerance=0.3),
+    TrialParams(activation="tanh", output="sigmoid", optimizer="momentum", weight_decay=0.01,
+                dropout=0.2, descent="minibatch", batch_size=8, hidden=(64, 48), epochs=20),
+], ids=["adam, bias, full descent", "momentum, decay, dropout, minibatches"])
+def test_layers_wide_enough_for_blas_train_as_the_loop_trains(base: TrialParams) -> None:
+    """The 16 rows of 8 inputs through two wide hidden layers: every product but the output
+    layer's is large enough to go to BLAS, which sums in its own order, within 1e-9."""
+    compare([replace(base, alpha=0.01, seed=0), replace(base, alpha=0.003, seed=1)], MODULAR)
+
+
 def test_a_kernel_is_named_after_its_activations_and_the_features_it_is_built_for() -> None:
     from nnsweep.engine_numba import Variant
 
