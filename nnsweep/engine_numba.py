@@ -237,8 +237,9 @@ def _decayed(g: float, w: float, decay: float) -> float:
 @_inlined
 def _momentum(g: float, first: NDArray[np.float64], j: int, momentum: float) -> float:
     """v = momentum * v + g, and v moves the weight."""
-    first[j] = momentum * first[j] + g
-    return first[j]
+    velocity: float = momentum * first[j] + g
+    first[j] = velocity
+    return velocity
 
 
 @_inlined
@@ -248,9 +249,11 @@ def _adam(g: float, first: NDArray[np.float64], second: NDArray[np.float64], j: 
     step's 1 / (1 - beta ** t), multiplied where the loop divides by 1 - beta ** t: a
     division costs as much as the rest of the update, and moves the result by an ulp."""
     beta1, beta2, eps = settings[BETA1], settings[BETA2], settings[EPS]
-    first[j] = beta1 * first[j] + (1 - beta1) * g
-    second[j] = beta2 * second[j] + (1 - beta2) * (g * g)
-    return (first[j] * corrections[0]) / (math.sqrt(second[j] * corrections[1]) + eps)
+    mean: float = beta1 * first[j] + (1 - beta1) * g
+    square: float = beta2 * second[j] + (1 - beta2) * (g * g)
+    first[j], second[j] = mean, square
+    ratio: float = (mean * corrections[0]) / (math.sqrt(square * corrections[1]) + eps)
+    return ratio
 
 
 @_inlined
@@ -822,17 +825,17 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                     scale = 1 / n if mean else 1.0
                     # 64-bit lanes throughout and no branches, so this loop vectorizes
                     for j in range(flat_w.size):
-                        g = flat_g[j] * scale
+                        move = flat_g[j] * scale
                         if decay:
-                            g = _decayed(g, flat_w[j], weight_decay)
+                            move = _decayed(move, flat_w[j], weight_decay)
                         if momentum:
-                            g = _momentum(g, moment1, j, momentum_rate)
+                            move = _momentum(move, moment1, j, momentum_rate)
                         if adam:
-                            g = _adam(g, moment1, moment2, j, settings, corrections)
-                        up = 1 if g < 0 else 0  # the update goes up: -move > 0
+                            move = _adam(move, moment1, moment2, j, settings, corrections)
+                        up = 1 if move < 0 else 0  # the update goes up: -move > 0
                         count[j] += (up ^ was_up[j]) * counting
                         was_up[j] = up
-                        flat_w[j] -= alpha * g
+                        flat_w[j] -= alpha * move
                 started = True
 
             sse_out[e] = sse
