@@ -11,6 +11,7 @@ compiles one kernel (loaded from the user's cache on later runs).
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -94,6 +95,28 @@ def test_layers_wide_enough_for_blas_train_as_the_loop_trains(base: TrialParams)
     """The 16 rows of 8 inputs through two wide hidden layers: every product but the output
     layer's is large enough to go to BLAS, which sums in its own order, within 1e-9."""
     compare([replace(base, alpha=0.01, seed=0), replace(base, alpha=0.003, seed=1)], MODULAR)
+
+
+def test_blas_runs_on_one_thread_while_the_kernels_share_out_the_trials(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two threads' products each threaded by OpenBLAS wait on each other: a batch of the
+    digits' widest layers took 30 times as long."""
+    from threadpoolctl import threadpool_info
+
+    from nnsweep import engine_numba
+
+    seen: list[list[int]] = []
+    share = engine_numba._train_share
+
+    def watched(*args: Any) -> None:
+        seen.append([info["num_threads"] for info in threadpool_info()
+                     if info["user_api"] == "blas"])
+        share(*args)
+
+    monkeypatch.setattr(engine_numba, "_train_share", watched)
+    base = TrialParams(activation="tanh", output="linear", optimizer="adam", epochs=3)
+    engines.train("numba", RECTANGLES.x, RECTANGLES.y, widths(base))
+    assert seen and all(threads and set(threads) == {1} for threads in seen)
 
 
 def test_a_kernel_is_named_after_its_activations_and_the_features_it_is_built_for() -> None:
