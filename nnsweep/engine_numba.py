@@ -339,6 +339,32 @@ def _by_blas(rows: int, summed: int, cols: int) -> bool:
     return summed >= BLAS_SUM and rows * summed * cols >= BLAS_MIN
 
 
+# Numba's own gateway to scipy's dgemm (what np.dot calls), called directly: np.dot compiles
+# anew for each layout of its operands, 0.3 s or more of a kernel's compile for each of the
+# three (a transpose is an F-ordered array to it); this is one function of C-ordered arrays.
+_XXGEMM = cast(Callable[..., int], types.ExternalFunction("numba_xxgemm", types.intc(
+    types.int8, types.int8, types.int8,  # kind, transpose a, transpose b
+    types.intp, types.intp, types.intp,  # m, n, k
+    types.uintp, types.uintp, types.intp, types.uintp, types.intp,  # &alpha, a, lda, b, ldb
+    types.uintp, types.uintp, types.intp)))  # &beta, c, ldc
+_DOUBLE, _AS_IS, _TRANSPOSED = np.int8(ord("d")), np.int8(ord("n")), np.int8(ord("t"))
+
+
+@_jit
+def _product(a: NDArray[np.float64], transpose_a: bool, b: NDArray[np.float64],
+             transpose_b: bool, out: NDArray[np.float64], one_zero: NDArray[np.float64]
+             ) -> None:
+    """out = a @ b, each transposed where asked, by BLAS; every array C-ordered, none empty,
+    one_zero holding 1.0 and 0.0. BLAS reads its arrays by columns: the product asked for is
+    out.T = b.T @ a.T, which is what it sees in these rows."""
+    rows, cols = out.shape
+    summed = a.shape[0] if transpose_a else a.shape[1]
+    _XXGEMM(_DOUBLE, _TRANSPOSED if transpose_b else _AS_IS,
+            _TRANSPOSED if transpose_a else _AS_IS, cols, rows, summed,
+            one_zero.ctypes.data, b.ctypes.data, b.shape[1], a.ctypes.data, a.shape[1],
+            one_zero.ctypes.data + 8, out.ctypes.data, cols)
+
+
 @_jit
 def _views(buffer: NDArray[np.float64], starts: NDArray[np.int64], rows: int,
            units: NDArray[np.int64]) -> list[NDArray[np.float64]]:
@@ -638,6 +664,7 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
         if validating:  # the held-out rows' outputs of every layer
             held_buffer = np.empty(x_held.shape[0] * (act_offsets[depth] // step_rows))
         targets = np.empty((step_rows, n_outputs))
+        one_zero = np.array([1.0, 0.0])  # BLAS's alpha and beta, which it takes by address
         started = first_epoch > 0
         # 2-D views made once: a reshape inside the step loop costs more than a small layer
         last_rows = rows - (rows - 1) // step_rows * step_rows  # the last step's rows
@@ -690,7 +717,7 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                     source = inputs[:n] if layer == 0 else in2[layer - 1]
                     # The longer inner loop is the one that vectorizes.
                     if _by_blas(n, fan_in, fan_out):
-                        np.dot(source, w[:fan_in], out2)
+                        _product(source, False, w[:fan_in], False, out2, one_zero)
                     elif fan_out >= WIDE:  # the first term assigned, the others added in order
                         for i in range(n):
                             a = source[i, 0]
@@ -767,7 +794,7 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                             if bias:
                                 flat_g[fan_in] += d
                     elif _by_blas(fan_in, n, fan_out):  # g = source.T @ delta
-                        np.dot(source.T, delta, g[:fan_in])
+                        _product(source, True, delta, False, g[:fan_in], one_zero)
                         if bias:
                             for j in range(fan_out):
                                 g[fan_in, j] = delta[0, j]
@@ -803,7 +830,7 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                                 for k in range(fan_in):
                                     back2[i, k] = d * flat_w[k]
                         elif _by_blas(n, fan_out, fan_in):
-                            np.dot(delta, w[:fan_in].T, back2)
+                            _product(delta, False, w[:fan_in], True, back2, one_zero)
                         else:
                             for k in range(back.size):
                                 back[k] = 0.0
