@@ -1,10 +1,11 @@
 """The compiled engine: every trial of a batch trained by a Numba loop, trials across threads.
 
-It computes what the NumPy trainer computes, step for step, with plain loops instead of BLAS
-and a vectorizable exp instead of libm's, so its numbers equal the NumPy engine's to about
-1e-12 on well-behaved trials but not bit for bit: a different exp or summation order moves
-the last bits, and a chaotic trial (a huge learning rate, a saddle) can amplify that. The
-NumPy engine stays the default and the oracle; this one is for speed.
+It computes what the NumPy trainer computes, step for step, with plain loops for small
+matrix products and scipy's BLAS for large ones, and a vectorizable exp instead of libm's, so
+its numbers equal the NumPy engine's to about 1e-12 on well-behaved trials but not bit for
+bit: a different exp or summation order moves the last bits, and a chaotic trial (a huge
+learning rate, a saddle) can amplify that. The NumPy engine stays the default and the
+oracle; this one is for speed.
 
 Compiling is what a first run waits for, so the loop is compiled only for the pair of
 activations and the variant a batch uses (its optimizer, weight decay, loss, held-out rows,
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib
 import math
 import os
 import pickle
@@ -41,6 +43,7 @@ from llvmlite import ir  # type: ignore[import-untyped]
 from numba.core import types
 from numba.extending import intrinsic
 from numpy.typing import ArrayLike, NDArray
+from threadpoolctl import threadpool_limits
 
 from nnsweep import network
 from nnsweep.network import TABLE, ScalarForm, initial_weights, shuffle_generator, weight_shapes
@@ -75,6 +78,11 @@ def _inlined(fn: F) -> F:
 
 # Layers at least this wide loop over their outputs innermost; narrower ones over inputs.
 WIDE = 8
+# Matrix products of at least BLAS_MIN multiply-adds, each sum at least BLAS_SUM long, call
+# BLAS (scipy's, through Numba); below either the loops win, a call costing more than the
+# arithmetic, and BLAS's blocking gaining nothing on a sum of a few terms (XOR's 3 inputs).
+BLAS_MIN = 4096
+BLAS_SUM = 8
 # Bytes of row orders and error sums held at a time: long runs train in chunks of epochs.
 CHUNK_BYTES = 32_000_000
 
@@ -217,45 +225,45 @@ SETTINGS: tuple[str, ...] = ("alpha", "weight_decay", "momentum", "beta1", "beta
 ALPHA, WEIGHT_DECAY, MOMENTUM, BETA1, BETA2, EPS, DROPOUT = range(len(SETTINGS))
 
 
+# The optimizers move one weight at a time, inside the one loop that updates a layer: a loop
+# per feature would carry every weight, gradient and moment through the cache several times.
+
 @_inlined
-def _decay(grad: NDArray[np.float64], weights: NDArray[np.float64],
-           settings: NDArray[np.float64]) -> None:
+def _decayed(g: float, w: float, decay: float) -> float:
     """g + weight_decay * w, before the optimizer sees g."""
-    decay = settings[WEIGHT_DECAY]
-    for j in range(grad.size):
-        grad[j] += decay * weights[j]
+    return g + decay * w
 
 
 @_inlined
-def _momentum(grad: NDArray[np.float64], first: NDArray[np.float64],
-              settings: NDArray[np.float64]) -> None:
-    """v = momentum * v + g, and v moves the weights."""
-    momentum = settings[MOMENTUM]
-    for j in range(grad.size):
-        first[j] = momentum * first[j] + grad[j]
-        grad[j] = first[j]
+def _momentum(g: float, first: NDArray[np.float64], j: int, momentum: float) -> float:
+    """v = momentum * v + g, and v moves the weight."""
+    velocity: float = momentum * first[j] + g
+    first[j] = velocity
+    return velocity
 
 
 @_inlined
-def _adam(grad: NDArray[np.float64], first: NDArray[np.float64], second: NDArray[np.float64],
-          settings: NDArray[np.float64], powers: NDArray[np.float64]) -> None:
-    """Adam's bias-corrected ratio of moments moves the weights; powers holds beta1 ** t and
-    beta2 ** t, advanced once per step before the layers' updates."""
+def _adam(g: float, first: NDArray[np.float64], second: NDArray[np.float64], j: int,
+          settings: NDArray[np.float64], corrections: tuple[float, float]) -> float:
+    """Adam's bias-corrected ratio of moments moves the weight. The corrections are this
+    step's 1 / (1 - beta ** t), multiplied where the loop divides by 1 - beta ** t: a
+    division costs as much as the rest of the update, and moves the result by an ulp."""
     beta1, beta2, eps = settings[BETA1], settings[BETA2], settings[EPS]
-    rest1, rest2 = 1 - beta1, 1 - beta2
-    fix1, fix2 = 1 - powers[0], 1 - powers[1]
-    for j in range(grad.size):
-        g = grad[j]
-        first[j] = beta1 * first[j] + rest1 * g
-        second[j] = beta2 * second[j] + rest2 * (g * g)
-        grad[j] = (first[j] / fix1) / (math.sqrt(second[j] / fix2) + eps)
+    mean: float = beta1 * first[j] + (1 - beta1) * g
+    square: float = beta2 * second[j] + (1 - beta2) * (g * g)
+    first[j], second[j] = mean, square
+    ratio: float = (mean * corrections[0]) / (math.sqrt(square * corrections[1]) + eps)
+    return ratio
 
 
 @_inlined
-def _advance_powers(powers: NDArray[np.float64], settings: NDArray[np.float64]) -> None:
-    """t one more: beta1 ** t and beta2 ** t as running products, as the loop keeps them."""
+def _advance_powers(powers: NDArray[np.float64], settings: NDArray[np.float64]
+                    ) -> tuple[float, float]:
+    """t one more: beta1 ** t and beta2 ** t as running products, as the loop keeps them;
+    the step's bias corrections, 1 / (1 - beta ** t), for _adam."""
     powers[0] *= settings[BETA1]
     powers[1] *= settings[BETA2]
+    return 1 / (1 - powers[0]), 1 / (1 - powers[1])
 
 
 # splitmix64, as network.dropout_scales draws dropout's masks: the same bits, so the same masks.
@@ -323,6 +331,38 @@ class Variant:
 
 
 PLAIN = Variant()
+
+
+@_jit
+def _by_blas(rows: int, summed: int, cols: int) -> bool:
+    """Whether the product of a (rows, summed) and a (summed, cols) matrix calls BLAS."""
+    return summed >= BLAS_SUM and rows * summed * cols >= BLAS_MIN
+
+
+# Numba's own gateway to scipy's dgemm (what np.dot calls), called directly: np.dot compiles
+# anew for each layout of its operands, 0.3 s or more of a kernel's compile for each of the
+# three (a transpose is an F-ordered array to it); this is one function of C-ordered arrays.
+_XXGEMM = cast(Callable[..., int], types.ExternalFunction("numba_xxgemm", types.intc(
+    types.int8, types.int8, types.int8,  # kind, transpose a, transpose b
+    types.intp, types.intp, types.intp,  # m, n, k
+    types.uintp, types.uintp, types.intp, types.uintp, types.intp,  # &alpha, a, lda, b, ldb
+    types.uintp, types.uintp, types.intp)))  # &beta, c, ldc
+_DOUBLE, _AS_IS, _TRANSPOSED = np.int8(ord("d")), np.int8(ord("n")), np.int8(ord("t"))
+
+
+@_jit
+def _product(a: NDArray[np.float64], transpose_a: bool, b: NDArray[np.float64],
+             transpose_b: bool, out: NDArray[np.float64], one_zero: NDArray[np.float64]
+             ) -> None:
+    """out = a @ b, each transposed where asked, by BLAS; every array C-ordered, none empty,
+    one_zero holding 1.0 and 0.0. BLAS reads its arrays by columns: the product asked for is
+    out.T = b.T @ a.T, which is what it sees in these rows."""
+    rows, cols = out.shape
+    summed = a.shape[0] if transpose_a else a.shape[1]
+    _XXGEMM(_DOUBLE, _TRANSPOSED if transpose_b else _AS_IS,
+            _TRANSPOSED if transpose_a else _AS_IS, cols, rows, summed,
+            one_zero.ctypes.data, b.ctypes.data, b.shape[1], a.ctypes.data, a.shape[1],
+            one_zero.ctypes.data + 8, out.ctypes.data, cols)
 
 
 @_jit
@@ -610,6 +650,7 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
         rows, n_outputs = y.shape
         depth = units.size - 1
         alpha = settings[ALPHA]
+        weight_decay, momentum_rate = settings[WEIGHT_DECAY], settings[MOMENTUM]
         extra = 1 if bias else 0
         offsets = np.zeros(depth + 1, dtype=np.int64)  # weights of layer l: offsets[l]:offsets[l+1]
         act_offsets = np.zeros(depth + 1, dtype=np.int64)  # outputs of layer l in `acts`
@@ -623,6 +664,7 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
         if validating:  # the held-out rows' outputs of every layer
             held_buffer = np.empty(x_held.shape[0] * (act_offsets[depth] // step_rows))
         targets = np.empty((step_rows, n_outputs))
+        one_zero = np.array([1.0, 0.0])  # BLAS's alpha and beta, which it takes by address
         started = first_epoch > 0
         # 2-D views made once: a reshape inside the step loop costs more than a small layer
         last_rows = rows - (rows - 1) // step_rows * step_rows  # the last step's rows
@@ -674,7 +716,9 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                     out2 = act2[layer]
                     source = inputs[:n] if layer == 0 else in2[layer - 1]
                     # The longer inner loop is the one that vectorizes.
-                    if fan_out >= WIDE:  # the first term assigned, the others added in order
+                    if _by_blas(n, fan_in, fan_out):
+                        _product(source, False, w[:fan_in], False, out2, one_zero)
+                    elif fan_out >= WIDE:  # the first term assigned, the others added in order
                         for i in range(n):
                             a = source[i, 0]
                             for j in range(fan_out):
@@ -728,7 +772,7 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                                         acts[last : last + n * n_outputs])
 
                 if adam:
-                    _advance_powers(powers, settings)
+                    corrections = _advance_powers(powers, settings)
                 for layer in range(depth - 1, -1, -1):  # backward, then this layer's update
                     fan_in, fan_out = units[layer], units[layer + 1]
                     w = w2[layer]
@@ -749,10 +793,19 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                                 flat_g[k] += source[i, k] * d
                             if bias:
                                 flat_g[fan_in] += d
+                    elif _by_blas(fan_in, n, fan_out):  # g = source.T @ delta
+                        _product(source, True, delta, False, g[:fan_in], one_zero)
+                        if bias:
+                            for j in range(fan_out):
+                                g[fan_in, j] = delta[0, j]
+                            for i in range(1, n):
+                                for j in range(fan_out):
+                                    g[fan_in, j] += delta[i, j]
                     else:
                         for j in range(flat_g.size):
                             flat_g[j] = 0.0
-                    for i in range(n if fan_out > 1 else 0):
+                    for i in range(n if fan_out > 1 and not _by_blas(fan_in, n, fan_out)
+                                   else 0):
                         if fan_out >= WIDE:
                             for k in range(fan_in):
                                 a = source[i, k]
@@ -776,6 +829,8 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                                 d = delta[i, 0]
                                 for k in range(fan_in):
                                     back2[i, k] = d * flat_w[k]
+                        elif _by_blas(n, fan_out, fan_in):
+                            _product(delta, False, w[:fan_in], True, back2, one_zero)
                         else:
                             for k in range(back.size):
                                 back[k] = 0.0
@@ -789,27 +844,25 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                         times_hidden_derivative(back, out_below)
                     count = changes[offsets[layer] : offsets[layer + 1]]
                     was_up = previous_up[offsets[layer] : offsets[layer + 1]]
-                    if mean:
-                        for j in range(flat_g.size):
-                            flat_g[j] /= n
-                    if decay:
-                        _decay(flat_g, flat_w, settings)
-                    if momentum:
-                        _momentum(flat_g, first[offsets[layer] : offsets[layer + 1]], settings)
-                    if adam:
-                        _adam(flat_g, first[offsets[layer] : offsets[layer + 1]],
-                              second[offsets[layer] : offsets[layer + 1]], settings, powers)
-                    # 64-bit lanes throughout and no branches, so these loops vectorize
-                    if started:
-                        for j in range(flat_w.size):
-                            up = 1 if flat_g[j] < 0 else 0  # the update goes up: -move > 0
-                            count[j] += up ^ was_up[j]
-                            was_up[j] = up
-                            flat_w[j] -= alpha * flat_g[j]
-                    else:
-                        for j in range(flat_w.size):
-                            was_up[j] = 1 if flat_g[j] < 0 else 0
-                            flat_w[j] -= alpha * flat_g[j]
+                    moment1 = first[offsets[layer] : offsets[layer + 1]]  # empty for sgd
+                    moment2 = second[offsets[layer] : offsets[layer + 1]]  # empty but Adam
+                    counting = 1 if started else 0  # the first step has no step before it
+                    # 1 / n, not a division per weight: exact where n is a power of two (as
+                    # minibatches often are), an ulp at most from the loop's g / n elsewhere
+                    scale = 1 / n if mean else 1.0
+                    # 64-bit lanes throughout and no branches, so this loop vectorizes
+                    for j in range(flat_w.size):
+                        move = flat_g[j] * scale
+                        if decay:
+                            move = _decayed(move, flat_w[j], weight_decay)
+                        if momentum:
+                            move = _momentum(move, moment1, j, momentum_rate)
+                        if adam:
+                            move = _adam(move, moment1, moment2, j, settings, corrections)
+                        up = 1 if move < 0 else 0  # the update goes up: -move > 0
+                        count[j] += (up ^ was_up[j]) * counting
+                        was_up[j] = up
+                        flat_w[j] -= alpha * move
                 started = True
 
             sse_out[e] = sse
@@ -888,6 +941,15 @@ def _train_share(train: Kernel, batch: _Batch, chunk: _Chunk, stopped: NDArray[n
                            chunk.held_out[b], batch.seeds[b])
 
 
+def _one_blas_thread() -> threadpool_limits:
+    """BLAS on one thread while the kernels run: the trials already share the cores out, and
+    OpenBLAS threading each of two concurrent products makes them wait on each other (a
+    batch of width 256 took 30 times as long). The kernels' BLAS is scipy's, loaded here so
+    that the limit reaches it (Numba loads it on a kernel's first product otherwise)."""
+    importlib.import_module("scipy.linalg.cython_blas")
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _read_only(data: ArrayLike) -> NDArray[np.float64]:
     """C-ordered float64 as SIGNATURE has the data, a read-only view whatever the caller's."""
     view = np.ascontiguousarray(data, dtype=np.float64).view()
@@ -946,7 +1008,7 @@ def train_batch(
     if variant.validating:
         log.validating(batch.y_held.size, len(batch.y_held))
     stopped = np.zeros(B, dtype=np.bool_)
-    with ThreadPoolExecutor(len(schedule)) as pool:
+    with _one_blas_thread(), ThreadPoolExecutor(len(schedule)) as pool:
         for first_epoch in range(0, epochs, chunk):
             count = min(chunk, epochs - first_epoch)
             part = _Chunk(

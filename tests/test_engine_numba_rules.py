@@ -11,6 +11,7 @@ compiles one kernel (loaded from the user's cache on later runs).
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -82,6 +83,40 @@ def test_the_compiled_engine_drops_the_units_the_loop_drops(base: TrialParams) -
     (undropped,) = engines.train("numba", RECTANGLES.x, RECTANGLES.y,
                                  [replace(trials[0], dropout=0.0)])
     assert not np.array_equal(undropped.weights[0], results[0].weights[0])
+
+
+@pytest.mark.parametrize("base", [
+    TrialParams(activation="relu", output="softmax", loss="cross_entropy", metric="accuracy",
+                optimizer="adam", bias=True, hidden=(32, 32), epochs=30, tolerance=0.3),
+    TrialParams(activation="tanh", output="sigmoid", optimizer="momentum", weight_decay=0.01,
+                dropout=0.2, descent="minibatch", batch_size=8, hidden=(64, 48), epochs=20),
+], ids=["adam, bias, full descent", "momentum, decay, dropout, minibatches"])
+def test_layers_wide_enough_for_blas_train_as_the_loop_trains(base: TrialParams) -> None:
+    """The 16 rows of 8 inputs through two wide hidden layers: every product but the output
+    layer's is large enough to go to BLAS, which sums in its own order, within 1e-9."""
+    compare([replace(base, alpha=0.01, seed=0), replace(base, alpha=0.003, seed=1)], MODULAR)
+
+
+def test_blas_runs_on_one_thread_while_the_kernels_share_out_the_trials(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two threads' products each threaded by OpenBLAS wait on each other: a batch of the
+    digits' widest layers took 30 times as long."""
+    from threadpoolctl import threadpool_info
+
+    from nnsweep import engine_numba
+
+    seen: list[list[int]] = []
+    share = engine_numba._train_share
+
+    def watched(*args: Any) -> None:
+        seen.append([info["num_threads"] for info in threadpool_info()
+                     if info["user_api"] == "blas"])
+        share(*args)
+
+    monkeypatch.setattr(engine_numba, "_train_share", watched)
+    base = TrialParams(activation="tanh", output="linear", optimizer="adam", epochs=3)
+    engines.train("numba", RECTANGLES.x, RECTANGLES.y, widths(base))
+    assert seen and all(threads and set(threads) == {1} for threads in seen)
 
 
 def test_a_kernel_is_named_after_its_activations_and_the_features_it_is_built_for() -> None:
