@@ -331,9 +331,10 @@ def optimizer_settings(found: Findings, params: Mapping[str, Any]) -> None:
     used = {params.get("optimizer", DEFAULTS["optimizer"])} | {
         value for _, name, value in found.seen if name == "optimizer"}
     unused = {key.split("[")[0]: name for key, name, _ in found.seen  # an axis: once
-              if name in OPTIMIZER_OF and OPTIMIZER_OF[name] not in used}
+              if name in OPTIMIZER_OF and not used & set(OPTIMIZER_OF[name])}
     for key, name in unused.items():
-        found.problem(key, f'only used with optimizer = "{OPTIMIZER_OF[name]}"')
+        found.problem(key, "only used with optimizer = "
+                      + " or ".join(f'"{optimizer}"' for optimizer in OPTIMIZER_OF[name]))
 
 
 def losses(found: Findings, grid: Grid, params: Mapping[str, Any],

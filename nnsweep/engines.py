@@ -59,6 +59,8 @@ def lacks(engine: str, trials: Iterable[TrialParams], validating: bool = False,
     engine that does not yet train a new setting names it here, and "auto" passes it over."""
     if stopping and engine not in STOPPING:
         return 'method = "halving" or "hyperband" (it pauses trials at each rung)'
+    if engine == "numba" and any(trial.optimizer == "adamw" for trial in trials):
+        return 'optimizer = "adamw"'
     return None
 
 

@@ -18,7 +18,7 @@ Reduction = Literal["sum", "mean"]
 Init = Literal["uniform", "normal", "xavier", "he", "given"]
 Metric = Literal["mae", "mse", "sse", "accuracy", "cross_entropy"]
 Select = Literal["train", "validation"]
-Optimizer = Literal["sgd", "momentum", "adam"]
+Optimizer = Literal["sgd", "momentum", "adam", "adamw"]
 
 ACTIVATIONS: tuple[str, ...] = get_args(Activation)
 OUTPUTS: tuple[str, ...] = get_args(Output)
@@ -57,8 +57,9 @@ class TrialParams:
     bias: bool = False
     shuffle: bool = False
     # How a gradient becomes an update (reference.py spells each rule out): sgd (w -= alpha *
-    # g, the textbooks'), momentum (v = momentum * v + g; w -= alpha * v) or adam (Kingma and
-    # Ba, bias-corrected); weight_decay adds weight_decay * w to g first (coupled L2).
+    # g, the textbooks'), momentum (v = momentum * v + g; w -= alpha * v), adam (Kingma and
+    # Ba, bias-corrected) or adamw (Loshchilov and Hutter: adam, its decay decoupled);
+    # weight_decay adds weight_decay * w to g first (coupled L2), or with adamw to the move.
     optimizer: str = "sgd"
     momentum: float = 0.9
     beta1: float = 0.9
@@ -114,9 +115,13 @@ DEFAULTS: dict[str, Any] = TrialParams().to_dict()
 # a trial's id, so the trials of older sweeps keep theirs (and their results folders resume).
 LATER_PARAMS: tuple[str, ...] = ("optimizer", "momentum", "beta1", "beta2", "eps",
                                  "weight_decay", "dropout", "loss", "select")
-# Which optimizer each of its settings belongs to (weight decay belongs to every one).
-OPTIMIZER_OF: dict[str, str] = {"momentum": "momentum", "beta1": "adam", "beta2": "adam",
-                                "eps": "adam"}
+# The optimizers each of their settings belongs to (weight decay belongs to every one).
+OPTIMIZER_OF: dict[str, tuple[str, ...]] = {"momentum": ("momentum",),
+                                            "beta1": ("adam", "adamw"),
+                                            "beta2": ("adam", "adamw"), "eps": ("adam", "adamw")}
+# How many moments per weight each optimizer remembers: momentum's velocity; Adam's first and
+# second.
+MEMORIES: dict[str, int] = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 
 
 def hidden_text(hidden: tuple[int, ...]) -> str:

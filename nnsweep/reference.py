@@ -91,10 +91,10 @@ def train_one(x_data: ArrayLike, y_data: ArrayLike, params: TrialParams,
                         delta = back * hidden_deriv(outs[layer]) if hidden_deriv else back
                 if params.reduction == "mean":
                     grads = [g / len(x_step) for g in grads]
-                if params.weight_decay > 0:
+                if params.weight_decay > 0 and params.optimizer != "adamw":  # coupled L2
                     grads = [g + params.weight_decay * w for g, w in zip(grads, weights,
                                                                          strict=True)]
-                moves = _moves(params, grads, state)
+                moves = _moves(params, grads, state, weights)
 
                 up = [m < 0 for m in moves]  # the direction of the update, -alpha * move > 0
                 if previous_up is not None:
@@ -158,9 +158,17 @@ class _State:
         self.beta1_t, self.beta2_t = 1.0, 1.0
 
 
-def _moves(params: TrialParams, grads: list[Array], state: _State) -> list[Array]:
+def _moves(params: TrialParams, grads: list[Array], state: _State, weights: list[Array]
+           ) -> list[Array]:
     """What each weight moves by before alpha: the gradient (sgd), the velocity (momentum),
-    or Adam's ratio of bias-corrected moments."""
+    Adam's ratio of bias-corrected moments, or AdamW's: that ratio plus weight_decay * w.
+
+    AdamW is Loshchilov and Hutter's decoupled decay (their Algorithm 2) in PyTorch's form:
+    w -= alpha * (m_hat / (sqrt(v_hat) + eps) + weight_decay * w), with w before the step. The
+    paper leaves the decay out of alpha (w -= eta * (alpha * ratio + lambda * w), eta the
+    schedule); PyTorch, and so nnsweep, multiply it by the learning rate: w -= alpha * wd * w.
+    The decay never enters the moments, so Adam's normalization does not scale it down where
+    the gradients are large, as it does coupled L2's."""
     if params.optimizer == "sgd":
         return grads
     if params.optimizer == "momentum":
@@ -172,8 +180,11 @@ def _moves(params: TrialParams, grads: list[Array], state: _State) -> list[Array
                                                                   strict=True)]
     state.beta1_t *= b1
     state.beta2_t *= b2
-    return [(m / (1 - state.beta1_t)) / (np.sqrt(v / (1 - state.beta2_t)) + params.eps)
-            for m, v in zip(state.first, state.second, strict=True)]
+    ratios = [(m / (1 - state.beta1_t)) / (np.sqrt(v / (1 - state.beta2_t)) + params.eps)
+              for m, v in zip(state.first, state.second, strict=True)]
+    if params.optimizer == "adamw" and params.weight_decay > 0:
+        return [r + params.weight_decay * w for r, w in zip(ratios, weights, strict=True)]
+    return ratios
 
 
 def _slices(x: Array, y: Array, order: np.ndarray, step_rows: int) -> list[tuple[Array, Array]]:

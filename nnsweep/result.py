@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from nnsweep.params import TrialParams
+from nnsweep.params import MEMORIES, TrialParams
 
 Array = NDArray[np.float64]
 
@@ -59,7 +59,7 @@ class TrainState:
     up: tuple[NDArray[np.bool_], ...]  # per layer: the last step's update went up (-grad > 0)
     seen: bool  # a step was taken: the next one's direction has one to differ from
     first: tuple[Array, ...]  # per layer: momentum's velocity or Adam's first moment; () for sgd
-    second: tuple[Array, ...]  # per layer: Adam's second moment; () otherwise
+    second: tuple[Array, ...]  # per layer: Adam's (and AdamW's) second moment; () otherwise
     beta1_t: float  # Adam's beta1 ** steps and beta2 ** steps, kept as running products
     beta2_t: float
     shuffle: NDArray[np.uint64]  # (6,) the shuffle generator's state; (0,) with no shuffle
@@ -90,8 +90,8 @@ class TrainState:
         training goes on."""
         depth = len(params.hidden) + 1
         layers = {"weights": depth, "changes": depth, "up": depth,
-                  "first": depth if params.optimizer != "sgd" else 0,
-                  "second": depth if params.optimizer == "adam" else 0}
+                  "first": depth if MEMORIES[params.optimizer] > 0 else 0,
+                  "second": depth if MEMORIES[params.optimizer] > 1 else 0}
         expected = {name for name, kind in _STATE_FIELDS.items()
                     if kind != "layers" and name != "validation"}
         expected |= {f"{name}_{layer}" for name, count in layers.items()

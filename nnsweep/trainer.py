@@ -43,7 +43,7 @@ from nnsweep.network import (
     weight_shapes,
     with_bias_column,
 )
-from nnsweep.params import TrialParams
+from nnsweep.params import MEMORIES, TrialParams
 from nnsweep.result import EpochLog, TrainState, TrialResult
 
 # Epochs whose errors are kept before best, converged and history are brought up to date.
@@ -268,7 +268,7 @@ class _BatchTrainer:
             settings["weight_decay"] = lambda t: t.weight_decay
         if self.optimizer == "momentum":
             settings["momentum"] = lambda t: t.momentum
-        if self.optimizer == "adam":
+        if MEMORIES[self.optimizer] == 2:  # adam, adamw
             settings.update(beta1=lambda t: t.beta1, beta2=lambda t: t.beta2,
                             rest1=lambda t: 1 - t.beta1, rest2=lambda t: 1 - t.beta2,
                             eps=lambda t: t.eps)
@@ -283,8 +283,8 @@ class _BatchTrainer:
         # The optimizer's memory (momentum's velocity, Adam's moments, beta ** t as running
         # products) and scratch for the update, flat (N,) like the weights.
         self.memory = [self.weights.like() for _ in range(
-            {"sgd": 0, "momentum": 1, "adam": 2}[self.optimizer])]  # views (B_g, in, out)
-        self.powers = [self.weights.like() for _ in range(2 if self.optimizer == "adam" else 0)]
+            MEMORIES[self.optimizer])]  # views (B_g, in, out)
+        self.powers = [self.weights.like() for _ in range(2 if len(self.memory) == 2 else 0)]
         for power in self.powers:  # beta1 ** t and beta2 ** t at every weight
             power.data[...] = 1.0
         self.work = np.empty((2, self.weights.data.size))  # (2, N)
@@ -472,10 +472,11 @@ class _BatchTrainer:
 
     def _moves(self, grads: Array) -> Array:
         """What each weight moves by before alpha, the operations of reference._moves in
-        their order (so the numbers are the loop's): decay, then sgd, momentum or adam."""
+        their order (so the numbers are the loop's): decay, then sgd, momentum or adam;
+        adamw's decay after adam's ratio."""
         work, setting = self.work, self.setting
         moves: Array = work[1]  # (N,) the result, apart from the velocity itself
-        if self.decay:
+        if self.decay and self.optimizer != "adamw":  # coupled L2
             np.multiply(setting["weight_decay"].data, self.weights.data, out=work[0])
             np.add(grads, work[0], out=grads)
         if self.optimizer == "sgd":
@@ -504,6 +505,9 @@ class _BatchTrainer:
         np.subtract(1, beta1_t, out=moves)
         np.divide(first, moves, out=moves)  # m_hat
         np.divide(moves, work[0], out=moves)
+        if self.decay and self.optimizer == "adamw":  # decoupled: ratio + weight_decay * w
+            np.multiply(setting["weight_decay"].data, self.weights.data, out=work[0])
+            np.add(moves, work[0], out=moves)
         return moves
 
     def run(self, on_epoch: Callable[[int], None] | None, until: int) -> list[TrialResult]:

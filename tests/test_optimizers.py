@@ -1,11 +1,13 @@
 """Optimizers as a parameter: sgd (the textbooks'), momentum and Adam, with coupled weight
-decay. The plain loop spells each rule out; the NumPy engine equals it bit for bit; both equal
-the rules written independently here, and PyTorch's optimizers where torch is installed."""
+decay, and AdamW, Adam with the decay decoupled. The plain loop spells each rule out; the NumPy
+engine equals it bit for bit; both equal the rules written independently here, and PyTorch's
+optimizers where torch is installed."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,7 @@ from hypothesis import strategies as st
 import nnsweep
 from nnsweep import engines
 from nnsweep.datasets import builtin
-from nnsweep.errors import SpecError
+from nnsweep.errors import EngineLacks, SpecError
 from nnsweep.grid import trial_id
 from nnsweep.params import LATER_PARAMS, TrialParams
 from nnsweep.reference import train_one
@@ -37,7 +39,7 @@ def same(a: nnsweep.TrialResult, b: nnsweep.TrialResult) -> bool:
             and a.diverged_epoch == b.diverged_epoch and a.converged_epoch == b.converged_epoch)
 
 
-@given(optimizer=st.sampled_from(["sgd", "momentum", "adam"]),
+@given(optimizer=st.sampled_from(["sgd", "momentum", "adam", "adamw"]),
        decay=st.sampled_from([0.0, 1e-3, 0.1]),
        descent=st.sampled_from(["full", "minibatch", "stochastic"]),
        reduction=st.sampled_from(["sum", "mean"]),
@@ -63,7 +65,8 @@ def test_the_numpy_engine_is_the_loop_bit_for_bit_for_every_optimizer(
 
 def _linear_fit(params: TrialParams, steps: int) -> tuple[list[float], np.ndarray]:
     """The rules as a textbook writes them, on a network with no hidden layer and a linear
-    output (gradient x.T @ (x @ w - y)), with beta ** t from pow; independent of nnsweep."""
+    output (gradient x.T @ (x @ w - y)), with beta ** t from pow; independent of nnsweep.
+    AdamW's decay stays out of the gradient and joins the move (PyTorch's form: times alpha)."""
     x, y = RECTANGLES.x, RECTANGLES.y
     w = nnsweep.network.initial_weights(params, x.shape[1], 1)[0].copy()
     m, v = np.zeros_like(w), np.zeros_like(w)
@@ -71,7 +74,9 @@ def _linear_fit(params: TrialParams, steps: int) -> tuple[list[float], np.ndarra
     for t in range(1, steps + 1):
         err = x @ w - y
         errors.append(float((err * err).sum()))
-        g = x.T @ err + params.weight_decay * w
+        g = x.T @ err
+        if params.optimizer != "adamw":
+            g = g + params.weight_decay * w
         if params.optimizer == "sgd":
             move = g
         elif params.optimizer == "momentum":
@@ -82,11 +87,13 @@ def _linear_fit(params: TrialParams, steps: int) -> tuple[list[float], np.ndarra
             v = params.beta2 * v + (1 - params.beta2) * g**2
             move = (m / (1 - params.beta1**t)) / (np.sqrt(v / (1 - params.beta2**t))
                                                   + params.eps)
+            if params.optimizer == "adamw":
+                move = move + params.weight_decay * w
         w = w - params.alpha * move
     return errors, w
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "adamw"])
 @pytest.mark.parametrize("decay", [0.0, 0.05])
 def test_each_rule_is_the_textbooks(optimizer: str, decay: float) -> None:
     params = TrialParams(hidden=(), output="linear", optimizer=optimizer, weight_decay=decay,
@@ -97,6 +104,33 @@ def test_each_rule_is_the_textbooks(optimizer: str, decay: float) -> None:
     # pow against a running product, and x.T @ err against the loop's products: ulps only
     assert np.allclose(result.errors[:, 2], errors, rtol=1e-11, atol=0)
     assert np.allclose(result.weights[0], w, rtol=1e-11, atol=1e-15)
+
+
+def test_adamw_without_decay_is_adam_bit_for_bit() -> None:
+    adam = TrialParams(hidden=(4,), activation="relu", output="linear", optimizer="adam",
+                       alpha=0.01, epochs=100, record_every=1)
+    assert same(train_one(RECTANGLES.x, RECTANGLES.y, adam),
+                train_one(RECTANGLES.x, RECTANGLES.y, replace(adam, optimizer="adamw")))
+
+
+def test_adamw_decays_a_weight_no_gradient_reaches_by_alpha_times_decay_each_step() -> None:
+    """Decoupled decay: a weight from an input that is always 0 has no gradient, so AdamW's
+    moments stay 0 and it shrinks by w -= alpha * weight_decay * w alone. Coupled into Adam's
+    gradient, the decay is normalized away: the weight moves by about alpha a step, for a
+    decay of 1e-6 as for one of 1."""
+    x = np.hstack([RECTANGLES.x, np.zeros((len(RECTANGLES.x), 1))])  # (rows, 5): a dead input
+    params = TrialParams(hidden=(), output="linear", optimizer="adamw", weight_decay=0.5,
+                         alpha=0.01, epochs=30, seed=3)
+    start = nnsweep.network.initial_weights(params, 5, 1)[0][4, 0]
+    w = start
+    for _ in range(params.epochs):
+        w = w - params.alpha * (params.weight_decay * w)
+    assert train_one(x, RECTANGLES.y, params).weights[0][4, 0] == w
+    for decay in (1e-6, 1.0):
+        coupled = train_one(x, RECTANGLES.y, replace(params, optimizer="adam",
+                                                      weight_decay=decay))
+        moved = abs(start - coupled.weights[0][4, 0])  # about epochs * alpha
+        assert moved == pytest.approx(params.epochs * params.alpha, rel=0.1)
 
 
 def test_momentum_zero_is_sgd_and_the_directions_follow_the_velocity() -> None:
@@ -147,13 +181,15 @@ def test_the_grid_gives_the_same_ids_as_trial_id_with_optimizers_swept() -> None
 @pytest.mark.parametrize(("text", "line"), [
     ("[params]\nmomentum = 0.5\n", '<spec>: params.momentum: only used with optimizer = '
                                    '"momentum"'),
-    ("[grid]\nbeta2 = [0.9, 0.99]\n", '<spec>: grid.beta2: only used with optimizer = "adam"'),
+    ("[grid]\nbeta2 = [0.9, 0.99]\n", '<spec>: grid.beta2: only used with optimizer = "adam" '
+                                    'or "adamw"'),
     ("[params]\nbeta1 = 1\noptimizer = \"adam\"\n",
      "<spec>: params.beta1 = 1: expected a number from 0 up to, not including, 1"),
     ("[params]\nweight_decay = -0.1\n", "<spec>: params.weight_decay = -0.1: expected a number "
                                         ">= 0"),
     ("[params]\noptimizer = \"adm\"\n", '<spec>: params.optimizer = "adm": expected one of '
-                                        '"sgd", "momentum", "adam" (did you mean \'adam\'?)'),
+                                        '"sgd", "momentum", "adam", "adamw" (did you mean '
+                                        "'adam'?)"),
 ])
 def test_an_optimizer_setting_out_of_place_or_range_is_told(text: str, line: str) -> None:
     with pytest.raises(SpecError) as raised:
@@ -161,11 +197,20 @@ def test_an_optimizer_setting_out_of_place_or_range_is_told(text: str, line: str
     assert raised.value.problems == [line]
 
 
-def test_every_engine_installed_trains_every_optimizer_and_weight_decay() -> None:
+def test_every_engine_installed_trains_every_optimizer_and_weight_decay_but_adamw() -> None:
     trials = [TrialParams(optimizer="adam", weight_decay=0.1), TrialParams(optimizer="momentum")]
     for engine in engines.installed():
         assert engines.lacks(engine, trials) is None
     assert engines.resolve("auto", trials) == engines.installed()[0]
+
+
+def test_the_compiled_engine_does_not_train_adamw_and_auto_takes_numpy_for_it() -> None:
+    trials = [TrialParams(optimizer="adam"), TrialParams(optimizer="adamw", weight_decay=1.0)]
+    assert engines.lacks("numba", trials) == 'optimizer = "adamw"'
+    assert engines.lacks("numpy", trials) is None
+    assert engines.resolve("auto", trials) == "numpy"
+    with pytest.raises(EngineLacks, match='the numba engine does not train optimizer = "adamw"'):
+        engines.resolve("numba", trials)
 
 
 def test_an_adam_sweep_runs_end_to_end_with_its_settings_in_the_tables(tmp_path: Path) -> None:
@@ -188,7 +233,7 @@ def test_an_adam_sweep_runs_end_to_end_with_its_settings_in_the_tables(tmp_path:
 def test_pytorch_optimizers_agree_where_torch_is_installed() -> None:
     torch = pytest.importorskip("torch")
     torch.set_default_dtype(torch.float64)
-    for optimizer in ("sgd", "momentum", "adam"):
+    for optimizer in ("sgd", "momentum", "adam", "adamw"):
         params = TrialParams(hidden=(3,), activation="tanh", output="linear", alpha=0.01,
                              optimizer=optimizer, weight_decay=0.01, epochs=100, seed=2,
                              momentum=0.8, record_every=1)
@@ -199,7 +244,9 @@ def test_pytorch_optimizers_agree_where_torch_is_installed() -> None:
         make = {"sgd": lambda p: torch.optim.SGD(p, lr=0.01, weight_decay=0.01),
                 "momentum": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.8,
                                                       weight_decay=0.01),
-                "adam": lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.01)}[optimizer]
+                "adam": lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.01),
+                "adamw": lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.01),
+                }[optimizer]
         step = make(weights)
         for _ in range(params.epochs):
             step.zero_grad()
@@ -210,7 +257,7 @@ def test_pytorch_optimizers_agree_where_torch_is_installed() -> None:
             assert np.allclose(w, theirs.detach().numpy(), rtol=1e-10, atol=1e-12), optimizer
 
 
-@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+@pytest.mark.parametrize("optimizer", ["momentum", "adam", "adamw"])
 def test_pytorch_agrees_on_softmax_cross_entropy_in_minibatches_where_installed(
         optimizer: str) -> None:
     """Minibatches of 8 (the last one short), the loss averaged over a step's rows, sigmoid
@@ -226,9 +273,9 @@ def test_pytorch_agrees_on_softmax_cross_entropy_in_minibatches_where_installed(
     ours = train_one(data.x, data.y, params)
     weights = [torch.tensor(w, requires_grad=True)
                for w in nnsweep.network.initial_weights(params, 10, 5)]
-    step = (torch.optim.SGD(weights, lr=0.05, momentum=0.7, weight_decay=0.001)
-            if optimizer == "momentum" else
-            torch.optim.Adam(weights, lr=0.05, weight_decay=0.001))
+    step = {"momentum": torch.optim.SGD(weights, lr=0.05, momentum=0.7, weight_decay=0.001),
+            "adam": torch.optim.Adam(weights, lr=0.05, weight_decay=0.001),
+            "adamw": torch.optim.AdamW(weights, lr=0.05, weight_decay=0.001)}[optimizer]
     x, y = torch.tensor(data.x), torch.tensor(data.y)
     for _ in range(params.epochs):
         for start in range(0, len(x), 8):

@@ -121,9 +121,10 @@ class Case:
 
 @st.composite
 def cases(draw: st.DrawFn) -> Case:
-    """A small batch of one batch key with every rule a state carries drawn: optimizer, weight
-    decay, dropout, descent and shuffle, a classifier's output and loss, held-out rows and the
-    split that decides; alphas up to 100, so some trials diverge on the way."""
+    """A small batch of one batch key with every rule a state carries drawn: optimizer (adamw's
+    decay reads the weights it stopped with), weight decay, dropout, descent and shuffle, a
+    classifier's output and loss, held-out rows and the split that decides; alphas up to 100, so
+    some trials diverge on the way."""
     rows = draw(st.integers(1, 7))
     inputs = draw(st.integers(1, 3))
     outputs = draw(st.integers(1, 2))
@@ -325,17 +326,20 @@ ADAM = TrialParams(hidden=(4, 2), epochs=30, optimizer="adam", descent="minibatc
                    batch_size=3, shuffle=True)
 
 
-def test_a_state_survives_npz_without_pickle_and_goes_on_as_before(same_result: Same) -> None:
-    state = state_at(ADAM, 11, (X_HELD, Y_HELD))
+@pytest.mark.parametrize("params", [ADAM, replace(ADAM, optimizer="adamw", weight_decay=0.1)],
+                         ids=["adam", "adamw"])
+def test_a_state_survives_npz_without_pickle_and_goes_on_as_before(
+        params: TrialParams, same_result: Same) -> None:
+    state = state_at(params, 11, (X_HELD, Y_HELD))
     buffer = io.BytesIO()
     np.savez(buffer, **state.arrays())
     buffer.seek(0)
     with np.load(buffer, allow_pickle=False) as stored:
-        again = TrainState.from_arrays(stored, ADAM)
+        again = TrainState.from_arrays(stored, params)
     for name, array in state.arrays().items():
         np.testing.assert_array_equal(again.arrays()[name], array, strict=True)
-    (going_on,) = train_batch(X7, Y7, [ADAM], validation=(X_HELD, Y_HELD), starts=[again])
-    (straight,) = train_batch(X7, Y7, [ADAM], validation=(X_HELD, Y_HELD))
+    (going_on,) = train_batch(X7, Y7, [params], validation=(X_HELD, Y_HELD), starts=[again])
+    (straight,) = train_batch(X7, Y7, [params], validation=(X_HELD, Y_HELD))
     assert_same(going_on, straight, same_result)
 
 

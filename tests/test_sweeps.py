@@ -23,6 +23,7 @@ TRIAL_COUNTS = {
     "optimizers": 66,  # 3 optimizers x 11 alphas x 2 seeds
     "regularization": 24,  # 3 dropouts x 4 weight decays x 2 seeds
     "hyperband": 500,  # 2 widths x 50 alphas x 5 seeds, searched by Hyperband
+    "grokking": 6,  # 3 weight decays x 2 seeds
 }
 
 
@@ -144,3 +145,32 @@ def test_hyperband_ends_on_the_grids_best_at_a_fifth_of_its_trial_epochs(tmp_pat
     # the sweep file's comment
     assert spent == 5784 and int((searched.trials["stopped_epoch"] == 81).sum()) == 39
     assert round(found, 3) == round(best, 3) == 0.984
+
+
+@pytest.mark.slow
+def test_the_grokking_sweep_learns_its_training_pairs_long_before_the_held_out_ones(
+        tmp_path: Path) -> None:
+    """Modular addition with half the pairs held out: every trial is right on all its training
+    pairs within a hundred epochs while at chance or below on the others; with weight decay
+    the held-out pairs pass 90% (converged_epoch, select = "validation") tens of times later,
+    without it never. The epochs are those of the comment's, with room for another CPU's
+    last bits."""
+    results = nnsweep.run(load_spec(SWEEPS / "grokking.toml"), out=tmp_path / "grokking",
+                          jobs=2)
+    curves = results.history.pivot_table(index=["trial", "epoch"], columns="split",
+                                         values="accuracy")
+    trials = results.trials.set_index("trial")
+    chance = 1 / 31
+    for trial, row in trials.iterrows():
+        curve = curves.loc[trial]  # (recorded epochs, [train, validation])
+        learned = curve.index[curve["train"] == 1.0].min()  # first recorded epoch at 100%
+        assert learned <= 200 and curve.loc[learned, "validation"] < chance
+        if row["weight_decay"] == 0:  # memorized: the held-out pairs stay below chance
+            assert pd.isna(row["converged_epoch"])
+            assert curve.loc[learned:, "validation"].max() < chance
+        else:
+            assert row["converged_epoch"] >= 25 * learned
+            assert row["final_validation_error"] > 0.93
+    grokked = trials.groupby("weight_decay")["converged_epoch"].median()
+    assert grokked[1.0] < grokked[0.5] <= 15000  # more decay, sooner
+    assert 5000 <= grokked[1.0] <= 10000 <= grokked[0.5]
