@@ -206,8 +206,8 @@ def _umask() -> int:
 
 
 # Threads writing one table's files: Arrow's writers let go of the GIL, so the parquet file and
-# slices of the CSV are encoded side by side on every core.
-WRITERS = max(2, os.cpu_count() or 1)
+# slices of the CSV are encoded side by side; at most 4, as many CSV slices held at once.
+WRITERS = max(2, min(4, os.cpu_count() or 1))
 CSV_SLICE = 1 << 18  # rows one thread turns into CSV text at a time (about 20 MB of history)
 
 
