@@ -196,31 +196,28 @@ def directions_frame(trial: str, result: TrialResult) -> pd.DataFrame:
 
 def history_table(items: Iterable[tuple[str, TrialResult]]) -> pd.DataFrame:
     """One row per trial, recorded epoch and split, built in one go for many trials: every
-    trial's training rows, then the held-out rows of the trials that have them."""
+    trial's training rows, then the held-out rows of the trials that have them. Each error
+    column is one array filled trial by trial (NaN accuracy and cross-entropy but for a
+    classifier): no table per trial, no copy of the whole."""
     items = list(items)
-    held = [(trial, result) for trial, result in items if result.validation is not None]
     if not items:
         return empty(HISTORY_SCHEMA)
-    values = np.concatenate([_all_columns(result.errors) for _, result in items]
-                            + [_all_columns(result.validation) for _, result in held
-                               if result.validation is not None])  # (rows, 5)
+    held = [(trial, result) for trial, result in items if result.validation is not None]
     both = [*items, *held]
+    blocks = [result.errors for _, result in items] + [
+        result.validation for _, result in held if result.validation is not None]
     lengths = [len(result.epochs) for _, result in both]
+    values = np.full((len(ERROR_NAMES), sum(lengths)), np.nan)  # (5, rows)
+    start = 0
+    for block in blocks:  # (R, 3) or (R, 5)
+        values[:block.shape[1], start:start + len(block)] = block.T
+        start += len(block)
     frame = pd.DataFrame({
         "trial": repeated([trial for trial, _ in both], lengths),
         "epoch": np.concatenate([result.epochs for _, result in both]),
         "split": repeated(["train"] * len(items) + ["validation"] * len(held), lengths),
-        **{name: values[:, i] for i, name in enumerate(ERROR_NAMES)}})
+        **{name: values[i] for i, name in enumerate(ERROR_NAMES)}})
     return typed(frame, HISTORY_SCHEMA)
-
-
-def _all_columns(errors: np.ndarray) -> np.ndarray:
-    """(R, 3) or (R, 5) errors as (R, 5): NaN accuracy and cross-entropy but for a classifier."""
-    if errors.shape[1] == len(ERROR_NAMES):
-        return errors
-    table = np.full((len(errors), len(ERROR_NAMES)), np.nan)
-    table[:, :errors.shape[1]] = errors
-    return table
 
 
 def training(history: pd.DataFrame) -> pd.DataFrame:

@@ -1,16 +1,22 @@
 """`nnsweep bench` as a user of the README's install runs it: at a tiny scale, in its own
 process, it exits 0 with its table, with scipy or without it (plain Numba's matrix products
-need scipy's BLAS: without it that row is skipped, saying why, and the others are timed)."""
+need scipy's BLAS: without it that row is skipped, saying why, and the others are timed).
+The results folder's benchmark runs at a tiny scale too, its goals skipped, saying why."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from helpers import ROOT, cli
+
+from nnsweep.params import TrialParams
+from nnsweep.result import ERRORS
 
 pytestmark = pytest.mark.slow
 
@@ -66,3 +72,22 @@ def test_without_a_working_scipy_bench_times_the_rest_and_says_why_plain_numba_i
     said = [line for line in (done.stdout + done.stderr).splitlines()
             if "plain-numba" in line and "scipy" in line]
     assert len(said) == 1
+
+
+def test_the_results_size_benchmark_measures_w4900_at_a_tiny_scale(tmp_path: Path) -> None:
+    """60 epochs recorded every 6: the run and its figures, and both goals skipped."""
+    figures = tmp_path / "figures.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs",
+         "benchmarks/test_results_size.py", "--bench-scale", "0.01",
+         f"--benchmark-json={figures}"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "1 passed, 2 skipped" in done.stdout
+    assert done.stdout.count("the goals are asserted from --bench-scale 0.5 up") == 2
+    (measured,) = json.loads(figures.read_text(encoding="utf-8"))["benchmarks"]
+    info = measured["extra_info"]
+    rows = len(TrialParams(epochs=60, record_every=6).recorded_epochs())
+    assert info["history_values"] == 4900 * rows * ERRORS
+    assert info["journal_seconds"] > 0
+    assert 0 < info["tables_seconds"] < info["total_seconds"]
+    assert info["journal.jsonl_bytes_per_value"] > info["history.parquet_bytes_per_value"] > 0

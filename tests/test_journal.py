@@ -150,7 +150,7 @@ def test_a_line_cut_anywhere_is_refused_never_read_as_another_record() -> None:
 
 def test_arrays_are_journaled_packed_not_as_lists_of_numbers() -> None:
     written = json.loads(journal.encode(record("a", hidden=(3,)), keep_weights=True))
-    assert written["v"] == journal.FORMAT == 3
+    assert written["v"] == journal.FORMAT == 4
     result = written["result"]
     assert isinstance(result["values"], str) and result["weights"] is True
     assert result["layers"] == [[3, 3], [3, 1]]

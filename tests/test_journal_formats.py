@@ -1,10 +1,11 @@
 """Results folders written by an older journal format still load, resume and extend.
 
 tests/format2/ was written by nnsweep when the journal was at format 2 (every number a JSON
-number): `results/` is the folder a run of `sweep.toml` left (12 trials: converged, not
-converged and diverged, with weights), and `records.jsonl` holds a trained trial journaled
-without weights, a failed one and a crashed one. The folder's parquet tables were built by that
-run from the same records, so they are the oracle for what its journal must read back as.
+number), tests/format3/ when it was at format 3 (arrays packed and deflated): in each,
+`results/` is the folder a run of `sweep.toml` left (12 trials: converged, not converged and
+diverged, with weights), and `records.jsonl` holds a trained trial journaled without weights, a
+failed one and a crashed one. A folder's parquet tables were built by its run from the same
+records, so they are the oracle for what its journal must read back as.
 """
 
 from __future__ import annotations
@@ -23,12 +24,23 @@ from nnsweep import journal, store
 from nnsweep.__main__ import main
 from nnsweep.result import TrialResult
 
-FORMAT2 = Path(__file__).parent / "format2"
+OLD_FORMATS = (2, 3)
 
 
-def old_folder(tmp_path: Path) -> Path:
+@pytest.fixture(params=OLD_FORMATS, ids=[f"format{v}" for v in OLD_FORMATS])
+def version(request: pytest.FixtureRequest) -> int:
+    return int(request.param)
+
+
+@pytest.fixture
+def fixture(version: int) -> Path:
+    """tests/format<version>/: what nnsweep wrote when its journal was at that format."""
+    return Path(__file__).parent / f"format{version}"
+
+
+def old_folder(tmp_path: Path, fixture: Path) -> Path:
     folder = tmp_path / "results"
-    shutil.copytree(FORMAT2 / "results", folder)
+    shutil.copytree(fixture / "results", folder)
     return folder
 
 
@@ -52,14 +64,16 @@ def last_invocation(folder: Path) -> dict[str, object]:
     return dict(manifest["invocations"][-1])
 
 
-def test_the_fixture_is_of_format_2() -> None:
-    for path in (FORMAT2 / "results" / store.JOURNAL, FORMAT2 / "records.jsonl"):
+def test_the_fixture_is_of_its_format(fixture: Path, version: int) -> None:
+    assert version != journal.FORMAT
+    for path in (fixture / "results" / store.JOURNAL, fixture / "records.jsonl"):
         lines = path.read_text(encoding="utf-8").splitlines()
-        assert lines and all(json.loads(line)["v"] == 2 for line in lines)
+        assert lines and all(json.loads(line)["v"] == version for line in lines)
 
 
-def test_a_format_2_journal_reads_back_as_the_tables_its_run_built(tmp_path: Path) -> None:
-    folder = old_folder(tmp_path)
+def test_an_old_format_journal_reads_back_as_the_tables_its_run_built(
+        tmp_path: Path, fixture: Path) -> None:
+    folder = old_folder(tmp_path, fixture)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         records = store.finished_records(folder)
@@ -70,8 +84,9 @@ def test_a_format_2_journal_reads_back_as_the_tables_its_run_built(tmp_path: Pat
         assert_same_columns(rebuilt[name], frame)
 
 
-def test_a_format_2_results_folder_loads_without_a_warning(tmp_path: Path) -> None:
-    folder = old_folder(tmp_path)
+def test_an_old_format_results_folder_loads_without_a_warning(
+        tmp_path: Path, fixture: Path) -> None:
+    folder = old_folder(tmp_path, fixture)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         results = store.load_results(folder)
@@ -79,30 +94,31 @@ def test_a_format_2_results_folder_loads_without_a_warning(tmp_path: Path) -> No
     assert_same_columns(results.history, saved_tables(folder)["history"])
 
 
-def test_a_rerun_over_a_format_2_folder_trains_nothing_and_adds_no_line(tmp_path: Path) -> None:
-    folder = old_folder(tmp_path)
+def test_a_rerun_over_an_old_format_folder_trains_nothing_and_adds_no_line(
+        tmp_path: Path, fixture: Path) -> None:
+    folder = old_folder(tmp_path, fixture)
     before = (folder / store.JOURNAL).read_bytes()
-    assert run(FORMAT2 / "sweep.toml", folder) == 0
+    assert run(fixture / "sweep.toml", folder) == 0
     assert (folder / store.JOURNAL).read_bytes() == before
     assert last_invocation(folder)["trained"] == 0
 
 
-def test_torn_tables_of_a_format_2_folder_are_rebuilt_from_its_journal_exactly(
-        tmp_path: Path) -> None:
-    folder = old_folder(tmp_path)
+def test_torn_tables_of_an_old_format_folder_are_rebuilt_from_its_journal_exactly(
+        tmp_path: Path, fixture: Path) -> None:
+    folder = old_folder(tmp_path, fixture)
     expected = saved_tables(folder)
     for name in store.TABLES:
         (folder / f"{name}.parquet").unlink()
-    assert run(FORMAT2 / "sweep.toml", folder) == 0
+    assert run(fixture / "sweep.toml", folder) == 0
     assert last_invocation(folder)["trained"] == 0
     for name, frame in saved_tables(folder).items():
         assert_same_columns(frame, expected[name])
 
 
-def test_a_format_2_folder_extended_by_a_new_seed_reads_old_and_new_lines(
-        tmp_path: Path) -> None:
-    folder = old_folder(tmp_path)
-    text = (FORMAT2 / "sweep.toml").read_text(encoding="utf-8")
+def test_an_old_format_folder_extended_by_a_new_seed_reads_old_and_new_lines(
+        tmp_path: Path, fixture: Path) -> None:
+    folder = old_folder(tmp_path, fixture)
+    text = (fixture / "sweep.toml").read_text(encoding="utf-8")
     assert "\nseed = 3\n" in text and "[grid]\n" in text
     spec = tmp_path / "more_seeds.toml"
     more = text.replace("\nseed = 3\n", "\n").replace("[grid]\n", "[grid]\nseed = [3, 4]\n")
@@ -119,9 +135,10 @@ def test_a_format_2_folder_extended_by_a_new_seed_reads_old_and_new_lines(
     pd.testing.assert_frame_equal(kept, old, check_exact=True)
 
 
-def test_format_2_records_of_every_kind_read_back_and_journal_anew_the_same(
-        tmp_path: Path, same_result: Callable[[TrialResult, TrialResult], None]) -> None:
-    old = list(journal.read(FORMAT2 / "records.jsonl"))
+def test_old_format_records_of_every_kind_read_back_and_journal_anew_the_same(
+        tmp_path: Path, fixture: Path,
+        same_result: Callable[[TrialResult, TrialResult], None]) -> None:
+    old = list(journal.read(fixture / "records.jsonl"))
     assert [r.status for r in old] == ["not_converged", "failed", "crashed"]
     assert old[1].error == "ValueError: bad row" and not old[1].finished
     path = tmp_path / store.JOURNAL
@@ -141,10 +158,10 @@ def test_format_2_records_of_every_kind_read_back_and_journal_anew_the_same(
 
 
 @pytest.mark.parametrize("keep_weights", [False, True])
-def test_the_journal_written_today_reads_back_as_the_format_2_one(
-        tmp_path: Path, keep_weights: bool,
+def test_the_journal_written_today_reads_back_as_the_old_format_one(
+        tmp_path: Path, fixture: Path, keep_weights: bool,
         same_result: Callable[[TrialResult, TrialResult], None]) -> None:
-    old = store.finished_records(FORMAT2 / "results")
+    old = store.finished_records(fixture / "results")
     path = tmp_path / store.JOURNAL
     journal.append(path, list(old.values()), keep_weights=keep_weights)
     for trial, record in journal.latest(path).items():

@@ -3,11 +3,14 @@ the journal stays near the parquet tables' size for the same values."""
 
 from __future__ import annotations
 
+import io
 import itertools
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pytest
 from helpers import DATA_HASH, XOR_X, XOR_Y
 
@@ -142,3 +145,25 @@ def test_a_journal_line_holds_its_arrays_in_fewer_bytes_than_json_lists(
               *(record.result.weights if keep_weights else ())]
     as_json = sum(len(str(a.tolist()).replace(" ", "")) for a in arrays)
     assert len(line) < as_json / 2
+
+
+@pytest.mark.parametrize("error", ["E: x", "E: a, b"])
+def test_a_csv_formatted_in_slices_by_threads_is_the_text_of_one_writer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: str) -> None:
+    """Slices of 7 rows over 4 threads; with a comma in the last row only, every slice is
+    written again quoted, as one writer quotes the whole table."""
+    rows = [tables.trial_row(f"{i:012x}", TrialParams(seed=i), None, i / 3, error="E: x")
+            for i in range(50)]
+    rows[-1]["error"] = error
+    frame = tables.trials_frame(rows)
+    monkeypatch.setattr(store, "CSV_SLICE", 7)
+    monkeypatch.setattr(store, "WRITERS", 4)
+    store.write_table(tmp_path, "trials", frame, "g")
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    whole = io.BytesIO()
+    pacsv.write_csv(table, whole, pacsv.WriteOptions(
+        include_header=False, quoting_style="needed" if "," in error else "none"))
+    expected = (",".join(frame.columns) + "\n").encode() + whole.getvalue()
+    assert (tmp_path / "trials.csv").read_bytes() == expected
+    assert ('"E: x"' in expected.decode()) == ("," in error)
+    assert_same_bits(tables.read_csv(tmp_path / "trials.csv"), frame)
