@@ -64,8 +64,9 @@ _OPTIONS: dict[str, Any] = {"nogil": True, "fastmath": {"contract"}, "error_mode
 
 
 def _jit(fn: F) -> F:
-    """njit, not cached: these compile into the kernel that calls them, where LLVM inlines
-    them and vectorizes their loops with the code around them."""
+    """njit: compiled once for every kernel of a process (and cached with them, see
+    _shared_helpers), then linked into the kernel that calls it, where LLVM inlines it and
+    vectorizes its loops with the code around them."""
     return cast(F, numba.njit(**_OPTIONS)(fn))
 
 
@@ -708,9 +709,35 @@ def kernel(hidden: str, output: str, variant: Variant = PLAIN) -> Kernel:
     return _kernel(hidden, output, variant)
 
 
+# The compiled helpers every kernel calls, each for the one set of argument types it is called
+# with: compiled (or loaded) before any kernel, so that every kernel shares them.
+_HELPERS: tuple[tuple[Kernel, tuple[Any, ...]], ...] = (
+    (_exp, (types.float64,)),
+    (_mix, (types.uint64,)),
+    (_by_blas, (types.int64, types.int64, types.int64)),
+    (_product, (_F2, types.int8, _F2, types.int8, _F2, _F1)),
+    (_views, (_F1, _I1, types.int64, _I1)),
+    (_matrices, (_F1, _I1, _I1, types.int64)),
+    (_forward, (_F2, _F2, _F2, types.boolean, _F1)),
+    (_gradient, (_F2, _F2, _F2, _F1, types.boolean, _F1)),
+    (_backward, (_F2, _F2, _F1, _F1, _F2, _F1)),
+)
+
+
+@functools.cache
+def _shared_helpers() -> None:
+    """Compile the helpers into the cache folder, or load them from it, under their own lock:
+    the second kernel a user compiles (another variant, another pair of activations) then
+    compiles only its own code, a third less than the first."""
+    with _compiling(cache_folder(), "helpers"):
+        for helper, argument_types in _HELPERS:
+            _cached(helper).compile(argument_types)
+
+
 @functools.cache
 def _kernel(hidden: str, output: str, variant: Variant) -> Kernel:
     """kernel's, once per process whichever way its arguments are spelled."""
+    _shared_helpers()
     compiled = _cached(_training_loop(hidden, output, variant))
     with _compiling(cache_folder(), compiled.py_func.__qualname__):
         compiled.compile(SIGNATURE)
