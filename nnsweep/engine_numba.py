@@ -12,7 +12,9 @@ activations and the variant a batch uses (its optimizer, weight decay, loss, hel
 dropout: each an inlined helper picked when the loop is built, a no-op where unused), on first
 use, for one set of argument types, without Numba's parallel machinery (Python threads share
 out the trials, the kernel releasing the GIL), into a cache in the user's cache folder that
-later runs load instead. The cache is keyed by this
+later runs load instead. What every kernel shares (the layers' products, the views of the
+flat arrays) is compiled functions the kernels call, compiled once and cached on their own,
+so a second kernel compiles only its own code. The cache is keyed by this
 file, network.py (the activations' scalar forms) and nnsweep's version, so a kernel of other
 sources is never loaded; see `cache_folder`.
 
