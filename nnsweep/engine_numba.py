@@ -12,7 +12,9 @@ activations and the variant a batch uses (its optimizer, weight decay, loss, hel
 dropout: each an inlined helper picked when the loop is built, a no-op where unused), on first
 use, for one set of argument types, without Numba's parallel machinery (Python threads share
 out the trials, the kernel releasing the GIL), into a cache in the user's cache folder that
-later runs load instead. The cache is keyed by this
+later runs load instead. What every kernel shares (the layers' products, the views of the
+flat arrays) is compiled functions the kernels call, compiled once and cached on their own,
+so a second kernel compiles only its own code. The cache is keyed by this
 file, network.py (the activations' scalar forms) and nnsweep's version, so a kernel of other
 sources is never loaded; see `cache_folder`.
 
@@ -64,8 +66,9 @@ _OPTIONS: dict[str, Any] = {"nogil": True, "fastmath": {"contract"}, "error_mode
 
 
 def _jit(fn: F) -> F:
-    """njit, not cached: these compile into the kernel that calls them, where LLVM inlines
-    them and vectorizes their loops with the code around them."""
+    """njit: compiled once for every kernel of a process (and cached with them, see
+    _shared_helpers), then linked into the kernel that calls it, where LLVM inlines it and
+    vectorizes its loops with the code around them."""
     return cast(F, numba.njit(**_OPTIONS)(fn))
 
 
@@ -351,16 +354,17 @@ _DOUBLE, _AS_IS, _TRANSPOSED = np.int8(ord("d")), np.int8(ord("n")), np.int8(ord
 
 
 @_jit
-def _product(a: NDArray[np.float64], transpose_a: bool, b: NDArray[np.float64],
-             transpose_b: bool, out: NDArray[np.float64], one_zero: NDArray[np.float64]
+def _product(a: NDArray[np.float64], transpose_a: np.int8, b: NDArray[np.float64],
+             transpose_b: np.int8, out: NDArray[np.float64], one_zero: NDArray[np.float64]
              ) -> None:
-    """out = a @ b, each transposed where asked, by BLAS; every array C-ordered, none empty,
-    one_zero holding 1.0 and 0.0. BLAS reads its arrays by columns: the product asked for is
-    out.T = b.T @ a.T, which is what it sees in these rows."""
+    """out = a @ b, each transposed where asked (_TRANSPOSED, else _AS_IS), by BLAS; every
+    array C-ordered, none empty, one_zero holding 1.0 and 0.0. BLAS reads its arrays by
+    columns: the product asked for is out.T = b.T @ a.T, which is what it sees in these rows.
+    The flags are codes, not bools: a literal True or False is a type of its own to Numba,
+    which would compile this once for each of the three ways it is called."""
     rows, cols = out.shape
-    summed = a.shape[0] if transpose_a else a.shape[1]
-    _XXGEMM(_DOUBLE, _TRANSPOSED if transpose_b else _AS_IS,
-            _TRANSPOSED if transpose_a else _AS_IS, cols, rows, summed,
+    summed = a.shape[0] if transpose_a == _TRANSPOSED else a.shape[1]
+    _XXGEMM(_DOUBLE, transpose_b, transpose_a, cols, rows, summed,
             one_zero.ctypes.data, b.ctypes.data, b.shape[1], a.ctypes.data, a.shape[1],
             one_zero.ctypes.data + 8, out.ctypes.data, cols)
 
@@ -372,6 +376,130 @@ def _views(buffer: NDArray[np.float64], starts: NDArray[np.int64], rows: int,
     and called, where a list built in the loop for each buffer costs a second of compiling."""
     return [buffer[starts[layer] : starts[layer] + rows * units[layer + 1]]
             .reshape((rows, units[layer + 1])) for layer in range(units.size - 1)]
+
+
+@_jit
+def _matrices(flat: NDArray[np.float64], offsets: NDArray[np.int64], units: NDArray[np.int64],
+              extra: int) -> list[NDArray[np.float64]]:
+    """Each layer's weights (or gradient) in a flat array, as (fan_in + bias, fan_out) views:
+    compiled once and called, as _views is."""
+    return [flat[offsets[layer] : offsets[layer + 1]].reshape((units[layer] + extra,
+                                                                 units[layer + 1]))
+            for layer in range(units.size - 1)]
+
+
+# A layer's three products are functions the kernels call, not code in each kernel: Numba types
+# and lowers them once for every kernel of a process (LLVM still inlines them into each).
+
+@_jit
+def _forward(source: NDArray[np.float64], w: NDArray[np.float64], out: NDArray[np.float64],
+             bias: bool, one_zero: NDArray[np.float64]) -> None:
+    """out = source @ w, w's last row added where bias: (n, fan_in) @ (fan_in, fan_out)."""
+    n, fan_in = source.shape
+    fan_out = out.shape[1]
+    # The longer inner loop is the one that vectorizes.
+    if _by_blas(n, fan_in, fan_out):
+        _product(source, _AS_IS, w[:fan_in], _AS_IS, out, one_zero)
+    elif fan_out >= WIDE:  # the first term assigned, the others added in order
+        for i in range(n):
+            a = source[i, 0]
+            for j in range(fan_out):
+                out[i, j] = a * w[0, j]
+            for k in range(1, fan_in):
+                a = source[i, k]
+                for j in range(fan_out):
+                    out[i, j] += a * w[k, j]
+    else:  # four running sums break the chain of dependent additions
+        for i in range(n):
+            for j in range(fan_out):
+                s0 = s1 = s2 = s3 = 0.0
+                k = 0
+                while k + 4 <= fan_in:
+                    s0 += source[i, k] * w[k, j]
+                    s1 += source[i, k + 1] * w[k + 1, j]
+                    s2 += source[i, k + 2] * w[k + 2, j]
+                    s3 += source[i, k + 3] * w[k + 3, j]
+                    k += 4
+                while k < fan_in:
+                    s0 += source[i, k] * w[k, j]
+                    k += 1
+                out[i, j] = (s0 + s1) + (s2 + s3)
+    if bias:
+        for i in range(n):
+            for j in range(fan_out):
+                out[i, j] += w[fan_in, j]
+
+
+@_jit
+def _gradient(source: NDArray[np.float64], delta: NDArray[np.float64], g: NDArray[np.float64],
+              flat_g: NDArray[np.float64], bias: bool, one_zero: NDArray[np.float64]) -> None:
+    """g = source.T @ delta, summed over the rows in order, the bias row delta's sums; flat_g
+    is g's memory as one row."""
+    n, fan_in = source.shape
+    fan_out = delta.shape[1]
+    if fan_out == 1:  # the flat arrays are the column: contiguous loops
+        d = delta[0, 0]
+        for k in range(fan_in):
+            flat_g[k] = source[0, k] * d
+        if bias:
+            flat_g[fan_in] = d
+        for i in range(1, n):
+            d = delta[i, 0]
+            for k in range(fan_in):
+                flat_g[k] += source[i, k] * d
+            if bias:
+                flat_g[fan_in] += d
+        return
+    if _by_blas(fan_in, n, fan_out):
+        _product(source, _TRANSPOSED, delta, _AS_IS, g[:fan_in], one_zero)
+        if bias:
+            for j in range(fan_out):
+                g[fan_in, j] = delta[0, j]
+            for i in range(1, n):
+                for j in range(fan_out):
+                    g[fan_in, j] += delta[i, j]
+        return
+    for j in range(flat_g.size):
+        flat_g[j] = 0.0
+    for i in range(n):
+        if fan_out >= WIDE:
+            for k in range(fan_in):
+                a = source[i, k]
+                for j in range(fan_out):
+                    g[k, j] += a * delta[i, j]
+        else:
+            for j in range(fan_out):
+                d = delta[i, j]
+                for k in range(fan_in):
+                    g[k, j] += source[i, k] * d
+        if bias:
+            for j in range(fan_out):
+                g[fan_in, j] += delta[i, j]
+
+
+@_jit
+def _backward(delta: NDArray[np.float64], w: NDArray[np.float64], flat_w: NDArray[np.float64],
+              back: NDArray[np.float64], back2: NDArray[np.float64],
+              one_zero: NDArray[np.float64]) -> None:
+    """The error of the layer below, back2 = delta @ w.T without the bias row (back: back2's
+    memory as one row, flat_w: w's)."""
+    n, fan_out = delta.shape
+    fan_in = back2.shape[1]
+    if fan_out == 1:  # one product per sum: written, as numpy multiplies
+        for i in range(n):
+            d = delta[i, 0]
+            for k in range(fan_in):
+                back2[i, k] = d * flat_w[k]
+    elif _by_blas(n, fan_out, fan_in):
+        _product(delta, _AS_IS, w[:fan_in], _TRANSPOSED, back2, one_zero)
+    else:
+        for k in range(back.size):
+            back[k] = 0.0
+        for i in range(n):
+            for j in range(fan_out):
+                d = delta[i, j]
+                for k in range(fan_in):
+                    back2[i, k] += d * w[k, j]
 
 
 def _held_out_pass(hidden: str, output: str, classifier: bool) -> Kernel:
@@ -583,9 +711,35 @@ def kernel(hidden: str, output: str, variant: Variant = PLAIN) -> Kernel:
     return _kernel(hidden, output, variant)
 
 
+# The compiled helpers every kernel calls, each for the one set of argument types it is called
+# with: compiled (or loaded) before any kernel, so that every kernel shares them.
+_HELPERS: tuple[tuple[Kernel, tuple[Any, ...]], ...] = (
+    (_exp, (types.float64,)),
+    (_mix, (types.uint64,)),
+    (_by_blas, (types.int64, types.int64, types.int64)),
+    (_product, (_F2, types.int8, _F2, types.int8, _F2, _F1)),
+    (_views, (_F1, _I1, types.int64, _I1)),
+    (_matrices, (_F1, _I1, _I1, types.int64)),
+    (_forward, (_F2, _F2, _F2, types.boolean, _F1)),
+    (_gradient, (_F2, _F2, _F2, _F1, types.boolean, _F1)),
+    (_backward, (_F2, _F2, _F1, _F1, _F2, _F1)),
+)
+
+
+@functools.cache
+def _shared_helpers() -> None:
+    """Compile the helpers into the cache folder, or load them from it, under their own lock:
+    the second kernel a user compiles (another variant, another pair of activations) then
+    compiles only its own code, a third less than the first."""
+    with _compiling(cache_folder(), "helpers"):
+        for helper, argument_types in _HELPERS:
+            _cached(helper).compile(argument_types)
+
+
 @functools.cache
 def _kernel(hidden: str, output: str, variant: Variant) -> Kernel:
     """kernel's, once per process whichever way its arguments are spelled."""
+    _shared_helpers()
     compiled = _cached(_training_loop(hidden, output, variant))
     with _compiling(cache_folder(), compiled.py_func.__qualname__):
         compiled.compile(SIGNATURE)
@@ -652,8 +806,10 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
         alpha = settings[ALPHA]
         weight_decay, momentum_rate = settings[WEIGHT_DECAY], settings[MOMENTUM]
         extra = 1 if bias else 0
-        offsets = np.zeros(depth + 1, dtype=np.int64)  # weights of layer l: offsets[l]:offsets[l+1]
-        act_offsets = np.zeros(depth + 1, dtype=np.int64)  # outputs of layer l in `acts`
+        # np.empty and a first element, not np.zeros: one allocator less to compile
+        offsets = np.empty(depth + 1, dtype=np.int64)  # weights of layer l: offsets[l]:offsets[l+1]
+        act_offsets = np.empty(depth + 1, dtype=np.int64)  # outputs of layer l in `acts`
+        offsets[0] = act_offsets[0] = 0
         for layer in range(depth):
             offsets[layer + 1] = offsets[layer] + (units[layer] + extra) * units[layer + 1]
             act_offsets[layer + 1] = act_offsets[layer] + step_rows * units[layer + 1]
@@ -664,16 +820,13 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
         if validating:  # the held-out rows' outputs of every layer
             held_buffer = np.empty(x_held.shape[0] * (act_offsets[depth] // step_rows))
         targets = np.empty((step_rows, n_outputs))
-        one_zero = np.array([1.0, 0.0])  # BLAS's alpha and beta, which it takes by address
+        one_zero = np.empty(2)  # BLAS's alpha and beta, which it takes by address
+        one_zero[0], one_zero[1] = 1.0, 0.0
         started = first_epoch > 0
         # 2-D views made once: a reshape inside the step loop costs more than a small layer
         last_rows = rows - (rows - 1) // step_rows * step_rows  # the last step's rows
-        w2 = [weights[offsets[layer] : offsets[layer + 1]].reshape((units[layer] + extra,
-                                                                     units[layer + 1]))
-              for layer in range(depth)]
-        g2 = [grad[offsets[layer] : offsets[layer + 1]].reshape((units[layer] + extra,
-                                                                  units[layer + 1]))
-              for layer in range(depth)]
+        w2 = _matrices(weights, offsets, units, extra)
+        g2 = _matrices(grad, offsets, units, extra)
         acts_full = _views(acts, act_offsets, step_rows, units)
         acts_last = _views(acts, act_offsets, last_rows, units)
         deltas_full = _views(deltas, act_offsets, step_rows, units)
@@ -710,42 +863,12 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                     in2 = act2
                 delta2 = deltas_full if n == step_rows else deltas_last
                 for layer in range(depth):  # forward: out = f(input @ w), rows of n
-                    fan_in, fan_out = units[layer], units[layer + 1]
+                    fan_out = units[layer + 1]
                     w = w2[layer]
                     out = acts[act_offsets[layer] : act_offsets[layer] + n * fan_out]
                     out2 = act2[layer]
                     source = inputs[:n] if layer == 0 else in2[layer - 1]
-                    # The longer inner loop is the one that vectorizes.
-                    if _by_blas(n, fan_in, fan_out):
-                        _product(source, False, w[:fan_in], False, out2, one_zero)
-                    elif fan_out >= WIDE:  # the first term assigned, the others added in order
-                        for i in range(n):
-                            a = source[i, 0]
-                            for j in range(fan_out):
-                                out2[i, j] = a * w[0, j]
-                            for k in range(1, fan_in):
-                                a = source[i, k]
-                                for j in range(fan_out):
-                                    out2[i, j] += a * w[k, j]
-                    else:  # four running sums break the chain of dependent additions
-                        for i in range(n):
-                            for j in range(fan_out):
-                                s0 = s1 = s2 = s3 = 0.0
-                                k = 0
-                                while k + 4 <= fan_in:
-                                    s0 += source[i, k] * w[k, j]
-                                    s1 += source[i, k + 1] * w[k + 1, j]
-                                    s2 += source[i, k + 2] * w[k + 2, j]
-                                    s3 += source[i, k + 3] * w[k + 3, j]
-                                    k += 4
-                                while k < fan_in:
-                                    s0 += source[i, k] * w[k, j]
-                                    k += 1
-                                out2[i, j] = (s0 + s1) + (s2 + s3)
-                    if bias:
-                        for i in range(n):
-                            for j in range(fan_out):
-                                out2[i, j] += w[fan_in, j]
+                    _forward(source, w, out2, bias, one_zero)
                     if layer == depth - 1:
                         activate_output(out, fan_out)
                     else:
@@ -775,70 +898,16 @@ def _training_loop(hidden: str, output: str, variant: Variant) -> Kernel:
                     corrections = _advance_powers(powers, settings)
                 for layer in range(depth - 1, -1, -1):  # backward, then this layer's update
                     fan_in, fan_out = units[layer], units[layer + 1]
-                    w = w2[layer]
-                    g = g2[layer]
                     delta = delta2[layer]
                     source = inputs[:n] if layer == 0 else in2[layer - 1]
                     flat_w = weights[offsets[layer] : offsets[layer + 1]]
                     flat_g = grad[offsets[layer] : offsets[layer + 1]]
-                    if fan_out == 1:  # the flat arrays are the column: contiguous loops
-                        d = delta[0, 0]
-                        for k in range(fan_in):
-                            flat_g[k] = source[0, k] * d
-                        if bias:
-                            flat_g[fan_in] = d
-                        for i in range(1, n):  # g = source.T @ delta, summed over rows in order
-                            d = delta[i, 0]
-                            for k in range(fan_in):
-                                flat_g[k] += source[i, k] * d
-                            if bias:
-                                flat_g[fan_in] += d
-                    elif _by_blas(fan_in, n, fan_out):  # g = source.T @ delta
-                        _product(source, True, delta, False, g[:fan_in], one_zero)
-                        if bias:
-                            for j in range(fan_out):
-                                g[fan_in, j] = delta[0, j]
-                            for i in range(1, n):
-                                for j in range(fan_out):
-                                    g[fan_in, j] += delta[i, j]
-                    else:
-                        for j in range(flat_g.size):
-                            flat_g[j] = 0.0
-                    for i in range(n if fan_out > 1 and not _by_blas(fan_in, n, fan_out)
-                                   else 0):
-                        if fan_out >= WIDE:
-                            for k in range(fan_in):
-                                a = source[i, k]
-                                for j in range(fan_out):
-                                    g[k, j] += a * delta[i, j]
-                        else:
-                            for j in range(fan_out):
-                                d = delta[i, j]
-                                for k in range(fan_in):
-                                    g[k, j] += source[i, k] * d
-                        if bias:
-                            for j in range(fan_out):
-                                g[fan_in, j] += delta[i, j]
+                    _gradient(source, delta, g2[layer], flat_g, bias, one_zero)
                     if layer > 0:  # delta of the layer below: (delta @ w.T) * f'(out below)
                         below = act_offsets[layer - 1]
                         back = deltas[below : below + n * fan_in]
-                        back2 = delta2[layer - 1]
                         out_below = acts[below : below + n * fan_in]
-                        if fan_out == 1:  # one product per sum: written, as numpy multiplies
-                            for i in range(n):
-                                d = delta[i, 0]
-                                for k in range(fan_in):
-                                    back2[i, k] = d * flat_w[k]
-                        elif _by_blas(n, fan_out, fan_in):
-                            _product(delta, False, w[:fan_in], True, back2, one_zero)
-                        else:
-                            for k in range(back.size):
-                                back[k] = 0.0
-                            for i in range(n):
-                                for j in range(fan_out):
-                                    d = delta[i, j]
-                                    for k in range(fan_in):
-                                        back2[i, k] += d * w[k, j]
+                        _backward(delta, w2[layer], flat_w, back, delta2[layer - 1], one_zero)
                         if dropout:
                             _times_scales(back, scales[below : below + n * fan_in])
                         times_hidden_derivative(back, out_below)

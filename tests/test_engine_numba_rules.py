@@ -137,6 +137,17 @@ def test_a_kernel_is_built_once_per_process_however_its_variant_is_spelled() -> 
                                                                   Variant("sgd", True))
 
 
+def test_every_kernel_shares_one_compile_of_each_helper() -> None:
+    from nnsweep import engine_numba
+    from nnsweep.engine_numba import Variant, kernel
+
+    kernel("tanh", "linear", Variant(decay=True))
+    kernel("tanh", "sigmoid", Variant("adam", classifier=True))
+    helpers = [engine_numba._product, engine_numba._forward, engine_numba._gradient,
+               engine_numba._backward, engine_numba._views, engine_numba._matrices]
+    assert [len(helper.signatures) for helper in helpers] == [1] * len(helpers)
+
+
 @st.composite
 def configurations(draw: st.DrawFn) -> tuple[list[TrialParams], Dataset]:
     """A batch of well-behaved trials of one batch key, mixed widths and settings, with any

@@ -28,7 +28,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nnsweep"
 
 # Trains each pair of activations named on its command line with both engines, and prints
 # what it found as JSON: the largest weight gap between them, how often the pair's kernel was
-# loaded from the cache and compiled, and the cache folder.
+# loaded from the cache and compiled, the same for the helpers every kernel shares, and the
+# cache folder.
 TRAIN = """
 import json, sys
 import numpy as np
@@ -49,6 +50,10 @@ for pair in sys.argv[1:]:
     stats = engine_numba.kernel(hidden, output).stats
     found[pair] = {"gap": gap, "loaded": sum(stats.cache_hits.values()),
                    "compiled": sum(stats.cache_misses.values())}
+helpers = [helper for helper, _ in engine_numba._HELPERS]
+found["helpers"] = {"loaded": sum(sum(h.stats.cache_hits.values()) for h in helpers),
+                    "compiled": sum(sum(h.stats.cache_misses.values()) for h in helpers),
+                    "count": len(helpers)}
 print(json.dumps(found))
 """
 
@@ -118,6 +123,7 @@ def warm(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = environment(tmp_path_factory.mktemp("warm"))
     first = run(TRAIN, "sigmoid/sigmoid", env=env)
     assert first["sigmoid/sigmoid"]["compiled"] == 1
+    assert first["helpers"]["compiled"] == first["helpers"]["count"]
     return env
 
 
@@ -162,6 +168,16 @@ def test_a_second_process_loads_the_kernel_instead_of_compiling(warm: dict[str, 
     second = run(TRAIN, "sigmoid/sigmoid", env=warm)["sigmoid/sigmoid"]
     assert (second["compiled"], second["loaded"]) == (0, 1)
     assert second["gap"] < 1e-9
+
+
+@pytest.mark.slow
+def test_a_kernel_of_another_pair_compiles_only_itself_and_loads_the_shared_helpers(
+        warm: dict[str, str]) -> None:
+    found = run(TRAIN, "relu/linear", env=warm)
+    assert (found["relu/linear"]["compiled"], found["relu/linear"]["loaded"]) == (1, 0)
+    assert (found["helpers"]["compiled"], found["helpers"]["loaded"]) == (
+        0, found["helpers"]["count"])
+    assert found["relu/linear"]["gap"] < 1e-9
 
 
 @pytest.mark.slow
