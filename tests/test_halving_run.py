@@ -23,7 +23,7 @@ from nnsweep.errors import EngineLacks, Interrupted, ResultsError
 from nnsweep.halving import Halving
 from nnsweep.report import build_report
 from nnsweep.show import render
-from nnsweep.spec import parse_spec
+from nnsweep.spec import Spec, parse_spec
 
 
 def halving_text(method: str = "halving", *, seeds: int = 9, extra: str = "",
@@ -54,6 +54,24 @@ def straight_through(tmp_path: Path, text: str) -> nnsweep.Results:
     grid = grid.replace("min_epochs = 10\n", "").replace("max_epochs = 270\n", "")
     grid = grid.replace("[params]\n", "[params]\nepochs = 270\n")
     return nnsweep.run(parse_spec(grid), out=tmp_path / "grid", jobs=1)
+
+
+def stopped_in_the_second_round(spec: Spec, out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the search as Ctrl-C would leave it: its first round done, stopped as the second
+    starts."""
+    real = runner._train
+    rounds: list[int] = []
+
+    def stop_in_the_second_round(*args: Any, **kwargs: Any) -> Any:
+        rounds.append(1)
+        if len(rounds) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_train", stop_in_the_second_round)
+    with pytest.raises((Interrupted, KeyboardInterrupt)):
+        nnsweep.run(spec, out=out, jobs=1)
+    monkeypatch.undo()
 
 
 # --- the contract ---------------------------------------------------------------------------
@@ -179,19 +197,7 @@ def test_a_search_stopped_between_rungs_goes_on_from_the_saved_states(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spec, out = parse_spec(halving_text()), tmp_path / "out"
     whole = nnsweep.run(spec, out=tmp_path / "whole", jobs=1)
-    real = runner._train
-    rounds: list[int] = []
-
-    def stop_in_the_second_round(*args: Any, **kwargs: Any) -> Any:
-        rounds.append(1)
-        if len(rounds) == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(runner, "_train", stop_in_the_second_round)
-    with pytest.raises((Interrupted, KeyboardInterrupt)):
-        nnsweep.run(spec, out=out, jobs=1)
-    monkeypatch.undo()
+    stopped_in_the_second_round(spec, out, monkeypatch)
     assert len(list((out / store.STATES).glob("*.npz"))) == 9  # the first rung's survivors
 
     starts: list[Any] = []
@@ -257,19 +263,7 @@ def test_a_damaged_state_is_skipped_with_a_warning_and_its_trial_starts_over(
 def test_starting_over_deletes_the_saved_states_but_nothing_else_there(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spec, out = parse_spec(halving_text()), tmp_path / "out"
-    real = runner._train
-    calls: list[int] = []
-
-    def stop_in_the_second_round(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(runner, "_train", stop_in_the_second_round)
-    with pytest.raises((Interrupted, KeyboardInterrupt)):
-        nnsweep.run(spec, out=out, jobs=1)
-    monkeypatch.undo()
+    stopped_in_the_second_round(spec, out, monkeypatch)
     assert list((out / store.STATES).glob("*.npz"))
     (out / store.STATES / "notes.txt").write_text("mine")
     with pytest.raises(ResultsError, match=r"notes\.txt"):
