@@ -465,6 +465,8 @@ def missing(engine: str, workload: str | None = None) -> str | None:
     if engine == "plain-numba" and not has("scipy.linalg.cython_blas"):
         return ("scipy does not import here, and plain Numba compiles the loop's matrix "
                 "products with scipy's BLAS (pip install 'nnsweep[bench]')")
+    if engine == "numba" and (why := engines.broken("numba")) is not None:
+        return f"the compiled engine cannot run here: {why}"
     if engine == "jax" and not has("jax"):
         return "jax is not installed (pip install 'nnsweep[bench]')"
     return None

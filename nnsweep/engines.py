@@ -7,6 +7,8 @@ processes or files, and this module knows of them only the Engine protocol.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.util
 from collections.abc import Iterable, Sequence
 from typing import Protocol
@@ -48,6 +50,20 @@ def installed() -> list[str]:
             if name == "numpy" or importlib.util.find_spec(name) is not None]
 
 
+@functools.cache
+def broken(engine: str) -> str | None:
+    """Why an installed engine cannot run here, or None: the compiled engine's wide matrix
+    products call scipy's BLAS (scipy is a dependency, but an install can be broken, or scipy
+    built for another NumPy), so it runs only where that imports."""
+    if engine != "numba":
+        return None
+    try:
+        importlib.import_module("scipy.linalg.cython_blas")
+    except (ImportError, ValueError) as exc:
+        return f"scipy's BLAS, which its matrix products call, does not import here ({exc})"
+    return None
+
+
 # Engines that can stop a batch at an epoch and go on from there later (a halving search's).
 STOPPING: frozenset[str] = frozenset({"numpy"})
 
@@ -74,12 +90,14 @@ def resolve(engine: str, trials: Iterable[TrialParams] = (), validating: bool = 
     if engine == "auto":
         trials = list(trials)
         return next(name for name in installed()
-                    if lacks(name, trials, validating, stopping) is None)
+                    if lacks(name, trials, validating, stopping) is None and not broken(name))
     if (setting := lacks(engine, trials, validating, stopping)) is not None:
         raise EngineLacks(engine, setting)
     if engine not in installed():
         raise NnsweepError(
             f"engine {engine!r} needs the {engine} extra: pip install 'nnsweep[{engine}]'")
+    if (why := broken(engine)) is not None:
+        raise NnsweepError(f"engine {engine!r} cannot run here: {why}")
     return engine
 
 

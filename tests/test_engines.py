@@ -259,3 +259,15 @@ def test_drift_is_zero_between_equal_results_and_infinite_when_epochs_differ(xor
     (shorter,) = train_batch(*xor, [replace(trials[0], epochs=20)])
     assert drift([result], [result]) == [0.0]
     assert drift([shorter], [result]) == [float("inf")]
+
+
+def test_the_compiled_engine_needs_scipys_blas_and_auto_passes_it_over_without(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert engines.broken("numba") is None and engines.broken("numpy") is None  # here it runs
+    monkeypatch.setattr(engines, "installed", lambda: ["numba", "numpy"])
+    monkeypatch.setattr(engines, "broken", lambda engine: (
+        "scipy's BLAS, which its matrix products call, does not import here (gone)"
+        if engine == "numba" else None))
+    with pytest.raises(NnsweepError, match="engine 'numba' cannot run here: scipy's BLAS"):
+        engines.resolve("numba")
+    assert engines.resolve("auto") == "numpy"
