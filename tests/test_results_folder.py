@@ -195,7 +195,9 @@ def test_a_kill_between_two_table_writes_never_shows_tables_that_disagree(
 
 @pytest.mark.slow
 def test_readers_of_a_running_sweep_only_read_and_say_it_is_partial(tmp_path: Path) -> None:
-    spec, out = write_spec(tmp_path, LONG), tmp_path / "out"
+    # ten times LONG's epochs: the run must outlast two commands' start-up on a quiet machine
+    longer = LONG.replace("epochs = [2000", "epochs = [20000").replace(", 2000", ", 20000")
+    spec, out = write_spec(tmp_path, longer), tmp_path / "out"
     running = start_run(spec, out, "--jobs", "1", "--quiet")
     try:
         wait_for_lines(out / store.JOURNAL, 2)
