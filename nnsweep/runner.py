@@ -327,7 +327,9 @@ def _halving_rounds(
     everyone = setup.trials
     ids = [t.id for t in everyone]
     by_id = {t.id: t for t in everyone}
-    base = planner.make_plan(spec, setup, fresh=fresh)
+    # the folder's records are `known` already: no second read of the journal
+    base = Plan(directory, everyone, {}, [], [], setup.workers, setup.engine, setup.backend,
+                {} if fresh else store.read_manifest(directory))
     manifest = new_manifest(spec, base.manifest, ids, command=command, workers=base.workers,
                             engine=base.engine, backend=base.backend, to_train=0)
     store.write_manifest(directory, manifest)
