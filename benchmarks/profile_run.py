@@ -78,8 +78,11 @@ def _estimate(argv: Sequence[str], totals: dict[str, float]) -> None:
     known, _ = parser.parse_known_args(argv)
     spec = nnsweep.load_spec(known.spec)
     plan = planner.outline(spec)
-    calibration = planner.calibrate(known.engine or spec.run.engine)
-    part = plan.estimate(spec.dataset.x.shape[0], calibration, report=not known.no_report)
+    calibration = planner.calibrate(known.engine or spec.run.engine,
+                                    [t.params for t in plan.pending], dataset=spec.dataset)
+    part = plan.estimate(spec.dataset.rows, calibration, report=not known.no_report,
+                         held_out=spec.dataset.validation is not None,
+                         loading=totals.get("spec", 0.0))
     totals["slowdown"] = calibration.slowdown
     totals["load"] = calibration.load
     totals["estimate"] = part.total

@@ -10,6 +10,7 @@ import argparse
 import functools
 import signal
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -231,7 +232,9 @@ def _run(args: argparse.Namespace) -> int:
     from nnsweep import planner, runner
 
     overrides = {"record_every": args.record_every} if args.record_every is not None else None
+    started = time.perf_counter()
     spec = nnsweep.load_spec(args.spec, overrides=overrides)
+    loading = time.perf_counter() - started
     options: dict[str, Any] = dict(out=args.out, jobs=args.jobs, engine=args.engine,
                                    backend=args.backend, max_trials=args.max_trials,
                                    fresh=args.fresh)
@@ -242,7 +245,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         setup = planner.preflight(spec, **options)
         plan = planner.make_plan(spec, setup, retry_failed=args.retry_failed, fresh=args.fresh)
-        print(_plan_text(spec, plan))
+        print(_plan_text(spec, plan, loading))
         return EXIT_OK
     command = shlex.join(["python", "-m", "nnsweep", *sys.argv[1:]]) if sys.argv[1:] else None
     endings = {"fail_fast": f"{runner.ENDINGS['fail_fast']} (--fail-fast)"}
@@ -281,9 +284,8 @@ def _report_after_run(results: Any, *, svg: bool = False) -> None:
         build_report(results.directory, svg=svg)
 
 
-def _plan_text(spec: Any, plan: Any) -> str:
-    seconds = plan.estimate_seconds(spec.dataset.x.shape[0],
-                                    validating=spec.dataset.validation is not None)
+def _plan_text(spec: Any, plan: Any, loading: float) -> str:
+    seconds = plan.estimate_seconds(spec.dataset, loading=loading)
     where = spec.source or spec.name
     return (f"{where}: {len(plan.trials)} trials; {len(plan.pending)} to train in "
             f"{len(plan.batches)} batches, {len(plan.reused)} already in {plan.directory}; "
@@ -308,10 +310,11 @@ def _validate(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NnsweepWarning)  # printed below, as notes
+        started = time.perf_counter()
         spec = nnsweep.load_spec(args.spec)
+        loading = time.perf_counter() - started  # a run reads the data again
     plan = planner.outline(spec, jobs=args.jobs, max_trials=args.max_trials)
-    seconds = plan.estimate_seconds(spec.dataset.x.shape[0],
-                                    validating=spec.dataset.validation is not None)
+    seconds = plan.estimate_seconds(spec.dataset, loading=loading)
     axes = ", ".join(spec.axes) or "none"
     print(f"{args.spec}: valid; {len(plan.trials)} trials in {len(plan.batches)} batches "
           f"(axes: {axes}); about {_duration(seconds)} on {plan.workers} workers")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -162,9 +162,14 @@ def batches(trials: Sequence[Trial], workers: int, *, rows: int = 4) -> list[lis
 
 
 def estimate_seconds(planned: Sequence[Sequence[Trial]], workers: int, rows: int,
-                     speed: Speed = REFERENCE) -> float:
+                     speed: Speed = REFERENCE, keyed: Mapping[BatchKey, Speed] | None = None
+                     ) -> float:
     """About how long the batches train on `workers` processes, each taking the next when
-    free, at `speed` (the engine's, measured on this machine)."""
-    costs = [batch[0].params.epochs * epoch_seconds([t.params for t in batch], rows, speed)
+    free, at `speed` (the engine's, measured on this machine), or at the speed `keyed` holds
+    for a batch's key (measured on the sweep's own data and settings)."""
+    keyed = keyed or {}
+    costs = [batch[0].params.epochs
+             * epoch_seconds([t.params for t in batch], rows,
+                             keyed.get(batch_key(batch[0].params), speed))
              for batch in planned]
     return max(pack(costs, min(workers, len(costs)))[1], default=0.0)

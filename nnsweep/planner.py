@@ -15,7 +15,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,17 @@ import joblib
 import numpy as np
 
 from nnsweep import backends, engines, store
-from nnsweep.batching import REFERENCE, Speed, batches, epoch_terms, estimate_seconds
+from nnsweep.batching import (
+    REFERENCE,
+    BatchKey,
+    Speed,
+    batch_key,
+    batches,
+    epoch_seconds,
+    epoch_terms,
+    estimate_seconds,
+)
+from nnsweep.datasets import Dataset
 from nnsweep.errors import EngineMismatch, NnsweepError, NnsweepWarning, NoRoom, OtherSpec
 from nnsweep.grid import Trial, check_size
 from nnsweep.journal import Record
@@ -78,20 +88,22 @@ class Plan:
     # trials early (halving.Halving.budget), a grid's trials train them all.
     share: float = 1.0
 
-    def estimate_seconds(self, rows: int, *, report: bool = True,
-                         validating: bool = False) -> float:
+    def estimate_seconds(self, dataset: Dataset, *, report: bool = True,
+                         loading: float = 0.0) -> float:
         """About how long the run takes from start to exit on this machine, report included
-        unless `report` is False: the cost model calibrated by a short probe of the engine
-        (`validating`: the data holds rows out, which the compiled engine's kernels measure)."""
+        unless `report` is False: the cost model calibrated by short probes of the engine,
+        on XOR and on the sweep's own data; `loading`, the seconds reading the sweep file and
+        its data took (a run reads them again)."""
         calibration = (calibrate(self.engine, [t.params for t in self.pending],
-                                 validating=validating) if self.pending else None)
-        return self.estimate(rows, calibration, report=report).total
+                                 dataset=dataset) if self.pending else None)
+        return self.estimate(dataset.rows, calibration, report=report,
+                             held_out=dataset.validation is not None, loading=loading).total
 
-    def estimate(self, rows: int, calibration: Calibration | None, *,
-                 report: bool = True) -> Estimate:
+    def estimate(self, rows: int, calibration: Calibration | None, *, report: bool = True,
+                 held_out: bool = False, loading: float = 0.0) -> Estimate:
         """The run's time, part by part, at `calibration` (None: the reference machine)."""
         return estimate(self, rows, calibration or Calibration(self.engine, REFERENCE, 1.0),
-                        report=report)
+                        report=report, held_out=held_out, loading=loading)
 
 
 # --- room -----------------------------------------------------------------------------------
@@ -291,6 +303,8 @@ TABLE_SECONDS_PER_ROW = 7e-6
 REPORT_SECONDS = 1.1
 REPORT_SECONDS_PER_TRIAL = 1e-4
 REPORT_SECONDS_PER_ROW = 2e-5
+# The report's held-out figures (validation heatmaps, the gap, a second curve per trial).
+REPORT_HELD_OUT_SECONDS = 0.6
 # The Numba engine's coefficients on the reference machine, for a cache too cold to probe.
 NUMBA_SPEED = Speed(per_call=6e-8, per_value=2e-10)
 # The probe's networks: XOR-shaped, sigmoid, full descent (their width and rate vary).
@@ -298,6 +312,9 @@ PROBE = TrialParams(activation="sigmoid", output="sigmoid", descent="full", reco
 # Each of the probe's runs trains for about this long, and is timed this many times more.
 PROBE_SECONDS = 0.05
 PROBE_REPEATS = 2
+# The sweep's batch keys probed on its own data and settings, the costliest first: each such
+# key's speed is the XOR probe's scaled to what its trials measured; the others keep it.
+PROBED_KEYS = 4
 
 
 @dataclass(frozen=True)
@@ -313,6 +330,7 @@ class Calibration:
     uncompiled: int = 0
     load: float = 0.0
     cores: int = 1
+    keyed: Mapping[BatchKey, Speed] = field(default_factory=dict)
 
     def contention(self, processes: int) -> float:
         """How much longer `processes` busy processes take than on idle cores."""
@@ -339,26 +357,29 @@ class Estimate:
         return self.workers + self.training
 
 
-def estimate(plan: Plan, rows: int, calibration: Calibration, *, report: bool = True
-             ) -> Estimate:
+def estimate(plan: Plan, rows: int, calibration: Calibration, *, report: bool = True,
+             held_out: bool = False, loading: float = 0.0) -> Estimate:
     """How long `plan` takes at `calibration`; a plan with nothing to train starts no worker
-    and, its tables and report current, rewrites neither."""
+    and, its tables and report current, rewrites neither. `held_out`: the data holds rows
+    out, which the report draws too; `loading`: the seconds the sweep's data took to read."""
     alone = calibration.contention(1)
     slow = calibration.slowdown * alone
     engine = calibration.engine
-    start, workers = slow * START_SECONDS, 0.0
+    start, workers = slow * START_SECONDS + loading, 0.0
     if plan.pending:
         shared = calibration.slowdown * calibration.contention(plan.workers)
         workers = shared * WORKER_SECONDS.get(engine, WORKER_SECONDS["numpy"])
         workers += shared * COMPILE_SECONDS * calibration.uncompiled
     training = (calibration.contention(min(plan.workers, len(plan.batches))) * plan.share
-                * estimate_seconds(plan.batches, plan.workers, rows, calibration.speed))
+                * estimate_seconds(plan.batches, plan.workers, rows, calibration.speed,
+                                   calibration.keyed))
     history_rows = plan.share * sum(len(range(0, t.params.epochs, t.params.record_step)) + 1
                                     for t in plan.trials)
     changed = bool(plan.pending)
     tables = slow * (TABLE_SECONDS + TABLE_SECONDS_PER_ROW * history_rows) if changed else 0.0
     drawn = slow * (REPORT_SECONDS + REPORT_SECONDS_PER_TRIAL * len(plan.trials)
-                    + REPORT_SECONDS_PER_ROW * history_rows)
+                    + REPORT_SECONDS_PER_ROW * history_rows
+                    + (REPORT_HELD_OUT_SECONDS if held_out else 0.0))
     return Estimate(start, workers, training, tables, drawn if report and changed else 0.0)
 
 
@@ -371,7 +392,8 @@ class ProbeRun:
     seconds: float
 
 
-Train = Callable[[np.ndarray, np.ndarray, Sequence[TrialParams]], list[TrialResult]]
+Validation = tuple[np.ndarray, np.ndarray]  # held-out (x, y)
+Train = Callable[..., list[TrialResult]]  # (x, y, trials[, validation]) -> a result per trial
 Clock = Callable[[], float]
 
 
@@ -433,16 +455,19 @@ def calibrate(engine: str, trials: Sequence[TrialParams] = (), *,
               clock: Clock = time.process_time, budget: float = PROBE_SECONDS,
               trainer: Callable[[str], Train] | None = None,
               load: Callable[[], float] | None = None,
-              validating: bool = False) -> Calibration:
+              dataset: Dataset | None = None) -> Calibration:
     """Probe this machine with the NumPy engine (for the fixed costs) and with `engine` as a
     worker runs it: one thread, timed in CPU seconds so that other work on the machine counts
-    once, as `load` (the 1-minute load average unless given), not in every figure. A Numba
-    kernel the cache does not hold is not compiled here: the run's compiling is counted, and
-    without the probe's own kernel the reference's coefficients are scaled. An engine that
-    cannot train `trials` here (not installed, or lacking a setting) is estimated as the NumPy
-    engine: validate checks no engine, and run refuses it before training."""
+    once, as `load` (the 1-minute load average unless given), not in every figure. With the
+    sweep's `dataset`, the costliest batch keys of `trials` are probed on it too, as the XOR
+    probe cannot tell how a key's data, loss and optimizer weigh. A Numba kernel the cache
+    does not hold is not compiled here: the run's compiling is counted, and without the
+    probe's own kernel the reference's coefficients are scaled. An engine that cannot train
+    `trials` here (not installed, or lacking a setting) is estimated as the NumPy engine:
+    validate checks no engine, and run refuses it before training."""
+    validating = dataset is not None and dataset.validation is not None
     try:
-        concrete = engines.resolve(engine, trials)
+        concrete = engines.resolve(engine, trials, validating)
     except NnsweepError:
         concrete = "numpy"
     trainer = trainer or _trainer
@@ -452,25 +477,85 @@ def calibrate(engine: str, trials: Sequence[TrialParams] = (), *,
 
     with threadpool_limits(limits=1):
         numpy_runs = probe(trainer("numpy"), clock=clock, budget=budget)
-    slow = slowdown(numpy_runs)
-    if concrete == "numpy":
-        return Calibration(concrete, fit_speed(numpy_runs), slow, load=busy, cores=cores)
+        slow = slowdown(numpy_runs)
+        if concrete == "numpy":
+            speed = fit_speed(numpy_runs)
+            keyed = _keyed(trainer("numpy"), speed, trials, dataset, clock=clock, budget=budget)
+            return Calibration(concrete, speed, slow, load=busy, cores=cores, keyed=keyed)
     from nnsweep.engine_numba import Variant
 
-    kernels = {(t.activation, t.output, Variant.of(t, validating)) for t in trials}
-    missing = uncompiled_kernels(kernels)
-    if uncompiled_kernels({(PROBE.activation, PROBE.output, Variant.of(PROBE))}):
+    def cold(params: Iterable[TrialParams]) -> int:
+        return uncompiled_kernels({(t.activation, t.output, Variant.of(t, validating))
+                                   for t in params})
+
+    missing = cold(trials)
+    if cold([PROBE]):
         scaled = Speed(NUMBA_SPEED.per_call * slow, NUMBA_SPEED.per_value * slow)
         return Calibration(concrete, scaled, slow, uncompiled=missing, load=busy, cores=cores)
     with _one_numba_thread():
-        runs = probe(trainer(concrete), clock=clock, budget=budget)
-    return Calibration(concrete, fit_speed(runs), slow, uncompiled=missing, load=busy,
-                       cores=cores)
+        speed = fit_speed(probe(trainer(concrete), clock=clock, budget=budget))
+        warm = [t for t in trials if not cold([t])]  # a key is not compiled to be probed
+        keyed = _keyed(trainer(concrete), speed, warm, dataset, clock=clock, budget=budget)
+    return Calibration(concrete, speed, slow, uncompiled=missing, load=busy, cores=cores,
+                       keyed=keyed)
+
+
+def _keyed(train: Train, speed: Speed, trials: Sequence[TrialParams], dataset: Dataset | None,
+           *, clock: Clock, budget: float) -> dict[BatchKey, Speed]:
+    """`speed` scaled, for each of the costliest keys of `trials`, to what the key's own
+    trials took on `dataset` against what `speed` says they would."""
+    if dataset is None or not trials:
+        return {}
+    groups: dict[BatchKey, list[TrialParams]] = {}
+    for params in trials:
+        groups.setdefault(batch_key(params), []).append(params)
+
+    def cost(members: list[TrialParams]) -> float:
+        return members[0].epochs * epoch_seconds(members, dataset.rows)
+
+    costliest = sorted(groups, key=lambda key: cost(groups[key]), reverse=True)[:PROBED_KEYS]
+    keyed = {}
+    for key in costliest:
+        runs = probe_key(train, groups[key], dataset, clock=clock, budget=budget)
+        modelled = sum(run.trials[0].epochs * epoch_seconds(run.trials, run.rows, speed)
+                       for run in runs)
+        if modelled > 0 and (measured := sum(run.seconds for run in runs)) > 0:
+            factor = measured / modelled
+            keyed[key] = Speed(speed.per_call * factor, speed.per_value * factor)
+    return keyed
+
+
+def probe_key(train: Train, members: Sequence[TrialParams], dataset: Dataset, *,
+              clock: Clock = time.process_time, budget: float = PROBE_SECONDS
+              ) -> list[ProbeRun]:
+    """Time one batch key on the sweep's data: its narrowest trial alone (dispatch-bound) and
+    up to four of its widest (arithmetic-bound), the smallest rates first (the likeliest to
+    train through), each grown from one epoch until it takes about `budget` seconds, then
+    timed once more: the quicker of the two is kept."""
+    ordered = sorted(members, key=lambda t: (sum(t.hidden), t.alpha))
+    widest = tuple(t for t in ordered if t.hidden == ordered[-1].hidden)[:4]
+    runs = []
+    for batch in ((ordered[0],), widest):
+        most, epochs = batch[0].epochs, 1
+        while True:
+            trials = tuple(replace(t, epochs=epochs) for t in batch)
+            started = clock()
+            train(dataset.x, dataset.y, trials, dataset.validation)
+            seconds = clock() - started
+            if seconds >= budget / 2 or epochs >= most:
+                break
+            epochs = min(most, epochs * (2 if seconds <= 0
+                                         else max(2, min(64, round(budget / seconds)))))
+        started = clock()
+        train(dataset.x, dataset.y, trials, dataset.validation)
+        runs.append(ProbeRun(trials, dataset.rows, min(seconds, clock() - started)))
+    return runs
 
 
 def _trainer(engine: str) -> Train:
-    def train(x: np.ndarray, y: np.ndarray, trials: Sequence[TrialParams]) -> list[TrialResult]:
-        return engines.train(engine, x, y, trials)
+    def train(x: np.ndarray, y: np.ndarray, trials: Sequence[TrialParams],
+              validation: Validation | None = None) -> list[TrialResult]:
+        return engines.train(engine, x, y, trials, validation)
 
     return train
 

@@ -267,7 +267,7 @@ def _eta_start(spec: Spec, plan: Plan, quiet: bool) -> float | None:
     if quiet or not sys.stderr.isatty() or not plan.pending:
         return None
     calibration = planner.calibrate(plan.engine, [t.params for t in plan.pending],
-                                    validating=spec.dataset.validation is not None)
+                                    dataset=spec.dataset)
     return plan.estimate(spec.dataset.rows, calibration).until_trained
 
 

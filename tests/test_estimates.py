@@ -12,7 +12,9 @@ from helpers import reduced_xor
 
 import nnsweep
 from nnsweep import planner
-from nnsweep.batching import Speed, epoch_terms
+from nnsweep.batching import Speed, batch_key, epoch_terms, estimate_seconds
+from nnsweep.datasets import Dataset
+from nnsweep.grid import Trial
 from nnsweep.params import TrialParams
 from nnsweep.planner import Calibration, ProbeRun
 from nnsweep.progress import ProgressReporter, clock_text, eta_seconds
@@ -36,12 +38,14 @@ def modelled(trials: Sequence[TrialParams], rows: int, speed: Speed) -> float:
     return trials[0].epochs * (calls * speed.per_call + values * speed.per_value)
 
 
-def fake_trainer(clock: FakeClock, speeds: dict[str, Speed], trained: list[str]
-                 ) -> Callable[[str], planner.Train]:
+def fake_trainer(clock: FakeClock, speeds: dict[str, Speed], trained: list[str],
+                 adam: float = 1.0) -> Callable[[str], planner.Train]:
+    """Trains at `speeds[engine]`, an adam batch `adam` times slower than the model says."""
     def trainer(engine: str) -> planner.Train:
-        def train(x: np.ndarray, y: np.ndarray, trials: Sequence[TrialParams]
-                  ) -> list[TrialResult]:
-            clock.now += modelled(trials, len(y), speeds[engine])
+        def train(x: np.ndarray, y: np.ndarray, trials: Sequence[TrialParams],
+                  validation: object = None) -> list[TrialResult]:
+            slower = adam if trials[0].optimizer == "adam" else 1.0
+            clock.now += slower * modelled(trials, len(y), speeds[engine])
             trained.append(engine)
             return []
 
@@ -206,5 +210,63 @@ def test_each_kernel_a_sweep_compiles_counts_its_features(
     trainer = fake_trainer(clock, {"numpy": MACHINE, "numba": MACHINE}, [])
     trials = [TrialParams(), TrialParams(optimizer="adam"), TrialParams(optimizer="adam", seed=1)]
     calibration = planner.calibrate("numba", trials, clock=clock, trainer=trainer,
-                                    load=lambda: 0.0, validating=validating)
+                                    load=lambda: 0.0, dataset=xor_data(held_out=validating))
     assert calibration.uncompiled == uncompiled
+    # only a cached kernel is probed on the data: the plain loop's, without held-out rows
+    assert len(calibration.keyed) == (0 if validating else 1)
+
+
+def xor_data(*, held_out: bool = False) -> Dataset:
+    x = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
+    y = np.array([[0.0], [1.0], [1.0], [0.0]])
+    return Dataset("xor", x, y, x_val=x if held_out else None, y_val=y if held_out else None)
+
+
+def test_each_batch_key_is_timed_on_the_sweeps_data_and_estimated_at_its_own_speed() -> None:
+    """The XOR probe cannot tell what an optimizer, a loss or the data's shape cost: a key
+    three times slower than the model says is probed on the data and estimated so."""
+    clock, trained = FakeClock(), []
+    trainer = fake_trainer(clock, {"numpy": MACHINE}, trained, adam=3.0)
+    trials = [TrialParams(hidden=(h,), epochs=2000, optimizer=o, seed=s)
+              for h in (4, 64) for o in ("sgd", "adam") for s in (1, 2)]
+    calibration = planner.calibrate("numpy", trials, clock=clock, trainer=trainer,
+                                    load=lambda: 0.0, dataset=xor_data())
+    sgd, adam = batch_key(trials[0]), batch_key(trials[2])
+    assert set(calibration.keyed) == {sgd, adam}
+    assert calibration.keyed[sgd].per_call == pytest.approx(MACHINE.per_call, rel=1e-9)
+    assert calibration.keyed[adam].per_call == pytest.approx(3 * MACHINE.per_call, rel=1e-9)
+    assert calibration.keyed[adam].per_value == pytest.approx(3 * MACHINE.per_value, rel=1e-9)
+    plan = [[Trial(str(n), t) for n, t in enumerate(trials) if t.optimizer == o]
+            for o in ("sgd", "adam")]
+    one_worker = estimate_seconds(plan, 1, 4, calibration.speed, calibration.keyed)
+    assert one_worker == pytest.approx(modelled(trials[:2] + trials[4:6], 4, MACHINE)
+                                       + 3 * modelled(trials[2:4] + trials[6:], 4, MACHINE))
+
+
+def test_a_probed_key_trains_its_narrowest_trial_alone_and_its_widest_together() -> None:
+    clock, seen = FakeClock(), []
+
+    def train(x: np.ndarray, y: np.ndarray, trials: Sequence[TrialParams],
+              validation: object = None) -> list[TrialResult]:
+        seen.append(([t.hidden for t in trials], [t.alpha for t in trials], validation))
+        clock.now += modelled(trials, len(y), MACHINE)
+        return []
+
+    members = [TrialParams(hidden=(h,), alpha=a, epochs=500)
+               for h in (8, 2, 32) for a in (1.0, 0.5, 0.1, 3.0, 0.3)]
+    data = xor_data(held_out=True)
+    runs = planner.probe_key(train, members, data, clock=clock, budget=0.05)
+    assert [run.trials[0].hidden for run in runs] == [(2,), (32,)]
+    assert [len(run.trials) for run in runs] == [1, 4]
+    assert [t.alpha for t in runs[1].trials] == [0.1, 0.3, 0.5, 1.0]  # the gentlest rates
+    assert all(run.trials[0].epochs <= 500 for run in runs)
+    # the held-out rows measured too, as a run measures them
+    assert all(v is not None and v[0] is data.x_val for _, _, v in seen)
+
+
+def test_the_datas_loading_and_held_out_figures_are_counted(xor_plan: planner.Plan) -> None:
+    part = xor_plan.estimate(4, calibration())
+    loaded = xor_plan.estimate(4, calibration(), loading=1.5)
+    assert loaded.start == pytest.approx(part.start + 1.5)  # measured here: not scaled
+    held = xor_plan.estimate(4, calibration(), held_out=True)
+    assert held.report == pytest.approx(part.report + 2.0 * planner.REPORT_HELD_OUT_SECONDS)

@@ -109,8 +109,8 @@ def test_a_run_on_a_terminal_starts_the_eta_from_the_plans_estimate_and_a_pipe_p
 
     probes: list[str] = []
 
-    def probe(engine: str, trials: Any, *, validating: bool = False) -> planner.Calibration:
-        assert not validating  # XOR holds no rows out: no kernel measures them
+    def probe(engine: str, trials: Any, *, dataset: Any = None) -> planner.Calibration:
+        assert dataset is not None and dataset.validation is None  # XOR holds no rows out
         probes.append(engine)
         return planner.Calibration(engine, planner.REFERENCE, 1.0)
 
