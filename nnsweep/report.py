@@ -27,10 +27,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nnsweep import pages, plots, store, tables
+from nnsweep import (
+    cellstats,
+    directionmaps,
+    figures,
+    learningcurves,
+    pages,
+    plots,
+    searchplots,
+    store,
+    tables,
+)
 from nnsweep.errors import ResultsError
+from nnsweep.figures import Layout, Picture
 from nnsweep.halving import Halving
-from nnsweep.plots import Layout, Picture
 from nnsweep.result import HIGHER_IS_BETTER, STATUSES
 from nnsweep.store import write_atomic
 
@@ -121,24 +131,24 @@ def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
     frames, manifest = _tables_of(results), results.manifest
     held = held_out_history(results.history)
     layout = choose_layout(frames["trials"], manifest, x=x, y=y, facet=facet)
-    chosen = plots.resolve_trial(frames["trials"], trial) if trial else None
+    chosen = directionmaps.resolve_trial(frames["trials"], trial) if trial else None
     out = directory / "plots"
     _remove_old_pictures(out)
     searched = searched_points(manifest, frames["trials"])
-    judged = plots.trial_outcomes(frames["trials"], frames["history"], held)  # once, for all
+    judged = cellstats.trial_outcomes(frames["trials"], frames["history"], held)  # once, for all
     pictures = plots.draw_all(frames, layout, out, chosen, vector=svg, validation=held,
                               grid=searched is None, judged=judged)
     if searched is not None:
-        pictures = plots.search_figure(searched.points, searched.search.axes, out,
-                                       method=searched.search.method,
-                                       seed=searched.search.seed, vector=svg) + pictures
+        pictures = searchplots.search_figure(searched.points, searched.search.axes, out,
+                                             method=searched.search.method,
+                                             seed=searched.search.seed, vector=svg) + pictures
     if results.edges is not None:
-        pictures += plots.edge_figure(results.edges, out, vector=svg)
+        pictures += searchplots.edge_figure(results.edges, out, vector=svg)
     halving = store.halving_search(manifest)
     if halving is not None:
-        ranked_rows = held if held is not None and plots.selected_split(frames["trials"]) \
+        ranked_rows = held if held is not None and figures.selected_split(frames["trials"]) \
             else frames["history"]
-        pictures = plots.rungs_figure(
+        pictures = searchplots.rungs_figure(
             frames["trials"], ranked_rows, out, method=halving.method, eta=halving.eta,
             rungs=[halving.rungs(b) for b in range(halving.brackets)], vector=svg) + pictures
     contents = gather(directory, frames, manifest, layout, pictures, expected=results.expected,
@@ -153,10 +163,10 @@ def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
 
 def choose_layout(trials: pd.DataFrame, manifest: dict[str, Any], *, x: str | None = None,
                   y: str | None = None, facet: str | None = None) -> Layout:
-    """Arguments first, then the sweep file's [report] table, then plots.choose_layout's
+    """Arguments first, then the sweep file's [report] table, then figures.choose_layout's
     defaults."""
     saved = manifest.get("report") or {}
-    return plots.choose_layout(
+    return figures.choose_layout(
         trials,
         x=x if x is not None else saved.get("x"),
         y=y if y is not None else saved.get("y"),
@@ -181,7 +191,7 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
     Markdown say the same; `expected`: the sweep's trials, when a run stopped early;
     `validation`: the history's held-out rows, if any (frames["history"] holds the training
     rows); `search`: a sampled search's points, whose scattered values lay out no cells;
-    `judged`: each trial's outcome (plots.trial_outcomes), when the caller has it."""
+    `judged`: each trial's outcome (cellstats.trial_outcomes), when the caller has it."""
     trials, history = frames["trials"], frames["history"]
     spec_path = directory / "spec.toml"
     spec = _saved_text(spec_path)
@@ -195,14 +205,14 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
     elif isinstance(dataset, str):
         facts.append(f"dataset {dataset}")
     held_fact = held_out(spec, validation, frames["directions"]) \
-        if plots.has_validation(trials) else None
+        if cellstats.has_validation(trials) else None
     if held_fact is not None:
         facts.append(held_fact)
-    facts.append(f"swept: {', '.join(plots.varying_parameters(trials)) or 'nothing'}")
+    facts.append(f"swept: {', '.join(figures.varying_parameters(trials)) or 'nothing'}")
     halving = store.halving_search(manifest)
     if halving is not None and not trials.empty:
         facts.append(halving_fact(trials, halving))
-    split = plots.selected_split(trials) if not trials.empty else ""
+    split = figures.selected_split(trials) if not trials.empty else ""
     if split:
         facts.append(f"best means the best final {_metric_names(trials)} {split}")
     if layout.x and search is None:
@@ -220,8 +230,8 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
     said = answer(trials, layout, cells) if search is None else search_answer(trials, search)
     if cells is not None and held_fact is not None:
         said[1:1] = validation_answer(trials, layout, cells)
-    if not trials.empty and plots.mixed_metrics(trials):
-        said.append(plots.mixed_metrics(trials))
+    if not trials.empty and figures.mixed_metrics(trials):
+        said.append(figures.mixed_metrics(trials))
     sweep_time, invocations = sweep_times(manifest)
     return Contents(
         title=str(manifest.get("name") or directory.name),
@@ -232,7 +242,7 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
         glance=glance,
         glance_note=GLANCE.format(
             x=layout.x or "", seeds=", the median seed deciding" if layout.seeds > 1 else "",
-            classes="; ".join(text for name, text, *_ in plots.OUTCOMES if name in glance)),
+            classes="; ".join(text for name, text, *_ in figures.OUTCOMES if name in glance)),
         best=best_trials(trials, layout),
         failed=failed_trials(trials, layout),
         pictures=pictures,
@@ -265,7 +275,7 @@ def halving_fact(trials: pd.DataFrame, halving: Halving) -> str:
 def held_out(spec: str, validation: pd.DataFrame | None, directions: pd.DataFrame) -> str:
     """What the data held out for validation, as one fact: its rows (told by the tables) and
     how the sweep file chose them (a share of the data and its seed, or a file)."""
-    rows = plots.dataset_rows(validation, directions) if validation is not None else None
+    rows = cellstats.dataset_rows(validation, directions) if validation is not None else None
     how = _split_of(spec)
     count = f"{rows} more rows" if rows else "more rows"
     return f"validation: {count} held out{f' ({how})' if how else ''}, never trained on"
@@ -312,15 +322,15 @@ def at_a_glance(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
                 validation: pd.DataFrame | None = None) -> pd.DataFrame:
     """The outcome map as text: for each row of the heatmaps, which x values fell in which
     outcome class (the same cells and classes as the outcome figure). `cells`: the layout's
-    plots.cell_frame, when the caller has it already; `validation`: the held-out rows, which
+    cellstats.cell_frame, when the caller has it already; `validation`: the held-out rows, which
     judge the trials that select them."""
     if layout.x is None or trials.empty:
         return pd.DataFrame()
     if cells is None:
-        cells = plots.cell_frame(trials, history, layout, validation=validation)
+        cells = cellstats.cell_frame(trials, history, layout, validation=validation)
     rows = [c for c in (*layout.facet, layout.y) if c is not None]
-    groups = plots.facet_keys(trials, Layout(None, None, tuple(rows), 1)) if rows else [()]
-    classes = [name for name, *_ in plots.OUTCOMES if name in set(cells["outcome"])]
+    groups = figures.facet_keys(trials, Layout(None, None, tuple(rows), 1)) if rows else [()]
+    classes = [name for name, *_ in figures.OUTCOMES if name in set(cells["outcome"])]
     table = []
     for key in groups:
         chosen = cells
@@ -328,18 +338,18 @@ def at_a_glance(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
             chosen = chosen[chosen[column] == value]
         if chosen.empty:
             continue
-        line = {column: plots.value_label(column, value)
+        line = {column: figures.value_label(column, value)
                 for column, value in zip(rows, key, strict=True)}
         for name in classes:
-            values = plots.ordered_values(layout.x, chosen.loc[chosen["outcome"] == name,
-                                                               layout.x])
-            line[name] = ", ".join(plots.value_label(layout.x, v) for v in values)
+            values = figures.ordered_values(layout.x, chosen.loc[chosen["outcome"] == name,
+                                                                 layout.x])
+            line[name] = ", ".join(figures.value_label(layout.x, v) for v in values)
         table.append(line)
     return pd.DataFrame(table, columns=[*rows, *classes])
 
 
 def _shown_parameters(trials: pd.DataFrame, layout: Layout) -> list[str]:
-    varying = plots.varying_parameters(trials)
+    varying = figures.varying_parameters(trials)
     ordered = [layout.x, layout.y, *layout.facet, "seed", *varying]
     return [c for c in dict.fromkeys(ordered) if c in varying]
 
@@ -350,7 +360,7 @@ def best_trials(trials: pd.DataFrame, layout: Layout, top: int = BEST_TRIALS) ->
     too."""
     ranked = tables.ranked(trials).head(top)
     columns = ["trial", *_shown_parameters(trials, layout), *BEST_TRIAL_OUTCOMES,
-               *(BEST_TRIAL_VALIDATION if plots.has_validation(trials) else ())]
+               *(BEST_TRIAL_VALIDATION if cellstats.has_validation(trials) else ())]
     return ranked[columns].reset_index(drop=True)
 
 
@@ -378,12 +388,12 @@ def _cells(frame: pd.DataFrame) -> pd.DataFrame:
 def _cell_summary(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
                   validation: pd.DataFrame | None = None,
                   judged: pd.Series | None = None) -> pd.DataFrame:
-    """plots.cell_frame's cells (the figures' own numbers: median error, outcome, converged
+    """cellstats.cell_frame's cells (the figures' own numbers: median error, outcome, converged
     share) with, per cell, its index (`cell`), the median best error (`best`) and its trials
     per status (`n_converged`, ...); groupbys over the trials only, but for the outcomes, which
     read the history (`validation`: its held-out rows)."""
     keys = layout.keys
-    cells = plots.cell_frame(trials, history, layout, validation=validation, judged=judged)
+    cells = cellstats.cell_frame(trials, history, layout, validation=validation, judged=judged)
     if not keys:
         grouped = trials.assign(_all="all").groupby("_all", sort=False)
         cells = cells.assign(_all="all")
@@ -402,8 +412,8 @@ def _with_validation(cells: pd.DataFrame, trials: pd.DataFrame, layout: Layout,
                      history: pd.DataFrame | None = None) -> pd.DataFrame:
     """The cells with their median final validation error (`validation`), training error
     (`train_error`) and median gap (`gap`, validation minus training), as
-    plots.validation_cells computes them (`history`: the training rows)."""
-    held = plots.validation_cells(trials, layout, history).rename(
+    cellstats.validation_cells computes them (`history`: the training rows)."""
+    held = cellstats.validation_cells(trials, layout, history).rename(
         columns={"error": "validation"})
     columns = ["validation", "train_error", "gap"]
     if not layout.keys:
@@ -419,8 +429,8 @@ def validation_answer(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame)
     finite = cells[np.isfinite(cells["validation"].to_numpy(dtype=float))]
     if finite.empty:
         return ["No trial finished with a finite error on the held-out rows."]
-    best = finite.loc[plots.best_first(finite, "validation").idxmin()]
-    where = ", ".join(f"{c} = {plots.value_label(c, best[c])}" for c in
+    best = finite.loc[figures.best_first(finite, "validation").idxmin()]
+    where = ", ".join(f"{c} = {figures.value_label(c, best[c])}" for c in
                       (layout.x, layout.y, *layout.facet) if c is not None)
     which = f"the best cell is {where}" if where else "the result"
     text = (f"On the held-out rows, never trained on, {which}: {median}final validation {metric} "
@@ -428,7 +438,7 @@ def validation_answer(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame)
             f"training rows (gap {float(best['gap']):+.3g}{_gap_sign(trials)})")
     trained = cells[np.isfinite(cells["train_error"].to_numpy(dtype=float))]
     if where and not trained.empty:
-        first = trained.loc[plots.best_first(trained, "train_error").idxmin()]
+        first = trained.loc[figures.best_first(trained, "train_error").idxmin()]
         if first["cell"] != best["cell"] and np.isfinite(first["validation"]):
             text += (f"; the best cell on the training rows has {metric} "
                      f"{_number(first['validation'])} there")
@@ -437,18 +447,18 @@ def validation_answer(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame)
 
 def _metric(trials: pd.DataFrame) -> str:
     """The metric the curves use: the sweep's own, or mae when trials differ (the answer
-    then says so: plots.mixed_metrics)."""
-    return plots.figure_metric(trials)
+    then says so: figures.mixed_metrics)."""
+    return figures.figure_metric(trials)
 
 
 def _metric_names(trials: pd.DataFrame) -> str:
     """The trials' metrics as the final error holds them: "accuracy", "mae/sse"."""
-    return "/".join(str(m) for m in plots.ordered_values("metric", trials["metric"]))
+    return "/".join(str(m) for m in figures.ordered_values("metric", trials["metric"]))
 
 
 def _gap_sign(trials: pd.DataFrame) -> str:
     """Which way the gap is worse, for a score, whose gap reads the other way round."""
-    return "; negative: worse on the held-out rows" if plots.scored(trials) else ""
+    return "; negative: worse on the held-out rows" if figures.scored(trials) else ""
 
 
 def _where(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame,
@@ -457,10 +467,10 @@ def _where(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame,
     ("alpha 1 to 10 for hidden 4 to 32; alpha 1 for hidden 64"; with facets, "alpha 1 for
     activation = tanh with hidden 2")."""
     assert layout.x is not None
-    x_order = plots.ordered_values(layout.x, trials[layout.x])
-    x_labels = [plots.value_label(layout.x, v) for v in x_order]
+    x_order = figures.ordered_values(layout.x, trials[layout.x])
+    x_labels = [figures.value_label(layout.x, v) for v in x_order]
     row_columns = [c for c in (*layout.facet, layout.y) if c is not None]
-    rows = plots.facet_keys(trials, Layout(None, None, tuple(row_columns), 1)) \
+    rows = figures.facet_keys(trials, Layout(None, None, tuple(row_columns), 1)) \
         if row_columns else [()]
     row_of = {key: index for index, key in enumerate(rows)}
     picked = cells[chosen.to_numpy()]
@@ -490,9 +500,9 @@ def _rows(trials: pd.DataFrame, layout: Layout, rows: Sequence[tuple[Any, ...]],
     """Some rows of the heatmaps by panel, then by runs of y: "hidden 4 to 32", or
     "activation = tanh (every hidden) or activation = relu with hidden 2"."""
     if layout.y is None:
-        return " or ".join(plots.facet_label(layout, rows[i]) for i in indices)
-    y_order = plots.ordered_values(layout.y, trials[layout.y])
-    y_labels = [plots.value_label(layout.y, v) for v in y_order]
+        return " or ".join(figures.facet_label(layout, rows[i]) for i in indices)
+    y_order = figures.ordered_values(layout.y, trials[layout.y])
+    y_labels = [figures.value_label(layout.y, v) for v in y_order]
     panels: dict[tuple[Any, ...], list[int]] = {}
     for i in indices:
         panels.setdefault(tuple(rows[i][:-1]), []).append(y_order.index(rows[i][-1]))
@@ -503,9 +513,9 @@ def _rows(trials: pd.DataFrame, layout: Layout, rows: Sequence[tuple[Any, ...]],
         if not layout.facet:
             parts.append(runs)
         elif len(ys) == present[panel]:
-            parts.append(f"{plots.facet_label(layout, panel)} (every {layout.y})")
+            parts.append(f"{figures.facet_label(layout, panel)} (every {layout.y})")
         else:
-            parts.append(f"{plots.facet_label(layout, panel)} with {runs}")
+            parts.append(f"{figures.facet_label(layout, panel)} with {runs}")
     return " or ".join(parts)
 
 
@@ -526,7 +536,7 @@ def answer(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame | None) -> 
     and error, where most seeds converge, where most diverge, and how many failed."""
     if cells is None or trials.empty:
         return ["The tables hold no trials yet."]
-    metric, goal = _metric_names(trials), plots.goal(trials)
+    metric, goal = _metric_names(trials), figures.goal(trials)
     seeds = layout.seeds > 1
     median = "median " if seeds else ""
     sentences = []
@@ -534,8 +544,8 @@ def answer(trials: pd.DataFrame, layout: Layout, cells: pd.DataFrame | None) -> 
     if finite.empty:
         sentences.append("No trial finished with a finite error.")
     else:
-        best = finite.loc[plots.best_first(finite, "error").idxmin()]
-        where = ", ".join(f"{c} = {plots.value_label(c, best[c])}" for c in
+        best = finite.loc[figures.best_first(finite, "error").idxmin()]
+        where = ", ".join(f"{c} = {figures.value_label(c, best[c])}" for c in
                           (layout.x, layout.y, *layout.facet) if c is not None)
         text = (f"The best {'cell' if layout.keys else 'result'}"
                 f"{' is ' + where if where else ''}: {median}final {metric} "
@@ -660,15 +670,15 @@ def search_text(searched: Searched, trials: pd.DataFrame) -> str:
     """What the search did, in one sentence: its method, samples and seed, the axes drawn and
     those crossed with every point."""
     search, points = searched.search, searched.points
-    crossed = [c for c in plots.varying_parameters(trials) if c not in search.axes]
-    each = f", each tried with every value of {plots.and_list(crossed)}" if crossed else ""
+    crossed = [c for c in figures.varying_parameters(trials) if c not in search.axes]
+    each = f", each tried with every value of {searchplots.and_list(crossed)}" if crossed else ""
     kept = (f" ({len(points)} distinct points in the tables)"
             if len(points) != search.samples else "")
     return (f"A {search.method} search (method = \"{search.method}\", samples = "
             f"{search.samples}, seed = {search.seed}) drew {search.samples} points over "
-            f"{plots.and_list(search.axes)}{kept}{each}: {len(trials)} trials. The figure places "
-            "each point in the space drawn from and colours it by its final error; the table "
-            "lists the best points.")
+            f"{searchplots.and_list(search.axes)}{kept}{each}: {len(trials)} trials. The "
+            "figure places each point in the space drawn from and colours it by its final "
+            "error; the table lists the best points.")
 
 
 def best_points(searched: Searched, top: int = BEST_POINTS) -> pd.DataFrame:
@@ -695,13 +705,13 @@ def search_answer(trials: pd.DataFrame, searched: Searched) -> list[str]:
         sentences = [f"No trial of {drawn} finished with a finite error."]
     else:
         best = finite.iloc[0]
-        where = ", ".join(f"{c} = {plots.value_label(c, best[c])}" for c in search.axes)
+        where = ", ".join(f"{c} = {figures.value_label(c, best[c])}" for c in search.axes)
         over = f"median over its {int(best['trials'])} trials, " if best["trials"] > 1 else ""
         sentences = [f"The best of {drawn} is {where}: {over}final {metric} "
                      f"{_number(best['final_error'])}."]
     repeated = bool((points["trials"] > 1).any())
     most = " in most of their trials" if repeated else ""
-    reach = f"reach {plots.goal(trials)}"
+    reach = f"reach {figures.goal(trials)}"
     for column, verb, what in (("converged", "converge", reach),
                                ("diverged", "diverge", "a weight or the error overflows")):
         count = int((points[column] * 2 > points["trials"]).sum())
@@ -728,9 +738,9 @@ def explore_data(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
     if layout.x is None or cells is None or cells.empty:
         return None
     metric = _metric(trials)
-    x_order = plots.ordered_values(layout.x, trials[layout.x])
-    y_order = plots.ordered_values(layout.y, trials[layout.y]) if layout.y else [None]
-    panels = plots.facet_keys(trials, layout)
+    x_order = figures.ordered_values(layout.x, trials[layout.x])
+    y_order = figures.ordered_values(layout.y, trials[layout.y]) if layout.y else [None]
+    panels = figures.facet_keys(trials, layout)
     x_at = {v: i for i, v in enumerate(x_order)}
     y_at = {v: j for j, v in enumerate(y_order)}
     panel_at = {key: p for p, key in enumerate(panels)}
@@ -747,7 +757,7 @@ def explore_data(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
             "panel": panel_at[panel],
             "i": x_at[values[layout.x]],
             "j": y_at[values[layout.y]] if layout.y else 0,
-            "params": [[c, plots.value_label(c, values[c])] for c in
+            "params": [[c, figures.value_label(c, values[c])] for c in
                        (layout.x, *([layout.y] if layout.y else []), *layout.facet)],
             "seeds": int(values["seeds"]),
             "statuses": _statuses(values),
@@ -765,7 +775,7 @@ def explore_data(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
             out[-1].update(validation=_json_number(values["validation"]),
                            gap=_json_number(values["gap"]),
                            held={"e": curve["e"], "m": curve["m"]})
-    start = int(np.argmin(plots.best_first(cells, "error").to_numpy()))  # the best cell
+    start = int(np.argmin(figures.best_first(cells, "error").to_numpy()))  # the best cell
     return {
         "title": title,
         "metric": metric,
@@ -773,12 +783,12 @@ def explore_data(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
         "higher": metric in HIGHER_IS_BETTER,
         # the line drawn on the curves; with several tolerances, the strictest
         "tolerance": float(np.min(trials["tolerance"].to_numpy(dtype=float))),
-        "x": {"name": layout.x, "title": plots.axis_title(layout.x),
-              "labels": [plots.value_label(layout.x, v) for v in x_order]},
-        "y": {"name": layout.y, "title": plots.axis_title(layout.y),
-              "labels": [plots.value_label(layout.y, v) for v in y_order]}
+        "x": {"name": layout.x, "title": figures.axis_title(layout.x),
+              "labels": [figures.value_label(layout.x, v) for v in x_order]},
+        "y": {"name": layout.y, "title": figures.axis_title(layout.y),
+              "labels": [figures.value_label(layout.y, v) for v in y_order]}
         if layout.y else None,
-        "panels": [plots.facet_label(layout, k) for k in panels],
+        "panels": [figures.facet_label(layout, k) for k in panels],
         "points": points,
         "start": start,
         "cells": out,
@@ -807,7 +817,7 @@ def _cell_curves(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
     thinning works on its result, cells x epochs."""
     keys = layout.keys
     trial_cells = trials[["trial", *keys]].merge(cells[[*keys, "cell"]], on=keys, how="left")
-    at = plots.trial_rows(trial_cells, history)  # (rows,) -1: unknown
+    at = learningcurves.trial_rows(trial_cells, history)  # (rows,) -1: unknown
     known = at >= 0
     cell = trial_cells["cell"].to_numpy(dtype=np.int64)[at[known]]  # (rows,)
     epoch = history["epoch"].to_numpy(dtype=np.int64)[known]  # (rows,)
@@ -1107,13 +1117,13 @@ def _grouped(pictures: Sequence[Picture]) -> dict[str, list[Picture]]:
 
 def _not_search(pictures: Sequence[Picture]) -> list[Picture]:
     """The pictures but the search's, which its own section shows."""
-    return [p for p in pictures if p.name != plots.SEARCH_FIGURE]
+    return [p for p in pictures if p.name != searchplots.SEARCH_FIGURE]
 
 
 def _html_search(search: SearchPart, pictures: Sequence[Picture]) -> list[str]:
     """The search section: what the search did, its points over the space, its best points."""
     return ['<h2 id="search">Search</h2>', f"<p>{html.escape(search.text)}</p>",
-            *(_html_figure(p) for p in pictures if p.name == plots.SEARCH_FIGURE),
+            *(_html_figure(p) for p in pictures if p.name == searchplots.SEARCH_FIGURE),
             "<h3>Best points</h3>",
             _html_table(search.best, "best points") if not search.best.empty
             else "<p>No point finished with a finite error.</p>"]
@@ -1208,7 +1218,7 @@ def render_markdown(contents: Contents) -> str:
 def _markdown_search(search: SearchPart, pictures: Sequence[Picture]) -> list[str]:
     lines = ["## Search", "", _md(search.text), ""]
     for picture in pictures:
-        if picture.name == plots.SEARCH_FIGURE:
+        if picture.name == searchplots.SEARCH_FIGURE:
             title = _md(picture.title)
             vector = f" ([SVG](plots/{picture.svg.name}))" if picture.svg.is_file() else ""
             lines += [f"![{title}](plots/{picture.png.name})", "",

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import nnsweep
-from nnsweep import datasets, engines, plots, tables
+from nnsweep import datasets, engines, searchplots, tables
 from nnsweep.__main__ import main
 from nnsweep.edge import EdgeSearch, bisect, edge_row, rounds_needed
 from nnsweep.edge import probes as edge_probes
@@ -307,7 +307,7 @@ def test_the_edge_matches_a_dense_grid_s_boundary_at_a_tenth_of_its_trials(
 
 def test_a_power_law_is_fitted_in_log_log() -> None:
     widths = np.array([4.0, 16.0, 64.0, 256.0])
-    exponent, factor = plots.power_law(widths, 3.0 * widths ** -0.5)
+    exponent, factor = searchplots.power_law(widths, 3.0 * widths ** -0.5)
     assert exponent == pytest.approx(-0.5) and factor == pytest.approx(3.0)
 
 
@@ -325,7 +325,7 @@ def test_the_figure_draws_one_line_per_combination_of_the_other_axes() -> None:
                       ("relu", "64", 2.0, True), ("tanh", "4", 9.0, True),
                       ("tanh", "16", 3.0, True), ("tanh", "3-2", 5.0, True),  # two layers: no
                       ("sigmoid", "4", 1.0, True), ("sigmoid", "16", 1.0, False)])  # one width
-    lines = plots.edge_lines(edges)
+    lines = searchplots.edge_lines(edges)
     assert [label for label, _ in lines] == ["activation=relu", "activation=tanh"]
     assert [rows["width"].tolist() for _, rows in lines] == [[4, 16, 64], [4, 16]]
 
@@ -336,8 +336,8 @@ def test_the_report_shows_the_edge_against_width_with_its_exponent(tmp_path: Pat
     edges = results.edges
     assert edges is not None and edges["found"].sum() >= 2
     found = edges[edges["found"]]
-    exponent, _ = plots.power_law(found["hidden"].astype(float).to_numpy(),
-                                  found["edge"].to_numpy())
+    exponent, _ = searchplots.power_law(found["hidden"].astype(float).to_numpy(),
+                                        found["edge"].to_numpy())
     build_report(out)
     assert (out / "plots" / "edge.png").is_file()
     page = (out / "report.html").read_text(encoding="utf-8")

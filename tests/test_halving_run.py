@@ -16,7 +16,7 @@ import pytest
 from matplotlib.collections import LineCollection
 
 import nnsweep
-from nnsweep import engines, journal, planner, plots, runner, store, tables
+from nnsweep import engines, journal, planner, runner, searchplots, store, tables
 from nnsweep.__main__ import main
 from nnsweep.batching import REFERENCE
 from nnsweep.errors import EngineLacks, Interrupted, ResultsError
@@ -339,11 +339,12 @@ def test_the_rungs_figure_has_a_panel_per_bracket_and_greys_the_stopped_trials(
     halving = store.halving_search(results.manifest)
     assert halving is not None
     drawn: list[Any] = []
-    real_save = plots._save
-    monkeypatch.setattr(plots, "_save", lambda fig, *a, **k: drawn.append(fig) or real_save(
+    real_save = searchplots.save
+    monkeypatch.setattr(searchplots, "save", lambda fig, *a, **k: drawn.append(fig) or real_save(
         fig, *a, **k))
-    pictures = plots.rungs_figure(results.trials, results.history, tmp_path, method="hyperband",
-                                  eta=3, rungs=[halving.rungs(b) for b in range(4)])
+    pictures = searchplots.rungs_figure(results.trials, results.history, tmp_path,
+                                        method="hyperband", eta=3,
+                                        rungs=[halving.rungs(b) for b in range(4)])
     assert [p.name for p in pictures] == ["rungs"]
     panels = [ax for ax in drawn[0].axes if ax.get_visible()]
     assert len(panels) == 4

@@ -20,7 +20,7 @@ import pytest
 from helpers import run_cli, write_spec
 
 import nnsweep
-from nnsweep import planner, plots, store, tables
+from nnsweep import figures, planner, store, tables
 from nnsweep.__main__ import main
 from nnsweep.errors import NnsweepError, NnsweepWarning
 from nnsweep.params import hidden_order
@@ -243,7 +243,7 @@ def test_hidden_reads_by_depth_then_layer_sizes_as_numbers() -> None:
 def test_the_summary_and_the_figures_order_hidden_by_layer_sizes(hidden_sweep: Results) -> None:
     assert list(hidden_sweep.trials["hidden"].unique()) == ["3-2", "16", "4", ""]  # grid order
     assert list(hidden_sweep.summary["hidden"]) == ["", "4", "16", "3-2"]
-    assert plots.ordered_values("hidden", hidden_sweep.trials["hidden"]) == ["", "4", "16", "3-2"]
+    assert figures.ordered_values("hidden", hidden_sweep.trials["hidden"]) == ["", "4", "16", "3-2"]
 
 
 @pytest.mark.parametrize("name", store.TABLES)  # a grid's tables (test_edge reads an edges one)

@@ -30,7 +30,16 @@ from matplotlib.patches import Rectangle
 from matplotlib.transforms import Bbox
 from numpy.typing import NDArray
 
-from nnsweep import outcomes, plots, tables
+from nnsweep import (
+    cellstats,
+    directionmaps,
+    figures,
+    heatmaps,
+    learningcurves,
+    outcomes,
+    plots,
+    tables,
+)
 from nnsweep.datasets import builtin
 from nnsweep.errors import NnsweepError, UnknownTrial
 from nnsweep.params import TrialParams
@@ -67,20 +76,20 @@ def small(trained: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 # --- layout -------------------------------------------------------------------------------
 
 def test_alpha_goes_across_and_hidden_down_by_default() -> None:
-    layout = plots.choose_layout(grid_trials(hidden=[(4,), (8,)], alpha=[0.1, 1.0]))
+    layout = figures.choose_layout(grid_trials(hidden=[(4,), (8,)], alpha=[0.1, 1.0]))
     assert (layout.x, layout.y, layout.facet, layout.seeds) == ("alpha", "hidden", (), 1)
 
 
 def test_without_alpha_and_hidden_the_widest_swept_parameters_are_the_axes() -> None:
     trials = grid_trials(activation=["relu", "tanh"], epochs=[10, 20, 30], descent=["full"])
-    layout = plots.choose_layout(trials)
+    layout = figures.choose_layout(trials)
     assert (layout.x, layout.y) == ("epochs", "activation")
 
 
 def test_the_other_swept_parameters_become_facets_and_seeds_are_counted() -> None:
     trials = grid_trials(alpha=[0.1, 1.0], hidden=[(4,), (8,)], activation=["relu", "tanh"],
                          seed=[1, 2, 3])
-    layout = plots.choose_layout(trials)
+    layout = figures.choose_layout(trials)
     assert (layout.x, layout.y, layout.facet, layout.seeds) == (
         "alpha", "hidden", ("activation",), 3)
 
@@ -88,40 +97,40 @@ def test_the_other_swept_parameters_become_facets_and_seeds_are_counted() -> Non
 def test_a_facet_the_sweep_names_comes_first_and_unnamed_ones_follow() -> None:
     trials = grid_trials(alpha=[0.1, 1.0], hidden=[(4,), (8,)], activation=["relu", "tanh"],
                          descent=["full", "stochastic"])
-    layout = plots.choose_layout(trials, facet="descent")
+    layout = figures.choose_layout(trials, facet="descent")
     assert layout.facet == ("descent", "activation")
 
 
 def test_a_one_axis_sweep_has_no_y_and_a_fixed_sweep_no_axes() -> None:
-    assert plots.choose_layout(grid_trials(alpha=[0.1, 1.0])).y is None
-    single = plots.choose_layout(grid_trials(alpha=[0.1]))
+    assert figures.choose_layout(grid_trials(alpha=[0.1, 1.0])).y is None
+    single = figures.choose_layout(grid_trials(alpha=[0.1]))
     assert (single.x, single.y, single.facet, single.seeds) == (None, None, (), 1)
 
 
 def test_a_single_axis_asked_for_as_y_is_drawn_across() -> None:
-    layout = plots.choose_layout(grid_trials(alpha=[0.1, 1.0], seed=[1, 2]), y="alpha")
+    layout = figures.choose_layout(grid_trials(alpha=[0.1, 1.0], seed=[1, 2]), y="alpha")
     assert (layout.x, layout.y, layout.seeds) == ("alpha", None, 2)
 
 
 def test_a_parameter_may_fill_only_one_place() -> None:
     with pytest.raises(NnsweepError, match="each parameter may fill one place only"):
-        plots.choose_layout(grid_trials(alpha=[0.1, 1.0]), x="alpha", y="alpha")
+        figures.choose_layout(grid_trials(alpha=[0.1, 1.0]), x="alpha", y="alpha")
 
 
 def test_an_axis_that_is_not_a_parameter_is_refused() -> None:
     with pytest.raises(NnsweepError, match="report axis 'width': not a parameter"):
-        plots.choose_layout(grid_trials(alpha=[0.1, 1.0]), y="width")
+        figures.choose_layout(grid_trials(alpha=[0.1, 1.0]), y="width")
 
 
 # --- order and labels ---------------------------------------------------------------------
 
 def test_hidden_sizes_are_ordered_by_depth_then_width_not_as_text() -> None:
     values = pd.Series(["16", "3-2", "", "4", "128", "4-4"])
-    assert plots.ordered_values("hidden", values) == ["", "4", "16", "128", "3-2", "4-4"]
+    assert figures.ordered_values("hidden", values) == ["", "4", "16", "128", "3-2", "4-4"]
 
 
 def test_numbers_are_ordered_by_value() -> None:
-    assert plots.ordered_values("alpha", pd.Series([10.0, 0.001, 1.0])) == [0.001, 1.0, 10.0]
+    assert figures.ordered_values("alpha", pd.Series([10.0, 0.001, 1.0])) == [0.001, 1.0, 10.0]
 
 
 @pytest.mark.parametrize(("column", "value", "label"), [
@@ -135,11 +144,11 @@ def test_numbers_are_ordered_by_value() -> None:
 ])
 def test_values_are_labelled_short_and_without_exponents(column: str, value: Any,
                                                          label: str) -> None:
-    assert plots.value_label(column, value) == label
+    assert figures.value_label(column, value) == label
 
 
 def test_thirteen_log_spaced_alphas_get_distinct_labels() -> None:
-    labels = [plots.value_label("alpha", a) for a in np.logspace(-3, 3, 13)]
+    labels = [figures.value_label("alpha", a) for a in np.logspace(-3, 3, 13)]
     assert len(set(labels)) == 13
     assert max(len(label) for label in labels) <= 7
 
@@ -149,7 +158,7 @@ def test_thirteen_log_spaced_alphas_get_distinct_labels() -> None:
 def test_history_is_thinned_to_log_spaced_epochs_keeping_the_first_and_last() -> None:
     history = pd.DataFrame({"trial": ["a"] * 10_000 + ["b"] * 5,
                             "epoch": [*range(10_000), *range(5)]})
-    thinned = plots.thin_history(history, points=50)
+    thinned = learningcurves.thin_history(history, points=50)
     a = thinned[thinned["trial"] == "a"]["epoch"].tolist()
     assert a[0] == 0 and a[-1] == 9_999
     assert len(a) <= 52
@@ -162,8 +171,9 @@ def test_thinning_keeps_the_same_epochs_whatever_order_the_rows_come_in() -> Non
     history = pd.DataFrame({"trial": ["a"] * 900 + ["b"] * 40 + ["c"] * 1,
                             "epoch": [*range(0, 9000, 10), *range(40), 0]})
     shuffled = history.sample(frac=1.0, random_state=rng.integers(1 << 31))
-    kept = plots.thin_history(history, points=30)
-    assert sorted(map(tuple, plots.thin_history(shuffled, points=30).to_numpy().tolist())) \
+    kept = learningcurves.thin_history(history, points=30)
+    shuffled_kept = learningcurves.thin_history(shuffled, points=30)
+    assert sorted(map(tuple, shuffled_kept.to_numpy().tolist())) \
         == sorted(map(tuple, kept.to_numpy().tolist()))
     assert kept.groupby("trial")["epoch"].agg(["first", "last"]).to_numpy().tolist() == [
         [0, 8990], [0, 39], [0, 0]]
@@ -175,42 +185,42 @@ def test_outcomes_and_curves_do_not_depend_on_the_historys_row_order(
     another order (trials interleaved, epochs shuffled) gives the same outcomes and curves."""
     trials, history = small["trials"], small["history"]
     shuffled = history.sample(frac=1.0, random_state=7).reset_index(drop=True)
-    assert plots.trial_outcomes(trials, shuffled).tolist() == \
-        plots.trial_outcomes(trials, history).tolist()
-    pd.testing.assert_frame_equal(plots.curve_frame(trials, shuffled, ["hidden"], "mae"),
-                                  plots.curve_frame(trials, history, ["hidden"], "mae"))
+    assert cellstats.trial_outcomes(trials, shuffled).tolist() == \
+        cellstats.trial_outcomes(trials, history).tolist()
+    pd.testing.assert_frame_equal(learningcurves.curve_frame(trials, shuffled, ["hidden"], "mae"),
+                                  learningcurves.curve_frame(trials, history, ["hidden"], "mae"))
 
 
 def test_the_direction_maps_colours_are_seaborns_rocket_within_one_level() -> None:
     """rocket is drawn from its stops without importing seaborn: within 1/255 of its table."""
     seaborn_cm = pytest.importorskip("seaborn.cm")
     table = np.array(seaborn_cm._rocket_lut)  # (256, 3)
-    drawn = plots.colour_map("rocket")(np.linspace(0.0, 1.0, 256))[:, :3]  # (256, 3)
+    drawn = figures.colour_map("rocket")(np.linspace(0.0, 1.0, 256))[:, :3]  # (256, 3)
     assert np.abs(drawn - table).max() <= 1 / 255
-    reverse = plots.colour_map("rocket_r")(np.linspace(0.0, 1.0, 256))[:, :3]
+    reverse = figures.colour_map("rocket_r")(np.linspace(0.0, 1.0, 256))[:, :3]
     assert np.abs(reverse - table[::-1]).max() <= 1 / 255
-    assert plots.colour_map("viridis") == colormaps["viridis"]
+    assert figures.colour_map("viridis") == colormaps["viridis"]
 
 
 def test_outcomes_are_nnsweep_outcomes_classes(small: dict[str, pd.DataFrame]) -> None:
     """The figures use nnsweep.outcomes' judgement, with one colour and label per class."""
     trials, history = small["trials"], small["history"]
-    drawn = plots.trial_outcomes(trials, history)
+    drawn = cellstats.trial_outcomes(trials, history)
     assert drawn.tolist() == outcomes.trial_outcomes(trials, history).tolist()
     assert {"converged", "diverged"} <= set(drawn) <= set(outcomes.OUTCOME_NAMES)
-    assert [name for name, *_ in plots.OUTCOMES] == list(outcomes.OUTCOME_NAMES)
+    assert [name for name, *_ in figures.OUTCOMES] == list(outcomes.OUTCOME_NAMES)
 
 
 def test_a_failed_trial_is_its_own_outcome() -> None:
     trials = trials_of(TrialParams(), statuses=["failed"])
-    assert plots.trial_outcomes(trials, tables.empty(tables.HISTORY_SCHEMA)).tolist() == [
+    assert cellstats.trial_outcomes(trials, tables.empty(tables.HISTORY_SCHEMA)).tolist() == [
         "failed"]
 
 
 def test_cells_aggregate_seeds_by_the_median_counting_divergence_as_infinite(
         small: dict[str, pd.DataFrame]) -> None:
     trials = small["trials"]
-    cells = plots.cell_frame(trials, small["history"], plots.choose_layout(trials))
+    cells = cellstats.cell_frame(trials, small["history"], figures.choose_layout(trials))
     assert len(cells) == 8 and set(cells["seeds"]) == {2}
     for cell in cells.itertuples():
         seeds = trials[(trials["alpha"] == cell.alpha) & (trials["hidden"] == cell.hidden)]
@@ -225,7 +235,7 @@ def test_cells_aggregate_seeds_by_the_median_counting_divergence_as_infinite(
 def test_the_converged_epoch_is_the_median_over_converged_seeds_only(
         small: dict[str, pd.DataFrame]) -> None:
     trials = small["trials"]
-    cells = plots.cell_frame(trials, small["history"], plots.choose_layout(trials))
+    cells = cellstats.cell_frame(trials, small["history"], figures.choose_layout(trials))
     for cell in cells.itertuples():
         seeds = trials[(trials["alpha"] == cell.alpha) & (trials["hidden"] == cell.hidden)
                        & (trials["status"] == "converged")]
@@ -240,7 +250,7 @@ def test_the_xor_sweep_tells_iamtrasks_story() -> None:
     frames = sweep_frames({"alpha": ALPHAS, "hidden": [(4,), (64,)]},
                           {"epochs": 4000, "seed": 1})
     trials = frames["trials"]
-    cells = plots.cell_frame(trials, frames["history"], plots.choose_layout(trials))
+    cells = cellstats.cell_frame(trials, frames["history"], figures.choose_layout(trials))
     outcome = cells.set_index(["hidden", "alpha"])["outcome"]
     assert outcome["4", 0.001] == "too_slow" and outcome["64", 0.001] == "too_slow"
     assert all(outcome["4", a] in ("learning", "converged") for a in (0.1, 1.0, 10.0))
@@ -255,15 +265,15 @@ def test_the_default_trial_is_the_one_with_the_lowest_final_error(
         small: dict[str, pd.DataFrame]) -> None:
     trials = small["trials"]
     best = trials.loc[trials["final_error"].idxmin(), "trial"]
-    assert plots.default_trial(trials, small["directions"]) == best
+    assert directionmaps.default_trial(trials, small["directions"]) == best
 
 
 def test_a_trial_is_found_by_a_unique_prefix_and_an_ambiguous_one_is_refused(
         small: dict[str, pd.DataFrame]) -> None:
     trial = str(small["trials"]["trial"].iloc[3])
-    assert plots.resolve_trial(small["trials"], trial[:9]) == trial
+    assert directionmaps.resolve_trial(small["trials"], trial[:9]) == trial
     with pytest.raises(UnknownTrial) as caught:
-        plots.resolve_trial(small["trials"], "")
+        directionmaps.resolve_trial(small["trials"], "")
     assert caught.value.trial == "" and caught.value.matches == len(small["trials"])
 
 
@@ -271,7 +281,7 @@ def test_the_direction_maps_draw_every_layer_of_the_chosen_trial(
         small: dict[str, pd.DataFrame], tmp_path: Path) -> None:
     trials, directions = small["trials"], small["directions"]
     trial = str(trials["trial"].iloc[0])
-    [picture] = plots.weight_directions(trials, directions, trial, tmp_path)
+    [picture] = directionmaps.weight_directions(trials, directions, trial, tmp_path)
     assert picture.png == tmp_path / "weight_directions.png" and picture.png.exists()
     assert picture.svg.read_text(encoding="utf-8").count("<svg") == 1
     assert f"trial {trial}" in picture.caption
@@ -283,38 +293,40 @@ def test_a_sweep_whose_trials_all_failed_is_drawn_as_dark_cells_without_curves(
     trials = trials_of(TrialParams(alpha=0.1), TrialParams(alpha=1.0),
                        statuses=["failed", "crashed"])
     history = tables.empty(tables.HISTORY_SCHEMA)
-    layout = plots.choose_layout(trials)
-    cells = plots.cell_frame(trials, history, layout)
+    layout = figures.choose_layout(trials)
+    cells = cellstats.cell_frame(trials, history, layout)
     assert cells["outcome"].tolist() == ["failed", "failed"]
     assert cells["error"].isna().all()
-    pictures = plots.heatmaps(trials, history, layout, tmp_path)
+    pictures = heatmaps.heatmaps(trials, history, layout, tmp_path)
     assert [p.name for p in pictures] == ["outcome", "heatmap_final_error",
                                           "heatmap_direction_changes"]
-    assert plots.learning_curves(trials, history, layout, tmp_path) == []
+    assert learningcurves.learning_curves(trials, history, layout, tmp_path) == []
 
 
 # --- the figures themselves ---------------------------------------------------------------
 
-Drawn = list[tuple[Figure, plots.Picture]]
+Drawn = list[tuple[Figure, figures.Picture]]
 
 
 @pytest.fixture
 def drawn(monkeypatch: pytest.MonkeyPatch) -> Drawn:
-    """Every figure the plots module saves, kept with its picture for the test to inspect."""
+    """Every figure the modules draw_all draws with save, kept with its picture for the test to
+    inspect."""
     kept: Drawn = []
-    save = plots._save
+    save = figures.save
 
     def keep(fig: Figure, out: Path, name: str, title: str, caption: str,
-             vector: bool = True) -> plots.Picture:
+             vector: bool = True) -> figures.Picture:
         picture = save(fig, out, name, title, caption, vector)
         kept.append((fig, picture))
         return picture
 
-    monkeypatch.setattr(plots, "_save", keep)
+    for module in (heatmaps, learningcurves, directionmaps):
+        monkeypatch.setattr(module, "save", keep)
     return kept
 
 
-def figure_named(drawn: Drawn, name: str) -> tuple[Figure, plots.Picture]:
+def figure_named(drawn: Drawn, name: str) -> tuple[Figure, figures.Picture]:
     [found] = [(fig, picture) for fig, picture in drawn if picture.name == name]
     return found
 
@@ -344,9 +356,10 @@ def synthetic(axes: dict[str, list[Any]], *, seeds: int = 1, epochs: int = 200,
 
 
 def curves_figure(frames: dict[str, pd.DataFrame], drawn: Drawn, tmp_path: Path,
-                  **axes: Any) -> tuple[Figure, plots.Picture]:
-    layout = plots.choose_layout(frames["trials"], **axes)
-    plots.learning_curves(frames["trials"], frames["history"], layout, tmp_path, vector=False)
+                  **axes: Any) -> tuple[Figure, figures.Picture]:
+    layout = figures.choose_layout(frames["trials"], **axes)
+    learningcurves.learning_curves(frames["trials"], frames["history"], layout, tmp_path,
+                                   vector=False)
     fig, picture = figure_named(drawn, "learning_curves")
     fig.canvas.draw()
     return fig, picture
@@ -415,23 +428,23 @@ def grid_of(axes: list[Axes]) -> tuple[int, int]:
     (7, (2, 4)), (8, (3, 3)), (9, (3, 3)), (10, (3, 4)), (12, (3, 4)),
 ])
 def test_facet_grids_are_compact(count: int, shape: tuple[int, int]) -> None:
-    assert plots.grid_shape(count) == shape
+    assert figures.grid_shape(count) == shape
 
 
 @pytest.mark.parametrize("count", range(2, 17))
 def test_no_facet_grid_leaves_a_lone_panel_where_a_fuller_row_fits(count: int) -> None:
-    rows, columns = plots.grid_shape(count)
+    rows, columns = figures.grid_shape(count)
     assert rows * columns >= count and (rows - 1) * columns < count
     last_row = count - (rows - 1) * columns
-    unavoidable = all(count % c == 1 for c in range(2, plots.MAX_PANEL_COLUMNS + 1))
+    unavoidable = all(count % c == 1 for c in range(2, figures.MAX_PANEL_COLUMNS + 1))
     assert last_row > 1 or rows == 1 or unavoidable
 
 
 @pytest.mark.parametrize(("low", "high"), [(0.02, 0.05), (0.3, 0.9), (1e-6, 1.0), (3.0, 4.0),
                                            (1e-12, 1e3), (10.0, 11.0)])
 def test_log_ticks_give_two_to_six_values_inside_the_range(low: float, high: float) -> None:
-    ticks = plots.log_ticks(low, high)
-    assert 2 <= len(ticks) <= plots.MAX_TICKS
+    ticks = figures.log_ticks(low, high)
+    assert 2 <= len(ticks) <= figures.MAX_TICKS
     assert all(low * 0.999 <= t <= high * 1.001 for t in ticks)
     assert ticks == sorted(set(ticks))
 
@@ -499,7 +512,7 @@ def test_curve_colours_follow_viridis_in_the_order_of_the_swept_value(
     ends = [float(seg[-1, 1]) for seg in segments(lines)]
     order = np.argsort(ends)[::-1]  # smallest alpha first
     colours = np.asarray(lines.get_colors())[order]  # (alphas, 4)
-    viridis = colormaps["viridis"](np.linspace(0.0, plots.CURVE_PALETTE_END, len(alphas)))
+    viridis = colormaps["viridis"](np.linspace(0.0, figures.CURVE_PALETTE_END, len(alphas)))
     np.testing.assert_allclose(colours[:, :3], viridis[:, :3], atol=1e-6)
 
 
@@ -546,10 +559,10 @@ def test_learning_curve_tick_labels_never_collide(drawn: Drawn, tmp_path: Path, 
 
 
 def heatmap_figures(frames: dict[str, pd.DataFrame], drawn: Drawn, tmp_path: Path,
-                    **axes: Any) -> dict[str, tuple[Figure, plots.Picture]]:
-    layout = plots.choose_layout(frames["trials"], **axes)
-    plots.heatmaps(frames["trials"], frames["history"], layout, tmp_path,
-                   directions=frames["directions"], vector=False)
+                    **axes: Any) -> dict[str, tuple[Figure, figures.Picture]]:
+    layout = figures.choose_layout(frames["trials"], **axes)
+    heatmaps.heatmaps(frames["trials"], frames["history"], layout, tmp_path,
+                      directions=frames["directions"], vector=False)
     return {picture.name: (fig, picture) for fig, picture in drawn}
 
 
@@ -601,7 +614,7 @@ def test_diverged_cells_are_grey_hatched_and_marked(drawn: Drawn, tmp_path: Path
     [ax] = panels(fig)
     hatched = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_hatch() == "//"]
     assert len(hatched) == 1 and hatched[0].get_x() == 2  # the third column: alpha 1000
-    assert plots.MARK in [t.get_text() for t in ax.texts]
+    assert figures.MARK in [t.get_text() for t in ax.texts]
 
 
 def test_the_outcome_map_gives_each_outcome_its_own_colour_and_a_legend(
@@ -632,20 +645,20 @@ def test_direction_changes_are_divided_by_weights_and_update_steps() -> None:
     trials["direction_changes"] = pd.array([120, 240, 480, 60], dtype="Int64")
     trials["diverged_epoch"] = pd.array([pd.NA, pd.NA, pd.NA, 5], dtype="Int64")
     directions = pd.DataFrame({"trial": np.repeat(trials["trial"].to_numpy(), 6)})
-    rates = plots.change_rates(trials, directions, rows=4)
+    rates = cellstats.change_rates(trials, directions, rows=4)
     # Six weights each; steps: 10 x 1, 10 x ceil(4 / 3), 10 x 4, and 5 x 1 up to divergence.
     assert rates.tolist() == pytest.approx([120 / 60, 240 / 120, 480 / 240, 60 / 30])
-    assert np.isnan(plots.change_rates(trials, directions, rows=None).iloc[1])
-    assert plots.update_steps(trials, rows=4).tolist() == [10, 20, 40, 5]
+    assert np.isnan(cellstats.change_rates(trials, directions, rows=None).iloc[1])
+    assert cellstats.update_steps(trials, rows=4).tolist() == [10, 20, 40, 5]
 
 
 def test_the_dataset_rows_are_told_by_the_tables(small: dict[str, pd.DataFrame]) -> None:
-    assert plots.dataset_rows(small["history"], small["directions"]) == 4  # XOR's four rows
+    assert cellstats.dataset_rows(small["history"], small["directions"]) == 4  # XOR's four rows
 
 
 def test_direction_figures_label_their_unit(small: dict[str, pd.DataFrame], drawn: Drawn,
                                             tmp_path: Path) -> None:
-    layout = plots.choose_layout(small["trials"])
+    layout = figures.choose_layout(small["trials"])
     plots.draw_all(small, layout, tmp_path, vector=False)
     fig, picture = figure_named(drawn, "heatmap_direction_changes")
     bars = [ax for ax in fig.axes if hasattr(ax, "_colorbar")]
@@ -656,7 +669,7 @@ def test_direction_figures_label_their_unit(small: dict[str, pd.DataFrame], draw
     fig, picture = figure_named(drawn, "weight_directions")
     bars = [ax for ax in fig.axes if hasattr(ax, "_colorbar")]
     assert re.search(r"per (update step|[\d,]+ update steps)", bars[0].get_ylabel())
-    best = small["trials"].set_index("trial").loc[plots.default_trial(small["trials"],
+    best = small["trials"].set_index("trial").loc[directionmaps.default_trial(small["trials"],
                                                                        small["directions"])]
     assert best["descent"] == "full" and best["status"] != "diverged"  # one step an epoch
     assert f"divided by its {best['epochs']} update steps" in picture.caption
@@ -667,7 +680,7 @@ def test_direction_figures_label_their_unit(small: dict[str, pd.DataFrame], draw
 def test_a_one_axis_sweep_gets_a_line_of_final_error_with_the_seed_band(
         drawn: Drawn, tmp_path: Path) -> None:
     frames = synthetic({"alpha": [0.01, 0.1, 1.0, 10.0]}, seeds=3)
-    layout = plots.choose_layout(frames["trials"])
+    layout = figures.choose_layout(frames["trials"])
     pictures = plots.draw_all(frames, layout, tmp_path, vector=False)
     assert "final_error" in [p.name for p in pictures]
     fig, picture = figure_named(drawn, "final_error")
@@ -676,7 +689,7 @@ def test_a_one_axis_sweep_gets_a_line_of_final_error_with_the_seed_band(
     [band] = [c for c in ax.collections if isinstance(c, PolyCollection)]
     assert len(band.get_paths()) == 1
     [line] = [ln for ln in ax.lines if len(np.asarray(ln.get_xdata())) == 4]
-    cells = plots.cell_frame(frames["trials"], frames["history"], layout)
+    cells = cellstats.cell_frame(frames["trials"], frames["history"], layout)
     np.testing.assert_allclose(np.asarray(line.get_ydata(), dtype=float),
                                cells.sort_values("alpha")["error"])
     assert "each cell: the median of its 3 seeds' final mae" in picture.caption
@@ -689,7 +702,7 @@ def test_two_axes_get_no_line_and_three_or_more_get_facets_without_error(
     frames = synthetic({"alpha": [0.1, 1.0], "hidden": [(2,), (4,)],
                         "activation": ["sigmoid", "tanh"], "descent": ["full", "stochastic"]},
                        seeds=2, epochs=50)
-    layout = plots.choose_layout(frames["trials"])
+    layout = figures.choose_layout(frames["trials"])
     assert len(layout.facet) == 2
     names = [p.name for p in plots.draw_all(frames, layout, tmp_path, vector=False)]
     assert "final_error" not in names and "learning_curves" in names
@@ -710,21 +723,21 @@ def test_curves_cost_per_cell_not_per_seed_or_epoch(drawn: Drawn, tmp_path: Path
         [ax] = panels(fig)
         artists.append(len(ax.get_children()))
         [lines] = [c for c in ax.collections if isinstance(c, LineCollection)]
-        assert max(len(seg) for seg in segments(lines)) <= plots.MAX_CURVE_POINTS + 2
+        assert max(len(seg) for seg in segments(lines)) <= learningcurves.MAX_CURVE_POINTS + 2
     assert artists[0] == artists[1]
 
 
 def test_curve_frame_has_one_row_per_curve_and_kept_epoch() -> None:
     frames = synthetic({"alpha": [0.1, 1.0]}, seeds=4, epochs=3000)
-    stats = plots.curve_frame(frames["trials"], frames["history"], ["alpha"], "mae")
-    assert stats.groupby("curve").size().max() <= plots.MAX_CURVE_POINTS + 2
+    stats = learningcurves.curve_frame(frames["trials"], frames["history"], ["alpha"], "mae")
+    assert stats.groupby("curve").size().max() <= learningcurves.MAX_CURVE_POINTS + 2
     assert set(stats["seeds"]) == {4}
     assert not stats.duplicated(["curve", "epoch"]).any()
 
 
 def test_png_is_the_only_format_unless_vectors_are_asked_for(tmp_path: Path) -> None:
     frames = synthetic({"alpha": [0.1, 1.0]})
-    layout = plots.choose_layout(frames["trials"])
+    layout = figures.choose_layout(frames["trials"])
     plots.draw_all(frames, layout, tmp_path / "png", vector=False)
     assert list((tmp_path / "png").glob("*.svg")) == []
     pictures = plots.draw_all(frames, layout, tmp_path / "both", vector=True)
@@ -732,11 +745,11 @@ def test_png_is_the_only_format_unless_vectors_are_asked_for(tmp_path: Path) -> 
 
 
 def test_rates_are_shown_per_a_power_of_ten_of_steps_that_reads_as_plain_numbers() -> None:
-    assert plots.per_steps(0.5) == plots.per_steps(0.01) == 1
-    assert plots.per_steps(0.0099) == 1000
-    assert plots.per_steps(0.00073) == 10_000
-    assert 1 <= 0.00073 * plots.per_steps(0.00073) < 10
-    assert plots.per_steps(float("nan")) == 1
+    assert cellstats.per_steps(0.5) == cellstats.per_steps(0.01) == 1
+    assert cellstats.per_steps(0.0099) == 1000
+    assert cellstats.per_steps(0.00073) == 10_000
+    assert 1 <= 0.00073 * cellstats.per_steps(0.00073) < 10
+    assert cellstats.per_steps(float("nan")) == 1
 
 
 # --- held-out rows ------------------------------------------------------------------------
@@ -754,10 +767,10 @@ def held_out(frames: dict[str, pd.DataFrame], scale: Any) -> dict[str, pd.DataFr
 
 
 def held_curves(frames: dict[str, pd.DataFrame], drawn: Drawn, tmp_path: Path
-                ) -> tuple[Figure, plots.Picture]:
-    layout = plots.choose_layout(frames["trials"])
-    plots.learning_curves(frames["trials"], frames["history"], layout, tmp_path, vector=False,
-                          validation=frames.get("validation"))
+                ) -> tuple[Figure, figures.Picture]:
+    layout = figures.choose_layout(frames["trials"])
+    learningcurves.learning_curves(frames["trials"], frames["history"], layout, tmp_path,
+                                   vector=False, validation=frames.get("validation"))
     fig, picture = figure_named(drawn, "learning_curves")
     fig.canvas.draw()
     return fig, picture
@@ -840,7 +853,7 @@ def test_the_gap_is_each_seeds_last_validation_minus_training_error_then_the_med
     held = seeds.assign(validation=np.where(seeds["status"] == "diverged", np.inf,
                                             seeds["validation"]))
     expected_held = held.groupby(["hidden", "alpha"])["validation"].median()
-    cells = plots.validation_cells(trials, plots.choose_layout(trials)).set_index(
+    cells = cellstats.validation_cells(trials, figures.choose_layout(trials)).set_index(
         ["hidden", "alpha"])
     assert len(cells) == 8
     pd.testing.assert_series_equal(cells["gap"].sort_index(), expected.reindex(
@@ -853,8 +866,8 @@ def test_the_gap_is_each_seeds_last_validation_minus_training_error_then_the_med
 def test_the_gap_heatmap_draws_those_medians_on_a_diverging_scale_centred_on_zero(
         held_trained: dict[str, pd.DataFrame], drawn: Drawn, tmp_path: Path) -> None:
     trials = held_trained["trials"]
-    layout = plots.choose_layout(trials)
-    pictures = plots.validation_heatmaps(trials, layout, tmp_path, vector=False)
+    layout = figures.choose_layout(trials)
+    pictures = heatmaps.validation_heatmaps(trials, layout, tmp_path, vector=False)
     assert [p.name for p in pictures] == ["heatmap_validation_error",
                                           "heatmap_generalization_gap"]
     fig, picture = figure_named(drawn, "heatmap_generalization_gap")
@@ -863,8 +876,8 @@ def test_the_gap_heatmap_draws_those_medians_on_a_diverging_scale_centred_on_zer
     values = mesh.get_array()
     assert values is not None
     shown = np.ma.compressed(values)  # (cells with a gap,)
-    gaps = plots.validation_cells(trials, layout)["gap"].to_numpy(dtype=float)
-    diverged = plots.validation_cells(trials, layout)["error"].to_numpy(dtype=float) == np.inf
+    gaps = cellstats.validation_cells(trials, layout)["gap"].to_numpy(dtype=float)
+    diverged = cellstats.validation_cells(trials, layout)["error"].to_numpy(dtype=float) == np.inf
     assert sorted(shown) == sorted(gaps[np.isfinite(gaps) & ~diverged])
     norm: Any = mesh.norm
     assert norm.vmin == -norm.vmax < 0 and norm(0.0) == 0.5
@@ -879,15 +892,15 @@ def test_the_gap_heatmap_draws_those_medians_on_a_diverging_scale_centred_on_zer
 
 
 def test_the_gaps_sign_is_read_the_other_way_for_a_score() -> None:
-    assert plots.gap_meaning("mae").startswith("positive (red): the network does worse")
-    assert plots.gap_meaning("accuracy").startswith("negative (red): the network scores lower")
+    assert heatmaps.gap_meaning("mae").startswith("positive (red): the network does worse")
+    assert heatmaps.gap_meaning("accuracy").startswith("negative (red): the network scores lower")
 
 
 @pytest.mark.slow
 def test_the_validation_heatmap_sits_beside_the_training_one(
         held_trained: dict[str, pd.DataFrame], tmp_path: Path) -> None:
     frames = held_trained
-    layout = plots.choose_layout(frames["trials"])
+    layout = figures.choose_layout(frames["trials"])
     names = [p.name for p in plots.draw_all(frames, layout, tmp_path, vector=False,
                                             validation=frames["validation"])]
     assert names[:4] == ["outcome", "heatmap_final_error", "heatmap_validation_error",
@@ -897,9 +910,9 @@ def test_the_validation_heatmap_sits_beside_the_training_one(
 @pytest.mark.slow
 def test_without_held_out_rows_there_is_no_validation_figure(
         small: dict[str, pd.DataFrame], tmp_path: Path) -> None:
-    layout = plots.choose_layout(small["trials"])
-    assert not plots.has_validation(small["trials"])
-    assert plots.validation_heatmaps(small["trials"], layout, tmp_path) == []
+    layout = figures.choose_layout(small["trials"])
+    assert not cellstats.has_validation(small["trials"])
+    assert heatmaps.validation_heatmaps(small["trials"], layout, tmp_path) == []
     names = {p.name for p in plots.draw_all(small, layout, tmp_path, vector=False)}
     assert not {"heatmap_validation_error", "heatmap_generalization_gap"} & names
 
@@ -912,15 +925,16 @@ def test_held_out_figures_cost_per_cell_not_per_seed_or_epoch(drawn: Drawn,
         frames = held_out(synthetic({"alpha": [0.1, 1.0, 10.0], "hidden": [(2,), (4,)]},
                                     seeds=seeds, epochs=epochs),
                           lambda alpha: 1.2)
-        layout = plots.choose_layout(frames["trials"])
-        plots.validation_heatmaps(frames["trials"], layout, tmp_path, vector=False)
-        plots.learning_curves(frames["trials"], frames["history"], layout, tmp_path,
-                              vector=False, validation=frames["validation"])
+        layout = figures.choose_layout(frames["trials"])
+        heatmaps.validation_heatmaps(frames["trials"], layout, tmp_path, vector=False)
+        learningcurves.learning_curves(frames["trials"], frames["history"], layout, tmp_path,
+                                       vector=False, validation=frames["validation"])
         artists.append([len(ax.get_children()) for fig, _ in drawn for ax in panels(fig)])
         curves, _ = figure_named(drawn, "learning_curves")
         for ax in panels(curves):
             for lines in [c for c in ax.collections if isinstance(c, LineCollection)]:
-                assert max(len(seg) for seg in segments(lines)) <= plots.MAX_CURVE_POINTS + 2
+                longest = max(len(seg) for seg in segments(lines))
+                assert longest <= learningcurves.MAX_CURVE_POINTS + 2
         drawn.clear()
     assert artists[0] == artists[1]
 
@@ -960,29 +974,29 @@ def test_a_diverged_seed_counts_as_the_lowest_accuracy_in_its_cell() -> None:
     params = [TrialParams(loss="cross_entropy", metric="accuracy", seed=s) for s in range(3)]
     trials = trials_of(*params, statuses=["not_converged", "not_converged", "diverged"])
     trials["final_error"] = [0.9, 0.8, np.nan]
-    cells = plots.cell_frame(trials, tables.empty(tables.HISTORY_SCHEMA),
-                             plots.choose_layout(trials))
+    cells = cellstats.cell_frame(trials, tables.empty(tables.HISTORY_SCHEMA),
+                                 figures.choose_layout(trials))
     assert cells["error"].tolist() == [0.8]  # the median of 0.9, 0.8 and the worst
     assert cells["error_high"].tolist() == [0.9] and cells["higher"].tolist() == [True]
     both = trials.assign(status=["not_converged", "diverged", "diverged"])
-    assert plots.cell_frame(both, tables.empty(tables.HISTORY_SCHEMA),
-                            plots.choose_layout(both))["error"].tolist() == [np.inf]
+    assert cellstats.cell_frame(both, tables.empty(tables.HISTORY_SCHEMA),
+                                figures.choose_layout(both))["error"].tolist() == [np.inf]
 
 
 def test_the_heatmaps_of_an_accuracy_are_linear_and_light_where_highest(
         classifier: dict[str, pd.DataFrame], small: dict[str, pd.DataFrame], drawn: Drawn,
         tmp_path: Path) -> None:
     trials = classifier["trials"]
-    layout = plots.choose_layout(trials)
-    plots.heatmaps(trials, classifier["history"], layout, tmp_path, vector=False,
-                   validation=classifier["validation"])
-    plots.validation_heatmaps(trials, layout, tmp_path, vector=False,
-                              history=classifier["history"])
-    cells = plots.cell_frame(trials, classifier["history"], layout,
-                             validation=classifier["validation"])
+    layout = figures.choose_layout(trials)
+    heatmaps.heatmaps(trials, classifier["history"], layout, tmp_path, vector=False,
+                      validation=classifier["validation"])
+    heatmaps.validation_heatmaps(trials, layout, tmp_path, vector=False,
+                                 history=classifier["history"])
+    cells = cellstats.cell_frame(trials, classifier["history"], layout,
+                                 validation=classifier["validation"])
     for name, values in (("heatmap_final_error", cells["error"]),
-                         ("heatmap_validation_error",
-                          plots.validation_cells(trials, layout, classifier["history"])["error"])):
+                         ("heatmap_validation_error", cellstats.validation_cells(
+                             trials, layout, classifier["history"])["error"])):
         fig, picture = figure_named(drawn, name)
         mesh = mesh_of(fig)
         assert type(mesh.norm) is Normalize  # linear, not LogNorm
@@ -998,8 +1012,8 @@ def test_the_heatmaps_of_an_accuracy_are_linear_and_light_where_highest(
     assert mesh_of(gap_fig).get_cmap().name == "RdBu"  # a lower score held out is red
     assert "negative (red): the network scores lower on the rows it never saw" in gap.caption
     drawn.clear()
-    plots.heatmaps(small["trials"], small["history"], plots.choose_layout(small["trials"]),
-                   tmp_path, vector=False)
+    heatmaps.heatmaps(small["trials"], small["history"], figures.choose_layout(small["trials"]),
+                      tmp_path, vector=False)
     errors = mesh_of(figure_named(drawn, "heatmap_final_error")[0])
     assert isinstance(errors.norm, LogNorm) and errors.get_cmap().name == "viridis_r"
 
@@ -1013,8 +1027,8 @@ def test_the_gap_of_trials_the_held_out_rows_decide_is_against_their_training_ro
         final.index)).all()
     gaps = trials.assign(gap=trials["trial"].map(final["validation"] - final["train"]))
     expected = gaps.groupby(["hidden", "alpha"])["gap"].median().astype("float64")
-    cells = plots.validation_cells(trials, plots.choose_layout(trials),
-                                   classifier["history"]).set_index(["hidden", "alpha"])
+    cells = cellstats.validation_cells(trials, figures.choose_layout(trials),
+                                       classifier["history"]).set_index(["hidden", "alpha"])
     pd.testing.assert_series_equal(cells["gap"].sort_index(), expected.sort_index(),
                                    check_names=False)
     assert (cells["gap"] != 0).any()
@@ -1041,14 +1055,14 @@ def test_a_one_axis_line_draws_the_held_out_rows_dashed(fixed: dict[str, Any], d
                                                         tmp_path: Path) -> None:
     frames = held_out_frames({"alpha": [0.003, 0.01, 0.1], "seed": [1, 2]}, fixed, 0.3)
     trials = frames["trials"]
-    layout = plots.choose_layout(trials)
-    plots.final_error_line(trials, frames["history"], layout, tmp_path, vector=False,
-                           validation=frames["validation"])
+    layout = figures.choose_layout(trials)
+    heatmaps.final_error_line(trials, frames["history"], layout, tmp_path, vector=False,
+                              validation=frames["validation"])
     fig, picture = figure_named(drawn, "final_error")
     [ax] = panels(fig)
     [solid] = [line for line in ax.lines if line.get_linestyle() == "-"]
     [dashed] = [line for line in ax.lines if line.get_linestyle() == "--"]
-    cells = plots.validation_cells(trials, layout, frames["history"]).sort_values("alpha")
+    cells = cellstats.validation_cells(trials, layout, frames["history"]).sort_values("alpha")
     np.testing.assert_array_equal(np.asarray(dashed.get_ydata(), dtype=float), cells["error"])
     np.testing.assert_array_equal(np.asarray(solid.get_ydata(), dtype=float),
                                   cells["train_error"])

@@ -38,7 +38,8 @@ LAYERS = (
     "params", "result", "errors", "text", "packing", "batching", "network", "reference", "trainer",
     "engine_numba", "engines", "datasets", "grid", "edge", "halving", "schema", "search",
     "spectext", "checks", "specdata", "spec", "journal", "tables", "outcomes", "store",
-    "manifest", "backends", "progress", "planner", "runner", "pages", "plots", "report", "show",
+    "manifest", "backends", "progress", "planner", "runner", "pages", "figures", "cellstats",
+    "heatmaps", "learningcurves", "directionmaps", "searchplots", "plots", "report", "show",
     "__main__",
 )
 

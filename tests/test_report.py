@@ -37,10 +37,10 @@ from helpers import (
 from matplotlib.figure import Figure
 from PIL import Image
 
-from nnsweep import outcomes, plots, store, tables
+from nnsweep import cellstats, directionmaps, figures, outcomes, plots, store, tables
 from nnsweep.errors import NnsweepError, ResultsError, UnknownTrial
+from nnsweep.figures import Layout
 from nnsweep.params import TrialParams
-from nnsweep.plots import Layout
 from nnsweep.report import (
     CURVE_BUDGET,
     CURVE_POINTS,
@@ -205,7 +205,7 @@ def test_the_outcome_classes_are_listed_as_text_row_by_row(small: Path) -> None:
     glance = _page(small).split('aria-label="at a glance"')[1].split("</table>")[0]
     header = re.findall(r"<th>([^<]*)</th>", glance)
     # With two seeds the upper median decides: no cell has both seeds converged.
-    classes = [name for name, *_ in plots.OUTCOMES]
+    classes = [name for name, *_ in figures.OUTCOMES]
     assert header[0] == "hidden" and "converged" not in header
     assert header[1:] == [name for name in classes if name in header[1:]]
     assert {"diverged", "failed"} <= set(header)
@@ -517,7 +517,7 @@ def test_every_figure_is_sized_to_keep_its_tick_text_legible(small: Path,
 def test_a_pictures_tick_size_as_drawn_is_what_its_svg_copy_shows(small: Path,
                                                                   tmp_path: Path) -> None:
     frames = read_tables(small)
-    layout = plots.choose_layout(frames["trials"])
+    layout = figures.choose_layout(frames["trials"])
     pictures = plots.draw_all(frames, layout, tmp_path, vector=True)
     assert pictures and all(p.tick_points is not None for p in pictures)
     for picture in pictures:
@@ -713,12 +713,12 @@ def test_the_answer_names_the_best_cell_on_the_held_out_rows(held: Path) -> None
     frames = read_tables(held)
     trials = frames["trials"]
     layout = choose_layout(trials, {})
-    cells = plots.validation_cells(trials, layout)
+    cells = cellstats.validation_cells(trials, layout)
     finite = cells[np.isfinite(cells["error"])]
     best = finite.loc[finite["error"].idxmin()]
     said = _answer_of(_page(held))
     assert (f"On the held-out rows, never trained on, the best cell is alpha = "
-            f"{plots.value_label('alpha', best['alpha'])}, hidden = {best['hidden']}: median "
+            f"{figures.value_label('alpha', best['alpha'])}, hidden = {best['hidden']}: median "
             f"final validation mae {best['error']:.3g}, against {best['train_error']:.3g} on "
             f"the training rows (gap {best['gap']:+.3g})") in html.unescape(said)
     assert said.index("The best cell is") < said.index("On the held-out rows")
@@ -730,7 +730,7 @@ def test_the_explorer_holds_each_cells_held_out_curve_and_gap(held: Path, small:
     trials = frames["trials"]
     history = store.load_results(held).history
     validation = history[history["split"] == "validation"]
-    cells = plots.validation_cells(trials, choose_layout(trials, {})).set_index(
+    cells = cellstats.validation_cells(trials, choose_layout(trials, {})).set_index(
         ["alpha", "hidden"])
     assert data["validation"] is True
     for cell in data["cells"]:
@@ -784,7 +784,7 @@ def test_outcomes_under_select_validation_are_judged_on_the_held_out_rows(
     assert not on_held.equals(at_a_glance(trials, trained, layout))  # the two tell apart
     assert _contents(classifier).glance.equals(on_held)
     frames = read_tables(classifier)
-    assert plots.trial_outcomes(trials, frames["history"], held_out_history(history)).tolist() \
+    assert cellstats.trial_outcomes(trials, frames["history"], held_out_history(history)).tolist() \
         == outcomes.trial_outcomes(trials, held).tolist()
 
 
@@ -795,13 +795,13 @@ def test_the_answer_names_the_cell_of_the_highest_accuracy(classifier: Path) -> 
     alpha, hidden = medians.idxmax()
     assert (medians == medians.max()).sum() == 1 and medians.min() < medians.max()
     said = _contents(classifier).answer
-    assert said[0].startswith(f"The best cell is alpha = {plots.value_label('alpha', alpha)}, "
+    assert said[0].startswith(f"The best cell is alpha = {figures.value_label('alpha', alpha)}, "
                               f"hidden = {hidden}: median final accuracy "
                               f"{medians.max():.3g} over 2 seeds")
     tolerance = CLASSIFIER_FIXED["tolerance"]
     assert f"reached accuracy >= {1 - tolerance:g} by epoch" in said[0]
     assert f"Most seeds converge (reach accuracy >= {1 - tolerance:g}) at alpha " \
-        f"{plots.value_label('alpha', alpha)} for hidden {hidden}." in said
+        f"{figures.value_label('alpha', alpha)} for hidden {hidden}." in said
 
 
 def test_the_held_out_answer_names_the_highest_validation_accuracy_and_the_real_gap(
@@ -820,7 +820,7 @@ def test_the_held_out_answer_names_the_highest_validation_accuracy_and_the_real_
     assert best["gap"] != 0  # training and held-out accuracies differ
     said = _contents(classifier).answer[1]
     assert said == (f"On the held-out rows, never trained on, the best cell is alpha = "
-                    f"{plots.value_label('alpha', alpha)}, hidden = {hidden}: median final "
+                    f"{figures.value_label('alpha', alpha)}, hidden = {hidden}: median final "
                     f"validation accuracy {best['final_validation_error']:.3g}, against "
                     f"{best['training']:.3g} on the training rows (gap {best['gap']:+.3g}; "
                     "negative: worse on the held-out rows).")
@@ -832,7 +832,7 @@ def test_the_best_trials_are_the_highest_accuracies(classifier: Path) -> None:
     assert best["final_error"].tolist() == sorted(trials["final_error"], reverse=True)[:10]
     assert best["trial"].tolist() == tables.ranked(trials)["trial"].head(10).tolist()
     frames = read_tables(classifier)
-    top = trials.set_index("trial").loc[plots.default_trial(trials, frames["directions"])]
+    top = trials.set_index("trial").loc[directionmaps.default_trial(trials, frames["directions"])]
     assert top["final_error"] == trials["final_error"].max()  # the direction maps' trial
     assert "best means the best final accuracy on the held-out validation rows, as select " \
         "= validation asks" in _contents(classifier).facts

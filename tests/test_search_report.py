@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import nnsweep
-from nnsweep import plots, store
+from nnsweep import figures, searchplots, store
 from nnsweep.manifest import search_record
 from nnsweep.report import build_report, sampled_search, search_points
 from nnsweep.show import render
@@ -102,11 +102,11 @@ def test_a_drawn_axis_is_shown_in_the_scale_its_points_spread_evenly_in() -> Non
               "tolerance": pd.Series([p.tolerance for p in trials]),
               "hidden": pd.Series(["-".join(map(str, p.hidden)) for p in trials]),
               "activation": pd.Series([p.activation for p in trials])}
-    scales = {name: plots.drawn_scale(name, column) for name, column in values.items()}
+    scales = {name: searchplots.drawn_scale(name, column) for name, column in values.items()}
     # tolerance spans three decades too, but its points fill the linear range evenly
     assert scales == {"alpha": "log", "tolerance": "linear", "hidden": "log",
                       "activation": "category"}
-    assert plots.drawn_scale("hidden", pd.Series(["4", "3-2"])) == "category"
+    assert searchplots.drawn_scale("hidden", pd.Series(["4", "3-2"])) == "category"
 
 
 def test_a_point_s_error_is_the_median_over_its_seeds_a_diverged_one_the_worst() -> None:
@@ -156,7 +156,7 @@ def test_a_random_search_s_report_draws_its_points_instead_of_heatmaps(sampled: 
     best = oracle_points(trials)
     (alpha, hidden), error = best.index[0], best.iloc[0]
     assert (f"The best of the 8 points the random search drew is alpha = "
-            f"{plots.value_label('alpha', alpha)}, hidden = {hidden}: median over its 2 "
+            f"{figures.value_label('alpha', alpha)}, hidden = {hidden}: median over its 2 "
             f"trials, final mae {error:.3g}.") in markdown
     table = markdown.split("### Best points")[1]
     assert f"| 1 | {alpha:.6g} | {hidden} | 2 | {error:.6g} |" in table
