@@ -38,7 +38,7 @@ MARK = "\u00d7"  # the multiplication sign that marks diverged cells and curve e
 DIVERGED_COLOR = "0.62"
 FAILED_COLOR = "0.25"
 PNG_DPI = 110  # pixels per inch of the PNG figures
-MAX_PANEL_COLUMNS = 4  # learning-curve panels side by side at most
+MAX_PANEL_COLUMNS = 4  # panels side by side at most: heatmaps, learning curves, rungs
 # The curves' palette: perceptually uniform, ordered, dark to light; its palest end is left out
 # so the largest value stays visible on white.
 CURVE_PALETTE = "viridis"

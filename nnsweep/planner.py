@@ -458,7 +458,7 @@ def calibrate(engine: str, trials: Sequence[TrialParams] = (), *,
               dataset: Dataset | None = None) -> Calibration:
     """Probe this machine with the NumPy engine (for the fixed costs) and with `engine` as a
     worker runs it: one thread, timed in CPU seconds so that other work on the machine counts
-    once, as `load` (the 1-minute load average unless given), not in every figure. With the
+    once, as `load` (busy_processes() unless given), not in every figure. With the
     sweep's `dataset`, the costliest batch keys of `trials` are probed on it too, as the XOR
     probe cannot tell how a key's data, loss and optimizer weigh. A Numba kernel the cache
     does not hold is not compiled here: the run's compiling is counted, and without the
@@ -471,7 +471,7 @@ def calibrate(engine: str, trials: Sequence[TrialParams] = (), *,
     except NnsweepError:
         concrete = "numpy"
     trainer = trainer or _trainer
-    busy = load() if load is not None else os.getloadavg()[0]
+    busy = load() if load is not None else busy_processes()
     cores = max(1, int(joblib.cpu_count()))
     from threadpoolctl import threadpool_limits
 
@@ -498,6 +498,24 @@ def calibrate(engine: str, trials: Sequence[TrialParams] = (), *,
         keyed = _keyed(trainer(concrete), speed, warm, dataset, clock=clock, budget=budget)
     return Calibration(concrete, speed, slow, uncompiled=missing, load=busy, cores=cores,
                        keyed=keyed)
+
+
+def busy_processes(samples: int = 5, interval: float = 0.02,
+                   source: Path = Path("/proc/loadavg")) -> float:
+    """How many other processes want the cores now: the runnable count Linux keeps in
+    /proc/loadavg, less this process, averaged over a few samples. The load average trails by
+    a minute, so a run that just ended would count as still running; where /proc is not, it is
+    all there is."""
+    counts = []
+    for sample in range(samples):
+        if sample:
+            time.sleep(interval)
+        try:
+            running = source.read_text(encoding="ascii").split()[3].split("/")[0]
+            counts.append(max(0, int(running) - 1))
+        except (OSError, IndexError, ValueError):
+            return os.getloadavg()[0]
+    return sum(counts) / len(counts)
 
 
 def _keyed(train: Train, speed: Speed, trials: Sequence[TrialParams], dataset: Dataset | None,

@@ -828,14 +828,8 @@ def _cell_curves(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
     stats = pd.Series(np.where(np.isfinite(errors), errors, np.nan)).groupby(
         cell * span + epoch, sort=True).agg(["median", "min", "max"])
     key = stats.index.to_numpy(dtype=np.int64)  # (cell epochs,) sorted by cell, then epoch
-    owner = key // span
-    _, first, count = np.unique(owner, return_index=True, return_counts=True)
-    position = np.arange(len(key)) - np.repeat(first, count)  # (cell epochs,)
-    total = np.repeat(count, count)
-    scale = points / np.log1p(np.maximum(total - 1, 1))
-    bucket = np.floor(np.log1p(position) * scale)
-    previous = np.floor(np.log1p(np.maximum(position - 1, 0)) * scale)
-    keep = (position == 0) | (position == total - 1) | (bucket != previous)
+    owner = key // span  # (cell epochs,)
+    keep = learningcurves.log_spaced(owner, points)  # (cell epochs,) as the figure thins
     kept_owner, kept_epoch = owner[keep], key[keep] % span
     columns = {name: stats[name].to_numpy(dtype=float)[keep] for name in ("median", "min", "max")}
     bounds = np.flatnonzero(np.diff(kept_owner)) + 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -270,3 +271,14 @@ def test_the_datas_loading_and_held_out_figures_are_counted(xor_plan: planner.Pl
     assert loaded.start == pytest.approx(part.start + 1.5)  # measured here: not scaled
     held = xor_plan.estimate(4, calibration(), held_out=True)
     assert held.report == pytest.approx(part.report + 2.0 * planner.REPORT_HELD_OUT_SECONDS)
+
+
+def test_the_load_counted_is_what_runs_now_not_the_minute_before(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that just ended still weighs on the load average for a minute; the runnable count
+    does not. It counts the other processes, not this one."""
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("3.90 2.10 1.20 3/412 4242\n", encoding="ascii")
+    assert planner.busy_processes(samples=2, interval=0.0, source=loadavg) == 2.0
+    monkeypatch.setattr(planner.os, "getloadavg", lambda: (1.25, 1.0, 1.0))
+    assert planner.busy_processes(source=tmp_path / "no-proc") == 1.25
