@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
-from nnsweep import engines
+from nnsweep import engines, warmup
 from nnsweep.batching import batch_indices
 from nnsweep.datasets import builtin
 from nnsweep.network import initial_weights
@@ -622,7 +622,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 ROOT = Path(__file__).resolve().parent.parent
 W49_SWEEP = ROOT / "sweeps" / "xor.toml"
 FIGURES = ("loop", "numpy", "numpy-no-report", "numba-first", "numba-second",
-           "numba-no-report", "report", "rerun", "jax")
+           "numba-no-report", "numba-after-numpy", "report", "rerun", "jax")
 FIGURE_NOTES = {
     "loop": "iamtrask's loop, 49 networks in turn (benchmarks/loop_w49.py)",
     "numpy": "nnsweep run (numpy engine), report included",
@@ -630,6 +630,8 @@ FIGURE_NOTES = {
     "numba-first": "nnsweep run --engine numba, empty compile cache",
     "numba-second": "the same, compiled kernels cached",
     "numba-no-report": "--engine numba --no-report, kernels cached",
+    "numba-after-numpy": "--engine numba after the README's numpy run and its warm-up, caches "
+                         "empty before",
     "report": "nnsweep report of the numpy run's folder",
     "rerun": "nnsweep run again over the finished numpy folder: nothing to train",
     "jax": "jit(vmap(lax.scan)), float64, compile included (benchmarks/jax_w49.py)",
@@ -677,6 +679,16 @@ def time_process(argv: Sequence[str], env: dict[str, str] | None = None) -> floa
     return seconds
 
 
+def wait_for_warm_up(timeout: float = 600.0) -> None:
+    """Until no process compiles kernels ahead (nnsweep.warmup, started by a numpy run)."""
+    deadline = time.monotonic() + timeout
+    while subprocess.run(["pgrep", "-f", "nnsweep[.]warmup"], capture_output=True,
+                         check=False).returncode == 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the warm-up process has not ended")
+        time.sleep(0.2)
+
+
 class EndToEnd:
     """W49 end to end, each figure a process timed from start to exit, measured once, when
     first asked for, in `folder`; figures that need another's folder or cache measure it
@@ -714,6 +726,11 @@ class EndToEnd:
             self.get("numba-first")
             return self._run("numba-no-report", "--engine", "numba", "--no-report",
                              env=self.numba_env)
+        if figure == "numba-after-numpy":
+            env = {**cache_env(self.folder / "readme-cache"), warmup.ENV: "1"}
+            self._run("readme-numpy", env=env)  # the README's first run, on a fresh install
+            wait_for_warm_up()  # as a user reads the report
+            return self._run("numba-after-numpy", "--engine", "numba", env=env)
         if figure == "report":
             self.get("numpy")
             return self._nnsweep("report", str(self.folder / "numpy"))

@@ -252,7 +252,8 @@ def _run(args: argparse.Namespace) -> int:
     results = nnsweep.run(spec, quiet=args.quiet, retry_failed=args.retry_failed,
                           fail_fast=args.fail_fast, command=command, endings=endings,
                           then=None if args.no_report
-                          else functools.partial(_report_after_run, svg=args.svg), **options)
+                          else functools.partial(_report_after_run, svg=args.svg),
+                          warm=True, **options)
     bad = int(results.trials["status"].isin(["failed", "crashed"]).sum())
     if not args.quiet:
         if (results.directory / "report.html").exists():

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from nnsweep import backends, engines, planner, store
+from nnsweep import backends, engines, planner, store, warmup
 from nnsweep.batching import batches as batches_of
 from nnsweep.datasets import Dataset
 from nnsweep.edge import EdgeSearch
@@ -139,6 +139,7 @@ def run(
     command: str | None = None,
     endings: Mapping[str, str] | None = None,
     then: Callable[[Results], None] | None = None,
+    warm: bool = False,
 ) -> Results:
     """Train every trial of the spec not already in the results folder; return all tables.
 
@@ -148,10 +149,16 @@ def run(
     `command` is recorded in the manifest (default: this process's command line); `endings`
     words the final progress line's head, over ENDINGS. `then` runs on the results of a run
     that was not stopped, while the folder is still this run's (the command line builds the
-    report there, so no other run can start writing in between).
+    report there, so no other run can start writing in between). `warm`: with the NumPy
+    engine, compile the compiled engine's kernels for these trials in the background
+    (nnsweep.warmup), as the command line asks.
     """
     setup = planner.preflight(spec, out=out, jobs=jobs, engine=engine, backend=backend,
                               max_trials=max_trials, fresh=fresh)
+    if warm and setup.engine == "numpy":
+        warmup.start([t.params for t in setup.trials],
+                     validating=spec.dataset.validation is not None,
+                     stopping=spec.search.halving is not None)
     directory = setup.directory
     command = command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
     try:

@@ -23,6 +23,10 @@ from numpy.typing import NDArray
 
 from nnsweep.result import TrialResult
 
+# The suite's command-line runs start no background compiles of the compiled engine's kernels
+# (nnsweep.warmup): hundreds of runs would keep the cores busy. test_warmup.py checks them.
+os.environ.setdefault("NNSWEEP_WARM", "0")
+
 pytest.register_assert_rewrite("helpers")  # before the import below and every test file's
 from helpers import XOR_X, XOR_Y, frozen  # noqa: E402
 

@@ -36,7 +36,7 @@ def test_mypy_strict_finds_nothing() -> None:
 # may import only modules before it in this list.
 LAYERS = (
     "params", "result", "errors", "text", "packing", "batching", "network", "reference", "trainer",
-    "engine_numba", "engines", "datasets", "grid", "edge", "halving", "schema", "search",
+    "engine_numba", "engines", "warmup", "datasets", "grid", "edge", "halving", "schema", "search",
     "spectext", "checks", "specdata", "spec", "journal", "tables", "outcomes", "store",
     "manifest", "backends", "progress", "planner", "runner", "pages", "figures", "cellstats",
     "heatmaps", "learningcurves", "directionmaps", "searchplots", "plots", "report", "show",
