@@ -267,9 +267,8 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
 def halving_fact(trials: pd.DataFrame, halving: Halving) -> str:
     """What a halving search did, as one fact: its rungs, who went the whole way, what it
     spent against the grid, and how a stopped trial counts in the figures."""
-    stopped = trials["stopped_epoch"].dropna().astype(int).tolist()
-    return (f"search: {halving.describe()}: {halving.spent(stopped)}; a trial stopped at a "
-            "rung counts with its numbers there")
+    return (f"search: {halving.describe()}: {tables.halving_spent(trials, halving)}; a trial "
+            "stopped at a rung counts with its numbers there")
 
 
 def held_out(spec: str, validation: pd.DataFrame | None, directions: pd.DataFrame) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from nnsweep import backends, engines, planner, store, warmup
+from nnsweep import backends, engines, planner, store, tables, warmup
 from nnsweep.batching import batches as batches_of
 from nnsweep.datasets import Dataset
 from nnsweep.edge import EdgeSearch
@@ -421,8 +421,7 @@ def _scored(record: Record, before: Record | None) -> Record:
 
 def _budget_line(results: Results, halving: Halving) -> str:
     """What the search spent, in one line."""
-    stopped = results.trials["stopped_epoch"].dropna().astype(int).tolist()
-    return f"{halving.method}: {halving.spent(stopped)}"
+    return f"{halving.method}: {tables.halving_spent(results.trials, halving)}"
 
 
 # --- the edge search's rounds ---------------------------------------------------------------

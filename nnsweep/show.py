@@ -79,8 +79,8 @@ def search_parts(results: Results, top: int) -> list[Text | Table]:
         return edge_parts(results.edges, top)
     halving = store.halving_search(results.manifest)
     if halving is not None and not results.trials.empty:
-        stopped = results.trials["stopped_epoch"].dropna().astype(int).tolist()
-        return [_text(f"search: {halving.describe()}: {halving.spent(stopped)}")]
+        return [_text(f"search: {halving.describe()}: "
+                      f"{tables.halving_spent(results.trials, halving)}")]
     record = results.manifest.get("search")
     if not isinstance(record, dict) or record.get("method") not in ("random", "sobol") or (
             results.trials.empty):

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from nnsweep.edge import EdgeSearch, edge_row
+from nnsweep.halving import Halving
 from nnsweep.params import PARAM_NAMES, TrialParams, hidden_order, hidden_text
 from nnsweep.result import ERROR_NAMES, HIGHER_IS_BETTER, TrialResult
 
@@ -218,6 +219,11 @@ def history_table(items: Iterable[tuple[str, TrialResult]]) -> pd.DataFrame:
         "split": repeated(["train"] * len(items) + ["validation"] * len(held), lengths),
         **{name: values[i] for i, name in enumerate(ERROR_NAMES)}})
     return typed(frame, HISTORY_SCHEMA)
+
+
+def halving_spent(trials: pd.DataFrame, halving: Halving) -> str:
+    """What a halving search spent (Halving.spent), told by its trials' stopped_epoch."""
+    return halving.spent(trials["stopped_epoch"].dropna().astype(int).tolist())
 
 
 def training(history: pd.DataFrame) -> pd.DataFrame:
