@@ -484,18 +484,20 @@ def calibrate(engine: str, trials: Sequence[TrialParams] = (), *,
             return Calibration(concrete, speed, slow, load=busy, cores=cores, keyed=keyed)
     from nnsweep.engine_numba import Variant
 
-    def cold(params: Iterable[TrialParams]) -> int:
-        return uncompiled_kernels({(t.activation, t.output, Variant.of(t, validating))
-                                   for t in params})
-
-    missing = cold(trials)
-    if cold([PROBE]):
+    by_kernel: dict[tuple[str, str, Variant], list[TrialParams]] = {}
+    for params in trials:
+        kernel = (params.activation, params.output, Variant.of(params, validating))
+        by_kernel.setdefault(kernel, []).append(params)
+    cold = {kernel for kernel in by_kernel if uncompiled_kernels({kernel})}
+    missing = len(cold)
+    if uncompiled_kernels({(PROBE.activation, PROBE.output, Variant.of(PROBE))}):
         scaled = Speed(NUMBA_SPEED.per_call * slow, NUMBA_SPEED.per_value * slow)
         return Calibration(concrete, scaled, slow, uncompiled=missing, load=busy, cores=cores)
     with _one_numba_thread():
         speed = fit_speed(probe(trainer(concrete), clock=clock, budget=budget))
-        warm = [t for t in trials if not cold([t])]  # a key is not compiled to be probed
-        keyed = _keyed(trainer(concrete), speed, warm, dataset, clock=clock, budget=budget)
+        cached = [params for kernel, members in by_kernel.items() if kernel not in cold
+                  for params in members]  # a kernel is not compiled to be probed
+        keyed = _keyed(trainer(concrete), speed, cached, dataset, clock=clock, budget=budget)
     return Calibration(concrete, speed, slow, uncompiled=missing, load=busy, cores=cores,
                        keyed=keyed)
 
