@@ -104,11 +104,14 @@ def _settle_in_worker() -> None:
     gone, instead of idling on as an orphan.
     """
     global _WATCHING
-    if multiprocessing.parent_process() is None or _WATCHING:
+    spawner = multiprocessing.parent_process()
+    if spawner is None or _WATCHING:
         return
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = os.getppid()
+    # The parent the worker was started by, not the one it has now: a worker may take its
+    # first task from the pipe after the main process was killed, already an orphan.
+    parent = spawner.pid if spawner.pid is not None else os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:

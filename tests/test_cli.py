@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import ROOT, group_exits, journaled, run_cli, start_run, wait_for_lines, write_spec
+from helpers import (
+    ROOT,
+    alive,
+    group_exits,
+    journaled,
+    run_cli,
+    start_run,
+    wait_for_lines,
+    wait_until,
+    write_spec,
+)
 from numpy.typing import NDArray
 from textbook_loops import iamtrasks_loop
 
@@ -180,6 +193,46 @@ def test_a_killed_run_resumes_to_the_tables_of_an_uninterrupted_one(tmp_path: Pa
     assert manifest["invocations"][-1]["trained"] == 64 - finished_before
     assert run_cli("run", spec, "--out", whole, "--no-report").returncode == 0
     assert_same_tables(killed, whole)
+
+
+# A worker process started by a main process that exits at once, and given its first task
+# only later: as a loky worker that reads a batch from the pipe after the run was killed.
+ORPHAN = """
+import multiprocessing, os, sys, time
+from pathlib import Path
+
+
+def work(flag):
+    from nnsweep import runner
+
+    while not Path(flag).exists():
+        time.sleep(0.02)
+    runner._settle_in_worker()  # what every batch starts with in a worker
+    time.sleep(120)
+
+
+if __name__ == "__main__":
+    worker = multiprocessing.get_context("spawn").Process(target=work, args=(sys.argv[1],))
+    worker.start()
+    Path(sys.argv[2]).write_text(str(worker.pid))
+    os._exit(0)
+"""
+
+
+def test_a_worker_whose_first_batch_comes_after_the_run_was_killed_exits(tmp_path: Path) -> None:
+    """It watches the process that started it, not the one that adopted it: else it would
+    train on, and wait forever on a result queue a killed sibling left locked."""
+    script = write_spec(tmp_path, ORPHAN, "spawner.py")
+    flag, pid = tmp_path / "go", tmp_path / "pid"
+    subprocess.run([sys.executable, str(script), str(flag), str(pid)], timeout=60, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = int(pid.read_text())
+    try:
+        flag.touch()
+        assert wait_until(lambda: not alive(worker), 20), "the orphaned worker lingers"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGKILL)
 
 
 def test_show_prints_status_counts_and_the_best_trials(
