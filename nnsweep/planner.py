@@ -413,20 +413,12 @@ def probe(train: Train, *, clock: Clock = time.perf_counter, budget: float = PRO
     train(x, y, probe_trials(4, 2))  # load (or compile) outside the timing
     runs = []
     for hidden in (4, 128):
-        epochs = 16
-        while True:
-            trials = probe_trials(hidden, epochs)
-            started = clock()
-            train(x, y, trials)
-            seconds = clock() - started
-            if seconds >= budget / 2 or epochs >= 2**20:
-                break
-            epochs *= 2 if seconds <= 0 else max(2, min(64, round(budget / seconds)))
-        for _ in range(repeats):
-            started = clock()
-            train(x, y, trials)
-            seconds = min(seconds, clock() - started)
-        runs.append(ProbeRun(trials, len(y), seconds))
+        def train_at(epochs: int, hidden: int = hidden) -> object:
+            return train(x, y, probe_trials(hidden, epochs))
+
+        epochs, seconds = _grown(train_at, 16, 2**20, clock=clock, budget=budget,
+                                 repeats=repeats)
+        runs.append(ProbeRun(probe_trials(hidden, epochs), len(y), seconds))
     return runs
 
 
@@ -556,20 +548,34 @@ def probe_key(train: Train, members: Sequence[TrialParams], dataset: Dataset, *,
     widest = tuple(t for t in ordered if t.hidden == ordered[-1].hidden)[:4]
     runs = []
     for batch in ((ordered[0],), widest):
-        most, epochs = batch[0].epochs, 1
-        while True:
-            trials = tuple(replace(t, epochs=epochs) for t in batch)
-            started = clock()
-            train(dataset.x, dataset.y, trials, dataset.validation)
-            seconds = clock() - started
-            if seconds >= budget / 2 or epochs >= most:
-                break
-            epochs = min(most, epochs * (2 if seconds <= 0
-                                         else max(2, min(64, round(budget / seconds)))))
-        started = clock()
-        train(dataset.x, dataset.y, trials, dataset.validation)
-        runs.append(ProbeRun(trials, dataset.rows, min(seconds, clock() - started)))
+        def at(epochs: int, batch: tuple[TrialParams, ...] = batch) -> tuple[TrialParams, ...]:
+            return tuple(replace(t, epochs=epochs) for t in batch)
+
+        epochs, seconds = _grown(
+            lambda e: train(dataset.x, dataset.y, at(e), dataset.validation), 1,
+            batch[0].epochs, clock=clock, budget=budget, repeats=1)
+        runs.append(ProbeRun(at(epochs), dataset.rows, seconds))
     return runs
+
+
+def _grown(train_at: Callable[[int], object], epochs: int, most: int, *, clock: Clock,
+           budget: float, repeats: int) -> tuple[int, float]:
+    """Time `train_at(epochs)`, the epochs grown until a run takes about `budget` seconds (or
+    reach `most`), then `repeats` times more: the epochs and the quickest time (the others
+    were interrupted)."""
+    while True:
+        started = clock()
+        train_at(epochs)
+        seconds = clock() - started
+        if seconds >= budget / 2 or epochs >= most:
+            break
+        epochs = min(most, epochs * (2 if seconds <= 0
+                                     else max(2, min(64, round(budget / seconds)))))
+    for _ in range(repeats):
+        started = clock()
+        train_at(epochs)
+        seconds = min(seconds, clock() - started)
+    return epochs, seconds
 
 
 def _trainer(engine: str) -> Train:
