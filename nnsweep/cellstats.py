@@ -31,8 +31,9 @@ def trial_outcomes(trials: pd.DataFrame, history: pd.DataFrame,
 
 def dataset_rows(history: pd.DataFrame, directions: pd.DataFrame) -> int | None:
     """The dataset's rows, told by the tables themselves: mse is sse / (rows x outputs), and
-    the last weight matrix has one column per output. None when they cannot tell."""
-    if history.empty or directions.empty:
+    the last weight matrix has one column per output. None when they cannot tell (a lean
+    history, nnsweep.leanhistory, holds neither)."""
+    if history.empty or directions.empty or not {"sse", "mse"} <= set(history.columns):
         return None
     sse, mse = history["sse"].to_numpy(dtype=float), history["mse"].to_numpy(dtype=float)
     usable = np.isfinite(sse) & np.isfinite(mse) & (mse > 0)  # (rows,)

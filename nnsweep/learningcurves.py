@@ -40,6 +40,7 @@ from nnsweep.figures import (
     split_handles,
     value_label,
 )
+from nnsweep.leanhistory import by_trial_and_epoch, codes_of
 from nnsweep.result import HIGHER_IS_BETTER
 
 MAX_CURVE_POINTS = 200  # per trial: history is thinned to log-spaced epochs before drawing
@@ -51,8 +52,8 @@ EPOCH0_SHIFT = 2.0
 
 def thin_history(history: pd.DataFrame, points: int = MAX_CURVE_POINTS) -> pd.DataFrame:
     """At most about `points` log-spaced epochs per trial, always keeping the first and last."""
-    codes, _ = pd.factorize(history["trial"])  # (rows,) integers: no text compared per row
-    order = _by_trial_and_epoch(codes, history["epoch"].to_numpy())  # (rows,)
+    codes, _ = codes_of(history["trial"])  # (rows,) integers: no text compared per row
+    order = by_trial_and_epoch(codes, history["epoch"].to_numpy())  # (rows,)
     kept = order[log_spaced(codes[order], points)]  # (kept,)
     return history.iloc[kept]
 
@@ -61,25 +62,13 @@ def trial_rows(trials: pd.DataFrame, history: pd.DataFrame) -> NDArray[np.intp]:
     """Each history row's trial as its row in the trials table, -1 for a trial not there: the
     history's ids factorized (fast on Arrow text), then looked up once per distinct trial
     rather than once per row."""
-    codes, ids = pd.factorize(history["trial"])  # (rows,) -1 for a missing id
+    codes, ids = codes_of(history["trial"])  # (rows,) -1 for a missing id
     found = pd.Index(trials["trial"]).get_indexer(ids)  # (distinct,)
     rows: NDArray[np.intp] = np.append(found, -1)[codes]
     return rows
 
 
-def _by_trial_and_epoch(codes: NDArray[np.intp], epoch: NDArray[Any]) -> NDArray[np.intp]:
-    """Row positions with each trial's rows together, epochs rising: as they are (the order a
-    table is written in) when they already are, else sorted by trial code, then epoch."""
-    order: NDArray[np.intp] = np.arange(len(codes))  # (rows,)
-    same = codes[1:] == codes[:-1]  # (rows - 1,)
-    runs = len(codes) - int(same.sum())  # the number of blocks of one trial
-    distinct = int(np.count_nonzero(np.bincount(codes))) if len(codes) else 0
-    if runs == distinct and bool(np.all(epoch[1:][same] > epoch[:-1][same])):
-        return order
-    return np.lexsort((epoch, codes))
-
-
-def log_spaced(codes: NDArray[np.intp], points: int) -> NDArray[np.bool_]:
+def log_spaced(codes: NDArray[np.integer[Any]], points: int) -> NDArray[np.bool_]:
     """Which rows to keep of each run of equal codes (a trial's rows, epochs rising): about
     `points` log-spaced positions, always its first and last. Runs of one length keep the same
     positions, worked out once per length (most trials of a sweep record as many epochs)."""
@@ -122,7 +111,7 @@ def curve_frame(trials: pd.DataFrame, history: pd.DataFrame, keys: Sequence[str]
     curve_of[present] = curve.to_numpy(dtype=np.int64)
     rows = np.flatnonzero(at >= 0)  # (rows,) of known trials
     trial = at[rows]
-    rows = rows[_by_trial_and_epoch(trial, history["epoch"].to_numpy()[rows])]
+    rows = rows[by_trial_and_epoch(trial, history["epoch"].to_numpy()[rows])]
     rows = rows[log_spaced(at[rows], points)]  # (kept,)
     sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0  # a score sorts worst last negated
     value = sign * history[metric].to_numpy(dtype=float, na_value=np.nan)[rows]  # (kept,)

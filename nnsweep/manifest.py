@@ -38,7 +38,9 @@ def new_manifest(spec: Spec, old: Mapping[str, Any], trials: Sequence[str], *, c
         "spec_hash": spec.hash,
         "spec_file": str(spec.source) if spec.source else None,
         "dataset": {"name": spec.dataset.name, "hash": spec.dataset.hash,
-                    "rows": int(spec.dataset.x.shape[0])},
+                    "rows": int(spec.dataset.x.shape[0]),
+                    **({"held_out": int(spec.dataset.x_val.shape[0])}
+                       if spec.dataset.x_val is not None else {})},
         "axes": list(spec.axes),
         **({"search": search} if search else {}),
         "report": {"x": spec.report.x, "y": spec.report.y, "facet": spec.report.facet},

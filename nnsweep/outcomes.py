@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from nnsweep.leanhistory import codes_of, in_trial_order
 from nnsweep.result import HIGHER_IS_BETTER, STATUSES
 
 # The classes in the order legends and tables list them.
@@ -89,11 +90,12 @@ def _selected_rows(history: pd.DataFrame, trials: pd.DataFrame, codes: np.ndarra
     select = (trials["select"].astype("string").fillna("train") if "select" in trials
               else pd.Series("train", index=trials.index, dtype="string"))
     wanted = np.append(seen.map(select).astype(str).to_numpy(), "")  # (seen + 1,) [-1]: none
-    split_codes, splits = pd.factorize(history["split"].astype("string").fillna("train"))
+    split_codes, splits = codes_of(history["split"])  # (rows,) -1: none
+    names = np.asarray(splits, dtype=object).astype(str)
     chosen = np.zeros(len(history), dtype=bool)  # (rows,)
     train = np.zeros(len(history), dtype=bool)  # (rows,)
-    for index, name in enumerate(splits.astype(str)):
-        here = split_codes == index  # (rows,)
+    for code, name in [*enumerate(names), (-1, "train")]:  # a row of no split: a training row
+        here = split_codes == code  # (rows,)
         chosen |= here & (wanted == name)[codes]
         train |= here if name == "train" else False
     has_chosen = np.zeros(len(seen) + 1, dtype=bool)  # (seen + 1,)
@@ -107,35 +109,34 @@ def _three_points(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each trial's metric at its first recorded epoch, the first at or past half its last
     recorded epoch, and its last (each the nearest recorded value that is not NaN): vectorised
-    over the whole history with integer trial codes (no loop per trial, no text per row, no
-    copy of the history)."""
+    over the whole history with integer trial codes (no loop per trial, no text per row), and
+    without a copy of a column where every row counts and the rows are in trial order."""
     nan = np.full(len(trials), np.nan)  # (trials,)
     if history.empty or trials.empty:
         return nan, nan.copy(), nan.copy()
     by_trial = trials.set_index("trial")
     metric = by_trial["metric"].astype(str)
-    codes, distinct = pd.factorize(history["trial"])  # (rows,) into (seen,), -1: no trial
-    seen = pd.Index(distinct)
+    codes, seen = codes_of(history["trial"])  # (rows,) into seen, -1: no trial
     known = np.append(seen.isin(metric.index), False)  # (seen + 1,) [-1]: no trial
     keep = known[codes]  # (rows,)
     if "split" in history:
         keep &= _selected_rows(history, by_trial, codes, seen)
-    rows = np.flatnonzero(keep)  # (kept,)
-    if not rows.size:
+    epoch = history["epoch"].to_numpy(dtype=np.int64)  # (rows,)
+    rows: slice | np.ndarray = slice(None) if keep.all() else np.flatnonzero(keep)  # (kept,)
+    codes, epoch = codes[rows], epoch[rows]  # (kept,) each: views when every row is kept
+    if not len(codes):
         return nan, nan.copy(), nan.copy()
-    codes, epoch = codes[rows], history["epoch"].to_numpy(dtype=np.int64)[rows]  # (kept,)
-    order = np.lexsort((epoch, codes))  # (kept,) by trial, then epoch, stable
-    rows, codes, epoch = rows[order], codes[order], epoch[order]
-    metric_of = seen.map(metric).astype(str).to_numpy()  # (seen,) "nan" for unknown trials
-    values = np.full(len(rows), np.nan)  # (kept,)
-    for name in np.unique(metric_of[known[:-1]]):
-        wanted = (metric_of == name)[codes]  # (kept,)
-        column = history[str(name)].to_numpy(dtype=float, na_value=np.nan)[rows[wanted]]
-        values[wanted] = 1 - column if name in HIGHER_IS_BETTER else column
+    if not in_trial_order(codes, epoch):
+        order = np.lexsort((epoch, codes))  # (kept,) by trial, then epoch, stable
+        rows = np.arange(len(history))[rows][order]
+        codes, epoch = codes[order], epoch[order]
+    values = _metric_values(history, seen.map(metric).astype(str).to_numpy(), known, codes,
+                            rows)  # (kept,)
     last_epoch = np.zeros(len(seen), dtype=np.int64)  # (seen,) over every row, NaN or not
     np.maximum.at(last_epoch, codes, epoch)
-    valid = ~np.isnan(values)  # (rows,) first() and last() skip NaN, as pandas' groupby does
-    codes, epoch, values = codes[valid], epoch[valid], values[valid]
+    valid = ~np.isnan(values)  # (kept,) first() and last() skip NaN, as pandas' groupby does
+    if not valid.all():
+        codes, epoch, values = codes[valid], epoch[valid], values[valid]
     first, middle, last = (np.full(len(seen), np.nan) for _ in range(3))  # (seen,) each
     new = np.ones(len(codes), dtype=bool)  # (kept,) the first row of its trial
     new[1:] = codes[1:] != codes[:-1]
@@ -150,6 +151,23 @@ def _three_points(
         middle[codes[past[at]]] = values[past[at]]
     return _on_trials(trials, seen, first), _on_trials(trials, seen, middle), \
         _on_trials(trials, seen, last)
+
+
+def _metric_values(history: pd.DataFrame, metric_of: np.ndarray, known: np.ndarray,
+                   codes: np.ndarray, rows: slice | np.ndarray) -> np.ndarray:
+    """Each kept row's value of its trial's metric (`metric_of`, (seen,)), a score (accuracy)
+    turned into an error (1 - score): the column itself, not a copy, where every trial
+    shares one error metric and every row counts."""
+    names = np.unique(metric_of[known[:-1]])
+    if len(names) == 1 and names[0] not in HIGHER_IS_BETTER:
+        values: np.ndarray = history[str(names[0])].to_numpy(dtype=float, na_value=np.nan)[rows]
+        return values
+    values = np.full(len(codes), np.nan)  # (kept,)
+    for name in names:
+        wanted = (metric_of == name)[codes]  # (kept,)
+        column = history[str(name)].to_numpy(dtype=float, na_value=np.nan)[rows][wanted]
+        values[wanted] = 1 - column if name in HIGHER_IS_BETTER else column
+    return values
 
 
 def _on_trials(trials: pd.DataFrame, seen: pd.Index, points: np.ndarray) -> np.ndarray:

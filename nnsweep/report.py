@@ -74,7 +74,7 @@ def _results(directory: Path) -> store.Results:
     if not store.is_results_folder(directory):
         raise ResultsError(f"{directory}: no trials.parquet, so there is nothing to report; "
                            "run a sweep there first: python -m nnsweep run SPEC")
-    return store.load_results(directory)
+    return store.load_results(directory, lean_history=True)
 
 
 def _tables_of(results: store.Results) -> dict[str, pd.DataFrame]:
@@ -137,7 +137,8 @@ def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
     searched = searched_points(manifest, frames["trials"])
     judged = cellstats.trial_outcomes(frames["trials"], frames["history"], held)  # once, for all
     pictures = plots.draw_all(frames, layout, out, chosen, vector=svg, validation=held,
-                              grid=searched is None, judged=judged)
+                              grid=searched is None, judged=judged,
+                              rows=told_rows(manifest, "rows"))
     if searched is not None:
         pictures = searchplots.search_figure(searched.points, searched.search.axes, out,
                                              method=searched.search.method,
@@ -204,7 +205,8 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
         facts.append(f"dataset {dataset['name']} ({dataset.get('rows', '?')} rows)")
     elif isinstance(dataset, str):
         facts.append(f"dataset {dataset}")
-    held_fact = held_out(spec, validation, frames["directions"]) \
+    held_fact = held_out(spec, validation, frames["directions"],
+                         told_rows(manifest, "held_out")) \
         if cellstats.has_validation(trials) else None
     if held_fact is not None:
         facts.append(held_fact)
@@ -264,6 +266,15 @@ def gather(directory: Path, frames: dict[str, pd.DataFrame], manifest: dict[str,
     )
 
 
+def told_rows(manifest: Mapping[str, Any], key: str) -> int | None:
+    """The data's rows as the manifest's dataset entry tells them: "rows" trained on,
+    "held_out" for validation; None where it does not (a manifest of an older nnsweep)."""
+    dataset = manifest.get("dataset")
+    value = dataset.get(key) if isinstance(dataset, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 \
+        else None
+
+
 def halving_fact(trials: pd.DataFrame, halving: Halving) -> str:
     """What a halving search did, as one fact: its rungs, who went the whole way, what it
     spent against the grid, and how a stopped trial counts in the figures."""
@@ -271,10 +282,13 @@ def halving_fact(trials: pd.DataFrame, halving: Halving) -> str:
             "stopped at a rung counts with its numbers there")
 
 
-def held_out(spec: str, validation: pd.DataFrame | None, directions: pd.DataFrame) -> str:
-    """What the data held out for validation, as one fact: its rows (told by the tables) and
-    how the sweep file chose them (a share of the data and its seed, or a file)."""
-    rows = cellstats.dataset_rows(validation, directions) if validation is not None else None
+def held_out(spec: str, validation: pd.DataFrame | None, directions: pd.DataFrame,
+             rows: int | None = None) -> str:
+    """What the data held out for validation, as one fact: its rows (as the manifest tells
+    them, `rows`, else the tables) and how the sweep file chose them (a share of the data and
+    its seed, or a file)."""
+    if rows is None and validation is not None:
+        rows = cellstats.dataset_rows(validation, directions)
     how = _split_of(spec)
     count = f"{rows} more rows" if rows else "more rows"
     return f"validation: {count} held out{f' ({how})' if how else ''}, never trained on"

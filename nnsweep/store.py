@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from nnsweep import journal, tables
+from nnsweep import journal, leanhistory, tables
 from nnsweep.edge import PASSING, EdgeSearch
 from nnsweep.errors import FolderBusy, NnsweepWarning, ResultsError
 from nnsweep.halving import METHODS as HALVING_METHODS
@@ -298,19 +298,36 @@ def new_generation() -> str:
 def read_table(directory: Path, name: str, generation: str | None = None) -> pd.DataFrame:
     """A saved table in its schema; raises OSError or ValueError when the file is damaged or
     belongs to another generation than `generation`."""
-    path = directory / f"{name}.parquet"
-    if path.is_symlink():
-        raise ValueError(f"{path.name} is a symbolic link")
+    path = _table_path(directory, name)
     table = pq.read_table(path)
-    found = (table.schema.metadata or {}).get(GENERATION_KEY, b"").decode("ascii", "replace")
-    if generation is not None and found != generation:
-        raise ValueError(f"{path.name} is of another run's generation")
+    _check_generation(path, table.schema, generation)
     frame = table.to_pandas()
     if name == "history" and "split" not in frame:  # written before held-out rows existed
         frame.insert(2, "split", "train")
     if name in ("trials", "summary") and "select" not in frame:  # before params.select
         frame["select"] = "train"
     return tables.typed(frame, tables.SCHEMAS[name])
+
+
+def read_lean_history(directory: Path, trials: pd.DataFrame, generation: str | None = None
+                      ) -> pd.DataFrame:
+    """The history as leanhistory reads it (the report's); raises as read_table does."""
+    path = _table_path(directory, "history")
+    _check_generation(path, pq.read_schema(path), generation)
+    return leanhistory.read_lean(path, trials)
+
+
+def _table_path(directory: Path, name: str) -> Path:
+    path = directory / f"{name}.parquet"
+    if path.is_symlink():
+        raise ValueError(f"{path.name} is a symbolic link")
+    return path
+
+
+def _check_generation(path: Path, schema: pa.Schema, generation: str | None) -> None:
+    found = (schema.metadata or {}).get(GENERATION_KEY, b"").decode("ascii", "replace")
+    if generation is not None and found != generation:
+        raise ValueError(f"{path.name} is of another run's generation")
 
 
 def read_tables(directory: Path, generation: str, *, edges: bool = False
@@ -754,12 +771,13 @@ def check_results_folder(directory: Path) -> None:
     check_links(directory)
 
 
-def load_results(directory: str | Path) -> Results:
+def load_results(directory: str | Path, *, lean_history: bool = False) -> Results:
     """Read a results folder without writing to it.
 
     The tables are read when they are one whole generation; a torn or damaged generation, or a
     folder a run is writing now, is rebuilt in memory from the journal (with a warning when
-    something was damaged).
+    something was damaged). `lean_history`: the history as the report reads it (see
+    nnsweep.leanhistory), its trial and split as categories and only the metrics it draws.
     """
     directory = Path(directory)
     check_results_folder(directory)
@@ -772,7 +790,9 @@ def load_results(directory: str | Path) -> Results:
     if running is None:
         for name in _tables(edge is not None):
             try:
-                frames[name] = read_table(directory, name, generation)
+                frames[name] = (read_lean_history(directory, frames["trials"], generation)
+                                if lean_history and name == "history" and "trials" in frames
+                                else read_table(directory, name, generation))
             except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
                 reason = str(exc) if "generation" in str(exc) else type(exc).__name__
                 damaged.append(f"{name}.parquet ({reason})")
@@ -788,6 +808,8 @@ def load_results(directory: str | Path) -> Results:
             warnings.warn(f"{directory}: rebuilt the tables from {JOURNAL} because "
                           f"{', '.join(damaged)} could not be read", StoreWarning,
                           stacklevel=2)
+        if lean_history:
+            frames["history"] = leanhistory.compact(frames["history"], frames["trials"])
     expected = len(order) if isinstance(order, list) else None
     return Results(directory=directory, manifest=manifest, expected=expected, running=running,
                    **frames)

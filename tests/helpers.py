@@ -356,7 +356,8 @@ def write_results(
         data = builtin("moons", rows=HELD_OUT_ROWS).split(held_out)
         frames = sweep_frames(grid, fixed, x=data.x, y=data.y, failed=failed,
                               validation=data.validation)
-        dataset = {"name": "moons", "rows": data.rows}
+        assert data.x_val is not None
+        dataset = {"name": "moons", "rows": data.rows, "held_out": len(data.x_val)}
         lines = ["[dataset]", 'name = "moons"', f"rows = {HELD_OUT_ROWS}",
                  f"validation = {held_out}", "split_seed = 0"]
     else:

@@ -37,10 +37,10 @@ def test_mypy_strict_finds_nothing() -> None:
 LAYERS = (
     "params", "result", "errors", "text", "packing", "batching", "network", "reference", "trainer",
     "engine_numba", "engines", "warmup", "datasets", "grid", "edge", "halving", "schema", "search",
-    "spectext", "checks", "specdata", "spec", "journal", "tables", "outcomes", "store",
-    "manifest", "backends", "progress", "planner", "runner", "pages", "figures", "cellstats",
-    "heatmaps", "learningcurves", "directionmaps", "searchplots", "plots", "report", "show",
-    "__main__",
+    "spectext", "checks", "specdata", "spec", "journal", "tables", "leanhistory", "outcomes",
+    "store", "manifest", "backends", "progress", "planner", "runner", "pages", "figures",
+    "cellstats", "heatmaps", "learningcurves", "directionmaps", "searchplots", "plots", "report",
+    "show", "__main__",
 )
 
 

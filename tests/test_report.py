@@ -61,6 +61,7 @@ from nnsweep.report import (
     read_tables,
     render_html,
 )
+from nnsweep.store import load_results
 
 
 @pytest.fixture(scope="module")
@@ -138,11 +139,20 @@ def test_a_folder_without_tables_is_refused_with_the_missing_file_named(tmp_path
         build_report(tmp_path)
 
 
-def test_the_saved_tables_are_read_back_in_their_schemas(small: Path) -> None:
+def test_the_saved_tables_are_read_back_in_their_schemas_but_the_history_lean(
+        small: Path) -> None:
     frames = read_tables(small)
     for name, frame in frames.items():
-        assert list(frame.columns) == list(tables.SCHEMAS[name])
-        assert {c: str(t) for c, t in frame.dtypes.items()} == tables.SCHEMAS[name]
+        if name != "history":
+            assert list(frame.columns) == list(tables.SCHEMAS[name])
+            assert {c: str(t) for c, t in frame.dtypes.items()} == tables.SCHEMAS[name]
+    history, full = frames["history"], load_results(small).history
+    assert list(history.columns) == ["trial", "epoch", "split", "mae"]  # the metric it draws
+    assert list(history["trial"].cat.categories) == list(frames["trials"]["trial"])
+    assert list(history["split"].cat.categories) == list(tables.SPLITS)
+    assert history["trial"].cat.codes.dtype.itemsize <= 4  # a code per row, not a string
+    expected = full[list(history.columns)].astype({"trial": object, "split": object})
+    pd.testing.assert_frame_equal(history.astype({"trial": object, "split": object}), expected)
 
 
 # --- report.html --------------------------------------------------------------------------

@@ -150,6 +150,8 @@ def test_a_sweep_with_held_out_rows_keeps_them_in_history_trials_and_journal(
     results = nnsweep.run(spec, out=tmp_path / "out", jobs=1)
     history, trials = results.history, results.trials.set_index("trial")
     assert set(history["split"]) == {"train", "validation"}
+    assert results.manifest["dataset"]["rows"] == 30  # the report tells them from here
+    assert results.manifest["dataset"]["held_out"] == 10
     data = spec.dataset
     for trial in spec.trials():
         alone = train_one(data.x, data.y, trial.params, data.validation)
@@ -173,6 +175,7 @@ def test_a_sweep_without_held_out_rows_has_training_rows_only_and_empty_validati
     path.write_text('dataset = "xor"\n[params]\nepochs = 50\n', encoding="utf-8")
     results = nnsweep.run(nnsweep.load_spec(path), out=tmp_path / "out", jobs=1)
     assert set(results.history["split"]) == {"train"}
+    assert "held_out" not in results.manifest["dataset"]
     assert results.trials["final_validation_error"].isna().all()
     assert results.trials["best_validation_epoch"].isna().all()
 
