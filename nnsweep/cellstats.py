@@ -69,7 +69,8 @@ def change_rates(trials: pd.DataFrame, directions: pd.DataFrame,
     """Each trial's direction changes per weight and per update step, so widths, descents and
     epochs compare: its total over (weights x update_steps). NaN where the weights (rows of
     the directions table) or the steps are unknown."""
-    weights = trials["trial"].map(directions["trial"].value_counts()).to_numpy(
+    counts = directions["trial"].value_counts()  # categories count their unseen ids: 0
+    weights = trials["trial"].map(counts[counts > 0]).to_numpy(
         dtype=float, na_value=np.nan)  # (trials,)
     changes = trials["direction_changes"].to_numpy(dtype=float, na_value=np.nan)  # (trials,)
     with np.errstate(invalid="ignore", divide="ignore"):

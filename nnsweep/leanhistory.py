@@ -12,6 +12,7 @@ Arrow never holds the whole table.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,18 @@ def system_pool() -> Iterator[None]:
         pa.set_memory_pool(previous)
 
 
+def give_back_memory() -> None:
+    """Hand the C allocator's free pages back to the system: glibc keeps the arrays numpy
+    freed below its mmap threshold (which it raises to 32 MB after the first large free), so
+    a report's peak would count each step's temporary arrays over again. A no-op without
+    glibc."""
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
+
+
 def _read_lean(path: Path, trials: pd.DataFrame) -> pd.DataFrame:
     source = pq.ParquetFile(path, read_dictionary=["trial", "split"], pre_buffer=False)
     present = set(source.schema_arrow.names)
@@ -90,7 +103,7 @@ def _read_lean(path: Path, trials: pd.DataFrame) -> pd.DataFrame:
     values = {m: np.empty(rows) for m in metrics}  # (rows,) each
     wanted = ["trial", "epoch", *(["split"] if "split" in present else []), *metrics]
     at = 0
-    for batch in source.iter_batches(batch_size=BATCH_ROWS, columns=wanted):
+    for batch in source.iter_batches(batch_size=BATCH_ROWS, columns=wanted, use_threads=False):
         end = at + batch.num_rows
         codes, categories = _codes(batch.column("trial"), categories)
         trial[at:end] = codes
@@ -165,7 +178,7 @@ def in_trial_order(codes: NDArray[np.integer[Any]], epoch: NDArray[Any]) -> bool
     same = codes[1:] == codes[:-1]  # (rows - 1,)
     runs = len(codes) - int(same.sum())  # the number of blocks of one trial
     distinct = int(np.count_nonzero(np.bincount(codes)))
-    return runs == distinct and bool(np.all(epoch[1:][same] > epoch[:-1][same]))
+    return runs == distinct and bool(np.all((epoch[1:] > epoch[:-1]) | ~same))
 
 
 def by_trial_and_epoch(codes: NDArray[np.integer[Any]], epoch: NDArray[Any]) -> NDArray[np.intp]:

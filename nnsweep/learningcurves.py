@@ -40,7 +40,7 @@ from nnsweep.figures import (
     split_handles,
     value_label,
 )
-from nnsweep.leanhistory import by_trial_and_epoch, codes_of
+from nnsweep.leanhistory import by_trial_and_epoch, codes_of, in_trial_order
 from nnsweep.result import HIGHER_IS_BETTER
 
 MAX_CURVE_POINTS = 200  # per trial: history is thinned to log-spaced epochs before drawing
@@ -58,14 +58,31 @@ def thin_history(history: pd.DataFrame, points: int = MAX_CURVE_POINTS) -> pd.Da
     return history.iloc[kept]
 
 
-def trial_rows(trials: pd.DataFrame, history: pd.DataFrame) -> NDArray[np.intp]:
+def trial_rows(trials: pd.DataFrame, history: pd.DataFrame) -> NDArray[np.int32]:
     """Each history row's trial as its row in the trials table, -1 for a trial not there: the
-    history's ids factorized (fast on Arrow text), then looked up once per distinct trial
-    rather than once per row."""
+    history's ids as codes (a lean history's own, else factorized), then looked up once per
+    distinct trial rather than once per row."""
     codes, ids = codes_of(history["trial"])  # (rows,) -1 for a missing id
     found = pd.Index(trials["trial"]).get_indexer(ids)  # (distinct,)
-    rows: NDArray[np.intp] = np.append(found, -1)[codes]
+    rows: NDArray[np.int32] = np.append(found, -1).astype(np.int32)[codes]
     return rows
+
+
+def thinned_rows(trials: pd.DataFrame, history: pd.DataFrame, points: int
+                 ) -> tuple[NDArray[np.intp], NDArray[np.int32]]:
+    """The history rows a curve draws: each trial's (of `trials`) at about `points` log-spaced
+    positions, its first and last kept, by trial, then epoch; and each one's row in `trials`.
+    Rows already in that order (as a table is written) are thinned where they lie, with no
+    copy of a column."""
+    at = trial_rows(trials, history)  # (rows,) -1: unknown
+    epoch = history["epoch"].to_numpy()  # (rows,)
+    if bool((at >= 0).all()) and in_trial_order(at, epoch):
+        rows = np.flatnonzero(log_spaced(at, points))  # (kept,)
+    else:
+        rows = np.flatnonzero(at >= 0)  # (known,)
+        rows = rows[by_trial_and_epoch(at[rows], epoch[rows])]
+        rows = rows[log_spaced(at[rows], points)]  # (kept,)
+    return rows, at[rows]
 
 
 def log_spaced(codes: NDArray[np.integer[Any]], points: int) -> NDArray[np.bool_]:
@@ -96,27 +113,23 @@ def curve_frame(trials: pd.DataFrame, history: pd.DataFrame, keys: Sequence[str]
     The median counts a seed that has stopped (diverged) as the worst, infinite, as the
     heatmaps do (a score, accuracy, as minus infinity): it is NaN (not drawn) once half the
     seeds are gone; the band spans the seeds still there. Each trial's history is thinned
-    first (thin_history); the rest works on integer codes and sorted arrays, so the cost
+    first (thinned_rows); the rest works on integer codes and sorted arrays, so the cost
     after one look-up of each row's trial is a sort of the kept rows.
     """
     keys = list(keys)
-    at = trial_rows(trials, history)  # (rows,) -1: unknown
+    rows, trial = thinned_rows(trials, history, points)  # (kept,) each
     present = np.zeros(len(trials), dtype=bool)  # (trials,) with a history
-    present[at[at >= 0]] = True
+    present[trial] = True  # a trial's first row is always kept
     drawn = trials[present]
     curve = (drawn.groupby(keys, sort=False, dropna=False).ngroup() if keys
              else pd.Series(0, index=drawn.index))
     seeds = curve.value_counts()  # trials per curve
     curve_of = np.full(len(trials), -1, dtype=np.int64)  # (trials,)
     curve_of[present] = curve.to_numpy(dtype=np.int64)
-    rows = np.flatnonzero(at >= 0)  # (rows,) of known trials
-    trial = at[rows]
-    rows = rows[by_trial_and_epoch(trial, history["epoch"].to_numpy()[rows])]
-    rows = rows[log_spaced(at[rows], points)]  # (kept,)
     sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0  # a score sorts worst last negated
     value = sign * history[metric].to_numpy(dtype=float, na_value=np.nan)[rows]  # (kept,)
     value = np.where(np.isfinite(value), value, np.inf)
-    line = curve_of[at[rows]]  # (kept,)
+    line = curve_of[trial]  # (kept,)
     epoch = history["epoch"].to_numpy()[rows]  # (kept,)
     order = np.lexsort((value, epoch, line))  # by curve, epoch, then value
     line, epoch, value = line[order], epoch[order], value[order]

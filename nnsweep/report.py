@@ -31,6 +31,7 @@ from nnsweep import (
     cellstats,
     directionmaps,
     figures,
+    leanhistory,
     learningcurves,
     pages,
     plots,
@@ -135,7 +136,9 @@ def build_report(directory: Path, *, x: str | None = None, y: str | None = None,
     out = directory / "plots"
     _remove_old_pictures(out)
     searched = searched_points(manifest, frames["trials"])
+    leanhistory.give_back_memory()  # what reading the tables freed
     judged = cellstats.trial_outcomes(frames["trials"], frames["history"], held)  # once, for all
+    leanhistory.give_back_memory()
     pictures = plots.draw_all(frames, layout, out, chosen, vector=svg, validation=held,
                               grid=searched is None, judged=judged,
                               rows=told_rows(manifest, "rows"))
@@ -826,15 +829,15 @@ def _cell_curves(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
                  cells: pd.DataFrame, metric: str, points: int) -> dict[int, dict[str, list[Any]]]:
     """Each cell's error against epoch over its seeds (median, min and max of the seeds
     recorded at that epoch), thinned to at most `points` + 1 log-spaced epochs, first and last
-    kept. The one pass over the history is a groupby by (cell, epoch), as one integer key; the
-    thinning works on its result, cells x epochs."""
+    kept. Each trial's rows are thinned so first (learningcurves.thinned_rows), then grouped
+    by (cell, epoch), as one integer key, and the cell's epochs thinned again: the groupby
+    never holds the whole history."""
     keys = layout.keys
     trial_cells = trials[["trial", *keys]].merge(cells[[*keys, "cell"]], on=keys, how="left")
-    at = learningcurves.trial_rows(trial_cells, history)  # (rows,) -1: unknown
-    known = at >= 0
-    cell = trial_cells["cell"].to_numpy(dtype=np.int64)[at[known]]  # (rows,)
-    epoch = history["epoch"].to_numpy(dtype=np.int64)[known]  # (rows,)
-    errors = history[metric].to_numpy(dtype=float)[known]  # (rows,)
+    rows, at = learningcurves.thinned_rows(trial_cells, history, points)  # (kept,) each
+    cell = trial_cells["cell"].to_numpy(dtype=np.int64)[at]  # (kept,)
+    epoch = history["epoch"].to_numpy(dtype=np.int64)[rows]  # (kept,)
+    errors = history[metric].to_numpy(dtype=float)[rows]  # (kept,)
     if not len(cell):
         return {}
     span = int(epoch.max()) + 1

@@ -295,18 +295,31 @@ def new_generation() -> str:
     return uuid.uuid4().hex[:16]
 
 
-def read_table(directory: Path, name: str, generation: str | None = None) -> pd.DataFrame:
+def read_table(directory: Path, name: str, generation: str | None = None, *,
+               trial_categories: bool = False) -> pd.DataFrame:
     """A saved table in its schema; raises OSError or ValueError when the file is damaged or
-    belongs to another generation than `generation`."""
+    belongs to another generation than `generation`. `trial_categories`: the trial column as
+    categories, the ids it holds (an integer code a row, where text is a Python string a
+    row: 100 MB less for W4900's directions)."""
     path = _table_path(directory, name)
-    table = pq.read_table(path)
-    _check_generation(path, table.schema, generation)
-    frame = table.to_pandas()
+    if trial_categories:
+        with leanhistory.system_pool():
+            frame = _read_frame(path, generation, ["trial"])
+        schema = {**tables.SCHEMAS[name], "trial": "category"}
+        return tables.typed(frame, schema)
+    frame = _read_frame(path, generation)
     if name == "history" and "split" not in frame:  # written before held-out rows existed
         frame.insert(2, "split", "train")
     if name in ("trials", "summary") and "select" not in frame:  # before params.select
         frame["select"] = "train"
     return tables.typed(frame, tables.SCHEMAS[name])
+
+
+def _read_frame(path: Path, generation: str | None, dictionary: list[str] | None = None
+                ) -> pd.DataFrame:
+    table = pq.read_table(path, read_dictionary=dictionary)
+    _check_generation(path, table.schema, generation)
+    return table.to_pandas(self_destruct=True)
 
 
 def read_lean_history(directory: Path, trials: pd.DataFrame, generation: str | None = None
@@ -777,7 +790,8 @@ def load_results(directory: str | Path, *, lean_history: bool = False) -> Result
     The tables are read when they are one whole generation; a torn or damaged generation, or a
     folder a run is writing now, is rebuilt in memory from the journal (with a warning when
     something was damaged). `lean_history`: the history as the report reads it (see
-    nnsweep.leanhistory), its trial and split as categories and only the metrics it draws.
+    nnsweep.leanhistory), its trial and split as categories and only the metrics it draws,
+    and the directions' trial as categories too.
     """
     directory = Path(directory)
     check_results_folder(directory)
@@ -792,7 +806,8 @@ def load_results(directory: str | Path, *, lean_history: bool = False) -> Result
             try:
                 frames[name] = (read_lean_history(directory, frames["trials"], generation)
                                 if lean_history and name == "history" and "trials" in frames
-                                else read_table(directory, name, generation))
+                                else read_table(directory, name, generation, trial_categories=(
+                                    lean_history and name == "directions")))
             except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
                 reason = str(exc) if "generation" in str(exc) else type(exc).__name__
                 damaged.append(f"{name}.parquet ({reason})")
@@ -810,6 +825,7 @@ def load_results(directory: str | Path, *, lean_history: bool = False) -> Result
                           stacklevel=2)
         if lean_history:
             frames["history"] = leanhistory.compact(frames["history"], frames["trials"])
+            frames["directions"] = frames["directions"].astype({"trial": "category"})
     expected = len(order) if isinstance(order, list) else None
     return Results(directory=directory, manifest=manifest, expected=expected, running=running,
                    **frames)

@@ -129,7 +129,8 @@ def typed(frame: pd.DataFrame, schema: dict[str, str]) -> pd.DataFrame:
     """The frame with exactly the schema's columns, in order, with the schema's types (only
     the columns of another type are cast: a table read back from parquet has them all)."""
     frame = frame.reindex(columns=list(schema))
-    wrong = {c: kind for c, kind in schema.items() if frame[c].dtype != _dtype(kind)}
+    wrong = {c: kind for c, kind in schema.items() if frame[c].dtype != _dtype(kind)
+             and not (kind == "category" and isinstance(frame[c].dtype, pd.CategoricalDtype))}
     return frame.astype(wrong) if wrong else frame
 
 

@@ -650,6 +650,12 @@ def test_direction_changes_are_divided_by_weights_and_update_steps() -> None:
     assert rates.tolist() == pytest.approx([120 / 60, 240 / 120, 480 / 240, 60 / 30])
     assert np.isnan(cellstats.change_rates(trials, directions, rows=None).iloc[1])
     assert cellstats.update_steps(trials, rows=4).tolist() == [10, 20, 40, 5]
+    # The trial ids as categories (as the report reads them): one without a row has no rate.
+    lean = directions[directions["trial"] != trials["trial"].iloc[0]].astype(
+        {"trial": pd.CategoricalDtype(trials["trial"].astype(object))})
+    assert np.isnan(cellstats.change_rates(trials, lean, rows=4).iloc[0])
+    assert cellstats.change_rates(trials, lean, rows=4).iloc[1:].tolist() == pytest.approx(
+        [240 / 120, 480 / 240, 60 / 30])
 
 
 def test_the_dataset_rows_are_told_by_the_tables(small: dict[str, pd.DataFrame]) -> None:

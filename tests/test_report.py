@@ -141,11 +141,18 @@ def test_a_folder_without_tables_is_refused_with_the_missing_file_named(tmp_path
 
 def test_the_saved_tables_are_read_back_in_their_schemas_but_the_history_lean(
         small: Path) -> None:
+    """The report's tables hold what load_results gives, with every trial id a category (a
+    code per row, not a string) and only the metrics the history is judged and drawn by."""
     frames = read_tables(small)
-    for name, frame in frames.items():
-        if name != "history":
-            assert list(frame.columns) == list(tables.SCHEMAS[name])
-            assert {c: str(t) for c, t in frame.dtypes.items()} == tables.SCHEMAS[name]
+    for name in ("trials", "summary"):
+        frame = frames[name]
+        assert list(frame.columns) == list(tables.SCHEMAS[name])
+        assert {c: str(t) for c, t in frame.dtypes.items()} == tables.SCHEMAS[name]
+    directions = frames["directions"]
+    assert {c: str(t) for c, t in directions.dtypes.items()} == {
+        **tables.DIRECTIONS_SCHEMA, "trial": "category"}
+    pd.testing.assert_frame_equal(directions.astype({"trial": "string"}),
+                                  load_results(small).directions)
     history, full = frames["history"], load_results(small).history
     assert list(history.columns) == ["trial", "epoch", "split", "mae"]  # the metric it draws
     assert list(history["trial"].cat.categories) == list(frames["trials"]["trial"])
