@@ -296,13 +296,17 @@ WORKER_SECONDS = {"numpy": 0.6, "numba": 0.6}
 # The Numba engine compiling a kernel into an empty cache (one worker compiles, the others
 # wait for it and load it).
 COMPILE_SECONDS = 2.5
-# The journal and the tables: once, and per history row (the history dominates them).
+# The journal and the tables: once, per trial (its record, its direction counts) and per
+# history row; fitted to W4900 (4900 trials) at 7 and at 601 history rows a trial.
 TABLE_SECONDS = 0.06
-TABLE_SECONDS_PER_ROW = 7e-6
-# The report: imports and the page, each trial (heatmap cells, a line each), each history row.
+TABLE_SECONDS_PER_TRIAL = 1.3e-4
+TABLE_SECONDS_PER_ROW = 3.3e-7
+# The report: imports and the page, each trial (heatmap cells, a line each), each history row
+# (read lean, nnsweep.leanhistory: W4900's report took 1 s more with 4.9 million history rows
+# than with 34000, about as long as 4851 more trials added).
 REPORT_SECONDS = 1.1
 REPORT_SECONDS_PER_TRIAL = 1e-4
-REPORT_SECONDS_PER_ROW = 2e-5
+REPORT_SECONDS_PER_ROW = 1e-7
 # The report's held-out figures (validation heatmaps, the gap, a second curve per trial).
 REPORT_HELD_OUT_SECONDS = 0.6
 # The Numba engine's coefficients on the reference machine, for a cache too cold to probe.
@@ -376,7 +380,8 @@ def estimate(plan: Plan, rows: int, calibration: Calibration, *, report: bool = 
     history_rows = plan.share * sum(len(range(0, t.params.epochs, t.params.record_step)) + 1
                                     for t in plan.trials)
     changed = bool(plan.pending)
-    tables = slow * (TABLE_SECONDS + TABLE_SECONDS_PER_ROW * history_rows) if changed else 0.0
+    tables = slow * (TABLE_SECONDS + TABLE_SECONDS_PER_TRIAL * len(plan.trials)
+                     + TABLE_SECONDS_PER_ROW * history_rows) if changed else 0.0
     drawn = slow * (REPORT_SECONDS + REPORT_SECONDS_PER_TRIAL * len(plan.trials)
                     + REPORT_SECONDS_PER_ROW * history_rows
                     + (REPORT_HELD_OUT_SECONDS if held_out else 0.0))
