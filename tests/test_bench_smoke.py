@@ -77,18 +77,23 @@ def test_without_a_working_scipy_bench_times_the_rest_and_says_why_numba_is_not(
 
 
 def test_the_results_size_benchmark_measures_w4900_at_a_tiny_scale(tmp_path: Path) -> None:
-    """60 epochs recorded every 6: the run and its figures, and both goals skipped."""
+    """60 epochs recorded every 6: the run, its report and their figures, and the three
+    goals skipped."""
     figures = tmp_path / "figures.json"
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs",
          "benchmarks/test_results_size.py", "--bench-scale", "0.01",
          f"--benchmark-json={figures}"], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:]
-    assert "1 passed, 2 skipped" in done.stdout
-    assert done.stdout.count("the goals are asserted from --bench-scale 0.5 up") == 2
-    (measured,) = json.loads(figures.read_text(encoding="utf-8"))["benchmarks"]
-    info = measured["extra_info"]
+    assert "2 passed, 3 skipped" in done.stdout
+    assert done.stdout.count("the goals are asserted from --bench-scale 0.5 up") == 3
+    measured = {m["name"]: m for m in json.loads(figures.read_text(encoding="utf-8"))[
+        "benchmarks"]}
     rows = len(TrialParams(epochs=60, record_every=6).recorded_epochs())
+    report = measured["test_report_of_w4900"]["extra_info"]
+    assert report["history_rows"] == 4900 * rows
+    assert report["report_seconds"] > 0 and 0 < report["report_peak_mb"] < 512
+    info = measured["test_results_size"]["extra_info"]
     assert info["history_values"] == 4900 * rows * ERRORS
     assert info["journal_seconds"] > 0
     assert 0 < info["tables_seconds"] < info["total_seconds"]
