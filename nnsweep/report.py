@@ -830,8 +830,7 @@ def _cell_curves(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
     """Each cell's error against epoch over its seeds (median, min and max of the seeds
     recorded at that epoch), thinned to at most `points` + 1 log-spaced epochs, first and last
     kept. Each trial's rows are thinned so first (learningcurves.thinned_rows), then grouped
-    by (cell, epoch), as one integer key, and the cell's epochs thinned again: the groupby
-    never holds the whole history."""
+    by (cell, epoch), as one integer key: the groupby never holds the whole history."""
     keys = layout.keys
     trial_cells = trials[["trial", *keys]].merge(cells[[*keys, "cell"]], on=keys, how="left")
     rows, at = learningcurves.thinned_rows(trial_cells, history, points)  # (kept,) each
@@ -845,7 +844,10 @@ def _cell_curves(trials: pd.DataFrame, history: pd.DataFrame, layout: Layout,
         cell * span + epoch, sort=True).agg(["median", "min", "max"])
     key = stats.index.to_numpy(dtype=np.int64)  # (cell epochs,) sorted by cell, then epoch
     owner = key // span  # (cell epochs,)
-    keep = learningcurves.log_spaced(owner, points)  # (cell epochs,) as the figure thins
+    # A cell whose seeds kept the same epochs holds one trial's thinning: kept as it is. One
+    # holding more (seeds of other lengths: one diverged) is thinned again, to the same bound.
+    crowded = np.bincount(owner)[owner] > points + 2  # (cell epochs,)
+    keep = ~crowded | learningcurves.log_spaced(owner, points)  # (cell epochs,)
     kept_owner, kept_epoch = owner[keep], key[keep] % span
     columns = {name: stats[name].to_numpy(dtype=float)[keep] for name in ("median", "min", "max")}
     bounds = np.flatnonzero(np.diff(kept_owner)) + 1

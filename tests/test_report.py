@@ -40,6 +40,7 @@ from PIL import Image
 from nnsweep import cellstats, directionmaps, figures, outcomes, plots, store, tables
 from nnsweep.errors import NnsweepError, ResultsError, UnknownTrial
 from nnsweep.figures import Layout
+from nnsweep.learningcurves import log_spaced
 from nnsweep.params import TrialParams
 from nnsweep.report import (
     CURVE_BUDGET,
@@ -454,11 +455,28 @@ def test_the_explorers_data_grows_with_the_cells_not_with_the_epochs(unreported:
         data = _explore(page)
         assert len(data["cells"]) == frames["trials"].groupby(list(layout.keys)).ngroups
         assert data["points"] == curve_points(len(data["cells"]))
+        one_trials = np.flatnonzero(log_spaced(np.zeros(epochs, dtype=np.int64), data["points"]))
         for cell in data["cells"]:
             curve = cell["curve"]
             assert len(curve["e"]) <= data["points"] + 1
             assert len(curve["m"]) == len(curve["lo"]) == len(curve["hi"]) == len(curve["e"])
-            assert (curve["e"][0], curve["e"][-1]) == (0, epochs - 1)
+            assert curve["e"] == one_trials.tolist()  # its seeds' epochs, thinned once
+
+
+def test_a_cell_whose_seeds_stopped_at_other_epochs_is_thinned_to_the_same_bound(
+        unreported: Path) -> None:
+    frames = _long_history(read_tables(unreported), 40_000)
+    history, trials = frames["history"], frames["trials"]
+    short = set(trials.groupby(["alpha", "hidden"])["trial"].first())  # one seed a cell
+    cut = history["trial"].isin(short) & (history["epoch"] >= 7_777)  # stopped, as diverged
+    layout = choose_layout(trials, {})
+    page = render_html(gather(unreported, {**frames, "history": history[~cut]}, {}, layout, []))
+    data = _explore(page)
+    for cell in data["cells"]:
+        epochs = cell["curve"]["e"]
+        assert len(epochs) <= data["points"] + 1
+        assert (epochs[0], epochs[-1]) == (0, 40_000 - 1)
+        assert epochs == sorted(set(epochs))
 
 
 @pytest.mark.parametrize("cells", [1, 49, CURVE_BUDGET // CURVE_POINTS + 1, 10_000, 10**6])
