@@ -128,35 +128,43 @@ def _codes(column: pa.Array, categories: pd.CategoricalDtype
            ) -> tuple[np.ndarray, pd.CategoricalDtype]:
     """A batch's trial ids as codes into `categories`, widened by any id it lacks (a history
     row of a trial the trials table does not hold)."""
-    if not isinstance(column, pa.DictionaryArray):  # a writer that did not dictionary-encode
-        column = column.dictionary_encode()
-    ids = column.dictionary.to_pandas().astype(object)
-    categories = _with_unknown(categories, ids[~ids.isin(categories.categories)])
+    values, indices = _dictionary(column)
+    ids = values.to_pandas().astype(object)
+    categories = _with_unknown(categories, ids)
     lookup = np.append(categories.categories.get_indexer(ids), -1)  # (distinct + 1,) -1: none
-    indices = column.indices.fill_null(len(ids)).to_numpy(zero_copy_only=False)  # (batch,)
     return lookup[indices], categories
 
 
 def _split_codes(column: pa.Array) -> np.ndarray:
     """A batch's splits as codes into SPLITS; an empty split is a training row."""
-    if not isinstance(column, pa.DictionaryArray):
-        column = column.dictionary_encode()
-    names = column.dictionary.to_pylist()
-    unknown = sorted({str(n) for n in names} - set(tables.SPLITS))
+    values, indices = _dictionary(column)
+    names = [str(n) for n in values.to_pylist()]
+    unknown = sorted(set(names) - set(tables.SPLITS))
     if unknown:
         raise ValueError(f"split {unknown[0]!r}: expected one of {', '.join(tables.SPLITS)}")
-    lookup = np.array([tables.SPLITS.index(str(n)) for n in names] + [0], dtype=np.int8)
-    indices = column.indices.fill_null(len(names)).to_numpy(zero_copy_only=False)  # (batch,)
+    lookup = np.array([tables.SPLITS.index(n) for n in names] + [0], dtype=np.int8)
     codes: np.ndarray = lookup[indices]
     return codes
 
 
+def _dictionary(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """A batch's column as its distinct values and each row's index into them (the number of
+    values for an empty row), dictionary-encoded here if its writer did not."""
+    if not isinstance(column, pa.DictionaryArray):
+        column = column.dictionary_encode()
+    values = column.dictionary
+    indices = column.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)  # (batch,)
+    return values, indices
+
+
 def _with_unknown(categories: pd.CategoricalDtype, ids: Iterable[object]
                   ) -> pd.CategoricalDtype:
-    more = [str(i) for i in ids if str(i) not in categories.categories]
-    if not more:
+    """`categories` with the ids among `ids` it lacks appended, sorted."""
+    given = pd.Index([str(i) for i in ids], dtype=object)
+    more = given[~given.isin(categories.categories)].unique()
+    if not len(more):
         return categories
-    return pd.CategoricalDtype(categories.categories.append(pd.Index(sorted(set(more)),
+    return pd.CategoricalDtype(categories.categories.append(pd.Index(sorted(more),
                                                                       dtype=object)))
 
 
